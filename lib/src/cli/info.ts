@@ -1,0 +1,28 @@
+import * as os from "node:os";
+import type { CliCommand } from "./command";
+import { describeBackend } from "../backend";
+
+/** Shows versions, the chosen backend and the settings in effect. */
+export const infoCommand: CliCommand = {
+  name: "info",
+  summary: "Show versions, the tfjs backend in use and the settings in effect",
+  usage: "[--json]",
+  help: "Prints Node and tfjs versions, the backend chosen (and why others were skipped), the data folder and the URLs used.",
+  options: {},
+  async run(values, _positionals, ctx) {
+    const b = await ctx.backend();
+    const s = ctx.settings;
+    const info = {
+      node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length,
+      tfjs: b.tfjsVersion, backend: b.choice, gpu: b.gpu, forced: b.forced, skipped: b.skipped,
+      dataDir: s.dataDir, smsSpamUrls: s.smsSpamUrls, gpt2BaseUrls: s.gpt2BaseUrls, smoke: s.smoke,
+    };
+    if (values.json) { ctx.out(JSON.stringify(info, null, 2)); return; }
+    ctx.log(`Node ${info.node} on ${info.platform}, ${info.cpus} CPUs`);
+    ctx.log(describeBackend(b));
+    ctx.log(`Data folder: ${s.dataDir}`);
+    ctx.log(`Dataset URLs: ${s.smsSpamUrls.join(" , ")}`);
+    ctx.log(`GPT-2 base URLs: ${s.gpt2BaseUrls.join(" , ")}`);
+    ctx.log(`Smoke mode: ${s.smoke ? "on" : "off"}`);
+  },
+};

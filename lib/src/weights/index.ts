@@ -1,0 +1,2 @@
+// Filled by the chapter's issue; re-exports this folder's modules.
+export {};
