@@ -80,8 +80,13 @@ async function tryBackend(choice: BackendChoice): Promise<{ ok: true; gpu: boole
         if (!(await tf.setBackend("wasm"))) return { ok: false, reason: "setBackend failed" };
         registerWasmKernels();
         return { ok: true, gpu: false };
-      case "cpu":
-        return (await tf.setBackend("cpu")) ? { ok: true, gpu: false } : { ok: false, reason: "setBackend failed" };
+      case "cpu": {
+        if (!(await tf.setBackend("cpu"))) return { ok: false, reason: "setBackend failed" };
+        // tfjs's cpu backend prints a multi-line "install our node backend" banner on first use;
+        // describeBackend() already says which backend runs and why.
+        (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
+        return { ok: true, gpu: false };
+      }
     }
   } catch (err) {
     const msg = errorMessage(err);

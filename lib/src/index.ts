@@ -2,6 +2,7 @@
  * llm-spam-classifier: chapter 6 of "Build a Large Language Model (From Scratch)" in TypeScript.
  * One import path for notebooks, the CLI, tests and your own projects.
  */
+export * as tf from "@tensorflow/tfjs";
 export * from "./errors";
 export * from "./config";
 export * from "./backend";
