@@ -10,6 +10,7 @@ before(async () => {
 /** Runs `fn` on the cpu backend and on wasm, returning both results as plain arrays. */
 async function onBoth<T>(fn: () => T): Promise<{ cpu: T; wasm: T }> {
   await tf.setBackend("cpu");
+  (tf.backend() as unknown as { firstUse: boolean }).firstUse = false; // no "install tfjs-node" banner
   const cpu = fn();
   await tf.setBackend("wasm");
   const wasm = fn();
