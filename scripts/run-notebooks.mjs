@@ -11,7 +11,7 @@
  * Usage: node scripts/run-notebooks.mjs [--full] [--only script|kernel] [notebooks/NN-x.ipynb ...]
  * Without Jupyter: reports the notebooks as skipped (a failure when CI=true).
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -66,9 +66,20 @@ if (!full) {
   Object.assign(env, server.env, { LLM_SMOKE: "1" });
 }
 
-function run(label, cmd, cmdArgs, opts) {
+/** Runs a child process asynchronously (the smoke server in this process must keep answering). */
+function exec(cmd, cmdArgs, opts) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, cmdArgs, { ...opts, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "", stderr = "";
+    child.stdout.on("data", (d) => { stdout += d; });
+    child.stderr.on("data", (d) => { stderr += d; });
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+async function run(label, cmd, cmdArgs, opts) {
   const t0 = Date.now();
-  const r = spawnSync(cmd, cmdArgs, { encoding: "utf8", maxBuffer: 256 * 1024 * 1024, ...opts });
+  const r = await exec(cmd, cmdArgs, opts);
   const secs = ((Date.now() - t0) / 1000).toFixed(1);
   const ok = r.status === 0;
   console.log(`${ok ? "PASS" : "FAIL"} ${label} (${secs}s)`);
@@ -87,17 +98,17 @@ try {
     // Each notebook gets the same data folder, as a user's would (later notebooks reuse earlier downloads).
     const runEnv = { ...env, LLM_DATA_DIR: process.env.LLM_DATA_DIR ?? path.join(build, "data") };
     if (only !== "kernel") {
-      const conv = spawnSync("jupyter", ["nbconvert", "--to", "script", "--output-dir", path.join(build, "scripts"), nb], { encoding: "utf8", env });
+      const conv = await exec("jupyter", ["nbconvert", "--to", "script", "--output-dir", path.join(build, "scripts"), nb], { env });
       const script = path.join(build, "scripts", `${name}.ts`);
       if (conv.status !== 0 || !fs.existsSync(script)) {
         console.log(`FAIL ${name} as script: nbconvert --to script gave no .ts file\n${conv.stderr}`);
         failed++;
       } else {
-        count(run(`${name} as script (nbconvert --to script + tsx)`, process.execPath, ["--import", "tsx", script], { cwd: path.dirname(nb), env: runEnv }));
+        count(await run(`${name} as script (nbconvert --to script + tsx)`, process.execPath, ["--import", "tsx", script], { cwd: path.dirname(nb), env: runEnv }));
       }
     }
     if (only !== "script") {
-      count(run(`${name} in the tslab kernel (nbclient)`, python,
+      count(await run(`${name} in the tslab kernel (nbclient)`, python,
         [path.join(root, "scripts", "execute_notebook.py"), nb, path.join(build, `${name}.ipynb`), full ? "36000" : "1200"],
         { cwd: path.dirname(nb), env: runEnv }));
     }

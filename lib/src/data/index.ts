@@ -1,2 +1,9 @@
-// Filled by the chapter's issue; re-exports this folder's modules.
-export {};
+// Sections 6.2–6.3: the SMS Spam Collection, its pandas-exact split, dataset and loaders.
+export * from "./random";
+export * from "./tsv";
+export * from "./csv";
+export * from "./balance";
+export * from "./download";
+export * from "./prepare";
+export * from "./spamDataset";
+export * from "./dataLoader";

@@ -22,6 +22,8 @@ export interface DownloadOptions {
   progress?: boolean | Pick<ProgressOptions, "stream" | "onUpdate">;
   /** Keep a `.part` file after a failure and continue it next time with a Range request. Default true. */
   resume?: boolean;
+  /** Appended to the error when every URL fails: what the user can do (e.g. which variable to set). */
+  hint?: string;
   /** Called with messages such as "Primary URL failed, trying backup". */
   log?: (line: string) => void;
 }
@@ -47,6 +49,7 @@ function describe(err: unknown): string {
   if (err instanceof Error) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     if (cause?.code) return `${cause.code}${cause.message ? ` (${cause.message})` : ""}`;
+    if (cause?.message) return `${err.message} (${cause.message})`;
     return err.message;
   }
   return String(err);
@@ -143,7 +146,7 @@ export async function downloadFile(urls: readonly string[], dest: string, opts: 
       }
     }
   }
-  throw new DownloadError(`Could not download ${path.basename(dest)}:\n  ${failures.join("\n  ")}`);
+  throw new DownloadError(`Could not download ${path.basename(dest)}:\n  ${failures.join("\n  ")}${opts.hint ? `\n${opts.hint}` : ""}`);
 }
 
 /**

@@ -1,0 +1,63 @@
+/**
+ * Section 6.2 in one idempotent call: download (if needed), read like pandas, balance, map labels,
+ * split and write `train.csv`, `validation.csv`, `test.csv` (byte-identical to the book's).
+ */
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { writeFileAtomic } from "../util/atomic";
+import { downloadAndUnzipSpamData, type DownloadSpamOptions } from "./download";
+import { readSmsSpamTsv } from "./tsv";
+import { createBalancedDataset, mapLabels, randomSplit } from "./balance";
+import { formatCsv, parseCsv, type LabeledText } from "./csv";
+
+export const SPLIT_NAMES = ["train", "validation", "test"] as const;
+export type SplitName = (typeof SPLIT_NAMES)[number];
+
+export interface SplitFile {
+  name: SplitName;
+  path: string;
+  rows: number;
+  /** Rows per label: `{0: ham, 1: spam}`. */
+  labelCounts: { 0: number; 1: number };
+  sha256: string;
+}
+
+export interface PreparedSpamData {
+  /** The extracted `SMSSpamCollection.tsv`. */
+  dataFilePath: string;
+  files: Record<SplitName, SplitFile>;
+}
+
+/** Paths of the three CSV files under `dataDir`. */
+export function splitPaths(dataDir: string): Record<SplitName, string> {
+  return { train: path.join(dataDir, "train.csv"), validation: path.join(dataDir, "validation.csv"), test: path.join(dataDir, "test.csv") };
+}
+
+/** Reads one split CSV (`pd.read_csv`). */
+export function readSplitCsv(file: string): LabeledText[] {
+  return parseCsv(fs.readFileSync(file, "utf8"), path.basename(file));
+}
+
+function describeFile(name: SplitName, file: string): SplitFile {
+  const bytes = fs.readFileSync(file);
+  const rows = parseCsv(bytes.toString("utf8"), path.basename(file));
+  const spam = rows.filter((r) => r.Label === 1).length;
+  return { name, path: file, rows: rows.length, labelCounts: { 0: rows.length - spam, 1: spam }, sha256: crypto.createHash("sha256").update(bytes).digest("hex") };
+}
+
+/**
+ * Downloads (if needed) and writes the three split CSVs (if missing; `force` rewrites them).
+ * @returns the files with row counts, label counts and sha256.
+ */
+export async function prepareSpamData(dataDir: string, opts: DownloadSpamOptions & { force?: boolean }): Promise<PreparedSpamData> {
+  const dataFilePath = await downloadAndUnzipSpamData(dataDir, opts);
+  const paths = splitPaths(dataDir);
+  if (opts.force || SPLIT_NAMES.some((n) => !fs.existsSync(paths[n]))) {
+    const rows = readSmsSpamTsv(fs.readFileSync(dataFilePath, "utf8"));
+    const splits = randomSplit(mapLabels(createBalancedDataset(rows)), 0.7, 0.1);
+    for (const n of SPLIT_NAMES) writeFileAtomic(paths[n], formatCsv(splits[n]));
+  }
+  const files = Object.fromEntries(SPLIT_NAMES.map((n) => [n, describeFile(n, paths[n])])) as Record<SplitName, SplitFile>;
+  return { dataFilePath, files };
+}

@@ -1,0 +1,84 @@
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { downloadAndUnzipSpamData, spamDataPaths, serveFiles, DownloadError, DataFormatError, escapesFolder } from "llm-spam-classifier";
+import { sharedDataDir, tempDir, makeZip, closedUrl } from "../helpers";
+
+const realZip = path.join(sharedDataDir(), "sms_spam_collection.zip");
+const tmp = tempDir("spam-dl-");
+after(tmp.cleanup);
+const bad = (name: string, data: Buffer) => { const p = path.join(tmp.dir, name); fs.writeFileSync(p, data); return p; };
+const zipBytes = fs.readFileSync(realZip);
+const files = {
+  "/sms+spam+collection.zip": realZip,
+  "/truncated.zip": bad("truncated.zip", zipBytes.subarray(0, Math.floor(zipBytes.length / 2))),
+  "/corrupt.zip": bad("corrupt.zip", Buffer.concat([zipBytes.subarray(0, 200), Buffer.alloc(5000, 0x41), zipBytes.subarray(5200)])),
+  "/no-entry.zip": bad("no-entry.zip", makeZip([{ name: "readme", data: "just a readme" }])),
+  "/slip.zip": bad("slip.zip", makeZip([{ name: "../../evil.txt", data: "pwned" }, { name: "SMSSpamCollection", data: "ham\thi\n" }])),
+};
+let n = 0;
+const fresh = () => path.join(tmp.dir, `run${n++}`);
+const quiet = { progress: false as const, retryDelayMs: 1 };
+
+async function withServer<T>(fn: (base: string) => Promise<T>): Promise<T> {
+  const srv = await serveFiles(files);
+  try { return await fn(srv.baseUrl); } finally { await srv.close(); }
+}
+
+test("downloads the real zip from 127.0.0.1, extracts and renames to .tsv; a second run skips", () => withServer(async (base) => {
+  const dir = fresh();
+  const lines: string[] = [];
+  const tsv = await downloadAndUnzipSpamData(dir, { urls: [`${base}/sms+spam+collection.zip`], ...quiet, log: (l) => lines.push(l) });
+  assert.equal(tsv, spamDataPaths(dir).dataFilePath);
+  assert.deepEqual(fs.readFileSync(tsv), fs.readFileSync(path.join(sharedDataDir(), "SMSSpamCollection")));
+  assert.ok(fs.existsSync(path.join(dir, "sms_spam_collection", "readme")));
+  assert.match(lines.at(-1)!, /File downloaded and saved as .*SMSSpamCollection\.tsv/);
+  await downloadAndUnzipSpamData(dir, { urls: [`${base}/gone.zip`], ...quiet, log: (l) => lines.push(l) });
+  assert.match(lines.at(-1)!, /already exists\. Skipping download and extraction\./);
+}));
+
+test("the backup URL is used when the primary answers 404", () => withServer(async (base) => {
+  const dir = fresh();
+  await downloadAndUnzipSpamData(dir, { urls: [`${base}/primary-gone.zip`, `${base}/sms+spam+collection.zip`], ...quiet });
+  assert.ok(fs.existsSync(spamDataPaths(dir).dataFilePath));
+}));
+
+test("404 on both URLs: one DownloadError naming both, nothing written", () => withServer(async (base) => {
+  const dir = fresh();
+  await assert.rejects(downloadAndUnzipSpamData(dir, { urls: [`${base}/a.zip`, `${base}/b.zip`], ...quiet }),
+    (e: unknown) => e instanceof DownloadError && /a\.zip: HTTP 404/.test(e.message) && /b\.zip: HTTP 404/.test(e.message));
+  assert.ok(!fs.existsSync(spamDataPaths(dir).zipPath));
+  assert.ok(!fs.existsSync(spamDataPaths(dir).dataFilePath));
+}));
+
+for (const [name, pattern] of [["truncated", /is not a valid zip file/], ["corrupt", /is corrupt|is not a valid zip/]] as const) {
+  test(`a ${name} zip is a DataFormatError and leaves no .tsv and no zip to trust later`, () => withServer(async (base) => {
+    const dir = fresh();
+    await assert.rejects(downloadAndUnzipSpamData(dir, { urls: [`${base}/${name}.zip`], ...quiet }),
+      (e: unknown) => e instanceof DataFormatError && pattern.test(e.message));
+    assert.ok(!fs.existsSync(spamDataPaths(dir).dataFilePath));
+    assert.ok(!fs.existsSync(spamDataPaths(dir).zipPath));
+  }));
+}
+
+test("a zip without SMSSpamCollection is a clear error", () => withServer(async (base) => {
+  await assert.rejects(downloadAndUnzipSpamData(fresh(), { urls: [`${base}/no-entry.zip`], ...quiet }),
+    (e: unknown) => e instanceof DataFormatError && /has no "SMSSpamCollection" file \(found: readme\)/.test(e.message));
+}));
+
+test("a zip entry whose path leaves the folder is refused (zip slip) and nothing is extracted", () => withServer(async (base) => {
+  const dir = fresh();
+  await assert.rejects(downloadAndUnzipSpamData(dir, { urls: [`${base}/slip.zip`], ...quiet }),
+    (e: unknown) => e instanceof DataFormatError && /Refusing zip entry "\.\.\/\.\.\/evil\.txt"/.test(e.message));
+  assert.ok(!fs.existsSync(path.join(dir, "..", "evil.txt")) && !fs.existsSync(path.join(tmp.dir, "evil.txt")));
+  assert.ok(!fs.existsSync(spamDataPaths(dir).dataFilePath));
+  assert.equal(escapesFolder("a/../../b"), true);
+  assert.equal(escapesFolder("/etc/passwd"), true);
+  assert.equal(escapesFolder("dir/file"), false);
+}));
+
+test("no network: an unreachable host is a DownloadError", async () => {
+  await assert.rejects(downloadAndUnzipSpamData(fresh(), { urls: [await closedUrl("sms.zip")], ...quiet, retries: 0 }),
+    (e: unknown) => e instanceof DownloadError && /ECONNREFUSED/.test(e.message));
+});
