@@ -1,2 +1,4 @@
-// Filled by the chapter's issue; re-exports this folder's modules.
-export {};
+// Section 6.4: the GPT model, its configurations and greedy generation.
+export * from "./config";
+export * from "./gptModel";
+export * from "./generate";

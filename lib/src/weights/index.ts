@@ -1,2 +1,8 @@
-// Filled by the chapter's issue; re-exports this folder's modules.
-export {};
+// Section 6.4: GPT-2 weights — download, TF checkpoint and safetensors readers, loading into GPTModel.
+export * from "./crc32c";
+export * from "./dtypes";
+export * from "./tfCheckpoint";
+export * from "./safetensors";
+export * from "./loadWeights";
+export * from "./downloadGpt2";
+export * from "./pretrained";

@@ -1,0 +1,37 @@
+/**
+ * Greedy text generation (the book's `generate_text_simple`, chapter 4, used in 6.4).
+ */
+import * as tf from "@tensorflow/tfjs";
+import { getTokenizer, textToTokenIds, tokenIdsToText, type Tokenizer } from "../tokenizer";
+import type { GPTModel } from "./gptModel";
+
+/**
+ * Appends `maxNewTokens` tokens to `idx`, each the most likely next token given at most the last
+ * `contextSize` tokens. idx int32 [B, T] → [B, T + maxNewTokens]. The caller disposes the result.
+ */
+export function generateTextSimple(model: GPTModel, idx: tf.Tensor2D, maxNewTokens: number, contextSize: number): tf.Tensor2D {
+  let out = tf.clone(idx);
+  for (let step = 0; step < maxNewTokens; step++) {
+    const next = tf.tidy(() => {
+      const T = out.shape[1];
+      const cond = T > contextSize ? out.slice([0, T - contextSize], [-1, contextSize]) : out;
+      const logits = model.forward(cond); // [B, T, V]
+      const last = logits.slice([0, logits.shape[1] - 1, 0], [-1, 1, -1]).squeeze([1]); // [B, V]
+      return tf.concat([out, last.argMax(-1).cast("int32").expandDims(1)], 1) as tf.Tensor2D;
+    });
+    out.dispose();
+    out = next;
+  }
+  return out;
+}
+
+/** Text in, text out: encodes `prompt`, generates greedily, decodes prompt and continuation. */
+export function generateText(model: GPTModel, prompt: string, opts: { maxNewTokens?: number; contextSize?: number; tokenizer?: Tokenizer } = {}): string {
+  const tokenizer = opts.tokenizer ?? getTokenizer();
+  const ids = textToTokenIds(prompt, tokenizer);
+  const idx = tf.tensor2d([ids], [1, ids.length], "int32");
+  const out = generateTextSimple(model, idx, opts.maxNewTokens ?? 15, opts.contextSize ?? model.cfg.contextLength);
+  const text = tokenIdsToText(out.dataSync(), tokenizer);
+  tf.dispose([idx, out]);
+  return text;
+}

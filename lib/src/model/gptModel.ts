@@ -1,0 +1,227 @@
+/**
+ * The book's GPT model (chapter 4, used in 6.4) in tfjs, in one readable file.
+ *
+ * Parameters live in `params`, keyed by the book's PyTorch `state_dict` names
+ * (`trf_blocks.0.att.W_query.weight`, …). One deliberate difference: every Linear weight is stored
+ * `[in, out]` (GPT-2's Conv1D layout, `x @ W`), the transpose of PyTorch's `[out, in]`, so the
+ * forward pass needs no transposes; `isLinearWeight(name)` tells which tensors that concerns.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { ShapeMismatchError, ConfigError } from "../errors";
+import { validateConfig, type GPTConfig } from "./config";
+
+const LN_EPS = 1e-5;
+const GELU_C = Math.sqrt(2 / Math.PI);
+
+/** True for parameters stored `[in, out]` here but `[out, in]` in PyTorch (all `*.weight` except embeddings). */
+export function isLinearWeight(name: string): boolean {
+  return name.endsWith(".weight") && !name.startsWith("tok_emb") && !name.startsWith("pos_emb");
+}
+
+/** The book's parameter names and shapes for a config (head: `[embDim, outDim]`, no bias, like the pretrained model). */
+export function parameterShapes(cfg: GPTConfig, outDim = cfg.vocabSize, headBias = false): Array<[string, number[]]> {
+  const E = cfg.embDim;
+  const shapes: Array<[string, number[]]> = [["tok_emb.weight", [cfg.vocabSize, E]], ["pos_emb.weight", [cfg.contextLength, E]]];
+  for (let i = 0; i < cfg.nLayers; i++) {
+    const p = `trf_blocks.${i}`;
+    for (const w of ["W_query", "W_key", "W_value"]) {
+      shapes.push([`${p}.att.${w}.weight`, [E, E]]);
+      if (cfg.qkvBias) shapes.push([`${p}.att.${w}.bias`, [E]]);
+    }
+    shapes.push([`${p}.att.out_proj.weight`, [E, E]], [`${p}.att.out_proj.bias`, [E]]);
+    shapes.push([`${p}.ff.layers.0.weight`, [E, 4 * E]], [`${p}.ff.layers.0.bias`, [4 * E]]);
+    shapes.push([`${p}.ff.layers.2.weight`, [4 * E, E]], [`${p}.ff.layers.2.bias`, [E]]);
+    shapes.push([`${p}.norm1.scale`, [E]], [`${p}.norm1.shift`, [E]], [`${p}.norm2.scale`, [E]], [`${p}.norm2.shift`, [E]]);
+  }
+  shapes.push(["final_norm.scale", [E]], ["final_norm.shift", [E]], ["out_head.weight", [E, outDim]]);
+  if (headBias) shapes.push(["out_head.bias", [outDim]]);
+  return shapes;
+}
+
+export interface ForwardOptions {
+  /** Training mode: dropout is applied when `dropRate > 0`. Default false (the book's `model.eval()`). */
+  training?: boolean;
+}
+
+/** GPT-2: embeddings → transformer blocks → final LayerNorm → output head. Book: GPTModel. */
+export class GPTModel {
+  readonly cfg: GPTConfig;
+  /** Parameters by the book's state_dict names (Linear weights `[in, out]`). */
+  readonly params = new Map<string, tf.Variable>();
+  private seed: number;
+
+  /** Creates a model with random weights (N(0, 0.02) matrices, zero biases, unit LayerNorm scales). */
+  constructor(cfg: GPTConfig, opts: { seed?: number } = {}) {
+    this.cfg = validateConfig({ ...cfg });
+    this.seed = opts.seed ?? 123;
+    tf.tidy(() => {
+      for (const [name, shape] of parameterShapes(this.cfg)) {
+        let init: tf.Tensor;
+        if (name.endsWith(".scale")) init = tf.ones(shape);
+        else if (name.endsWith(".bias") || name.endsWith(".shift")) init = tf.zeros(shape);
+        else init = tf.randomNormal(shape, 0, 0.02, "float32", this.seed++);
+        this.params.set(name, tf.keep(tf.variable(init, true)));
+      }
+    });
+  }
+
+  /** The parameter `name`. @throws ConfigError when it does not exist. */
+  param(name: string): tf.Variable {
+    const p = this.params.get(name);
+    if (!p) throw new ConfigError(`GPTModel has no parameter "${name}"`);
+    return p;
+  }
+
+  /** Output size of the head (vocabulary for language modelling, 2 for the classifier). */
+  get outDim(): number {
+    return this.param("out_head.weight").shape[1]!;
+  }
+
+  /**
+   * Replaces a parameter's values. `values` is in our layout (`[in, out]` for Linear weights).
+   * @throws ShapeMismatchError naming the parameter and both shapes.
+   */
+  setParam(name: string, values: tf.Tensor | Float32Array, shape?: readonly number[]): void {
+    const p = this.param(name);
+    const got = values instanceof Float32Array ? [...(shape ?? [values.length])] : values.shape;
+    if (got.length !== p.shape.length || got.some((d, i) => d !== p.shape[i])) {
+      throw new ShapeMismatchError(`Shape mismatch for ${name}: expected [${p.shape.join(",")}], got [${got.join(",")}]`);
+    }
+    tf.tidy(() => p.assign(values instanceof Float32Array ? tf.tensor(values, p.shape) : values));
+  }
+
+  // ---- the forward pass, in pieces the training fast path and the ONNX engine reuse ----
+
+  private linear(x: tf.Tensor, prefix: string): tf.Tensor {
+    // x [..., in] @ W [in, out] (+ b), as one 2-D matmul (fast on every backend)
+    const w = this.param(`${prefix}.weight`);
+    const lead = x.shape.slice(0, -1);
+    let y = tf.matMul(x.reshape([-1, w.shape[0]]), w);
+    const b = this.params.get(`${prefix}.bias`);
+    if (b) y = y.add(b);
+    return y.reshape([...lead, w.shape[1]!]);
+  }
+
+  private layerNorm(x: tf.Tensor, prefix: string): tf.Tensor {
+    const mean = x.mean(-1, true);
+    const variance = x.sub(mean).square().mean(-1, true); // biased, like the book's unbiased=False
+    return x.sub(mean).div(variance.add(LN_EPS).sqrt()).mul(this.param(`${prefix}.scale`)).add(this.param(`${prefix}.shift`));
+  }
+
+  private dropout(x: tf.Tensor, training: boolean): tf.Tensor {
+    return training && this.cfg.dropRate > 0 ? tf.dropout(x, this.cfg.dropRate) : x;
+  }
+
+  /** Token + position embeddings. idx int32 [B, T] → [B, T, E]. */
+  embed(idx: tf.Tensor, opts: ForwardOptions = {}): tf.Tensor3D {
+    return tf.tidy(() => {
+      const T = idx.shape[1]!;
+      if (T > this.cfg.contextLength) throw new ConfigError(`Input has ${T} tokens; the model supports at most ${this.cfg.contextLength}`);
+      const tok = tf.gather(this.param("tok_emb.weight"), idx); // [B, T, E]
+      const pos = this.param("pos_emb.weight").slice([0, 0], [T, this.cfg.embDim]); // [T, E]
+      return this.dropout(tok.add(pos), opts.training ?? false) as tf.Tensor3D;
+    });
+  }
+
+  /** Causal multi-head self-attention of block i. x [B, T, E] → [B, T, E]. */
+  attention(i: number, x: tf.Tensor, opts: ForwardOptions = {}): tf.Tensor {
+    const [B, T, E] = x.shape;
+    const H = this.cfg.nHeads, D = E / H;
+    const p = `trf_blocks.${i}.att`;
+    const heads = (t: tf.Tensor) => t.reshape([B, T, H, D]).transpose([0, 2, 1, 3]); // [B, H, T, D]
+    const q = heads(this.linear(x, `${p}.W_query`));
+    const k = heads(this.linear(x, `${p}.W_key`));
+    const v = heads(this.linear(x, `${p}.W_value`));
+    const scores = tf.matMul(q, k.transpose([0, 1, 3, 2])).div(Math.sqrt(D)); // [B, H, T, T]
+    const causal = tf.linalg.bandPart(tf.ones([T, T]), -1, 0).cast("bool"); // lower triangle
+    const masked = tf.where(causal, scores, tf.fill(scores.shape, -Infinity));
+    const weights = this.dropout(tf.softmax(masked, -1), opts.training ?? false);
+    const context = tf.matMul(weights, v).transpose([0, 2, 1, 3]).reshape([B, T, E]); // [B, T, E]
+    return this.linear(context, `${p}.out_proj`);
+  }
+
+  /** The feed-forward network of block i: Linear(E→4E) → GELU (tanh approximation) → Linear(4E→E). */
+  feedForward(i: number, x: tf.Tensor): tf.Tensor {
+    const h = this.linear(x, `trf_blocks.${i}.ff.layers.0`);
+    const gelu = h.mul(0.5).mul(tf.tanh(h.add(h.pow(3).mul(0.044715)).mul(GELU_C)).add(1));
+    return this.linear(gelu, `trf_blocks.${i}.ff.layers.2`);
+  }
+
+  /** Transformer block i (pre-LayerNorm, residual connections). [B, T, E] → [B, T, E]. */
+  block(i: number, x: tf.Tensor, opts: ForwardOptions = {}): tf.Tensor3D {
+    return tf.tidy(() => {
+      const training = opts.training ?? false;
+      const h = x.add(this.dropout(this.attention(i, this.layerNorm(x, `trf_blocks.${i}.norm1`), opts), training));
+      return h.add(this.dropout(this.feedForward(i, this.layerNorm(h, `trf_blocks.${i}.norm2`)), training)) as tf.Tensor3D;
+    });
+  }
+
+  /** The final LayerNorm. */
+  finalNorm(x: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => this.layerNorm(x, "final_norm"));
+  }
+
+  /** The output head: [..., E] → [..., outDim]. */
+  head(x: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => this.linear(x, "out_head"));
+  }
+
+  /** Logits for every position. idx int32 [B, T] → [B, T, outDim]. The caller disposes the result. */
+  forward(idx: tf.Tensor, opts: ForwardOptions = {}): tf.Tensor3D {
+    return tf.tidy(() => {
+      let x: tf.Tensor = this.embed(idx, opts);
+      for (let i = 0; i < this.cfg.nLayers; i++) x = this.block(i, x, opts);
+      return this.head(this.finalNorm(x)) as tf.Tensor3D;
+    });
+  }
+
+  // ---- trainability (book 6.5) ----
+
+  /** Sets `requires_grad = False` on every parameter. */
+  freezeAll(): void {
+    for (const v of this.params.values()) v.trainable = false;
+  }
+
+  /** Makes the parameters whose name equals or starts with one of `namesOrPrefixes` trainable (or frozen). */
+  setTrainable(namesOrPrefixes: readonly string[], trainable = true): void {
+    for (const [name, v] of this.params) {
+      if (namesOrPrefixes.some((p) => name === p || name.startsWith(p.endsWith(".") ? p : `${p}.`))) v.trainable = trainable;
+    }
+  }
+
+  /** The trainable parameters, by name (in model order). */
+  trainableParams(): Map<string, tf.Variable> {
+    return new Map([...this.params].filter(([, v]) => v.trainable));
+  }
+
+  /** Number of parameter elements (all, or only the trainable ones). */
+  numParams(opts: { trainableOnly?: boolean } = {}): number {
+    let n = 0;
+    for (const v of this.params.values()) if (!opts.trainableOnly || v.trainable) n += v.size;
+    return n;
+  }
+
+  /**
+   * Replaces the output head with a new trainable Linear(embDim → outDim), initialised like PyTorch's
+   * nn.Linear (weight and bias uniform in ±1/√embDim). Book: `model.out_head = torch.nn.Linear(768, 2)`, 6.5.
+   */
+  replaceOutHead(outDim: number, opts: { bias?: boolean; seed?: number } = {}): void {
+    if (!(Number.isInteger(outDim) && outDim > 0)) throw new ConfigError(`outDim must be a positive integer, got ${outDim}`);
+    for (const n of ["out_head.weight", "out_head.bias"]) {
+      this.params.get(n)?.dispose();
+      this.params.delete(n);
+    }
+    const E = this.cfg.embDim, bound = 1 / Math.sqrt(E);
+    let seed = opts.seed ?? 123;
+    tf.tidy(() => {
+      this.params.set("out_head.weight", tf.keep(tf.variable(tf.randomUniform([E, outDim], -bound, bound, "float32", seed++), true)));
+      if (opts.bias ?? true) this.params.set("out_head.bias", tf.keep(tf.variable(tf.randomUniform([outDim], -bound, bound, "float32", seed++), true)));
+    });
+  }
+
+  /** Frees every parameter. */
+  dispose(): void {
+    for (const v of this.params.values()) v.dispose();
+    this.params.clear();
+  }
+}
