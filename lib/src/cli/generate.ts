@@ -1,14 +1,46 @@
+import * as tf from "@tensorflow/tfjs";
 import type { CliCommand } from "./command";
-import { UserError } from "../errors";
+import { intOption } from "./command";
+import { ConfigError } from "../errors";
+import { loadPretrainedGpt2 } from "../weights/pretrained";
+import { generateTextSimple } from "../model/generate";
+import { getTokenizer, textToTokenIds, tokenIdsToText } from "../tokenizer";
+import { withSmokeSources } from "./smokeSources";
 
-/** Placeholder until its chapter issue lands. */
+/** `npm start -- generate "PROMPT"`: greedy generation with pretrained GPT-2 (book 6.4). */
 export const generateCommand: CliCommand = {
   name: "generate",
   summary: "Generate text greedily with GPT-2",
-  usage: '"PROMPT" [--weights PATH_OR_SIZE] [--max-new-tokens 15]',
-  help: "Not available yet in this version.",
-  options: {},
-  async run() {
-    throw new UserError("'generate' is not available yet in this version.");
+  usage: '"PROMPT" [--weights PATH_OR_SIZE] [--max-new-tokens 15] [--json]',
+  help: `Continues PROMPT with the most likely token, step by step (the book's generate_text_simple).
+With real GPT-2 124M weights, "Every effort moves you" gives
+"Every effort moves you forward.\\n\\nThe first step is to understand the importance of your work".
+
+Options:
+  --weights PATH_OR_SIZE   a size (124M, 355M, 774M, 1558M; downloaded), an OpenAI checkpoint folder
+                           or a Hugging Face model folder / .safetensors file (default 124M)
+  --max-new-tokens N       tokens to add (default 15)
+  --json                   print the text, the prompt's token ids and the logits at the prompt's last position`,
+  options: { weights: { type: "string" }, "max-new-tokens": { type: "string" } },
+  async run(values, positionals, ctx) {
+    const prompt = positionals.join(" ");
+    if (!prompt) throw new ConfigError('generate needs a prompt, e.g. npm start -- generate "Every effort moves you"');
+    const maxNew = intOption(values, "max-new-tokens", 15, 0, 1024);
+    await ctx.backend();
+    return withSmokeSources(ctx, async (settings) => {
+      const { model } = await loadPretrainedGpt2({ weights: typeof values.weights === "string" ? values.weights : "124M", dataDir: settings.dataDir, baseUrls: settings.gpt2BaseUrls, log: ctx.log });
+      try {
+        const ids = textToTokenIds(prompt, getTokenizer(), []);
+        const idx = tf.tensor2d([ids], [1, ids.length], "int32");
+        const lastLogits = tf.tidy(() => Array.from(model.forward(idx).slice([0, ids.length - 1, 0], [1, 1, -1]).dataSync()));
+        const out = generateTextSimple(model, idx, maxNew, model.cfg.contextLength);
+        const text = tokenIdsToText(out.dataSync());
+        tf.dispose([idx, out]);
+        if (values.json) ctx.out(JSON.stringify({ text, promptTokenIds: ids, lastLogits }));
+        else ctx.log(text);
+      } finally {
+        model.dispose();
+      }
+    });
   },
 };

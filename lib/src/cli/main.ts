@@ -55,6 +55,8 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  // `npm start -- weights inspect X | head`: a closed pipe is not an error.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => { if (err.code === "EPIPE") process.exit(0); throw err; });
   process.on("SIGINT", () => {
     // Every file we write is written atomically, so stopping here leaves no half-written file.
     process.stderr.write("\nInterrupted; nothing half-written was kept.\n");

@@ -1,14 +1,47 @@
+import * as crypto from "node:crypto";
+import * as path from "node:path";
 import type { CliCommand } from "./command";
-import { UserError } from "../errors";
+import { ConfigError } from "../errors";
+import { downloadGpt2, checkGpt2Size } from "../weights/downloadGpt2";
+import { openWeights } from "../weights/pretrained";
+import { TfCheckpoint } from "../weights/tfCheckpoint";
 
-/** Placeholder until its chapter issue lands. */
+/** `npm start -- weights download|inspect`: GPT-2 files (book 6.4). */
 export const weightsCommand: CliCommand = {
   name: "weights",
   summary: "Download GPT-2 weights (weights download) or list a checkpoint's tensors (weights inspect)",
-  usage: "download --size 124M | inspect PATH [--sha256]",
-  help: "Not available yet in this version.",
-  options: {},
-  async run() {
-    throw new UserError("'weights' is not available yet in this version.");
+  usage: "download [--size 124M] | inspect PATH [--json] [--sha256]",
+  help: `weights download [--size 124M]
+  Downloads OpenAI's seven GPT-2 files (checkpoint, encoder.json, hparams.json, model.ckpt.*, vocab.bpe)
+  into <data>/gpt2/<size>/ from OpenAI's URL, with the book's backup URL as fallback. Files already
+  complete are kept; interrupted downloads continue. Sizes: 124M, 355M, 774M, 1558M.
+
+weights inspect PATH [--json] [--sha256]
+  Lists every tensor of a checkpoint: name, dtype as the file names it (DT_FLOAT, F32, ...), shape and,
+  with --sha256, the sha256 of its stored bytes. PATH: an OpenAI checkpoint folder or prefix
+  (model.ckpt), a .safetensors file, a Hugging Face folder or a model.safetensors.index.json.`,
+  options: { size: { type: "string" }, sha256: { type: "boolean" } },
+  async run(values, positionals, ctx) {
+    const [action, target] = positionals;
+    if (action === "download") {
+      const size = checkGpt2Size(typeof values.size === "string" ? values.size : "124M");
+      const dir = await downloadGpt2(size, path.join(ctx.settings.dataDir, "gpt2"), { baseUrls: ctx.settings.gpt2BaseUrls, log: ctx.log });
+      if (values.json) ctx.out(JSON.stringify({ size, dir })); else ctx.log(`GPT-2 ${size} is in ${dir}`);
+      return;
+    }
+    if (action === "inspect") {
+      if (!target) throw new ConfigError("weights inspect needs a PATH (checkpoint folder or prefix, .safetensors file or index). See: npm start -- weights --help");
+      const { src } = openWeights(target);
+      const list = (src as TfCheckpoint).listVariables().map((v) => ({
+        name: v.name, dtype: v.dtype, shape: v.shape,
+        ...(values.sha256 ? { sha256: crypto.createHash("sha256").update((src as TfCheckpoint).readBytes(v.name)).digest("hex") } : {}),
+      }));
+      if (values.json) { ctx.out(JSON.stringify(list, null, 2)); return; }
+      const w = Math.max(...list.map((v) => v.name.length));
+      for (const v of list) ctx.log(`${v.name.padEnd(w)}  ${v.dtype.padEnd(9)} [${v.shape.join(", ")}]${"sha256" in v ? `  ${v.sha256}` : ""}`);
+      ctx.log(`${list.length} tensors`);
+      return;
+    }
+    throw new ConfigError(`weights needs "download" or "inspect", got ${action ? `"${action}"` : "nothing"}. See: npm start -- weights --help`);
   },
 };

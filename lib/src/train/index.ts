@@ -1,2 +1,8 @@
-// Filled by the chapter's issue; re-exports this folder's modules.
-export {};
+// Sections 6.5–6.8: classifier head, loss and accuracy, AdamW, training loop, inference, saving.
+export * from "./classifier";
+export * from "./adamw";
+export * from "./runner";
+export * from "./evaluate";
+export * from "./trainClassifier";
+export * from "./classify";
+export * from "./checkpoint";

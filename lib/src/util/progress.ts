@@ -46,7 +46,7 @@ export function createProgress(opts: ProgressOptions): Progress {
   const tty = Boolean(stream && (stream as NodeJS.WriteStream).isTTY);
   const fmt = (n: number) => (opts.unit === "bytes" ? formatBytes(n) : String(n));
   const start = Date.now();
-  let done = 0, lastDraw = 0, lastDecile = -1, suffix = "", finished = false;
+  let done = 0, lastDraw = 0, lastDecile = 0, suffix = "", finished = false;
 
   const line = (): string => {
     const elapsed = (Date.now() - start) / 1000;

@@ -1,0 +1,84 @@
+/**
+ * Section 6.6: accuracy and loss on the last token's logits, with the book's `num_batches` semantics
+ * (the first min(numBatches, len(loader)) batches; NaN loss for an empty loader).
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { DataLoader, Batch } from "../data/dataLoader";
+
+import type { GPTModel } from "../model/gptModel";
+import { crossEntropy, lastTokenLogitsOf, PlainRunner, type ClassifierRunner } from "./runner";
+
+/** A model, or a runner that already wraps one (e.g. the fast path). */
+export type ModelOrRunner = GPTModel | ClassifierRunner;
+
+function runnerOf(m: ModelOrRunner): ClassifierRunner {
+  return "kind" in m ? m : new PlainRunner(m);
+}
+
+function* firstBatches(loader: DataLoader, numBatches?: number): Generator<Batch> {
+  const n = numBatches === undefined ? loader.length : Math.min(numBatches, loader.length);
+  let i = 0;
+  for (const batch of loader) { // iterating a shuffled loader draws a new order, as in PyTorch
+    if (i++ >= n) break;
+    yield batch;
+  }
+}
+
+/** Mean cross-entropy of last-token logits [B, C] against labels, in float64 (equal to PyTorch's to ~1e-7). */
+export function crossEntropyOfLogits(logits: Float32Array, labels: ArrayLike<number>): number {
+  const B = labels.length, C = logits.length / B;
+  let total = 0;
+  for (let b = 0; b < B; b++) {
+    let max = -Infinity;
+    for (let c = 0; c < C; c++) max = Math.max(max, logits[b * C + c]);
+    let sum = 0;
+    for (let c = 0; c < C; c++) sum += Math.exp(logits[b * C + c] - max);
+    total += max + Math.log(sum) - logits[b * C + labels[b]];
+  }
+  return total / B;
+}
+
+/**
+ * Loss of one batch as a tfjs scalar (differentiable): cross-entropy of the last token's logits.
+ * Book: calc_loss_batch, 6.6. The caller disposes the result.
+ */
+export function calcLossBatch(inputBatch: tf.Tensor2D, targetBatch: tf.Tensor1D, model: GPTModel): tf.Scalar {
+  return tf.tidy(() => crossEntropy(lastTokenLogitsOf(model, inputBatch), targetBatch));
+}
+
+/** Average batch loss over the first `numBatches` batches (all by default). Book: calc_loss_loader, 6.6. */
+export async function calcLossLoader(loader: DataLoader, model: ModelOrRunner, opts: { numBatches?: number } = {}): Promise<number> {
+  if (loader.length === 0) return NaN;
+  const runner = runnerOf(model);
+  let total = 0, n = 0;
+  for (const batch of firstBatches(loader, opts.numBatches)) {
+    total += crossEntropyOfLogits(await runner.logits(batch), batch.labels);
+    n++;
+  }
+  return total / n;
+}
+
+/** Share of correct argmax predictions over the first `numBatches` batches. Book: calc_accuracy_loader, 6.6. */
+export async function calcAccuracyLoader(loader: DataLoader, model: ModelOrRunner, opts: { numBatches?: number } = {}): Promise<number> {
+  const runner = runnerOf(model);
+  let correct = 0, examples = 0;
+  for (const batch of firstBatches(loader, opts.numBatches)) {
+    const logits = await runner.logits(batch);
+    const C = logits.length / batch.batchSize;
+    for (let b = 0; b < batch.batchSize; b++) {
+      let best = 0;
+      for (let c = 1; c < C; c++) if (logits[b * C + c] > logits[b * C + best]) best = c;
+      if (best === batch.labels[b]) correct++;
+    }
+    examples += batch.batchSize;
+  }
+  return examples ? correct / examples : NaN;
+}
+
+/** Train and validation loss over `evalIter` batches each. Book: evaluate_model, 6.7. */
+export async function evaluateModel(model: ModelOrRunner, trainLoader: DataLoader, valLoader: DataLoader, evalIter: number): Promise<{ trainLoss: number; valLoss: number }> {
+  const trainLoss = await calcLossLoader(trainLoader, model, { numBatches: evalIter });
+  const valLoss = await calcLossLoader(valLoader, model, { numBatches: evalIter });
+  return { trainLoss, valLoss };
+}
+
