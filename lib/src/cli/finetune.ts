@@ -1,14 +1,54 @@
-import type { CliCommand } from "./command";
-import { UserError } from "../errors";
+import * as path from "node:path";
+import type { CliCommand, ParsedValues, CliContext } from "./command";
+import { intOption } from "./command";
+import { ConfigError } from "../errors";
+import { checkTrainable } from "../train/classifier";
+import { runFinetune, type FinetuneFlowResult } from "./finetuneFlow";
+import { withSmokeSources } from "./smokeSources";
 
-/** Placeholder until its chapter issue lands. */
+export const FINETUNE_OPTIONS = {
+  epochs: { type: "string" }, trainable: { type: "string" }, weights: { type: "string" }, out: { type: "string" }, path: { type: "string" },
+} as const;
+
+export const FINETUNE_HELP = `Options:
+  --epochs N                 training epochs (default 5, the book's; 1 with --smoke)
+  --trainable LAYERS         last-block (default, the book's), all, or last-layer (head only)
+  --weights PATH_OR_SIZE     GPT-2 to start from: a size (124M, 355M, 774M, 1558M; downloaded), an OpenAI
+                             checkpoint folder or a Hugging Face model folder (default 124M)
+  --out DIR                  where the classifier, metrics.json, log.txt and the plots go
+                             (default <data>/review-classifier)
+  --path auto|plain|fast     auto (default): the fast exact path when the frozen layers allow it;
+                             plain: every layer every step, like the book's loop`;
+
+/** Runs the fine-tuning flow from parsed options (shared by `finetune` and `chapter`). */
+export async function finetuneFromOptions(values: ParsedValues, ctx: CliContext): Promise<FinetuneFlowResult> {
+  const smoke = ctx.settings.smoke;
+  const epochs = intOption(values, "epochs", smoke ? 1 : 5, 1, 1000);
+  const trainable = checkTrainable(typeof values.trainable === "string" ? values.trainable : "last-block");
+  const p = typeof values.path === "string" ? values.path : "auto";
+  if (!["auto", "plain", "fast"].includes(p)) throw new ConfigError(`--path must be auto, plain or fast, got "${p}"`);
+  await ctx.backend();
+  return withSmokeSources(ctx, (settings) => runFinetune(settings, {
+    weights: typeof values.weights === "string" ? values.weights : "124M", epochs, trainable, smoke,
+    outDir: path.resolve(typeof values.out === "string" ? values.out : path.join(settings.dataDir, "review-classifier")),
+    path: p as "auto" | "plain" | "fast", log: ctx.log,
+  }));
+}
+
+/** `npm start -- finetune`: sections 6.5–6.7 end to end. */
 export const finetuneCommand: CliCommand = {
   name: "finetune",
   summary: "Fine-tune GPT-2 into a spam classifier and save it with metrics and plots",
-  usage: "[--epochs N] [--trainable last-block|all|last-layer] [--weights PATH_OR_SIZE] [--out DIR]",
-  help: "Not available yet in this version.",
-  options: {},
-  async run() {
-    throw new UserError("'finetune' is not available yet in this version.");
+  usage: "[--epochs N] [--trainable last-block|all|last-layer] [--weights PATH_OR_SIZE] [--out DIR] [--smoke]",
+  help: `Prepares the data (if needed), loads GPT-2, swaps in a 2-class head, trains with AdamW (lr 5e-5,
+weight decay 0.1, batch 8) printing the book's log lines, reports full-set accuracies and saves the
+classifier (model.safetensors + config.json), metrics.json, log.txt and the loss/accuracy plots
+(HTML, and PNG when Chromium is installed).
+
+${FINETUNE_HELP}`,
+  options: FINETUNE_OPTIONS,
+  async run(values, _positionals, ctx) {
+    const r = await finetuneFromOptions(values, ctx);
+    if (values.json) ctx.out(JSON.stringify({ outDir: r.outDir, initial: r.initial, final: r.final, minutes: r.minutes, runner: r.runner }));
   },
 };

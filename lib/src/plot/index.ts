@@ -1,2 +1,3 @@
-// Filled by the chapter's issue; re-exports this folder's modules.
-export {};
+// Section 6.7: loss and accuracy plots (Plotly figures; inline HTML for tslab, standalone HTML, PNG).
+export * from "./plotValues";
+export * from "./render";
