@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Writes a tslab notebook (no outputs) from a simple text source, so notebooks can be written and
-reviewed as plain text. Cells are separated by lines `# %% [markdown]` or `# %%` (code).
+reviewed as plain text. Cells are separated by lines `# %% [markdown]` or `# %%` (code); markdown
+lines are written as comments (`# text`, `#` for a blank line), as in Jupytext's percent format.
 
 Usage: scripts/new_notebook.py SOURCE.txt OUT.ipynb
 """
@@ -17,7 +18,11 @@ def main():
     def flush():
         if kind is None:
             return
-        text = "\n".join(buf).strip("\n")
+        lines = buf
+        if kind == "md" and all(l.startswith("#") for l in buf if l.strip()):
+            # Markdown written as comments (`# text`, jupytext percent style): drop the comment prefix.
+            lines = [l[2:] if l.startswith("# ") else l[1:] for l in buf]
+        text = "\n".join(lines).strip("\n")
         cid = hashlib.sha1(f"{out}:{len(cells)}".encode()).hexdigest()[:12]
         cell = nbformat.v4.new_markdown_cell(text) if kind == "md" else nbformat.v4.new_code_cell(text)
         cell["id"] = cid

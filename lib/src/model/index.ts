@@ -2,3 +2,4 @@
 export * from "./config";
 export * from "./gptModel";
 export * from "./generate";
+export * from "./summary";

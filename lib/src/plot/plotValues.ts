@@ -15,10 +15,11 @@ export interface PlotlyFigure {
  */
 export function plotValues(epochsSeen: number[], examplesSeen: number[], trainValues: number[], valValues: number[], label = "loss"): PlotlyFigure {
   const title = label.charAt(0).toUpperCase() + label.slice(1);
+  const mode = epochsSeen.length <= 10 ? "lines+markers" : "lines"; // a short run still shows its points
   return {
     data: [
-      { x: epochsSeen, y: trainValues, type: "scatter", mode: "lines", name: `Training ${label}`, line: { color: "#1f77b4", width: 2 } },
-      { x: epochsSeen, y: valValues, type: "scatter", mode: "lines", name: `Validation ${label}`, line: { color: "#ff7f0e", width: 2, dash: "dot" } },
+      { x: epochsSeen, y: trainValues, type: "scatter", mode, name: `Training ${label}`, line: { color: "#1f77b4", width: 2 } },
+      { x: epochsSeen, y: valValues, type: "scatter", mode, name: `Validation ${label}`, line: { color: "#ff7f0e", width: 2, dash: "dot" } },
       // Invisible trace on the top axis, so that examples seen line up with epochs (the book's twiny()).
       { x: examplesSeen, y: trainValues, xaxis: "x2", type: "scatter", mode: "lines", opacity: 0, showlegend: false, hoverinfo: "skip" },
     ],

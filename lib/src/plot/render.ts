@@ -24,13 +24,13 @@ let chartCount = 0;
  * One `text/html` snippet: (optionally) the library, guarded so it loads once per page, then a div
  * and a script that draws the figure when Plotly is there.
  */
-export function plotlyHtml(fig: PlotlyFigure, opts: { id?: string; includeLibrary?: boolean } = {}): string {
+export function plotlyHtml(fig: PlotlyFigure, opts: { id?: string; includeLibrary?: boolean; staticImage?: boolean } = {}): string {
   const id = opts.id ?? `plotly-chart-${process.pid}-${++chartCount}`;
   const w = Number(fig.layout.width ?? 640), h = Number(fig.layout.height ?? 380);
   const lib = opts.includeLibrary ? `<script>if(!window.Plotly){${plotlyLibrary()}\n}</script>` : "";
   const json = (v: unknown) => JSON.stringify(v).replace(/</g, "\\u003c");
   return `${lib}<div id="${id}" style="width:${w}px;height:${h}px"></div><script>(function(){` +
-    `var go=function(){Plotly.newPlot(${json(id)},${json(fig.data)},${json(fig.layout)},{displaylogo:false});};` +
+    `var go=function(){Plotly.newPlot(${json(id)},${json(fig.data)},${json(fig.layout)},${opts.staticImage ? "{displayModeBar:false,staticPlot:true}" : "{displaylogo:false}"});};` +
     `if(window.Plotly)go();else{var t=setInterval(function(){if(window.Plotly){clearInterval(t);go();}},50);}})();</script>`;
 }
 
@@ -74,7 +74,7 @@ export async function writePlotPng(file: string, fig: PlotlyFigure, opts: { widt
     const page = path.join(work, "page.html"), shot = path.join(work, "shot.png");
     const sized = { ...fig, layout: { ...fig.layout, width, height } };
     fs.writeFileSync(page, `<!doctype html><html><head><meta charset="utf-8"></head><body style="margin:0;overflow:hidden;background:#fff">` +
-      plotlyHtml(sized, { id: "chart", includeLibrary: true }) + "</body></html>");
+      plotlyHtml(sized, { id: "chart", includeLibrary: true, staticImage: true }) + "</body></html>");
     const args = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
       "--disable-sync", "--no-first-run", "--disable-quic", "--hide-scrollbars", `--user-data-dir=${path.join(work, "profile")}`,
       "--virtual-time-budget=10000", `--window-size=${width},${height}`, `--screenshot=${shot}`, `file://${page}`];
@@ -90,5 +90,23 @@ export async function writePlotPng(file: string, fig: PlotlyFigure, opts: { widt
     return true;
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Shows a figure in a tslab notebook (inline, offline). Outside a notebook (e.g. a notebook run as a
+ * script) it prints a one-line text summary instead.
+ */
+export function showPlot(fig: PlotlyFigure): void {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const tslab = require("tslab") as { display: { html(s: string): void } };
+    tslab.display.html(notebookPlotHtml(fig));
+  } catch {
+    const lines = fig.data.filter((d) => d.showlegend !== false).map((d) => {
+      const y = d.y as number[];
+      return `${String(d.name)}: ${y.length ? `${y[0].toFixed(3)} → ${y[y.length - 1].toFixed(3)}` : "no values"}`;
+    });
+    console.log(`[plot, shown inline in a notebook] ${lines.join("; ")}`);
   }
 }
