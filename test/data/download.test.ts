@@ -2,7 +2,9 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { downloadAndUnzipSpamData, spamDataPaths, serveFiles, DownloadError, DataFormatError, escapesFolder } from "llm-spam-classifier";
+import {
+  downloadAndUnzipSpamData, spamDataPaths, serveFiles, extractZip, ensureDataDir, DownloadError, DataFormatError, ConfigError, escapesFolder,
+} from "llm-spam-classifier";
 import { sharedDataDir, tempDir, makeZip, closedUrl } from "../helpers";
 
 const realZip = path.join(sharedDataDir(), "sms_spam_collection.zip");
@@ -20,6 +22,8 @@ const files = {
 let n = 0;
 const fresh = () => path.join(tmp.dir, `run${n++}`);
 const quiet = { progress: false as const, retryDelayMs: 1 };
+/** Everything left in a data folder after a failed run (no zip, no staging folder, nothing extracted). */
+const leftovers = (dir: string) => (fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true }) : []);
 
 async function withServer<T>(fn: (base: string) => Promise<T>): Promise<T> {
   const srv = await serveFiles(files);
@@ -48,8 +52,7 @@ test("404 on both URLs: one DownloadError naming both, nothing written", () => w
   const dir = fresh();
   await assert.rejects(downloadAndUnzipSpamData(dir, { urls: [`${base}/a.zip`, `${base}/b.zip`], ...quiet }),
     (e: unknown) => e instanceof DownloadError && /a\.zip: HTTP 404/.test(e.message) && /b\.zip: HTTP 404/.test(e.message));
-  assert.ok(!fs.existsSync(spamDataPaths(dir).zipPath));
-  assert.ok(!fs.existsSync(spamDataPaths(dir).dataFilePath));
+  assert.deepEqual(leftovers(dir), []);
 }));
 
 for (const [name, pattern] of [["truncated", /is not a valid zip file/], ["corrupt", /is corrupt|is not a valid zip/]] as const) {
@@ -57,14 +60,15 @@ for (const [name, pattern] of [["truncated", /is not a valid zip file/], ["corru
     const dir = fresh();
     await assert.rejects(downloadAndUnzipSpamData(dir, { urls: [`${base}/${name}.zip`], ...quiet }),
       (e: unknown) => e instanceof DataFormatError && pattern.test(e.message));
-    assert.ok(!fs.existsSync(spamDataPaths(dir).dataFilePath));
-    assert.ok(!fs.existsSync(spamDataPaths(dir).zipPath));
+    assert.deepEqual(leftovers(dir), []);
   }));
 }
 
-test("a zip without SMSSpamCollection is a clear error", () => withServer(async (base) => {
-  await assert.rejects(downloadAndUnzipSpamData(fresh(), { urls: [`${base}/no-entry.zip`], ...quiet }),
-    (e: unknown) => e instanceof DataFormatError && /has no "SMSSpamCollection" file \(found: readme\)/.test(e.message));
+test("a zip without SMSSpamCollection is a clear error and extracts nothing", () => withServer(async (base) => {
+  const dir = fresh();
+  await assert.rejects(downloadAndUnzipSpamData(dir, { urls: [`${base}/no-entry.zip`], ...quiet }),
+    (e: unknown) => e instanceof DataFormatError && /has no "SMSSpamCollection" file \(found: readme\); the file from .*no-entry\.zip was removed/.test(e.message));
+  assert.deepEqual(leftovers(dir), []);
 }));
 
 test("a zip entry whose path leaves the folder is refused (zip slip) and nothing is extracted", () => withServer(async (base) => {
@@ -72,7 +76,7 @@ test("a zip entry whose path leaves the folder is refused (zip slip) and nothing
   await assert.rejects(downloadAndUnzipSpamData(dir, { urls: [`${base}/slip.zip`], ...quiet }),
     (e: unknown) => e instanceof DataFormatError && /Refusing zip entry "\.\.\/\.\.\/evil\.txt"/.test(e.message));
   assert.ok(!fs.existsSync(path.join(dir, "..", "evil.txt")) && !fs.existsSync(path.join(tmp.dir, "evil.txt")));
-  assert.ok(!fs.existsSync(spamDataPaths(dir).dataFilePath));
+  assert.deepEqual(leftovers(dir), []);
   assert.equal(escapesFolder("a/../../b"), true);
   assert.equal(escapesFolder("/etc/passwd"), true);
   assert.equal(escapesFolder("dir/file"), false);
@@ -81,4 +85,24 @@ test("a zip entry whose path leaves the folder is refused (zip slip) and nothing
 test("no network: an unreachable host is a DownloadError", async () => {
   await assert.rejects(downloadAndUnzipSpamData(fresh(), { urls: [await closedUrl("sms.zip")], ...quiet, retries: 0 }),
     (e: unknown) => e instanceof DownloadError && /ECONNREFUSED/.test(e.message));
+});
+
+test("no network: an unresolvable host is a DownloadError", async () => {
+  await assert.rejects(downloadAndUnzipSpamData(fresh(), { urls: ["http://sms-spam.invalid/sms.zip"], ...quiet, retries: 0 }),
+    (e: unknown) => e instanceof DownloadError && /sms-spam\.invalid\/sms\.zip: (ENOTFOUND|EAI_AGAIN)/.test(e.message));
+});
+
+test("an entry that unpacks beyond the size limit is refused (zip bomb guard)", async () => {
+  const zip = bad("big.zip", makeZip([{ name: "SMSSpamCollection", data: Buffer.alloc(4096, 0x20) }]));
+  const out = path.join(tmp.dir, "big-out");
+  await assert.rejects(extractZip(zip, out, 1000),
+    (e: unknown) => e instanceof DataFormatError && /Refusing zip entry "SMSSpamCollection": it unpacks to 4096 bytes \(limit 1000\)/.test(e.message));
+  assert.deepEqual(leftovers(out), []);
+  assert.deepEqual(await extractZip(zip, out), ["SMSSpamCollection"]);
+});
+
+test("a data folder that cannot be created is a ConfigError naming it", () => {
+  const file = bad("not-a-folder", Buffer.from("x"));
+  assert.throws(() => ensureDataDir(path.join(file, "data")),
+    (e: unknown) => e instanceof ConfigError && /Cannot use .*not-a-folder\/data as the data folder \(ENOTDIR\)/.test(e.message));
 });

@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import {
   readSmsSpamTsv, valueCounts, createBalancedDataset, mapLabels, randomSplit, formatCsv, parseCsv, parseDelimited,
-  prepareSpamData, readSplitCsv, DataFormatError, type PreparedSpamData,
+  prepareSpamData, readSplitCsv, readSmsSpamFile, DataFormatError, type PreparedSpamData,
 } from "llm-spam-classifier";
 import { sharedDataDir, tempDir } from "../helpers";
 
@@ -63,6 +63,8 @@ test("CSV round trip: what we write, we read back unchanged; bad CSVs are clear 
   assert.deepEqual(rows, split.train);
   assert.throws(() => parseCsv("Text,Label\n", "x.csv"), (e: unknown) => e instanceof DataFormatError && /x\.csv: expected the header "Label,Text"/.test(e.message));
   assert.throws(() => parseCsv("Label,Text\n2,hello\n", "y.csv"), (e: unknown) => e instanceof DataFormatError && /y\.csv, row 1/.test(e.message));
+  assert.throws(() => readSplitCsv(path.join(tmp.dir, "missing.csv")), (e: unknown) => e instanceof DataFormatError && /missing\.csv does not exist; run `npm start -- data`/.test(e.message));
+  assert.throws(() => readSmsSpamFile(path.join(tmp.dir, "missing.tsv")), (e: unknown) => e instanceof DataFormatError && /missing\.tsv does not exist/.test(e.message));
 });
 
 test("prepareSpamData is idempotent: a second call downloads nothing and rewrites nothing", async () => {

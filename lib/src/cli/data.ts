@@ -1,6 +1,7 @@
 import * as path from "node:path";
 import type { CliCommand } from "./command";
 import { prepareSpamData, SPLIT_NAMES } from "../data";
+import { ConfigError } from "../errors";
 
 /** `npm start -- data`: section 6.2 end to end. */
 export const dataCommand: CliCommand = {
@@ -16,7 +17,9 @@ Options:
   --out DIR    where the CSVs and the download go (default: the data folder)
   --force      rewrite the CSVs even if they exist`,
   options: { out: { type: "string" }, force: { type: "boolean" } },
-  async run(values, _positionals, ctx) {
+  async run(values, positionals, ctx) {
+    if (positionals.length > 0) throw new ConfigError(`data takes no arguments, got "${positionals.join(" ")}" (use --out DIR). See: npm start -- data --help`);
+    if (values.out === "") throw new ConfigError("--out needs a folder name");
     const dir = path.resolve(typeof values.out === "string" ? values.out : ctx.settings.dataDir);
     const prepared = await prepareSpamData(dir, { urls: ctx.settings.smsSpamUrls, log: ctx.log, force: values.force === true });
     const files = SPLIT_NAMES.map((n) => prepared.files[n]);

@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yauzl from "yauzl";
-import { DataFormatError } from "../errors";
+import { ConfigError, DataFormatError } from "../errors";
 import { downloadFile, type DownloadOptions } from "../util/download";
 import { writeFileAtomic } from "../util/atomic";
 
@@ -26,6 +26,23 @@ export interface SpamDataPaths {
 export function spamDataPaths(dataDir: string): SpamDataPaths {
   const extractedPath = path.join(dataDir, "sms_spam_collection");
   return { zipPath: path.join(dataDir, "sms_spam_collection.zip"), extractedPath, dataFilePath: path.join(extractedPath, SMS_TSV_NAME) };
+}
+
+/** The most bytes one entry may unpack to (the data file is 478 kB): guards against zip bombs. */
+export const MAX_ZIP_ENTRY_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Creates `dir` (and its parents) if needed.
+ * @throws ConfigError when it cannot be created or is not a writable folder.
+ */
+export function ensureDataDir(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new ConfigError(`Cannot use ${dir} as the data folder (${code}); choose another with --data-dir/--out or LLM_DATA_DIR`, { cause: err });
+  }
 }
 
 function openZip(zipPath: string): Promise<yauzl.ZipFile> {
@@ -53,16 +70,19 @@ export function escapesFolder(entryName: string): boolean {
 }
 
 /**
- * Extracts the files of `zipPath` into `targetDir`, each written atomically.
+ * Extracts the files of `zipPath` into `targetDir`, each written atomically, and only after every
+ * entry was read back intact (yauzl checks sizes and inflates; no hand-written inflate).
+ * @param maxEntryBytes refuse entries that unpack to more than this.
  * @returns the names of the extracted files.
- * @throws DataFormatError for a truncated or corrupt zip, or an entry whose path leaves `targetDir`.
+ * @throws DataFormatError for a truncated or corrupt zip, an oversized entry, or an entry whose path
+ *   leaves `targetDir` (zip slip).
  */
-export async function extractZip(zipPath: string, targetDir: string): Promise<string[]> {
+export async function extractZip(zipPath: string, targetDir: string, maxEntryBytes = MAX_ZIP_ENTRY_BYTES): Promise<string[]> {
   let zip: yauzl.ZipFile;
   try {
     zip = await openZip(zipPath);
   } catch (err) {
-    throw new DataFormatError(`${path.basename(zipPath)} is not a valid zip file (${(err as Error).message}); delete it and download again`, { cause: err });
+    throw new DataFormatError(`${path.basename(zipPath)} is not a valid zip file (${(err as Error).message})`, { cause: err });
   }
   const files: Array<{ name: string; data: Buffer }> = [];
   try {
@@ -75,6 +95,10 @@ export async function extractZip(zipPath: string, targetDir: string): Promise<st
           return;
         }
         if (entry.fileName.endsWith("/")) { zip.readEntry(); return; }
+        if (entry.uncompressedSize > maxEntryBytes) {
+          reject(new DataFormatError(`Refusing zip entry "${entry.fileName}": it unpacks to ${entry.uncompressedSize} bytes (limit ${maxEntryBytes})`));
+          return;
+        }
         readEntry(zip, entry).then((data) => { files.push({ name: entry.fileName, data }); zip.readEntry(); }, reject);
       });
       zip.readEntry();
@@ -84,7 +108,7 @@ export async function extractZip(zipPath: string, targetDir: string): Promise<st
     // yauzl itself refuses absolute and "../" entry names.
     const slip = /(?:invalid relative path|absolute path): (.*)$/.exec((err as Error).message);
     if (slip) throw new DataFormatError(`Refusing zip entry "${slip[1]}": its path leaves the target folder`, { cause: err });
-    throw new DataFormatError(`${path.basename(zipPath)} is corrupt (${(err as Error).message}); delete it and download again`, { cause: err });
+    throw new DataFormatError(`${path.basename(zipPath)} is corrupt (${(err as Error).message})`, { cause: err });
   } finally {
     zip.close();
   }
@@ -112,22 +136,35 @@ export async function downloadAndUnzipSpamData(dataDir: string, opts: DownloadSp
     log(`${dataFilePath} already exists. Skipping download and extraction.`);
     return dataFilePath;
   }
-  await downloadFile(opts.urls, zipPath, {
+  ensureDataDir(dataDir);
+  const { url } = await downloadFile(opts.urls, zipPath, {
     ...opts, log, label: path.basename(zipPath),
     hint: `Without internet, point SMS_SPAM_URL (or --sms-spam-url) at a copy of the zip (a local file or URL), or put the extracted file at ${dataFilePath}.`,
   });
-  let names: string[];
+  const removed = `the file from ${url} was removed (the next run downloads it again); check SMS_SPAM_URL / --sms-spam-url`;
+  // Extract into a staging folder first: a bad zip leaves nothing in sms_spam_collection/.
+  const staging = fs.mkdtempSync(path.join(dataDir, ".sms_spam_collection-"));
   try {
-    names = await extractZip(zipPath, extractedPath);
-  } catch (err) {
-    fs.rmSync(zipPath, { force: true }); // don't trust it next time
-    throw err;
+    let names: string[];
+    try {
+      names = await extractZip(zipPath, staging);
+      if (!names.includes(SMS_ZIP_ENTRY)) {
+        throw new DataFormatError(`The zip has no "${SMS_ZIP_ENTRY}" file (found: ${names.join(", ") || "nothing"})`);
+      }
+    } catch (err) {
+      fs.rmSync(zipPath, { force: true }); // don't trust it next time
+      if (err instanceof DataFormatError) throw new DataFormatError(`${err.message}; ${removed}`, { cause: err });
+      throw err;
+    }
+    // The data file is moved last: once the .tsv exists, the extraction is complete.
+    for (const name of [...names.filter((n) => n !== SMS_ZIP_ENTRY), SMS_ZIP_ENTRY]) {
+      const target = name === SMS_ZIP_ENTRY ? dataFilePath : path.join(extractedPath, name);
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+      fs.renameSync(path.join(staging, name), target);
+    }
+  } finally {
+    fs.rmSync(staging, { recursive: true, force: true });
   }
-  if (!names.includes(SMS_ZIP_ENTRY)) {
-    fs.rmSync(zipPath, { force: true });
-    throw new DataFormatError(`The downloaded zip has no "${SMS_ZIP_ENTRY}" file (found: ${names.join(", ") || "nothing"}); check SMS_SPAM_URL`);
-  }
-  fs.renameSync(path.join(extractedPath, SMS_ZIP_ENTRY), dataFilePath);
   log(`File downloaded and saved as ${dataFilePath}`);
   return dataFilePath;
 }

@@ -5,10 +5,11 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { DataFormatError } from "../errors";
 import { writeFileAtomic } from "../util/atomic";
-import { downloadAndUnzipSpamData, type DownloadSpamOptions } from "./download";
-import { readSmsSpamTsv } from "./tsv";
-import { createBalancedDataset, mapLabels, randomSplit } from "./balance";
+import { downloadAndUnzipSpamData, ensureDataDir, type DownloadSpamOptions } from "./download";
+import { readSmsSpamFile } from "./tsv";
+import { createBalancedDataset, mapLabels, randomSplit, type Splits } from "./balance";
 import { formatCsv, parseCsv, type LabeledText } from "./csv";
 
 export const SPLIT_NAMES = ["train", "validation", "test"] as const;
@@ -34,8 +35,12 @@ export function splitPaths(dataDir: string): Record<SplitName, string> {
   return { train: path.join(dataDir, "train.csv"), validation: path.join(dataDir, "validation.csv"), test: path.join(dataDir, "test.csv") };
 }
 
-/** Reads one split CSV (`pd.read_csv`). */
+/**
+ * Reads one split CSV (`pd.read_csv`).
+ * @throws DataFormatError when the file is missing or is not a `Label,Text` CSV.
+ */
 export function readSplitCsv(file: string): LabeledText[] {
+  if (!fs.existsSync(file)) throw new DataFormatError(`${file} does not exist; run \`npm start -- data\` (or prepareSpamData) first`);
   return parseCsv(fs.readFileSync(file, "utf8"), path.basename(file));
 }
 
@@ -47,17 +52,35 @@ function describeFile(name: SplitName, file: string): SplitFile {
 }
 
 /**
+ * Writes the three splits as `train.csv`, `validation.csv`, `test.csv` under `dataDir`, each
+ * atomically and byte-identical to pandas' `to_csv(index=None)`.
+ * @returns each file with its row count, label counts and sha256.
+ */
+export function writeSplitCsvs(dataDir: string, splits: Splits<LabeledText>): Record<SplitName, SplitFile> {
+  const paths = splitPaths(dataDir);
+  for (const n of SPLIT_NAMES) writeFileAtomic(paths[n], formatCsv(splits[n]));
+  return describeFiles(paths);
+}
+
+function describeFiles(paths: Record<SplitName, string>): Record<SplitName, SplitFile> {
+  return Object.fromEntries(SPLIT_NAMES.map((n) => [n, describeFile(n, paths[n])])) as Record<SplitName, SplitFile>;
+}
+
+/**
  * Downloads (if needed) and writes the three split CSVs (if missing; `force` rewrites them).
+ * Book: the code of section 6.2 (download_and_unzip_spam_data → read_csv → create_balanced_dataset →
+ * map → random_split(0.7, 0.1) → to_csv).
+ * @param dataDir the data folder (settings.dataDir).
  * @returns the files with row counts, label counts and sha256.
+ * @throws ConfigError when `dataDir` cannot be created; DownloadError / DataFormatError from the download.
  */
 export async function prepareSpamData(dataDir: string, opts: DownloadSpamOptions & { force?: boolean }): Promise<PreparedSpamData> {
+  ensureDataDir(dataDir);
   const dataFilePath = await downloadAndUnzipSpamData(dataDir, opts);
   const paths = splitPaths(dataDir);
   if (opts.force || SPLIT_NAMES.some((n) => !fs.existsSync(paths[n]))) {
-    const rows = readSmsSpamTsv(fs.readFileSync(dataFilePath, "utf8"));
-    const splits = randomSplit(mapLabels(createBalancedDataset(rows)), 0.7, 0.1);
-    for (const n of SPLIT_NAMES) writeFileAtomic(paths[n], formatCsv(splits[n]));
+    const rows = readSmsSpamFile(dataFilePath);
+    return { dataFilePath, files: writeSplitCsvs(dataDir, randomSplit(mapLabels(createBalancedDataset(rows)), 0.7, 0.1)) };
   }
-  const files = Object.fromEntries(SPLIT_NAMES.map((n) => [n, describeFile(n, paths[n])])) as Record<SplitName, SplitFile>;
-  return { dataFilePath, files };
+  return { dataFilePath, files: describeFiles(paths) };
 }

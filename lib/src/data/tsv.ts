@@ -6,6 +6,7 @@
  * (the quotes are dropped, `""` is one `"`), text after its closing quote is appended as is, and an
  * unclosed quote runs over line ends. Quotes inside an unquoted field are plain characters.
  */
+import * as fs from "node:fs";
 import { DataFormatError } from "../errors";
 
 const enum State { StartRecord, StartField, InField, InQuoted, QuoteInQuoted }
@@ -77,6 +78,15 @@ export function readSmsSpamTsv(text: string): SmsRow[] {
     }
     return { index, Label: fields[0], Text: fields[1] };
   });
+}
+
+/**
+ * Reads `SMSSpamCollection.tsv` from disk like the book's `pd.read_csv(...)` (see readSmsSpamTsv).
+ * @throws DataFormatError when the file is missing or malformed.
+ */
+export function readSmsSpamFile(file: string): SmsRow[] {
+  if (!fs.existsSync(file)) throw new DataFormatError(`${file} does not exist; run \`npm start -- data\` (or downloadAndUnzipSpamData) first`);
+  return readSmsSpamTsv(fs.readFileSync(file, "utf8"));
 }
 
 /** Counts of each value, most frequent first, like pandas' `value_counts()`. */

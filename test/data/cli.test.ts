@@ -1,0 +1,51 @@
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { sharedDataDir, tempDir, closedUrl } from "../helpers";
+
+// `npm start -- data` end to end, on the real zip copied from a local path (SMS_SPAM_URL).
+const root = path.resolve(__dirname, "..", "..");
+const cli = path.join(root, "lib", "dist", "cli", "main.js");
+const tmp = tempDir("data-cli-");
+after(tmp.cleanup);
+const env = { SMS_SPAM_URL: path.join(sharedDataDir(), "sms_spam_collection.zip"), LLM_DATA_DIR: path.join(tmp.dir, "default") };
+const run = (args: string[], extra: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [cli, "data", ...args], { cwd: root, encoding: "utf8", env: { ...process.env, ...env, ...extra } });
+
+test("data --out DIR --json writes the three CSVs and reports counts and sha256", () => {
+  const out = path.join(tmp.dir, "out");
+  const r = run(["--out", out, "--json"]);
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as { dataFile: string; files: Array<{ name: string; rows: number; labelCounts: Record<string, number>; sha256: string; path: string }> };
+  assert.equal(report.dataFile, path.join(out, "sms_spam_collection", "SMSSpamCollection.tsv"));
+  assert.deepEqual(report.files.map((f) => [f.name, f.rows, f.labelCounts["0"], f.labelCounts["1"]]),
+    [["train", 1045, 528, 517], ["validation", 149, 70, 79], ["test", 300, 149, 151]]);
+  assert.equal(report.files[0].sha256, "c89a1156b8476e6f4c0bfa4bc944f3d934e3db2942c5dc2a1456a65a795afcde");
+  for (const f of report.files) assert.equal(f.path, path.join(out, `${f.name}.csv`));
+  assert.ok(!fs.existsSync(env.LLM_DATA_DIR), "--out is used instead of the data folder");
+  // Human-readable form, second run: skips the download and prints one line per file.
+  const again = run(["--out", out]);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stdout, /already exists\. Skipping download and extraction\./);
+  assert.match(again.stdout, /^train +1045 rows \(ham 528, spam 517\) +sha256 c89a1156b8476e6f/m);
+});
+
+test("bad input: one clear error line, no stack trace", async () => {
+  const file = path.join(tmp.dir, "a-file");
+  fs.writeFileSync(file, "x");
+  const cases: Array<[string[], Record<string, string>, number, RegExp]> = [
+    [["extra"], {}, 2, /^error: data takes no arguments, got "extra"/],
+    [["--out", path.join(file, "sub")], {}, 2, /^error: Cannot use .*a-file\/sub as the data folder \(ENOTDIR\)/],
+    [["--out", path.join(tmp.dir, "nozip")], { SMS_SPAM_URL: path.join(sharedDataDir(), "SMSSpamCollection") }, 1, /^error: sms_spam_collection\.zip is not a valid zip file .*was removed/],
+    [["--out", path.join(tmp.dir, "nonet"), "--sms-spam-url", await closedUrl("sms.zip")], { }, 1, /^error: Could not download sms_spam_collection\.zip:\n  http:\/\/127\.0\.0\.1:\d+\/sms\.zip: ECONNREFUSED/m],
+  ];
+  for (const [args, extra, code, pattern] of cases) {
+    const r = run(args, extra);
+    assert.equal(r.status, code, `${args.join(" ")}: ${r.stderr}`);
+    const errorPart = r.stderr.slice(r.stderr.indexOf("error: "));
+    assert.match(errorPart, pattern);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  }
+});
