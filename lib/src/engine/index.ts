@@ -1,2 +1,49 @@
-// Filled by the chapter's issue; re-exports this folder's modules.
-export {};
+/**
+ * Performance engine (issue 7): exact fast paths for the chapter's fine-tuning.
+ *
+ * - ONNX export + ONNX Runtime inference of (part of) a GPTModel from its own weights:
+ *   `buildGptOnnx(model, { fromBlock, toBlock, head, lastTokenOnly })`, `OnnxGptEngine.create(model, part)`.
+ *   Parity with the tfjs model is tested (≤ 1e-4). `loadOnnxRuntime()` returns undefined when
+ *   onnxruntime-node cannot load (or `ONNX_DISABLE=1`); every caller then falls back to tfjs.
+ * - Frozen-prefix cache + last-position suffix: `createFastClassifierPath(model, opts)` returns a
+ *   `FastClassifierPath` when embeddings and blocks 0..L-2 are frozen and dropRate is 0, else `{ reason }`.
+ *   Use it like this (the training loop of ch. 6.7):
+ *
+ *     const fast = await createFastClassifierPath(model, { cacheDir });
+ *     if (!("reason" in fast)) {
+ *       await fast.precompute(allRowsOfTrainValTest);            // prefix once per distinct sequence
+ *       const loss = await fast.trainStep(inputBatch, targetBatch, { lr: 5e-5, weightDecay: 0.1 });
+ *       const logits = await fast.logitsLastToken(inputBatch);    // Float32Array [B, classes], no grad
+ *       fast.syncToModel();                                       // before saving / using the model itself
+ *     }
+ *
+ *   For a tfjs loop with its own optimizer, the seam is `features = fast.frozenTrunk(inputBatch)` (cache,
+ *   no grad) and `logits = fast.suffix(features)` (tfjs, differentiable w.r.t. the model's variables).
+ *   lib/src/train/runner.ts (FastRunner / createRunner) is the library's user of this API.
+ * - Inference without gradients (classify, generate): `OnnxGptEngine.create(model, { head: true, lastTokenOnly: true })`
+ *   → `run(tokenIds, batch)` gives the last position's logits [batch, outDim] (ids Int32Array [batch, seq]).
+ * - Native matmuls for plain tfjs code: `enableOrtMatMul()` routes tfjs's BatchMatMul (wasm/cpu backends) with
+ *   ≥ 2 MFLOP to ONNX Runtime (~5× on GPT-2 sizes); `disableOrtMatMul()` restores tfjs's kernel.
+ *
+ * Numbers and how to reproduce them: BENCHMARKS.md (`npm run bench`, `npm run bench -- --quick`).
+ */
+export { OnnxDataType, onnxSchema, onnxType, encodeModel, decodeModel } from "./onnxProto";
+export type { RawInitializer, ModelObject } from "./onnxProto";
+export { OnnxGraphBuilder, ONNX_OPSET, ONNX_IR_VERSION } from "./onnxGraph";
+export { loadOnnxRuntime, onnxRuntimeUnavailableReason, onnxRuntimeVersion, createOrtSession } from "./onnxRuntime";
+export type { OrtModule, OrtSession, OrtSessionOptions } from "./onnxRuntime";
+export { buildGptOnnx, resolvePart } from "./onnxGpt";
+export type { GptLike, OnnxGptPart, BuildGptOnnxOptions, ResolvedPart } from "./onnxGpt";
+export { OnnxGptEngine } from "./onnxEngine";
+export type { OnnxGptEngineOptions } from "./onnxEngine";
+export { lastTokenLogits, normalizeLastAxis } from "./lastTokenSuffix";
+export { buildSuffixOnnx, suffixParamNames } from "./suffixGraph";
+export { adamwUpdateInPlace, resolveFastAdamW } from "./adamw";
+export type { FastAdamWSettings } from "./adamw";
+export { SuffixTrainer, meanCrossEntropy } from "./suffixTrainer";
+export { ParallelAdamW } from "./parallelAdamW";
+export { PrefixCache, sequenceKey, rowsOf, hashParams, hashSequences } from "./prefixCache";
+export type { TokenBatch, PrefixBatchFn, PrefixFillOptions } from "./prefixCache";
+export { FastClassifierPath, createFastClassifierPath, fastPathIneligibility } from "./fastPath";
+export type { FastPathModel, FastPathOptions, PrefixStats } from "./fastPath";
+export { enableOrtMatMul, disableOrtMatMul, ortMatMulStats } from "./ortMatMul";

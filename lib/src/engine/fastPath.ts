@@ -1,0 +1,226 @@
+/**
+ * The fast exact path for the chapter's fine-tuning: frozen prefix cached once per distinct sequence
+ * (ONNX Runtime), trainable suffix computed for the last position only. `createFastClassifierPath` checks
+ * the conditions (prefix frozen, dropout 0) and returns undefined with a reason when they do not hold,
+ * so callers fall back to the plain tfjs path.
+ */
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { ConfigError } from "../errors";
+import { FastAdamWSettings } from "./adamw";
+import { lastTokenLogits } from "./lastTokenSuffix";
+import { OnnxGptEngine } from "./onnxEngine";
+import type { GptLike } from "./onnxGpt";
+import { loadOnnxRuntime, onnxRuntimeUnavailableReason } from "./onnxRuntime";
+import { hashParams, hashSequences, PrefixCache, rowsOf, TokenBatch } from "./prefixCache";
+import { suffixParamNames } from "./suffixGraph";
+import { SuffixTrainer } from "./suffixTrainer";
+
+/** A GPTModel as the fast path sees it: `GptLike` plus the dropout rate and tfjs forward pieces. */
+export interface FastPathModel extends GptLike {
+  readonly cfg: GptLike["cfg"] & { readonly dropRate: number };
+  /** Embeddings [B,T] → [B,T,E] (tfjs fallback for the prefix). */
+  embed?(idx: tf.Tensor2D): tf.Tensor3D;
+  /** Block i [B,T,E] → [B,T,E] (tfjs fallback for the prefix). */
+  block?(i: number, x: tf.Tensor3D): tf.Tensor3D;
+}
+
+/** Why the fast path cannot be used for a model, or undefined when it can. */
+export function fastPathIneligibility(model: FastPathModel): string | undefined {
+  const cfg = model.cfg;
+  if (cfg.dropRate > 0) return `dropRate is ${cfg.dropRate} (the cached prefix needs dropout 0)`;
+  if (cfg.nLayers < 1) return "the model has no transformer block";
+  const suffix = new Set(suffixParamNames(model));
+  for (const [name, t] of model.params) {
+    if (!suffix.has(name) && (t as tf.Variable).trainable === true) return `"${name}" is trainable (the cached prefix must be frozen)`;
+  }
+  if (!model.params.has("out_head.weight")) return "the model has no out_head";
+  return undefined;
+}
+
+/** Options for `createFastClassifierPath`. */
+export interface FastPathOptions {
+  /** Use ONNX Runtime for the prefix and the suffix (default: when it loads). */
+  useOnnx?: boolean;
+  /** Folder for an on-disk prefix cache (file named by the hash of the prefix weights and the sequences). */
+  cacheDir?: string;
+  /** Sequences per prefix batch (default 8). */
+  prefixBatchSize?: number;
+  /** Progress of the prefix pass: (done, total) sequences. */
+  onPrefixProgress?: (done: number, total: number) => void;
+  /** Logging (cache hits, engine choice). */
+  log?: (line: string) => void;
+}
+
+/** Statistics of the prefix pass. */
+export interface PrefixStats {
+  sequences: number;
+  computed: number;
+  loadedFromDisk: number;
+  seconds: number;
+  /** Part of `seconds` spent building the ONNX model and session from the weights. */
+  buildSeconds: number;
+  /** FLOPs of the computed prefix (2 per multiply-add). */
+  flops: number;
+}
+
+/** The fast classifier path of one model. Create with `createFastClassifierPath`. */
+export class FastClassifierPath {
+  /** Cached prefix outputs. */
+  readonly cache: PrefixCache;
+  private prefixEngine: OnnxGptEngine | undefined;
+  private buildSeconds = 0;
+  /** Statistics of the last `precompute` call. */
+  prefixStats: PrefixStats | undefined;
+
+  constructor(readonly model: FastPathModel, readonly trainer: SuffixTrainer, private readonly opts: FastPathOptions) {
+    this.cache = new PrefixCache(model.cfg.embDim);
+  }
+
+  /** "onnx" or "tfjs": what computes prefix and suffix. */
+  get kind(): "onnx" | "tfjs" {
+    return this.trainer.kind;
+  }
+
+  /** FLOPs of the prefix for one sequence of length T (embeddings free; 2 per multiply-add). */
+  prefixFlopsPerSequence(T: number): number {
+    const E = this.model.cfg.embDim, L = this.model.cfg.nLayers - 1;
+    return L * T * (24 * E * E + 4 * T * E);
+  }
+
+  private async computePrefix(ids: Int32Array, batch: number): Promise<Float32Array> {
+    if (this.kind === "onnx") {
+      if (!this.prefixEngine) {
+        const t0 = performance.now();
+        this.prefixEngine = await OnnxGptEngine.create(this.model, { toBlock: this.model.cfg.nLayers - 1 });
+        this.buildSeconds += (performance.now() - t0) / 1000;
+      }
+      return this.prefixEngine.run(ids, batch);
+    }
+    const { embed, block } = this.model;
+    if (!embed || !block) throw new ConfigError("tfjs prefix needs model.embed and model.block");
+    const T = ids.length / batch;
+    let x = tf.tidy(() => embed.call(this.model, tf.tensor2d(ids, [batch, T], "int32")));
+    for (let i = 0; i < this.model.cfg.nLayers - 1; i++) {
+      const y = tf.tidy(() => block.call(this.model, i, x));
+      x.dispose();
+      x = y;
+    }
+    const out = (await x.data()) as Float32Array;
+    x.dispose();
+    return out;
+  }
+
+  /**
+   * Computes (or loads) the prefix of every given sequence once. Call with all datasets before training.
+   * @param rows token id rows (e.g. every row of the train, validation and test sets)
+   */
+  async precompute(rows: readonly ArrayLike<number>[]): Promise<PrefixStats> {
+    const t0 = performance.now();
+    this.buildSeconds = 0;
+    let loaded = 0, file: string | undefined, tag = "";
+    if (this.opts.cacheDir) {
+      const prefixNames = [...this.model.params.keys()].filter((n) => !suffixParamNames(this.model).includes(n)).sort();
+      tag = hashParams(this.model.params, prefixNames);
+      file = path.join(this.opts.cacheDir, `prefix-${hashSequences(rows).slice(0, 16)}-${tag.slice(0, 16)}.bin`);
+      loaded = this.cache.load(file, tag);
+      if (loaded) this.opts.log?.(`prefix cache: loaded ${loaded} sequences from ${file}`);
+    }
+    const todo = this.cache.missing(rows);
+    const flops = todo.reduce((a, r) => a + this.prefixFlopsPerSequence(r.length), 0);
+    const computed = await this.cache.fill(todo, (ids, b) => this.computePrefix(ids, b), {
+      batchSize: this.opts.prefixBatchSize ?? 8, onProgress: this.opts.onPrefixProgress,
+    });
+    await this.prefixEngine?.release();
+    this.prefixEngine = undefined;
+    if (file && computed > 0) {
+      this.cache.save(file, tag);
+      this.opts.log?.(`prefix cache: saved ${this.cache.size} sequences to ${file}`);
+    }
+    this.prefixStats = { sequences: rows.length, computed, loadedFromDisk: loaded, seconds: (performance.now() - t0) / 1000, buildSeconds: this.buildSeconds, flops };
+    return this.prefixStats;
+  }
+
+  /** Hidden states of a batch from the cache, computing missing rows. Row-major [B, T, E]. */
+  async hidden(rows: readonly Int32Array[]): Promise<Float32Array> {
+    let h = this.cache.gather(rows);
+    if (!h) {
+      await this.cache.fill(rows, (ids, b) => this.computePrefix(ids, b), { batchSize: this.opts.prefixBatchSize ?? 8 });
+      await this.prefixEngine?.release();
+      this.prefixEngine = undefined;
+      h = this.cache.gather(rows)!;
+    }
+    return h;
+  }
+
+  /**
+   * Last-token logits of a batch (no gradients), with the suffix's current parameters.
+   * @param inputBatch token ids [B, T] (tensor or DataLoader batch)
+   * @returns logits, row-major [B, classes]
+   */
+  async logitsLastToken(inputBatch: TokenBatch): Promise<Float32Array> {
+    const rows = rowsOf(inputBatch);
+    return this.trainer.logits(await this.hidden(rows), rows.length);
+  }
+
+  /**
+   * One AdamW training step on a batch (book: optimizer.zero_grad(); loss.backward(); optimizer.step()).
+   * @param inputBatch token ids [B, T] (tensor or DataLoader batch); @param targetBatch class ids [B]
+   * @returns the batch loss before the update
+   */
+  async trainStep(inputBatch: TokenBatch, targetBatch: tf.Tensor1D | ArrayLike<number>, optim: FastAdamWSettings): Promise<number> {
+    const rows = rowsOf(inputBatch);
+    const labels = targetBatch instanceof tf.Tensor ? targetBatch.dataSync() : targetBatch;
+    const { loss } = await this.trainer.trainStep(await this.hidden(rows), rows.length, labels, optim);
+    return loss;
+  }
+
+  /**
+   * Seam for a tfjs training loop: the frozen trunk's output from the cache (no gradient).
+   * Every row must have been precomputed (`precompute`), else this throws.
+   * @returns hidden states [B, T, E] (caller disposes)
+   */
+  frozenTrunk(inputBatch: TokenBatch): tf.Tensor3D {
+    const rows = rowsOf(inputBatch);
+    const h = this.cache.gather(rows);
+    if (!h) throw new ConfigError("frozenTrunk: some sequences are not cached; call precompute() with every dataset first");
+    return tf.tensor3d(h, [rows.length, rows[0].length, this.model.cfg.embDim]);
+  }
+
+  /**
+   * Seam for a tfjs training loop: last-token logits from the trunk's output, differentiable w.r.t. the
+   * model's suffix variables (tf.variableGrads works). Uses the model's variables, so call `syncToModel()`
+   * first if `trainStep` was used.
+   * @returns [B, classes]
+   */
+  suffix(features: tf.Tensor3D): tf.Tensor2D {
+    return lastTokenLogits(this.model, features);
+  }
+
+  /** Writes the suffix parameters trained by `trainStep` into the model's variables. */
+  syncToModel(): void {
+    this.trainer.syncToModel();
+  }
+
+  /** Syncs the model, frees sessions and the cache. */
+  async dispose(): Promise<void> {
+    this.trainer.syncToModel();
+    await this.prefixEngine?.release();
+    await this.trainer.dispose();
+    this.cache.clear();
+  }
+}
+
+/**
+ * Creates the fast path for a classifier model whose embeddings and blocks 0..L-2 are frozen and whose
+ * dropout is 0 (the book's ch06 setup).
+ * @returns the path, or `{ reason }` when the conditions do not hold (then use the plain path)
+ */
+export async function createFastClassifierPath(model: FastPathModel, opts: FastPathOptions = {}): Promise<FastClassifierPath | { reason: string }> {
+  const reason = fastPathIneligibility(model);
+  if (reason) return { reason };
+  const useOnnx = opts.useOnnx ?? loadOnnxRuntime() !== undefined;
+  if (!useOnnx && opts.useOnnx !== false) opts.log?.(`onnxruntime-node unavailable (${onnxRuntimeUnavailableReason()}); fast path runs on tfjs`);
+  const trainer = await SuffixTrainer.create(model, { useOnnx });
+  return new FastClassifierPath(model, trainer, opts);
+}

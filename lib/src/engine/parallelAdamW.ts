@@ -1,0 +1,110 @@
+/**
+ * AdamW over many Float32Array parameters on two threads: a worker thread updates about half of the
+ * elements (whole tensors, moved to it and back with zero-copy ArrayBuffer transfers; its m and v stay in the
+ * worker) while the main thread updates the rest. Same arithmetic as `adamwUpdateInPlace` (its source runs in
+ * the worker). Falls back to the main thread alone when a worker cannot start.
+ */
+import { Worker } from "node:worker_threads";
+import { adamwUpdateInPlace, FastAdamWSettings, resolveFastAdamW } from "./adamw";
+
+interface Slot { p: Float32Array; g: Float32Array; m?: Float32Array; v?: Float32Array }
+interface WireItem { name: string; p: ArrayBuffer; g: ArrayBuffer }
+
+const workerSource = (updateSource: string) => `
+const { parentPort } = require("node:worker_threads");
+const adamwUpdateInPlace = ${updateSource};
+const state = new Map();
+parentPort.on("message", (msg) => {
+  if (msg.reset) { state.clear(); return; }
+  for (const it of msg.items) {
+    const p = new Float32Array(it.p), g = new Float32Array(it.g);
+    let st = state.get(it.name);
+    if (!st) { st = { m: new Float32Array(p.length), v: new Float32Array(p.length) }; state.set(it.name, st); }
+    adamwUpdateInPlace(p, g, st.m, st.v, msg.step, msg.settings);
+  }
+  parentPort.postMessage({ items: msg.items }, msg.items.flatMap((it) => [it.p, it.g]));
+});`;
+
+/** Two-thread AdamW. Parameters and gradient buffers are owned here; read them with `param(name)` / `grad(name)`. */
+export class ParallelAdamW {
+  private readonly slots = new Map<string, Slot>();
+  private readonly remote = new Set<string>();
+  private worker: Worker | undefined;
+
+  /** @param params initial values by name (each must own its ArrayBuffer; kept, not copied) */
+  constructor(params: ReadonlyMap<string, Float32Array>, opts: { threads?: number } = {}) {
+    for (const [n, p] of params) {
+      if (p.byteOffset !== 0 || p.byteLength !== p.buffer.byteLength) throw new Error(`${n}: parameter must own its buffer`);
+      this.slots.set(n, { p, g: new Float32Array(p.length) });
+    }
+    if ((opts.threads ?? 2) > 1) {
+      try {
+        this.worker = new Worker(workerSource(adamwUpdateInPlace.toString()), { eval: true });
+        this.worker.unref();
+        // Greedy split by size: the worker gets about half of the elements.
+        let local = 0, remote = 0;
+        for (const [n, s] of [...this.slots].sort((a, b) => b[1].p.length - a[1].p.length)) {
+          if (remote < local) { this.remote.add(n); remote += s.p.length; } else local += s.p.length;
+        }
+      } catch {
+        this.worker = undefined;
+      }
+    }
+    for (const [n, s] of this.slots) if (!this.remote.has(n)) { s.m = new Float32Array(s.p.length); s.v = new Float32Array(s.p.length); }
+  }
+
+  /** Number of threads doing updates (1 or 2). */
+  get threads(): number {
+    return this.worker ? 2 : 1;
+  }
+
+  /** Current values of a parameter (a view that is replaced after each step: don't keep it across steps). */
+  param(name: string): Float32Array {
+    return this.slots.get(name)!.p;
+  }
+
+  /** Gradient buffer of a parameter, to be filled before `step` (also replaced after each step). */
+  grad(name: string): Float32Array {
+    return this.slots.get(name)!.g;
+  }
+
+  /** Parameter names. */
+  names(): string[] {
+    return [...this.slots.keys()];
+  }
+
+  /** One AdamW update of every parameter from its gradient buffer. @param step 1-based step number */
+  async step(step: number, settings: FastAdamWSettings): Promise<void> {
+    const s = resolveFastAdamW(settings);
+    let reply: Promise<WireItem[]> | undefined;
+    if (this.worker && this.remote.size) {
+      const w = this.worker;
+      const items: WireItem[] = [...this.remote].map((name) => ({ name, p: this.slots.get(name)!.p.buffer as ArrayBuffer, g: this.slots.get(name)!.g.buffer as ArrayBuffer }));
+      reply = new Promise<WireItem[]>((resolve, reject) => {
+        const onMessage = (msg: { items: WireItem[] }) => { w.off("error", reject); w.unref(); resolve(msg.items); };
+        w.once("message", onMessage);
+        w.once("error", reject);
+      });
+      w.ref();
+      w.postMessage({ step, settings: s, items }, items.flatMap((it) => [it.p, it.g]));
+    }
+    for (const [n, slot] of this.slots) if (!this.remote.has(n)) adamwUpdateInPlace(slot.p, slot.g, slot.m!, slot.v!, step, s);
+    if (reply) for (const it of await reply) { const slot = this.slots.get(it.name)!; slot.p = new Float32Array(it.p); slot.g = new Float32Array(it.g); }
+  }
+
+  /** Sets every parameter from `values` and zeroes the moments. */
+  reset(values: ReadonlyMap<string, ArrayLike<number>>): void {
+    for (const [n, slot] of this.slots) {
+      slot.p.set(values.get(n)!);
+      slot.m?.fill(0);
+      slot.v?.fill(0);
+    }
+    this.worker?.postMessage({ reset: true });
+  }
+
+  /** Stops the worker. */
+  async dispose(): Promise<void> {
+    await this.worker?.terminate();
+    this.worker = undefined;
+  }
+}

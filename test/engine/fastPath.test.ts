@@ -1,0 +1,145 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import {
+  tf, initBackend, createFastClassifierPath, FastClassifierPath, OnnxGptEngine, loadOnnxRuntime, fastPathIneligibility,
+} from "llm-spam-classifier";
+import { fixtureParamsModel, maxAbsDiff, ourLayout, readTinyReference } from "./fixtureModel";
+
+const ref = readTinyReference();
+const batchOf = (i: number) => ({ inputIds: Int32Array.from(ref.batches[i].ids.flat()), batchSize: ref.batches[i].ids.length });
+
+test("ONNX export of the whole model gives PyTorch's logits (book GPTModel, random weights)", async (t) => {
+  if (!loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");
+  await initBackend();
+  const model = fixtureParamsModel(ref);
+  const engine = await OnnxGptEngine.create(model, { head: true, threads: 1 });
+  const b = batchOf(0);
+  const logits = await engine.run(b.inputIds, b.batchSize);
+  assert.ok(maxAbsDiff(logits, ref.logits) < 1e-5, `max diff ${maxAbsDiff(logits, ref.logits)}`);
+  await engine.release();
+  // Two parts chained ([0,1) then [1,2) + head, last token only) give the same last-token logits.
+  const e1 = await OnnxGptEngine.create(model, { toBlock: 1 });
+  const e2 = await OnnxGptEngine.create(model, { fromBlock: 1, head: true, lastTokenOnly: true });
+  const last = await e2.run(await e1.run(b.inputIds, b.batchSize), b.batchSize);
+  assert.ok(maxAbsDiff(last, ref.last_logits) < 1e-5);
+  await Promise.all([e1.release(), e2.release()]);
+  model.dispose();
+});
+
+test("fast path (ORT prefix cache + last-position suffix) reproduces PyTorch's logits, losses and AdamW steps", async (t) => {
+  if (!loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");
+  await initBackend();
+  const model = fixtureParamsModel(ref);
+  const fast = await createFastClassifierPath(model);
+  assert.ok(fast instanceof FastClassifierPath);
+  assert.equal(fast.kind, "onnx");
+  const stats = await fast.precompute([...ref.batches[0].ids, ...ref.batches[1].ids]);
+  assert.equal(stats.sequences, 8);
+  assert.equal(stats.computed, 7, "the repeated sequence is computed once");
+  assert.ok(maxAbsDiff(await fast.logitsLastToken(batchOf(0)), ref.last_logits) < 1e-5);
+  const losses: number[] = [];
+  for (const i of [0, 1, 0]) losses.push(await fast.trainStep(batchOf(i), ref.batches[i].labels, { lr: ref.adamw.lr, weightDecay: ref.adamw.weight_decay }));
+  assert.ok(maxAbsDiff(losses, ref.adamw.losses) < 1e-5, `losses ${losses} vs ${ref.adamw.losses}`);
+  assert.ok(maxAbsDiff(await fast.logitsLastToken(batchOf(1)), ref.adamw.last_logits_after_batch2) < 1e-4);
+  fast.syncToModel();
+  for (const [name, value] of Object.entries(ref.adamw.params_after)) {
+    // W_key.bias has no effect on the outputs (softmax shift invariance): its gradient is float noise, which AdamW
+    // turns into ±lr steps in PyTorch and here alike, with different signs. Outputs above match regardless.
+    if (name.endsWith("W_key.bias")) continue;
+    const want = ourLayout(name, value);
+    const d = maxAbsDiff(model.params.get(name)!.dataSync(), want.dataSync());
+    want.dispose();
+    // AdamW divides by sqrt(v): an element whose gradient is tiny (cancellation over a batch of 4) moves by up to
+    // ±lr on float noise; 1e-4 is 1% of one step of lr 1e-2.
+    assert.ok(d < 1e-4, `${name}: max diff ${d}`);
+  }
+  await fast.dispose();
+  model.dispose();
+});
+
+test("the tfjs seam (frozenTrunk no-grad + differentiable suffix) gives PyTorch's gradients", async (t) => {
+  if (!loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");
+  await initBackend();
+  const model = fixtureParamsModel(ref);
+  const fast = (await createFastClassifierPath(model)) as FastClassifierPath;
+  await fast.precompute(ref.batches[0].ids);
+  const before = tf.memory().numTensors;
+  const features = fast.frozenTrunk(batchOf(0));
+  const vars = ref.trainable.map((n) => model.params.get(n)!);
+  const y = tf.tidy(() => tf.oneHot(tf.tensor1d(ref.batches[0].labels, "int32"), 2));
+  const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, fast.suffix(features)) as tf.Scalar, vars);
+  assert.ok(Math.abs(value.dataSync()[0] - ref.loss) < 1e-5);
+  for (const name of ref.trainable) {
+    if (name.endsWith("W_key.bias")) continue; // exactly 0 in exact arithmetic (softmax shift invariance): float noise only
+    const want = ourLayout(name, ref.grads[name]);
+    const d = maxAbsDiff(grads[model.params.get(name)!.name].dataSync(), want.dataSync());
+    want.dispose();
+    assert.ok(d < 1e-5, `${name}: max diff ${d}`);
+  }
+  tf.dispose([features, y, value, grads]);
+  assert.equal(tf.memory().numTensors, before, "no tensor leaks");
+  await fast.dispose();
+  model.dispose();
+});
+
+test("the fast path refuses models it cannot serve exactly (dropout, trainable prefix)", async () => {
+  await initBackend();
+  const drop = fixtureParamsModel(ref, { dropRate: 0.1 });
+  assert.match(fastPathIneligibility(drop) ?? "", /dropRate is 0\.1/);
+  const r = await createFastClassifierPath(drop);
+  assert.ok("reason" in r);
+  drop.dispose();
+  const all = fixtureParamsModel(ref);
+  all.params.get("trf_blocks.0.att.W_query.weight")!.trainable = true;
+  assert.match(fastPathIneligibility(all) ?? "", /"trf_blocks\.0\.att\.W_query\.weight" is trainable/);
+  all.dispose();
+});
+
+test("with cacheDir the prefix is saved once and loaded (not recomputed) by the next run", async (t) => {
+  if (!loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");
+  await initBackend();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "prefix-cache-"));
+  try {
+    const model = fixtureParamsModel(ref);
+    const rows = [...ref.batches[0].ids, ...ref.batches[1].ids];
+    const first = (await createFastClassifierPath(model, { cacheDir: dir })) as FastClassifierPath;
+    const s1 = await first.precompute(rows);
+    assert.equal(s1.computed, 7);
+    assert.equal(s1.loadedFromDisk, 0);
+    assert.equal(fs.readdirSync(dir).filter((f) => f.endsWith(".bin")).length, 1);
+    await first.dispose();
+    const second = (await createFastClassifierPath(model, { cacheDir: dir })) as FastClassifierPath;
+    const s2 = await second.precompute(rows);
+    assert.equal(s2.computed, 0);
+    assert.equal(s2.loadedFromDisk, 7);
+    assert.ok(maxAbsDiff(await second.logitsLastToken(batchOf(0)), ref.last_logits) < 1e-5);
+    await second.dispose();
+    // Other weights → another file, computed afresh.
+    model.params.get("trf_blocks.0.norm1.shift")!.assign(tf.onesLike(model.params.get("trf_blocks.0.norm1.shift")!));
+    const third = (await createFastClassifierPath(model, { cacheDir: dir })) as FastClassifierPath;
+    assert.equal((await third.precompute(rows)).computed, 7);
+    await third.dispose();
+    model.dispose();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("ONNX_DISABLE=1 (or no onnxruntime-node) falls back to the tfjs fast path", () => {
+  const code = `
+    const lib = require("llm-spam-classifier");
+    (async () => {
+      await lib.initBackend();
+      const m = new lib.GPTModel({ vocabSize: 50, contextLength: 8, embDim: 16, nHeads: 2, nLayers: 2, dropRate: 0, qkvBias: true });
+      m.freezeAll(); m.replaceOutHead(2); m.setTrainable(["trf_blocks.1", "final_norm", "out_head"]);
+      const fast = await lib.createFastClassifierPath(m);
+      console.log(JSON.stringify({ ort: lib.loadOnnxRuntime() === undefined ? "absent" : "present", reason: lib.onnxRuntimeUnavailableReason(), kind: fast.kind }));
+    })();`;
+  const r = spawnSync(process.execPath, ["-e", code], { encoding: "utf8", env: { ...process.env, ONNX_DISABLE: "1" } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout.trim().split("\n").pop()!), { ort: "absent", reason: "disabled by ONNX_DISABLE=1", kind: "tfjs" });
+});

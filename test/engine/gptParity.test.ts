@@ -1,0 +1,93 @@
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import {
+  tf, initBackend, GPTModel, OnnxGptEngine, loadOnnxRuntime, createFastClassifierPath, FastClassifierPath, adamwUpdateInPlace, resolveFastAdamW,
+} from "llm-spam-classifier";
+import { maxAbsDiff } from "./fixtureModel";
+
+const CFG = { vocabSize: 97, contextLength: 16, embDim: 32, nHeads: 4, nLayers: 3, dropRate: 0, qkvBias: true };
+const B = 4, T = 12;
+const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 37 + (i % 5) * 11) % CFG.vocabSize);
+
+/** A GPTModel with every parameter random (LayerNorms around 1/0 too), the book's freezing and a 2-class head. */
+function randomClassifier(): GPTModel {
+  const model = new GPTModel(CFG, { seed: 5 });
+  let seed = 100;
+  for (const [name, v] of model.params) {
+    const init = name.endsWith(".scale") ? tf.add(1, tf.randomNormal(v.shape, 0, 0.2, "float32", seed++)) : tf.randomNormal(v.shape, 0, 0.2, "float32", seed++);
+    model.setParam(name, init);
+    init.dispose();
+  }
+  model.freezeAll();
+  model.replaceOutHead(2, { seed: 9 });
+  model.setTrainable([`trf_blocks.${CFG.nLayers - 1}`, "final_norm", "out_head"]);
+  return model;
+}
+
+const models: GPTModel[] = [];
+after(() => models.forEach((m) => m.dispose()));
+
+test("ONNX engine equals the tfjs GPTModel: full logits, prefix hidden states, last-token logits (≤ 1e-4)", async (t) => {
+  if (!loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");
+  await initBackend();
+  const model = randomClassifier();
+  models.push(model);
+  const idx = tf.tensor2d(ids, [B, T], "int32");
+  const want = model.forward(idx);
+  const full = await OnnxGptEngine.create(model, { head: true });
+  assert.ok(maxAbsDiff(await full.run(ids, B), want.dataSync()) <= 1e-4);
+  await full.release();
+  // prefix [0, L-1) vs embed + blocks
+  const hidden = tf.tidy(() => { let x = model.embed(idx); for (let i = 0; i < CFG.nLayers - 1; i++) x = model.block(i, x); return x; });
+  const prefix = await OnnxGptEngine.create(model, { toBlock: CFG.nLayers - 1, gelu: "tanh" });
+  const h = await prefix.run(ids, B);
+  assert.ok(maxAbsDiff(h, hidden.dataSync()) <= 1e-4);
+  const suffix = await OnnxGptEngine.create(model, { fromBlock: CFG.nLayers - 1, head: true, lastTokenOnly: true });
+  const last = tf.tidy(() => want.slice([0, T - 1, 0], [B, 1, 2]).reshape([B, 2]));
+  assert.ok(maxAbsDiff(await suffix.run(h, B), last.dataSync()) <= 1e-4);
+  await Promise.all([prefix.release(), suffix.release()]);
+  tf.dispose([idx, want, hidden, last]);
+});
+
+for (const useOnnx of [true, false]) {
+  test(`fast path (${useOnnx ? "ONNX Runtime" : "tfjs fallback"}) equals the uncached model: last-token logits and 3 AdamW steps`, async (t) => {
+    if (useOnnx && !loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");
+    await initBackend();
+    const fastModel = randomClassifier(), plainModel = randomClassifier();
+    models.push(fastModel, plainModel);
+    const fast = await createFastClassifierPath(fastModel, { useOnnx });
+    assert.ok(fast instanceof FastClassifierPath);
+    assert.equal(fast.kind, useOnnx ? "onnx" : "tfjs");
+    const batch = { inputIds: ids, batchSize: B }, labels = [1, 0, 0, 1];
+    await fast.precompute([0, 1, 2, 3].map((r) => ids.subarray(r * T, (r + 1) * T)));
+    const idx = tf.tensor2d(ids, [B, T], "int32");
+    const lastOf = (m: GPTModel) => tf.tidy(() => m.forward(idx).slice([0, T - 1, 0], [B, 1, 2]).reshape([B, 2]));
+    const want0 = lastOf(plainModel);
+    assert.ok(maxAbsDiff(await fast.logitsLastToken(batch), want0.dataSync()) <= 1e-5);
+    // The plain path: autodiff through the whole tfjs model, the same AdamW.
+    const vars = [...plainModel.trainableParams()];
+    const state = vars.map(([, v]) => ({ m: new Float32Array(v.size), v: new Float32Array(v.size) }));
+    const y = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, "int32"), 2));
+    const settings = { lr: 1e-2, weightDecay: 0.1 };
+    const before = tf.memory().numTensors;
+    for (let step = 1; step <= 3; step++) {
+      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, lastOf(plainModel)) as tf.Scalar, vars.map(([, v]) => v));
+      vars.forEach(([, v], i) => {
+        const p = Float32Array.from(v.dataSync());
+        adamwUpdateInPlace(p, grads[v.name].dataSync() as Float32Array, state[i].m, state[i].v, step, resolveFastAdamW(settings));
+        plainModel.setParam(vars[i][0], p, v.shape);
+      });
+      const fastLoss = await fast.trainStep(batch, labels, settings);
+      assert.ok(Math.abs(fastLoss - value.dataSync()[0]) < 1e-5, `step ${step}: ${fastLoss} vs ${value.dataSync()[0]}`);
+      tf.dispose([value, grads]);
+    }
+    assert.equal(tf.memory().numTensors, before, "no tensor leaks across steps");
+    const want3 = lastOf(plainModel);
+    assert.ok(maxAbsDiff(await fast.logitsLastToken(batch), want3.dataSync()) <= 1e-4);
+    fast.syncToModel();
+    const synced = lastOf(fastModel);
+    assert.ok(maxAbsDiff(synced.dataSync(), want3.dataSync()) <= 1e-4, "synced model gives the same logits");
+    tf.dispose([idx, want0, want3, y, synced]);
+    await fast.dispose();
+  });
+}
