@@ -15,5 +15,6 @@ if (!app) {
   process.exit(1);
 }
 console.log(`Starting jupyter ${app} in notebooks/ with the TypeScript (tslab) kernel from ${path.join(root, ".jupyter")}`);
-const child = spawn("jupyter", [app, "--notebook-dir", path.join(root, "notebooks"), ...process.argv.slice(2)], { env, stdio: "inherit" });
+const extra = process.getuid?.() === 0 ? ["--allow-root"] : []; // containers often run as root
+const child = spawn("jupyter", [app, "--notebook-dir", path.join(root, "notebooks"), ...extra, ...process.argv.slice(2)], { env, stdio: "inherit" });
 child.on("exit", (code) => process.exit(code ?? 0));
