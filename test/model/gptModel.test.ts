@@ -1,15 +1,22 @@
-import { test, before } from "node:test";
+import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { tf, initBackend, GPTModel, openWeights, loadWeightsIntoGpt, generateTextSimple, modelConfig, configFromHparams, ConfigError, type GPTConfig } from "llm-spam-classifier";
+import {
+  tf, initBackend, GPTModel, openWeights, loadWeightsIntoGpt, generateTextSimple, modelConfig, configFromHparams, ConfigError,
+  SafetensorsFile, writeSafetensors, loadPretrainedGpt2, DataFormatError, ShapeMismatchError, isLinearWeight, type GPTConfig,
+} from "llm-spam-classifier";
+import { tempDir } from "../helpers";
 
 // Written by scripts/fixtures/gpt2_reference.py: the book's PyTorch GPTModel with random weights.
 const FIX = path.join(__dirname, "..", "fixtures", "model");
 const ref = JSON.parse(fs.readFileSync(path.join(FIX, "logits.json"), "utf8"));
+const FIX_CONFIG: GPTConfig = { vocabSize: 512, contextLength: 32, embDim: 16, nHeads: 2, nLayers: 2, dropRate: 0, qkvBias: true };
 const small: GPTConfig = { vocabSize: 64, contextLength: 16, embDim: 8, nHeads: 2, nLayers: 2, dropRate: 0, qkvBias: true };
 
+const tmp = tempDir("gpt-model-");
 before(async () => { await initBackend(); });
+after(tmp.cleanup);
 
 function maxAbsDiff(a: number[][][], b: number[][][]): number {
   let m = 0;
@@ -17,9 +24,10 @@ function maxAbsDiff(a: number[][][], b: number[][][]): number {
   return m;
 }
 
-for (const layout of ["openai", "openai-snappy-2shards", "hf"]) {
+for (const layout of ["openai", "openai-snappy-2shards", "openai-snappy-literal", "hf"]) {
   test(`logits equal PyTorch's for weights loaded from ${layout}`, () => {
     const { src, config } = openWeights(path.join(FIX, layout));
+    assert.deepEqual(config, FIX_CONFIG); // from hparams.json (OpenAI) or config.json (Hugging Face)
     const model = new GPTModel(config);
     loadWeightsIntoGpt(model, src);
     const logits = tf.tidy(() => model.forward(tf.tensor2d(ref.token_ids, undefined, "int32")).arraySync());
@@ -27,6 +35,66 @@ for (const layout of ["openai", "openai-snappy-2shards", "hf"]) {
     model.dispose();
   });
 }
+
+test("Hugging Face layout without the transformer. prefix, sharded into two files, loads the same; a missing tensor is named", async () => {
+  const hf = new SafetensorsFile(path.join(FIX, "hf", "model.safetensors"));
+  const all = new Map(hf.listVariables().map((v) => [v.name.replace(/^transformer\./, ""), { dtype: "F32" as const, ...hf.readTensor(v.name) }]));
+  const dir = path.join(tmp.dir, "hf-sharded");
+  fs.mkdirSync(dir);
+  const names = [...all.keys()].sort();
+  const half = Math.ceil(names.length / 2);
+  const shards = [names.slice(0, half), names.slice(half)];
+  const weightMap: Record<string, string> = {};
+  shards.forEach((part, i) => {
+    const file = `model-0000${i + 1}-of-00002.safetensors`;
+    writeSafetensors(path.join(dir, file), new Map(part.map((n) => [n, all.get(n)!])));
+    for (const n of part) weightMap[n] = file;
+  });
+  fs.writeFileSync(path.join(dir, "model.safetensors.index.json"), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+  fs.copyFileSync(path.join(FIX, "hf", "config.json"), path.join(dir, "config.json"));
+  const { model, config, source } = await loadPretrainedGpt2({ path: dir });
+  assert.deepEqual(config, FIX_CONFIG);
+  assert.equal(source, path.join(dir, "model.safetensors.index.json"));
+  const logits = tf.tidy(() => model.forward(tf.tensor2d(ref.token_ids, undefined, "int32")).arraySync());
+  assert.ok(maxAbsDiff(logits, ref.logits) < 1e-4);
+  model.dispose();
+  // One tensor short: the error names it.
+  const partial = path.join(tmp.dir, "partial.safetensors");
+  writeSafetensors(partial, new Map([...all].filter(([n]) => n !== "h.1.mlp.c_fc.bias")));
+  const m2 = new GPTModel(FIX_CONFIG);
+  assert.throws(() => loadWeightsIntoGpt(m2, new SafetensorsFile(partial)), (e: unknown) => e instanceof DataFormatError && /no tensor "h\.1\.mlp\.c_fc\.bias"/.test(e.message));
+  m2.dispose();
+  assert.equal(tf.memory().numTensors, 0);
+});
+
+test("the book's own state_dict layout (PyTorch [out, in] Linear weights, head tied or stored) loads the same", async () => {
+  const { model: m } = await loadPretrainedGpt2({ path: path.join(FIX, "hf") });
+  const tensors = new Map<string, { data: Float32Array; shape: number[] }>();
+  for (const [name, v] of m.params) {
+    const t = isLinearWeight(name) ? tf.tidy(() => v.transpose()) : v; // ours [in, out] → PyTorch [out, in]
+    tensors.set(name, { data: t.dataSync() as Float32Array, shape: [...t.shape] });
+    if (t !== v) t.dispose();
+  }
+  m.dispose();
+  for (const withHead of [true, false]) {
+    const dir = path.join(tmp.dir, `book-${withHead}`);
+    fs.mkdirSync(dir);
+    writeSafetensors(path.join(dir, "model.safetensors"), new Map([...tensors].filter(([n]) => withHead || !n.startsWith("out_head."))));
+    fs.copyFileSync(path.join(FIX, "hf", "config.json"), path.join(dir, "config.json"));
+    const lines: string[] = [];
+    const { model } = await loadPretrainedGpt2({ path: path.join(dir, "model.safetensors"), log: (l) => lines.push(l) });
+    assert.match(lines.join("\n"), /book state_dict layout/);
+    const logits = tf.tidy(() => model.forward(tf.tensor2d(ref.token_ids, undefined, "int32")).arraySync());
+    assert.ok(maxAbsDiff(logits, ref.logits) < 1e-4, `head stored: ${withHead}`);
+    model.dispose();
+  }
+  const bad = path.join(tmp.dir, "book-bad.safetensors");
+  writeSafetensors(bad, new Map([...tensors].map(([n, t]) => (n === "trf_blocks.0.ff.layers.0.weight" ? [n, { data: t.data, shape: [t.shape[1], t.shape[0]] }] : [n, t]))));
+  const m3 = new GPTModel(FIX_CONFIG);
+  assert.throws(() => loadWeightsIntoGpt(m3, new SafetensorsFile(bad)),
+    (e: unknown) => e instanceof ShapeMismatchError && /trf_blocks\.0\.ff\.layers\.0\.weight .*model expects \[64,16\], checkpoint has \[16,64\]/.test(e.message));
+  m3.dispose();
+});
 
 test("configs: the book's four sizes and hparams.json", () => {
   assert.deepEqual(modelConfig("124M"), { vocabSize: 50257, contextLength: 1024, dropRate: 0, qkvBias: true, embDim: 768, nLayers: 12, nHeads: 12 });
@@ -64,14 +132,34 @@ test("gradients reach only the trainable parameters; freezing and head swap coun
   assert.ok(!trainable.has("trf_blocks.0.att.W_query.weight"));
   const idx = tf.tensor2d([[3, 4, 5]], undefined, "int32");
   const before = tf.memory().numTensors;
-  const { value, grads } = tf.variableGrads(() => model.forward(idx).slice([0, 2, 0], [1, 1, 2]).square().sum() as tf.Scalar, [...trainable.values()]);
-  assert.equal(Object.keys(grads).length, trainable.size);
-  assert.ok(tf.tidy(() => Object.values(grads).some((g) => g.abs().sum().dataSync()[0] > 0)));
-  tf.dispose([value, ...Object.values(grads)]);
+  // All parameters passed: frozen ones come back null, every trainable one gets a non-zero gradient of its own shape.
+  const { value, grads } = tf.variableGrads(() => model.forward(idx).slice([0, 2, 0], [1, 1, 2]).square().sum() as tf.Scalar, [...model.params.values()]);
+  for (const [name, v] of model.params) {
+    const g = grads[v.name];
+    if (!trainable.has(name)) { assert.equal(g, null, `${name} is frozen`); continue; }
+    assert.ok(g, `${name} has a gradient`);
+    assert.deepEqual(g.shape, v.shape);
+    assert.ok(tf.tidy(() => g.abs().sum().dataSync()[0] > 0), `${name}: gradient is zero`);
+  }
+  tf.dispose([value, ...Object.values(grads).filter((g): g is tf.Tensor => g !== null)]);
   assert.equal(tf.memory().numTensors, before);
   const E = small.embDim;
   assert.equal(model.numParams({ trainableOnly: true }), (3 * (E * E + E) + E * E + E + E * 4 * E + 4 * E + 4 * E * E + E + 4 * E) + 2 * E + (E * 2 + 2));
   idx.dispose();
+  model.dispose();
+});
+
+test("the whole model trains on this backend (embedding gradients included): rows of unused tokens get zero", () => {
+  const model = new GPTModel(small, { seed: 4 });
+  const idx = tf.tensor2d([[3, 4, 3]], undefined, "int32");
+  const vars = [...model.params.values()];
+  const { value, grads } = tf.variableGrads(() => model.forward(idx).square().mean() as tf.Scalar, vars);
+  assert.equal(Object.values(grads).filter((g) => g !== null).length, model.params.size);
+  const tok = grads[model.param("tok_emb.weight").name]!;
+  const rowSums = tf.tidy(() => Array.from(tok.abs().sum(1).dataSync()));
+  assert.ok(rowSums[3] > 0 && rowSums[4] > 0);
+  assert.equal(rowSums.filter((v, i) => i !== 3 && i !== 4 && v !== 0).length, 0);
+  tf.dispose([value, idx, ...Object.values(grads).filter((g): g is tf.Tensor => g !== null)]);
   model.dispose();
 });
 

@@ -22,6 +22,15 @@ test("downloads the seven files from 127.0.0.1, loads them and generates; a seco
   lines.length = 0;
   await downloadGpt2("124M", path.join(tmp.dir, "gpt2"), { baseUrls: [server.env.GPT2_BASE_URL], progress: false, log: (l) => lines.push(l) });
   assert.equal(lines.filter((l) => l.startsWith("File already exists and is up-to-date")).length, 7);
+  // A local file whose size differs from the server's is fetched again (options form with dataDir).
+  const hp = path.join(tmp.dir, "gpt2", "124M", "hparams.json");
+  const good = fs.readFileSync(hp);
+  fs.writeFileSync(hp, "{}");
+  lines.length = 0;
+  const dir = await downloadGpt2("124M", { dataDir: tmp.dir, baseUrls: [server.env.GPT2_BASE_URL], progress: false, log: (l) => lines.push(l) });
+  assert.equal(dir, path.join(tmp.dir, "gpt2", "124M"));
+  assert.deepEqual(fs.readFileSync(hp), good);
+  assert.equal(lines.filter((l) => l.startsWith("File already exists and is up-to-date")).length, 6);
   assert.equal(tf.memory().numTensors, 0);
 });
 

@@ -3,7 +3,7 @@ import type { CliCommand } from "./command";
 import { intOption } from "./command";
 import { ConfigError } from "../errors";
 import { loadPretrainedGpt2 } from "../weights/pretrained";
-import { generateTextSimple } from "../model/generate";
+import { generateTextSimple, checkTokenIds } from "../model/generate";
 import { getTokenizer, textToTokenIds, tokenIdsToText } from "../tokenizer";
 import { withSmokeSources } from "./smokeSources";
 
@@ -17,10 +17,12 @@ With real GPT-2 124M weights, "Every effort moves you" gives
 "Every effort moves you forward.\\n\\nThe first step is to understand the importance of your work".
 
 Options:
-  --weights PATH_OR_SIZE   a size (124M, 355M, 774M, 1558M; downloaded), an OpenAI checkpoint folder
-                           or a Hugging Face model folder / .safetensors file (default 124M)
+  --weights PATH_OR_SIZE   a size (124M, 355M, 774M, 1558M, or "gpt2-small (124M)" …; downloaded), an
+                           OpenAI checkpoint folder, a Hugging Face model folder (config.json + safetensors)
+                           or a .safetensors file (Hugging Face or the book's state_dict names) (default 124M)
   --max-new-tokens N       tokens to add (default 15)
-  --json                   print the text, the prompt's token ids and the logits at the prompt's last position`,
+  --json                   print {text, promptTokenIds, tokenIds (prompt + new), lastLogits}: lastLogits
+                           are the logits at the prompt's last position (the first new token's argmax)`,
   options: { weights: { type: "string" }, "max-new-tokens": { type: "string" } },
   async run(values, positionals, ctx) {
     const prompt = positionals.join(" ");
@@ -31,12 +33,14 @@ Options:
       const { model } = await loadPretrainedGpt2({ weights: typeof values.weights === "string" ? values.weights : "124M", dataDir: settings.dataDir, baseUrls: settings.gpt2BaseUrls, log: ctx.log });
       try {
         const ids = textToTokenIds(prompt, getTokenizer(), []);
+        checkTokenIds(model, ids);
         const idx = tf.tensor2d([ids], [1, ids.length], "int32");
-        const lastLogits = tf.tidy(() => Array.from(model.forward(idx).slice([0, ids.length - 1, 0], [1, 1, -1]).dataSync()));
+        const lastLogits = values.json ? tf.tidy(() => Array.from(model.forward(idx).slice([0, ids.length - 1, 0], [1, 1, -1]).dataSync())) : [];
         const out = generateTextSimple(model, idx, maxNew, model.cfg.contextLength);
-        const text = tokenIdsToText(out.dataSync());
+        const tokenIds = Array.from(out.dataSync());
+        const text = tokenIdsToText(tokenIds);
         tf.dispose([idx, out]);
-        if (values.json) ctx.out(JSON.stringify({ text, promptTokenIds: ids, lastLogits }));
+        if (values.json) ctx.out(JSON.stringify({ text, promptTokenIds: ids, tokenIds, lastLogits }));
         else ctx.log(text);
       } finally {
         model.dispose();

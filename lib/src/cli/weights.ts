@@ -3,8 +3,9 @@ import * as path from "node:path";
 import type { CliCommand } from "./command";
 import { ConfigError } from "../errors";
 import { downloadGpt2, checkGpt2Size } from "../weights/downloadGpt2";
-import { openWeights } from "../weights/pretrained";
+import { openWeightSource } from "../weights/pretrained";
 import { TfCheckpoint } from "../weights/tfCheckpoint";
+import { withSmokeSources } from "./smokeSources";
 
 /** `npm start -- weights download|inspect`: GPT-2 files (book 6.4). */
 export const weightsCommand: CliCommand = {
@@ -25,21 +26,22 @@ weights inspect PATH [--json] [--sha256]
     const [action, target] = positionals;
     if (action === "download") {
       const size = checkGpt2Size(typeof values.size === "string" ? values.size : "124M");
-      const dir = await downloadGpt2(size, path.join(ctx.settings.dataDir, "gpt2"), { baseUrls: ctx.settings.gpt2BaseUrls, log: ctx.log });
+      const dir = await withSmokeSources(ctx, (settings) => downloadGpt2(size, path.join(settings.dataDir, "gpt2"), { baseUrls: settings.gpt2BaseUrls, log: ctx.log }));
       if (values.json) ctx.out(JSON.stringify({ size, dir })); else ctx.log(`GPT-2 ${size} is in ${dir}`);
       return;
     }
     if (action === "inspect") {
       if (!target) throw new ConfigError("weights inspect needs a PATH (checkpoint folder or prefix, .safetensors file or index). See: npm start -- weights --help");
-      const { src } = openWeights(target);
-      const list = (src as TfCheckpoint).listVariables().map((v) => ({
+      const { src } = openWeightSource(target);
+      const list = src.listVariables().map((v) => ({
         name: v.name, dtype: v.dtype, shape: v.shape,
-        ...(values.sha256 ? { sha256: crypto.createHash("sha256").update((src as TfCheckpoint).readBytes(v.name)).digest("hex") } : {}),
+        ...(values.sha256 ? { sha256: crypto.createHash("sha256").update(src.readBytes(v.name)).digest("hex") } : {}),
       }));
       if (values.json) { ctx.out(JSON.stringify(list, null, 2)); return; }
-      const w = Math.max(...list.map((v) => v.name.length));
-      for (const v of list) ctx.log(`${v.name.padEnd(w)}  ${v.dtype.padEnd(9)} [${v.shape.join(", ")}]${"sha256" in v ? `  ${v.sha256}` : ""}`);
-      ctx.log(`${list.length} tensors`);
+      const w = Math.max(...list.map((v) => v.name.length)), dw = Math.max(...list.map((v) => v.dtype.length));
+      for (const v of list) ctx.log(`${v.name.padEnd(w)}  ${v.dtype.padEnd(dw)}  [${v.shape.join(", ")}]${"sha256" in v ? `  ${v.sha256}` : ""}`);
+      const layout = src instanceof TfCheckpoint ? `; index: ${src.layout.dataBlocks} data blocks (${src.layout.snappyBlocks} Snappy-compressed), ${src.numShards} data shard(s)` : "";
+      ctx.log(`${list.length} tensors${layout}`);
       return;
     }
     throw new ConfigError(`weights needs "download" or "inspect", got ${action ? `"${action}"` : "nothing"}. See: npm start -- weights --help`);

@@ -3,11 +3,14 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { getTokenizer, textToTokenIds, tokenIdsToText, type Tokenizer } from "../tokenizer";
+import { ConfigError } from "../errors";
 import type { GPTModel } from "./gptModel";
 
 /**
  * Appends `maxNewTokens` tokens to `idx`, each the most likely next token given at most the last
- * `contextSize` tokens. idx int32 [B, T] → [B, T + maxNewTokens]. The caller disposes the result.
+ * `contextSize` tokens. Book: generate_text_simple, 4.7 (used in 5.1 and 6.4).
+ * @param idx int32 [B, T] token ids (not disposed).
+ * @returns int32 [B, T + maxNewTokens]; the caller disposes it.
  */
 export function generateTextSimple(model: GPTModel, idx: tf.Tensor2D, maxNewTokens: number, contextSize: number): tf.Tensor2D {
   let out = tf.clone(idx);
@@ -25,10 +28,26 @@ export function generateTextSimple(model: GPTModel, idx: tf.Tensor2D, maxNewToke
   return out;
 }
 
-/** Text in, text out: encodes `prompt`, generates greedily, decodes prompt and continuation. */
+/**
+ * Checks that token ids fit the model's vocabulary (tf.gather gives no error for ids out of range).
+ * @throws ConfigError naming the first id that does not fit.
+ */
+export function checkTokenIds(model: GPTModel, ids: readonly number[]): void {
+  const bad = ids.find((t) => !(Number.isInteger(t) && t >= 0 && t < model.cfg.vocabSize));
+  if (bad !== undefined) throw new ConfigError(`Token id ${bad} is outside the model's vocabulary (${model.cfg.vocabSize} tokens); these weights do not use GPT-2's tokenizer`);
+  if (ids.length === 0) throw new ConfigError("The prompt is empty: nothing to continue");
+}
+
+/**
+ * Text in, text out: encodes `prompt`, generates greedily, decodes prompt and continuation.
+ * Book: text_to_token_ids + generate_text_simple + token_ids_to_text, 4.7/5.1.
+ * @param opts `maxNewTokens` (default 15), `contextSize` (default the model's context length), `tokenizer`.
+ * @throws ConfigError for an empty prompt or token ids outside the model's vocabulary.
+ */
 export function generateText(model: GPTModel, prompt: string, opts: { maxNewTokens?: number; contextSize?: number; tokenizer?: Tokenizer } = {}): string {
   const tokenizer = opts.tokenizer ?? getTokenizer();
   const ids = textToTokenIds(prompt, tokenizer);
+  checkTokenIds(model, ids);
   const idx = tf.tensor2d([ids], [1, ids.length], "int32");
   const out = generateTextSimple(model, idx, opts.maxNewTokens ?? 15, opts.contextSize ?? model.cfg.contextLength);
   const text = tokenIdsToText(out.dataSync(), tokenizer);

@@ -50,15 +50,19 @@ export class GPTModel {
   readonly params = new Map<string, tf.Variable>();
   private seed: number;
 
-  /** Creates a model with random weights (N(0, 0.02) matrices, zero biases, unit LayerNorm scales). */
-  constructor(cfg: GPTConfig, opts: { seed?: number } = {}) {
+  /**
+   * Creates a model with random weights (N(0, 0.02) matrices, zero biases, unit LayerNorm scales).
+   * @param opts `seed` (default 123); `init: "zeros"` skips the random matrices (faster when weights are loaded next).
+   * @throws ConfigError for an invalid config.
+   */
+  constructor(cfg: GPTConfig, opts: { seed?: number; init?: "random" | "zeros" } = {}) {
     this.cfg = validateConfig({ ...cfg });
     this.seed = opts.seed ?? 123;
     tf.tidy(() => {
       for (const [name, shape] of parameterShapes(this.cfg)) {
         let init: tf.Tensor;
         if (name.endsWith(".scale")) init = tf.ones(shape);
-        else if (name.endsWith(".bias") || name.endsWith(".shift")) init = tf.zeros(shape);
+        else if (name.endsWith(".bias") || name.endsWith(".shift") || opts.init === "zeros") init = tf.zeros(shape);
         else init = tf.randomNormal(shape, 0, 0.02, "float32", this.seed++);
         this.params.set(name, tf.keep(tf.variable(init, true)));
       }

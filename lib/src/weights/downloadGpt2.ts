@@ -25,10 +25,19 @@ export function checkGpt2Size(size: string): Gpt2Size {
 
 /**
  * Downloads the seven files of `size` into `<modelsDir>/<size>/` and returns that folder.
- * A file whose local size equals the server's is kept ("File already exists and is up-to-date").
+ * A file whose local size equals the server's is kept ("File already exists and is up-to-date"),
+ * as is a file whose server size cannot be learned (offline); interrupted downloads resume.
  * Book: download_and_load_gpt2 (download part), 6.4.
+ * @param size `124M`, `355M`, `774M` or `1558M`.
+ * @param modelsDir the book's `models_dir` (e.g. `<data>/gpt2`); or pass options with `dataDir` instead, for `<dataDir>/gpt2`.
+ * @returns the folder holding the seven files.
+ * @throws ConfigError for another size; DownloadError when every URL fails for a file.
  */
-export async function downloadGpt2(size: string, modelsDir: string, opts: DownloadGpt2Options): Promise<string> {
+export async function downloadGpt2(size: string, modelsDir: string, opts: DownloadGpt2Options): Promise<string>;
+export async function downloadGpt2(size: string, opts: DownloadGpt2Options & { dataDir: string }): Promise<string>;
+export async function downloadGpt2(size: string, dirOrOpts: string | (DownloadGpt2Options & { dataDir: string }), maybeOpts?: DownloadGpt2Options): Promise<string> {
+  const modelsDir = typeof dirOrOpts === "string" ? dirOrOpts : path.join(dirOrOpts.dataDir, "gpt2");
+  const opts = typeof dirOrOpts === "string" ? maybeOpts! : dirOrOpts;
   const dir = path.join(modelsDir, checkGpt2Size(size));
   const log = opts.log ?? (() => {});
   for (const file of GPT2_FILES) {
@@ -41,8 +50,9 @@ export async function downloadGpt2(size: string, modelsDir: string, opts: Downlo
         continue;
       }
     }
+    const { progress, timeoutMs, retries, retryDelayMs } = opts;
     await downloadFile(urls, dest, {
-      ...opts, log, label: `${size}/${file}`,
+      progress, timeoutMs, retries, retryDelayMs, log, label: `${size}/${file}`,
       hint: `Without internet, set GPT2_BASE_URL (or --gpt2-base-url) to a mirror or folder holding <size>/<file>, or put the seven files in ${dir}. For a quick offline check use --smoke.`,
     });
   }

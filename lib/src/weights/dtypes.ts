@@ -13,6 +13,9 @@ export const SAFETENSORS_DTYPES: Readonly<Record<string, number>> = {
   BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, F8_E8M0: 1, I16: 2, U16: 2, F16: 2, BF16: 2, I32: 4, U32: 4, F32: 4, F64: 8, I64: 8, U64: 8, C64: 8, F4: 0.5, F6_E2M3: 0.75, F6_E3M2: 0.75,
 };
 
+const FLOAT_WIDTHS: Readonly<Record<string, number>> = { F32: 4, DT_FLOAT: 4, F16: 2, DT_HALF: 2, BF16: 2, DT_BFLOAT16: 2, F64: 8, DT_DOUBLE: 8 };
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 function halfToFloat(h: number): number {
   const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, f = h & 0x3ff;
   if (e === 0) return s * 2 ** -14 * (f / 1024);
@@ -20,11 +23,19 @@ function halfToFloat(h: number): number {
   return s * 2 ** (e - 15) * (1 + f / 1024);
 }
 
-/** Converts little-endian stored bytes of a float type to float32. */
+/**
+ * Converts little-endian stored bytes of a float type to float32 (a new array).
+ * @param dtype as the file names it (`F32`/`DT_FLOAT`, `F16`/`DT_HALF`, `BF16`/`DT_BFLOAT16`, `F64`/`DT_DOUBLE`).
+ * @param what the tensor name, for the error message.
+ * @throws DataFormatError for any other dtype, or a byte count that is not a multiple of the element size.
+ */
 export function toFloat32(bytes: Uint8Array, dtype: string, what: string): Float32Array {
+  const width = FLOAT_WIDTHS[dtype];
+  if (width && bytes.byteLength % width !== 0) throw new DataFormatError(`${what}: ${bytes.byteLength} bytes is not a whole number of ${dtype} values`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   switch (dtype) {
     case "F32": case "DT_FLOAT": {
+      if (bytes.byteOffset % 4 === 0 && LITTLE_ENDIAN) return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
       const out = new Float32Array(bytes.byteLength / 4);
       for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
       return out;

@@ -1,6 +1,7 @@
 // Section 6.4: GPT-2 weights — download, TF checkpoint and safetensors readers, loading into GPTModel.
 export * from "./crc32c";
 export * from "./dtypes";
+export * from "./sstable";
 export * from "./tfCheckpoint";
 export * from "./safetensors";
 export * from "./loadWeights";

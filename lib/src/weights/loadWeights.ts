@@ -1,13 +1,15 @@
 /**
  * Loading pretrained GPT-2 weights into our GPTModel (book: load_weights_into_gpt, 5.5 / 6.4), from
- * OpenAI's TF checkpoint names (`model/h0/attn/c_attn/w`) or Hugging Face's (`h.0.attn.c_attn.weight`,
- * optionally prefixed `transformer.`). GPT-2's Conv1D weights are already `[in, out]`, our layout,
+ * OpenAI's TF checkpoint names (`model/h0/attn/c_attn/w`), Hugging Face's (`h.0.attn.c_attn.weight`,
+ * optionally prefixed `transformer.`) or the book's own state_dict names (`tok_emb.weight`, …, as in
+ * rasbt's `gpt2-small-124M.safetensors`). GPT-2's Conv1D weights are already `[in, out]`, our layout,
  * so unlike the book (which transposes into PyTorch's `[out, in]`) nothing is transposed except the
- * output head, which is the token embedding transposed (GPT-2 ties them).
+ * output head, which is the token embedding transposed (GPT-2 ties them); the book's state_dict
+ * stores PyTorch `[out, in]` Linear weights, which are transposed.
  */
 import * as tf from "@tensorflow/tfjs";
 import { DataFormatError, ShapeMismatchError } from "../errors";
-import type { GPTModel } from "../model/gptModel";
+import { isLinearWeight, type GPTModel } from "../model/gptModel";
 
 /** What both TfCheckpoint and SafetensorsFile offer. */
 export interface WeightSource {
@@ -15,14 +17,16 @@ export interface WeightSource {
   readTensor(name: string): { data: Float32Array; shape: number[] };
 }
 
-export type WeightLayout = "openai" | "huggingface";
+/** OpenAI's TF names, Hugging Face's names, or the book's own state_dict names (PyTorch `[out, in]` Linear weights). */
+export type WeightLayout = "openai" | "huggingface" | "book";
 
 /** Tells the layout (and Hugging Face's optional `transformer.` prefix) from the names present. */
 export function detectLayout(src: WeightSource): { layout: WeightLayout; prefix: string } {
   if (src.has("model/wte")) return { layout: "openai", prefix: "model/" };
   if (src.has("wte.weight")) return { layout: "huggingface", prefix: "" };
   if (src.has("transformer.wte.weight")) return { layout: "huggingface", prefix: "transformer." };
-  throw new DataFormatError("Not a GPT-2 checkpoint: found neither model/wte (OpenAI) nor wte.weight (Hugging Face)");
+  if (src.has("tok_emb.weight")) return { layout: "book", prefix: "" };
+  throw new DataFormatError("Not a GPT-2 checkpoint: found neither model/wte (OpenAI), wte.weight (Hugging Face) nor tok_emb.weight (the book's state_dict)");
 }
 
 /** Source tensor names for one of our parameters, per layout (c_attn splits into q/k/v). */
@@ -58,12 +62,19 @@ function sourceName(layout: WeightLayout, prefix: string, ours: string): { name:
 }
 
 /**
- * Copies pretrained GPT-2 weights into `model` (whose config must match the checkpoint's).
- * The output head gets the token embedding, transposed (the book's `out_head.weight = wte`).
+ * Copies pretrained GPT-2 weights into `model` (whose config must match the checkpoint's), from
+ * OpenAI's, Hugging Face's or the book's own state_dict names (e.g. `gpt2-small-124M.safetensors`, 5.5 / appendix).
+ * The output head gets the token embedding, transposed (the book's `out_head.weight = wte`), unless
+ * the source has its own `out_head.weight`; a replaced (classifier) head is left alone.
  * @throws DataFormatError for a missing tensor; ShapeMismatchError naming the tensor and both shapes.
  */
 export function loadWeightsIntoGpt(model: GPTModel, src: WeightSource, log?: (line: string) => void): { layout: WeightLayout } {
   const { layout, prefix } = detectLayout(src);
+  if (layout === "book") {
+    loadBookStateDict(model, src);
+    log?.(`Loaded ${model.params.size} tensors (book state_dict layout).`);
+    return { layout };
+  }
   const cache = new Map<string, { data: Float32Array; shape: number[] }>();
   const read = (name: string) => {
     if (!cache.has(name)) {
@@ -104,4 +115,22 @@ export function loadWeightsIntoGpt(model: GPTModel, src: WeightSource, log?: (li
   }
   log?.(`Loaded ${model.params.size} tensors (${layout} layout).`);
   return { layout };
+}
+
+/** The book's state_dict (`tok_emb.weight`, `trf_blocks.0.att.W_query.weight` `[out, in]`, …): same names, Linear weights transposed. */
+function loadBookStateDict(model: GPTModel, src: WeightSource): void {
+  const lmHead = model.outDim === model.cfg.vocabSize;
+  for (const [ours, variable] of model.params) {
+    if (ours.startsWith("out_head.") && !lmHead) continue; // a classifier head replaced after loading
+    const name = ours === "out_head.weight" && !src.has(ours) ? "tok_emb.weight" : ours; // tied head
+    if (!src.has(name)) throw new DataFormatError(`The checkpoint has no tensor "${name}"`);
+    const t = src.readTensor(name);
+    const transpose = isLinearWeight(ours) && name === ours; // PyTorch Linear [out, in] → ours [in, out]
+    const expected = transpose || name !== ours ? [...variable.shape].reverse() : variable.shape;
+    if (t.shape.length !== expected.length || t.shape.some((d, k) => d !== expected[k])) {
+      throw new ShapeMismatchError(`Shape mismatch for ${ours} (from ${name}): model expects [${expected.join(",")}], checkpoint has [${t.shape.join(",")}]`);
+    }
+    if (transpose || name !== ours) tf.tidy(() => model.setParam(ours, tf.tensor(t.data, t.shape).transpose()));
+    else model.setParam(ours, t.data, t.shape);
+  }
 }

@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { DataFormatError } from "../errors";
+import { DataFormatError, ShapeMismatchError } from "../errors";
 import { writePartsAtomic } from "../util/atomic";
 import { SAFETENSORS_DTYPES, toFloat32 } from "./dtypes";
 import type { TensorInfo } from "./tfCheckpoint";
@@ -65,6 +65,11 @@ export class SafetensorsFile {
   readonly entries = new Map<string, SafetensorsEntry>();
   readonly metadata: Record<string, string> = {};
 
+  /**
+   * Reads the header(s); tensor bytes are read on demand.
+   * @param file a `.safetensors` file or a sharded model's `model.safetensors.index.json`.
+   * @throws DataFormatError for a missing, truncated or malformed file (oversized header, unknown dtype, bad offsets).
+   */
   constructor(readonly file: string) {
     const files = file.endsWith(".index.json") ? this.shardFiles(file) : [file];
     for (const f of files) {
@@ -82,14 +87,16 @@ export class SafetensorsFile {
     return [...new Set(Object.values(index.weight_map))].map((f) => path.resolve(path.dirname(indexFile), f));
   }
 
-  listVariables(): SafetensorsEntry[] {
-    return [...this.entries.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+  /** Tensors with dtype and shape, sorted by name; `prefix` keeps only names starting with it. */
+  listVariables(prefix = ""): SafetensorsEntry[] {
+    return [...this.entries.values()].filter((e) => e.name.startsWith(prefix)).sort((a, b) => (a.name < b.name ? -1 : 1));
   }
 
   has(name: string): boolean {
     return this.entries.has(name);
   }
 
+  /** The stored bytes of one tensor (only that tensor is read). */
   readBytes(name: string): Uint8Array {
     const e = this.entries.get(name);
     if (!e) throw new DataFormatError(`${path.basename(this.file)} has no tensor "${name}"`);
@@ -99,6 +106,7 @@ export class SafetensorsFile {
     return buf;
   }
 
+  /** One tensor as float32 (F32, F16, BF16, F64) with its shape. @throws DataFormatError for other dtypes. */
   readTensor(name: string): { data: Float32Array; shape: number[] } {
     const e = this.entries.get(name);
     if (!e) throw new DataFormatError(`${path.basename(this.file)} has no tensor "${name}"`);
@@ -108,15 +116,20 @@ export class SafetensorsFile {
 
 /**
  * Writes float32 tensors as a safetensors file, atomically (keys sorted, 8-byte aligned header).
+ * @param file destination (written to a temp file, fsynced, then renamed).
+ * @param tensors name → `{ dtype: "F32", shape, data }` (row-major).
  * @param metadata string key/values stored under `__metadata__`.
+ * @throws ShapeMismatchError when a tensor's data length does not match its shape.
  */
-export function writeSafetensors(file: string, tensors: ReadonlyMap<string, { data: Float32Array; shape: readonly number[] }>, metadata: Record<string, string> = {}): void {
+export function writeSafetensors(file: string, tensors: ReadonlyMap<string, { dtype?: "F32"; data: Float32Array; shape: readonly number[] }>, metadata: Record<string, string> = {}): void {
   const names = [...tensors.keys()].sort();
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
   let offset = 0;
   for (const n of names) {
     const t = tensors.get(n)!;
+    const count = t.shape.reduce((a, d) => a * d, 1);
+    if (count !== t.data.length) throw new ShapeMismatchError(`writeSafetensors: tensor "${n}" has ${t.data.length} values but shape [${t.shape.join(",")}] needs ${count}`);
     header[n] = { dtype: "F32", shape: [...t.shape], data_offsets: [offset, offset + t.data.byteLength] };
     offset += t.data.byteLength;
   }

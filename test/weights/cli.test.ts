@@ -1,0 +1,79 @@
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { tempDir } from "../helpers";
+
+// `npm start -- weights ...` and `npm start -- generate ...` end to end, on the PyTorch-made fixtures
+// and (with --smoke) the tiny checkpoint served from 127.0.0.1.
+const root = path.resolve(__dirname, "..", "..");
+const cli = path.join(root, "lib", "dist", "cli", "main.js");
+const FIX = path.join(__dirname, "..", "fixtures", "model");
+const tmp = tempDir("weights-cli-");
+after(tmp.cleanup);
+const run = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: "utf8", env: { ...process.env, LLM_DATA_DIR: path.join(tmp.dir, "data"), GPT2_BASE_URL: "", LLM_SMOKE: "", ...env } });
+
+type Listed = { name: string; dtype: string; shape: number[]; sha256?: string };
+
+test("weights inspect --json --sha256: names, dtypes as the files name them, shapes, hashes of the stored bytes", () => {
+  const tf = run(["weights", "inspect", path.join(FIX, "openai"), "--json", "--sha256"]);
+  assert.equal(tf.status, 0, tf.stderr);
+  const a = JSON.parse(tf.stdout) as Listed[];
+  assert.equal(a.length, 28);
+  assert.deepEqual(a.find((v) => v.name === "model/h0/attn/c_attn/w"), { name: "model/h0/attn/c_attn/w", dtype: "DT_FLOAT", shape: [1, 16, 48], sha256: a.find((v) => v.name === "model/h0/attn/c_attn/w")!.sha256 });
+  const st = run(["weights", "inspect", path.join(FIX, "hf", "model.safetensors"), "--json", "--sha256"]);
+  assert.equal(st.status, 0, st.stderr);
+  const b = JSON.parse(st.stdout) as Listed[];
+  const wpe = b.find((v) => v.name === "transformer.wpe.weight")!;
+  assert.deepEqual([wpe.dtype, wpe.shape], ["F32", [32, 16]]);
+  // The same float32 values stored in two formats hash the same; and the hash is of the stored bytes.
+  assert.equal(wpe.sha256, a.find((v) => v.name === "model/wpe")!.sha256);
+  const file = fs.readFileSync(path.join(FIX, "hf", "model.safetensors"));
+  const headerLen = Number(file.readBigUInt64LE(0));
+  const header = JSON.parse(file.subarray(8, 8 + headerLen).toString("utf8"));
+  const [begin, end] = header["transformer.wpe.weight"].data_offsets as [number, number];
+  assert.equal(wpe.sha256, crypto.createHash("sha256").update(file.subarray(8 + headerLen + begin, 8 + headerLen + end)).digest("hex"));
+  // Human-readable form.
+  const text = run(["weights", "inspect", path.join(FIX, "misc-dtypes")]);
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /^half +DT_HALF +\[2, 3\]$/m);
+  assert.match(text.stdout, /^odd +DT_UNKNOWN\(99\) +\[2\]$/m);
+  assert.match(text.stdout, /^3 tensors; index: 1 data blocks \(0 Snappy-compressed\), 1 data shard\(s\)$/m);
+});
+
+test("weights download (local server via --smoke) and generate --json: the first new token is the argmax of lastLogits", () => {
+  const dl = run(["weights", "download", "--size", "124M", "--smoke", "--json"]);
+  assert.equal(dl.status, 0, dl.stderr);
+  assert.deepEqual(JSON.parse(dl.stdout), { size: "124M", dir: path.join(tmp.dir, "data", "gpt2", "124M") });
+  const g = run(["generate", "Every effort moves you", "--smoke", "--max-new-tokens", "3", "--json"]);
+  assert.equal(g.status, 0, g.stderr);
+  assert.match(g.stderr + g.stdout, /File already exists and is up-to-date: .*124M\/model\.ckpt\.index/);
+  const out = JSON.parse(g.stdout) as { text: string; promptTokenIds: number[]; tokenIds: number[]; lastLogits: number[] };
+  assert.deepEqual(out.promptTokenIds, [6109, 3626, 6100, 345]);
+  assert.equal(out.tokenIds.length, 7);
+  assert.deepEqual(out.tokenIds.slice(0, 4), out.promptTokenIds);
+  assert.equal(out.lastLogits.length, 50257);
+  assert.equal(out.lastLogits.indexOf(Math.max(...out.lastLogits)), out.tokenIds[4]);
+  assert.ok(out.text.startsWith("Every effort moves you"));
+});
+
+test("user mistakes: one line, exit code 2", () => {
+  const cases: Array<[string[], RegExp]> = [
+    [["weights", "download", "--size", "7B"], /^error: Model size not in 124M, 355M, 774M, 1558M: "7B"/],
+    [["weights", "inspect"], /^error: weights inspect needs a PATH/],
+    [["weights", "inspect", path.join(tmp.dir, "missing")], /^error: No weights at /],
+    [["weights", "frob"], /^error: weights needs "download" or "inspect", got "frob"/],
+    [["generate"], /^error: generate needs a prompt/],
+    [["generate", "Every effort moves you", "--weights", path.join(FIX, "openai")], /^error: Token id 6109 is outside the model's vocabulary \(512 tokens\)/],
+  ];
+  for (const [args, re] of cases) {
+    const r = run(args);
+    assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
+    const lines = r.stderr.trim().split("\n").filter((l) => l.startsWith("error:"));
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0], re);
+  }
+});
