@@ -44,10 +44,10 @@ test("weights inspect --json --sha256: names, dtypes as the files name them, sha
   assert.match(text.stdout, /^3 tensors; index: 1 data blocks \(0 Snappy-compressed\), 1 data shard\(s\)$/m);
 });
 
-test("weights download (local server via --smoke) and generate --json: the first new token is the argmax of lastLogits", () => {
+test("weights download (local server via --smoke, into <data>/smoke) and generate --json: the first new token is the argmax of lastLogits", () => {
   const dl = run(["weights", "download", "--size", "124M", "--smoke", "--json"]);
   assert.equal(dl.status, 0, dl.stderr);
-  assert.deepEqual(JSON.parse(dl.stdout), { size: "124M", dir: path.join(tmp.dir, "data", "gpt2", "124M") });
+  assert.deepEqual(JSON.parse(dl.stdout), { size: "124M", dir: path.join(tmp.dir, "data", "smoke", "gpt2", "124M") });
   const g = run(["generate", "Every effort moves you", "--smoke", "--max-new-tokens", "3", "--json"]);
   assert.equal(g.status, 0, g.stderr);
   assert.match(g.stderr + g.stdout, /File already exists and is up-to-date: .*124M\/model\.ckpt\.index/);
