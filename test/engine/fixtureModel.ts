@@ -33,10 +33,12 @@ export function ourLayout(name: string, value: number[] | number[][]): tf.Tensor
   return r;
 }
 
-/** Max |a - b| over two nested arrays / typed arrays. */
-export function maxAbsDiff(a: ArrayLike<number> | number[][], b: ArrayLike<number> | number[][]): number {
-  const fa = Array.isArray(a) ? (a as unknown[]).flat(3) as number[] : Array.from(a as ArrayLike<number>);
-  const fb = Array.isArray(b) ? (b as unknown[]).flat(3) as number[] : Array.from(b as ArrayLike<number>);
+type Nested = ArrayLike<number> | Nested[];
+
+/** Max |a - b| over two (nested) arrays or typed arrays, flattened. */
+export function maxAbsDiff(a: Nested, b: Nested): number {
+  const flat = (x: Nested): number[] => (Array.isArray(x) ? (x as unknown[]).flat(3) as number[] : Array.from(x as ArrayLike<number>));
+  const fa = flat(a), fb = flat(b);
   if (fa.length !== fb.length) throw new Error(`length ${fa.length} vs ${fb.length}`);
   return fa.reduce((m, v, i) => Math.max(m, Math.abs(v - fb[i])), 0);
 }

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { findChromium, notebookPlotHtml, plotlyHtml, plotlyLibrary, plotValues, writePlotHtml, writePlotPng } from "llm-spam-classifier";
+import { findChromium, linspace, notebookPlotHtml, plotlyHtml, plotlyLibrary, plotValues, trainingFigures, writePlotHtml, writePlotPng } from "llm-spam-classifier";
 import type { PlotlyFigure } from "llm-spam-classifier";
 import { tempDir } from "../helpers";
 
@@ -42,18 +42,18 @@ async function withChromiumPath<T>(value: string, fn: () => Promise<T>): Promise
   }
 }
 
-test("plotValues: training (solid) and validation (dotted) against epochs, examples seen on a twin top axis", () => {
+test("plotValues: training (solid) and validation (dash-dot, the book's \"-.\") against epochs, examples seen on a twin top axis", () => {
   const f = fig();
   assert.equal(f.data.length, 3);
   const [train, val, top] = f.data;
   assert.equal(train.name, "Training loss");
   assert.deepEqual(train.x, EPOCHS);
   assert.deepEqual(train.y, TRAIN);
-  assert.notEqual((train.line as { dash?: string }).dash, "dot");
+  assert.equal((train.line as { dash?: string }).dash, undefined);
   assert.equal(val.name, "Validation loss");
   assert.deepEqual(val.y, VAL);
-  assert.equal((val.line as { dash?: string }).dash, "dot");
-  // The invisible trace spans the examples on xaxis2, so both axes autoscale to the same relative range.
+  assert.equal((val.line as { dash?: string }).dash, "dashdot");
+  // The invisible trace spans the examples on xaxis2 (the book's alpha=0 plot).
   assert.equal(top.xaxis, "x2");
   assert.deepEqual(top.x, EXAMPLES);
   assert.equal(top.opacity, 0);
@@ -65,7 +65,30 @@ test("plotValues: training (solid) and validation (dotted) against epochs, examp
   assert.equal(layout.xaxis2.side, "top");
   assert.deepEqual(layout.yaxis.title, { text: "Loss" });
   assert.equal(f.layout.width, 640);
-  assert.equal(f.layout.height, 380);
+  assert.equal(f.layout.height, 400);
+  // The two ranges are the same linear map, so epoch e and e·5200 examples share one position.
+  const rx = (f.layout.xaxis as { range: number[] }).range, rx2 = (f.layout.xaxis2 as { range: number[] }).range;
+  assert.ok(rx[0] < 0 && rx[1] > 5);
+  rx.forEach((v, i) => assert.ok(Math.abs(rx2[i] - v * 5200) < 1e-6, `${rx2} vs ${rx}`));
+  // legend below the plot area
+  assert.ok((f.layout.legend as { y: number }).y < 0);
+});
+
+test("linspace and trainingFigures place points like the book (torch.linspace(0, num_epochs, n))", () => {
+  assert.deepEqual(linspace(0, 5, 6), [0, 1, 2, 3, 4, 5]);
+  assert.deepEqual(linspace(0, 5200, 1), [0]);
+  const r = { trainLosses: [2, 1, 0.5], valLosses: [2.1, 1.1, 0.6], trainAccs: [0.7, 0.9], valAccs: [0.72, 0.95], examplesSeen: 5200 };
+  const { loss, accuracy } = trainingFigures(r, 5);
+  assert.deepEqual(loss.data[0].x, [0, 2.5, 5]);
+  assert.deepEqual(loss.data[2].x, [0, 2600, 5200]);
+  assert.deepEqual(accuracy.data[1].y, [0.72, 0.95]);
+  assert.deepEqual((accuracy.layout.yaxis as { title: unknown }).title, { text: "Accuracy" });
+  // a single point still gets sensible, finite ranges on both axes
+  const one = plotValues([0], [0], [0.5], [0.6], "accuracy");
+  for (const ax of ["xaxis", "xaxis2"]) {
+    const range = (one.layout[ax] as { range: number[] }).range;
+    assert.ok(range.every(Number.isFinite) && range[1] > range[0], ax);
+  }
 });
 
 test("plotValues: the label names the curves and the capitalised y axis", () => {
@@ -90,7 +113,7 @@ test("plotlyHtml: the library inlined once (guarded) only with includeLibrary; t
     assert.ok(html.includes('"Validation loss"'));
     assert.ok(html.includes(JSON.stringify(TRAIN)));
   }
-  assert.match(withLib, /<div id="chart-a" style="width:640px;height:380px">/);
+  assert.match(withLib, /<div id="chart-a" style="width:640px;height:400px">/);
   assert.match(without, /<div id="chart-b"/);
 });
 

@@ -1,9 +1,9 @@
 import type { CliCommand } from "./command";
 import { loadClassifier } from "../train/checkpoint";
 import { classifyReview } from "../train/classify";
-import { finetuneFromOptions, FINETUNE_OPTIONS, FINETUNE_HELP } from "./finetune";
+import { finetuneFromOptions, finetuneSummary, FINETUNE_OPTIONS, FINETUNE_HELP } from "./finetune";
 
-/** The book's two example texts (6.8). */
+/** The book's two example texts (6.8): "spam", then "not spam". */
 export const BOOK_EXAMPLES = [
   "You are a winner you have been specially selected to receive $1000 cash or a $2000 award.",
   "Hey, just wanted to check if we're still on for dinner tonight? Let me know!",
@@ -13,11 +13,11 @@ export const BOOK_EXAMPLES = [
 export const chapterCommand: CliCommand = {
   name: "chapter",
   summary: "Run the whole chapter: data, weights, finetune, evaluate, classify examples",
-  usage: "[--epochs N] [--weights PATH_OR_SIZE] [--out DIR] [--smoke]",
+  usage: "[--epochs N] [--trainable LAYERS] [--weights PATH_OR_SIZE] [--out DIR] [--smoke]",
   help: `Runs chapter 6 end to end: downloads and splits the SMS Spam Collection (6.2–6.3), downloads GPT-2
 124M (6.4), swaps in the classification head (6.5), reports the initial accuracies and losses (6.6),
-fine-tunes for 5 epochs with the book's log (6.7), prints the full-set accuracies, saves the model,
-metrics and plots, and classifies the book's two example texts (6.8). Book: 97.21% / 97.32% / 95.67%.
+fine-tunes for 5 epochs with the book's log (6.7), prints the full-set accuracies (book: 97.21% /
+97.32% / 95.67%), saves the model, metrics and plots, and classifies the book's two example texts (6.8).
 
 ${FINETUNE_HELP}`,
   options: FINETUNE_OPTIONS,
@@ -29,6 +29,6 @@ ${FINETUNE_HELP}`,
     } finally {
       model.dispose();
     }
-    if (values.json) ctx.out(JSON.stringify({ outDir: r.outDir, initial: r.initial, final: r.final, minutes: r.minutes, runner: r.runner }));
+    if (values.json) ctx.out(finetuneSummary(r));
   },
 };

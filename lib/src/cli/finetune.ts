@@ -1,9 +1,8 @@
-import * as path from "node:path";
 import type { CliCommand, ParsedValues, CliContext } from "./command";
 import { intOption } from "./command";
 import { ConfigError } from "../errors";
 import { checkTrainable } from "../train/classifier";
-import { runFinetune, type FinetuneFlowResult } from "./finetuneFlow";
+import { finetuneClassifier, type FinetuneResult } from "../train/finetune";
 import { withSmokeSources } from "./smokeSources";
 
 export const FINETUNE_OPTIONS = {
@@ -11,28 +10,36 @@ export const FINETUNE_OPTIONS = {
 } as const;
 
 export const FINETUNE_HELP = `Options:
-  --epochs N                 training epochs (default 5, the book's; 1 with --smoke)
+  --epochs N                 training epochs (default 5, the book's; 2 short ones with --smoke)
   --trainable LAYERS         last-block (default, the book's), all, or last-layer (head only)
   --weights PATH_OR_SIZE     GPT-2 to start from: a size (124M, 355M, 774M, 1558M; downloaded), an OpenAI
                              checkpoint folder or a Hugging Face model folder (default 124M)
   --out DIR                  where the classifier, metrics.json, log.txt and the plots go
                              (default <data>/review-classifier)
-  --path auto|plain|fast     auto (default): the fast exact path when the frozen layers allow it;
-                             plain: every layer every step, like the book's loop`;
+  --path auto|plain|fast     auto (default): the exact fast path when available and the frozen layers
+                             allow it; plain: every layer every step, like the book's loop`;
 
-/** Runs the fine-tuning flow from parsed options (shared by `finetune` and `chapter`). */
-export async function finetuneFromOptions(values: ParsedValues, ctx: CliContext): Promise<FinetuneFlowResult> {
+/**
+ * Runs the fine-tuning from parsed options (shared by `finetune` and `chapter`). Ctrl-C ends the process
+ * (main.ts); the classifier and its files are written only after training, each atomically.
+ */
+export async function finetuneFromOptions(values: ParsedValues, ctx: CliContext): Promise<FinetuneResult> {
   const smoke = ctx.settings.smoke;
-  const epochs = intOption(values, "epochs", smoke ? 1 : 5, 1, 1000);
+  const epochs = values.epochs === undefined ? undefined : intOption(values, "epochs", 5, 1, 1000);
   const trainable = checkTrainable(typeof values.trainable === "string" ? values.trainable : "last-block");
   const p = typeof values.path === "string" ? values.path : "auto";
   if (!["auto", "plain", "fast"].includes(p)) throw new ConfigError(`--path must be auto, plain or fast, got "${p}"`);
+  if (values.weights === "") throw new ConfigError("--weights needs a size (124M, …) or a path");
   await ctx.backend();
-  return withSmokeSources(ctx, (settings) => runFinetune(settings, {
+  return withSmokeSources(ctx, (settings) => finetuneClassifier(settings, {
     weights: typeof values.weights === "string" ? values.weights : "124M", epochs, trainable, smoke,
-    outDir: path.resolve(typeof values.out === "string" ? values.out : path.join(settings.dataDir, "review-classifier")),
-    path: p as "auto" | "plain" | "fast", log: ctx.log,
+    outDir: typeof values.out === "string" ? values.out : undefined, path: p as "auto" | "plain" | "fast", log: ctx.log,
   }));
+}
+
+/** Machine-readable summary for --json. */
+export function finetuneSummary(r: FinetuneResult): string {
+  return JSON.stringify({ outDir: r.outDir, initial: r.initial, final: r.final, minutes: r.train.minutes, runner: r.runner, log: r.train.logLines });
 }
 
 /** `npm start -- finetune`: sections 6.5–6.7 end to end. */
@@ -49,6 +56,6 @@ ${FINETUNE_HELP}`,
   options: FINETUNE_OPTIONS,
   async run(values, _positionals, ctx) {
     const r = await finetuneFromOptions(values, ctx);
-    if (values.json) ctx.out(JSON.stringify({ outDir: r.outDir, initial: r.initial, final: r.final, minutes: r.minutes, runner: r.runner }));
+    if (values.json) ctx.out(finetuneSummary(r));
   },
 };

@@ -145,9 +145,8 @@ export class FastClassifierPath {
   async hidden(rows: readonly Int32Array[]): Promise<Float32Array> {
     let h = this.cache.gather(rows);
     if (!h) {
+      // Sequences not precomputed (e.g. new texts to classify): compute now and keep the engine for the next ones.
       await this.cache.fill(rows, (ids, b) => this.computePrefix(ids, b), { batchSize: this.opts.prefixBatchSize ?? 8 });
-      await this.prefixEngine?.release();
-      this.prefixEngine = undefined;
       h = this.cache.gather(rows)!;
     }
     return h;
@@ -206,6 +205,7 @@ export class FastClassifierPath {
   async dispose(): Promise<void> {
     this.trainer.syncToModel();
     await this.prefixEngine?.release();
+    this.prefixEngine = undefined;
     await this.trainer.dispose();
     this.cache.clear();
   }

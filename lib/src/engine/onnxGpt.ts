@@ -66,7 +66,7 @@ function concatColumns(mats: Float32Array[], rows: number, cols: number): Float3
 }
 
 /** Graph-building context: the builder plus symbolic shape values. */
-interface Ctx { g: OnnxGraphBuilder; model: GptLike; E: number; H: number; D: number; T1: string; gelu: "op" | "tanh" }
+interface Ctx { g: OnnxGraphBuilder; model: GptLike; E: number; H: number; D: number; T1: string; gelu: "op" | "tanh"; fused: boolean }
 
 function linear(c: Ctx, x: string, prefix: string, bias = true): string {
   const w = read(c.model, `${prefix}.weight`);
@@ -91,8 +91,25 @@ function gelu(c: Ctx, x: string): string {
   return g.op("Mul", [g.op("Mul", [g.scalar(0.5), x]), g.op("Add", [g.scalar(1), g.op("Tanh", [inner])])]);
 }
 
+/**
+ * Causal self-attention with ONNX Runtime's fused contrib op (com.microsoft Attention, unidirectional): QKV
+ * projection, scaled scores, causal softmax and context in one kernel. Masked scores get -10000 before the
+ * softmax instead of -Infinity: exp(-10000 - max) is 0 in float32 as well.
+ */
+function fusedAttention(c: Ctx, x: string, i: number): string {
+  const { g, model, E, H } = c, p = `trf_blocks.${i}.att`;
+  const ws = ["W_query", "W_key", "W_value"].map((n) => read(model, `${p}.${n}.weight`).data);
+  const w = g.floatInit(`${p}.W_qkv.weight`, [E, 3 * E], () => concatColumns(ws.map((d) => d()), E, E));
+  const bs = ["W_query", "W_key", "W_value"].map((n) => model.params.get(`${p}.${n}.bias`));
+  const b = g.floatInit(`${p}.W_qkv.bias`, [3 * E], () => bs.every((t) => t) ? concatColumns(bs.map((t) => t!.dataSync() as Float32Array), 1, E) : new Float32Array(3 * E));
+  const x3 = g.op("Reshape", [x, g.op("Concat", [g.ints([-1]), c.T1, g.ints([E])], { axis: 0 })]); // [B, T, E]
+  const ctx = g.node("Attention", [x3, w, b], { num_heads: H, unidirectional: 1 }, 1, "com.microsoft")[0]; // [B, T, E]
+  return linear(c, g.op("Reshape", [ctx, g.ints([-1, E])]), `${p}.out_proj`);
+}
+
 /** Causal self-attention on the flat residual stream x [N=B*T, E] → [N, E]. */
 function attention(c: Ctx, x: string, i: number, mask: string): string {
+  if (c.fused) return fusedAttention(c, x, i);
   const { g, model, E, H, D } = c, p = `trf_blocks.${i}.att`;
   const ws = ["W_query", "W_key", "W_value"].map((n) => read(model, `${p}.${n}.weight`).data);
   let qkv = g.op("MatMul", [x, g.floatInit(`${p}.W_qkv.weight`, [E, 3 * E], () => concatColumns(ws.map((d) => d()), E, E))]); // [N, 3E]
@@ -123,6 +140,8 @@ function block(c: Ctx, x: string, i: number, mask: string): string {
 export interface BuildGptOnnxOptions extends OnnxGptPart {
   /** GELU as the opset-20 `Gelu` op (default) or composed from Tanh/Pow/Mul. */
   gelu?: "op" | "tanh";
+  /** Attention as ONNX Runtime's fused `com.microsoft.Attention` (default false: standard ONNX ops only). */
+  fusedAttention?: boolean;
 }
 
 /**
@@ -153,7 +172,7 @@ export function buildGptOnnx(model: GptLike, opts: BuildGptOnnxOptions = {}): Ui
     shape = g.op("Shape", [x], { end: 2 });
   }
   const T1 = g.op("Slice", [shape, g.ints([1]), g.ints([2])]); // [1] = seq
-  const c: Ctx = { g, model, E, H, D, T1, gelu: opts.gelu ?? "op" };
+  const c: Ctx = { g, model, E, H, D, T1, gelu: opts.gelu ?? "op", fused: opts.fusedAttention ?? false };
 
   // Causal mask: 0 on and below the diagonal, -Infinity above; sliced to [T, T].
   const maskData = new Float32Array(C * C);

@@ -42,6 +42,8 @@ export class OnnxGraphBuilder {
   private readonly outputs: Record<string, unknown>[] = [];
   private readonly raw: RawInitializer[] = [];
   private counter = 0;
+  /** Non-default operator domains used (e.g. ONNX Runtime's "com.microsoft" contrib ops), opset version 1. */
+  private readonly domains = new Set<string>();
 
   constructor(readonly graphName: string) {}
 
@@ -97,10 +99,11 @@ export class OnnxGraphBuilder {
    * Adds a node; returns its output names (`outputs` = number of outputs or explicit names).
    * Attributes: numbers are ints, number[] are ints, `{float}`/`{floats}` are floats, strings are strings.
    */
-  node(opType: string, inputs: readonly string[], attrs: Record<string, AttrValue> = {}, outputs: number | readonly string[] = 1): string[] {
+  node(opType: string, inputs: readonly string[], attrs: Record<string, AttrValue> = {}, outputs: number | readonly string[] = 1, domain = ""): string[] {
     const outs = typeof outputs === "number" ? Array.from({ length: outputs }, () => this.fresh(opType)) : [...outputs];
+    if (domain) this.domains.add(domain);
     this.nodes.push({
-      op_type: opType, name: this.fresh(`n_${opType}`), input: [...inputs], output: outs,
+      op_type: opType, name: this.fresh(`n_${opType}`), input: [...inputs], output: outs, domain,
       attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
     });
     return outs;
@@ -118,7 +121,7 @@ export class OnnxGraphBuilder {
       producer_name: "llm-spam-classifier",
       producer_version: "0.1.0",
       doc_string: opts.docString ?? "",
-      opset_import: [{ domain: "", version: opts.opset ?? ONNX_OPSET }],
+      opset_import: [{ domain: "", version: opts.opset ?? ONNX_OPSET }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],
       graph: { name: this.graphName, node: this.nodes, input: this.inputs, output: this.outputs },
     };
     return encodeModel(model, this.raw);

@@ -30,7 +30,7 @@ export function plotlyHtml(fig: PlotlyFigure, opts: { id?: string; includeLibrar
   const lib = opts.includeLibrary ? `<script>if(!window.Plotly){${plotlyLibrary()}\n}</script>` : "";
   const json = (v: unknown) => JSON.stringify(v).replace(/</g, "\\u003c");
   return `${lib}<div id="${id}" style="width:${w}px;height:${h}px"></div><script>(function(){` +
-    `var go=function(){Plotly.newPlot(${json(id)},${json(fig.data)},${json(fig.layout)},${opts.staticImage ? "{displayModeBar:false,staticPlot:true}" : "{displaylogo:false}"});};` +
+    `var go=function(){Plotly.newPlot(${json(id)},${json(fig.data)},${json(fig.layout)},${opts.staticImage ? "{displayModeBar:false,staticPlot:true}" : "{displaylogo:false,modeBarButtonsToRemove:[\"select2d\",\"lasso2d\",\"zoomIn2d\",\"zoomOut2d\",\"autoScale2d\",\"toggleSpikelines\",\"hoverClosestCartesian\",\"hoverCompareCartesian\"]}"});};` +
     `if(window.Plotly)go();else{var t=setInterval(function(){if(window.Plotly){clearInterval(t);go();}},50);}})();</script>`;
 }
 

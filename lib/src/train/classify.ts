@@ -8,19 +8,49 @@ import type { GPTModel } from "../model/gptModel";
 import { lastTokenLogitsOf } from "./runner";
 
 export interface ClassifyOptions {
-  /** Pad/truncate length; default: the length the classifier was trained with (`model.trainedMaxLength`), capped at the supported length. */
+  /**
+   * Pad/truncate length. Default: the length the classifier was trained with
+   * (`model.trainedMaxLength`, saved with it), else the supported length; always capped at the
+   * supported length (the position-embedding rows).
+   */
   maxLength?: number;
+  /** Default: the model's saved pad id, else 50256 (`<|endoftext|>`). */
   padTokenId?: number;
 }
 
-/** A classifier model may carry the length it was trained with (saved in its config.json). */
-export type ClassifierModel = GPTModel & { trainedMaxLength?: number };
+/** A classifier model may carry the length and pad id it was trained with (loadClassifier sets them from its config). */
+export type ClassifierModel = GPTModel & { trainedMaxLength?: number; padTokenId?: number };
+
+/** The token ids classifyReview feeds the model: truncated, then right-padded to the effective max length. */
+export function encodeForClassification(text: string, model: ClassifierModel, tokenizer: Tokenizer = getTokenizer(), opts: ClassifyOptions = {}): number[] {
+  if (text.trim() === "") throw new ConfigError("Cannot classify an empty text");
+  if (opts.maxLength !== undefined && !(Number.isInteger(opts.maxLength) && opts.maxLength > 0)) {
+    throw new ConfigError(`maxLength must be a positive integer, got ${opts.maxLength}`);
+  }
+  // The supported length is the number of position-embedding rows (the book's first print read
+  // shape[1], the embedding width: its issue #371).
+  const supported = model.param("pos_emb.weight").shape[0]!;
+  const maxLength = Math.min(opts.maxLength ?? model.trainedMaxLength ?? supported, supported);
+  let ids: number[];
+  try {
+    ids = tokenizer.encode(text);
+  } catch (err) {
+    throw new ConfigError(`Cannot tokenize the text: ${(err as Error).message}`, { cause: err });
+  }
+  ids = ids.slice(0, maxLength); // truncate
+  const pad = opts.padTokenId ?? model.padTokenId ?? PAD_TOKEN_ID;
+  while (ids.length < maxLength) ids.push(pad); // right-pad
+  const vocab = model.param("tok_emb.weight").shape[0]!;
+  const bad = ids.find((id) => !(Number.isInteger(id) && id >= 0 && id < vocab));
+  if (bad !== undefined) throw new ConfigError(`Token id ${bad} is outside the model's vocabulary of ${vocab}: this model was not trained with the GPT-2 tokenizer (or padTokenId is wrong)`);
+  return ids;
+}
 
 /**
  * Predicts "spam" or "not spam" from the last token's logits of the right-padded text.
- * The supported context length is the position-embedding table's row count (the book's first
- * version read the wrong dimension, its issue #371).
- * Book: classify_review, 6.8. @throws ConfigError for an empty text or a bad maxLength.
+ * Book: classify_review(text, model, tokenizer, device, max_length, pad_token_id), 6.8 — except that a
+ * missing maxLength means the trained length (the book raises a TypeError there).
+ * @throws ConfigError for an empty or untokenizable text or a bad maxLength.
  */
 export function classifyReview(text: string, model: ClassifierModel, tokenizer: Tokenizer = getTokenizer(), opts: ClassifyOptions = {}): "spam" | "not spam" {
   return classifyWithProbability(text, model, tokenizer, opts).label;
@@ -28,13 +58,7 @@ export function classifyReview(text: string, model: ClassifierModel, tokenizer: 
 
 /** Like classifyReview, also returning the spam probability (softmax of the two logits). */
 export function classifyWithProbability(text: string, model: ClassifierModel, tokenizer: Tokenizer = getTokenizer(), opts: ClassifyOptions = {}): { label: "spam" | "not spam"; spamProbability: number } {
-  if (text.trim() === "") throw new ConfigError("Cannot classify an empty text");
-  const supported = model.param("pos_emb.weight").shape[0]!;
-  const maxLength = Math.min(opts.maxLength ?? model.trainedMaxLength ?? supported, supported);
-  if (!(Number.isInteger(maxLength) && maxLength > 0)) throw new ConfigError(`maxLength must be a positive integer, got ${opts.maxLength}`);
-  const ids = tokenizer.encode(text).slice(0, maxLength); // truncate
-  while (ids.length < maxLength) ids.push(opts.padTokenId ?? PAD_TOKEN_ID); // right-pad
-  const probs = tf.tidy(() => tf.softmax(lastTokenLogitsOf(model, tf.tensor2d([ids], [1, maxLength], "int32"))).dataSync());
-  const spamProbability = probs[1];
-  return { label: probs[1] > probs[0] ? "spam" : "not spam", spamProbability };
+  const ids = encodeForClassification(text, model, tokenizer, opts);
+  const probs = tf.tidy(() => tf.softmax(lastTokenLogitsOf(model, tf.tensor2d([ids], [1, ids.length], "int32"))).dataSync());
+  return { label: probs[1] > probs[0] ? "spam" : "not spam", spamProbability: probs[1] };
 }

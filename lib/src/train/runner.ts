@@ -1,20 +1,26 @@
 /**
- * How a batch is run: the plain path (the whole model in tfjs, like the book) or the fast exact path
- * (frozen prefix cached once per sequence, last-position suffix; lib/src/engine). Both give the same
- * numbers; the fast one is chosen automatically when the model qualifies (frozen prefix, dropout 0).
+ * How a batch is run during training and evaluation. The plain runner is the book's loop, split at
+ * one seam so that the frozen layers never enter the gradient tape:
+ *
+ *   features = frozenTrunk(inputs)   // embeddings + leading frozen blocks, no gradient (per-block tidy)
+ *   logits   = suffix(features)      // trainable blocks → final norm → head, last position, differentiable
+ *
+ * Same numbers as running the whole model inside tf.variableGrads, without the memory of a tape over
+ * every block (on WASM a full-model tape of GPT-2 124M exceeds the 4 GB heap). An exact fast path
+ * (frozen prefix cached once per text; the performance engine) plugs in through the same interface.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Batch } from "../data/dataLoader";
 import { batchTensors } from "../data/dataLoader";
 import type { GPTModel } from "../model/gptModel";
-import { createFastClassifierPath, type FastClassifierPath } from "../engine/fastPath";
 import type { AdamW } from "./adamw";
 
 export interface ClassifierRunner {
+  /** "plain": the book's computation; "fast": the cached-prefix path. */
   readonly kind: "plain" | "fast";
-  /** Last-token logits, row-major [B, numClasses]. */
+  /** Last-token logits (no gradient), row-major [B, numClasses]. */
   logits(batch: Batch): Promise<Float32Array>;
-  /** One optimizer step on the batch; returns the loss before the update. */
+  /** One optimizer step on the batch (zero_grad, loss, backward, step); returns the loss before the update. */
   trainStep(batch: Batch): Promise<number>;
   /** Writes trained values back into the model (fast path) and frees resources. */
   finish(): Promise<void>;
@@ -28,7 +34,7 @@ export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scal
   });
 }
 
-/** Last-position logits of the model: inputs [B, T] → [B, C]. */
+/** Last-position logits of the whole model: inputs int32 [B, T] → [B, C] (the book's `model(x)[:, -1, :]`). */
 export function lastTokenLogitsOf(model: GPTModel, inputs: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => {
     const out = model.forward(inputs); // [B, T, C]
@@ -36,77 +42,83 @@ export function lastTokenLogitsOf(model: GPTModel, inputs: tf.Tensor2D): tf.Tens
   });
 }
 
-/** The book's loop, literally: forward over all layers, gradients for the trainable parameters, AdamW. */
+const isTrainable = (model: GPTModel, prefix: string) =>
+  [...model.params].some(([name, v]) => v.trainable && (name === prefix || name.startsWith(`${prefix}.`)));
+
+/**
+ * Where the frozen trunk ends: `embedFrozen` (token and position embeddings frozen) and `blocks`, the
+ * number of leading transformer blocks that are entirely frozen (0 when the embeddings train).
+ */
+export function frozenTrunkSize(model: GPTModel): { embedFrozen: boolean; blocks: number } {
+  if (isTrainable(model, "tok_emb") || isTrainable(model, "pos_emb")) return { embedFrozen: false, blocks: 0 };
+  let blocks = 0;
+  while (blocks < model.cfg.nLayers && !isTrainable(model, `trf_blocks.${blocks}`)) blocks++;
+  return { embedFrozen: true, blocks };
+}
+
+/** The book's loop (every layer computed every step), with the frozen trunk kept out of the gradient tape. */
 export class PlainRunner implements ClassifierRunner {
   readonly kind = "plain";
-  constructor(private readonly model: GPTModel, private readonly optimizer?: AdamW) {}
+  constructor(readonly model: GPTModel, readonly optimizer?: AdamW) {}
+
+  /**
+   * The frozen part of the forward pass, outside any gradient tape: embeddings and the leading frozen
+   * blocks, each block in its own tidy. inputs int32 [B, T] → features [B, T, E]; when the embeddings
+   * are trainable there is no frozen trunk and the token ids come back unchanged (a clone).
+   * Computed again from the current weights at every call. The caller disposes the result.
+   */
+  frozenTrunk(inputs: tf.Tensor2D): tf.Tensor {
+    const { embedFrozen, blocks } = frozenTrunkSize(this.model);
+    if (!embedFrozen) return inputs.clone();
+    let x: tf.Tensor = this.model.embed(inputs);
+    for (let i = 0; i < blocks; i++) {
+      const next = this.model.block(i, x);
+      x.dispose();
+      x = next;
+    }
+    return x;
+  }
+
+  /**
+   * The trainable part: the remaining blocks, then the final norm and the head on the last position
+   * only (LayerNorm and the head act per position, so this equals slicing the full output).
+   * features from frozenTrunk → last-token logits [B, numClasses]; differentiable (use inside
+   * tf.variableGrads). The caller disposes the result.
+   */
+  suffix(features: tf.Tensor): tf.Tensor2D {
+    return tf.tidy(() => {
+      const { embedFrozen, blocks } = frozenTrunkSize(this.model);
+      let x: tf.Tensor = embedFrozen ? features : this.model.embed(features);
+      for (let i = blocks; i < this.model.cfg.nLayers; i++) x = this.model.block(i, x);
+      const T = x.shape[1]!;
+      const last = x.slice([0, T - 1, 0], [-1, 1, -1]); // [B, 1, E]
+      return this.model.head(this.model.finalNorm(last)).squeeze([1]) as tf.Tensor2D;
+    });
+  }
 
   async logits(batch: Batch): Promise<Float32Array> {
     const { inputs, targets } = batchTensors(batch);
-    const logits = lastTokenLogitsOf(this.model, inputs);
+    const features = this.frozenTrunk(inputs);
+    const logits = this.suffix(features);
     const out = (await logits.data()) as Float32Array;
-    tf.dispose([inputs, targets, logits]);
+    tf.dispose([inputs, targets, features, logits]);
     return out;
   }
 
   async trainStep(batch: Batch): Promise<number> {
     if (!this.optimizer) throw new Error("PlainRunner.trainStep needs an optimizer");
     const { inputs, targets } = batchTensors(batch);
+    const features = this.frozenTrunk(inputs); // no gradient: computed before the tape starts
     const params = this.optimizer.params;
-    const { value, grads } = tf.variableGrads(() => crossEntropy(lastTokenLogitsOf(this.model, inputs), targets), [...params.values()]);
+    const { value, grads } = tf.variableGrads(() => crossEntropy(this.suffix(features), targets), [...params.values()]);
     // variableGrads keys gradients by tfjs variable name; map them back to our parameter names.
     const byName: Record<string, tf.Tensor> = {};
     for (const [name, v] of params) if (grads[v.name]) byName[name] = grads[v.name];
     this.optimizer.step(byName);
     const loss = (await value.data())[0];
-    tf.dispose([inputs, targets, value, ...Object.values(grads)]);
+    tf.dispose([inputs, targets, features, value, ...Object.values(grads)]);
     return loss;
   }
 
   async finish(): Promise<void> {}
-}
-
-/** The fast exact path (lib/src/engine), with AdamW on the same settings. */
-export class FastRunner implements ClassifierRunner {
-  readonly kind = "fast";
-  constructor(readonly path: FastClassifierPath, private readonly optimizer?: AdamW) {}
-
-  logits(batch: Batch): Promise<Float32Array> {
-    return this.path.logitsLastToken(batch);
-  }
-
-  trainStep(batch: Batch): Promise<number> {
-    const o = this.optimizer;
-    if (!o) throw new Error("FastRunner.trainStep needs an optimizer");
-    return this.path.trainStep(batch, batch.labels, { lr: o.lr, weightDecay: o.weightDecay, beta1: o.betas[0], beta2: o.betas[1], eps: o.eps });
-  }
-
-  async finish(): Promise<void> {
-    await this.path.dispose();
-  }
-}
-
-export interface RunnerOptions {
-  /** "auto" (default): fast when the model qualifies; "plain": the book's literal loop; "fast": require it. */
-  path?: "auto" | "plain" | "fast";
-  /** Every sequence the run will see (train, validation, test), to compute the frozen prefix once up front. */
-  sequences?: readonly Int32Array[];
-  /** On-disk prefix cache folder. */
-  cacheDir?: string;
-  log?: (line: string) => void;
-  onPrefixProgress?: (done: number, total: number) => void;
-}
-
-/** Chooses the runner for a model (see RunnerOptions.path). */
-export async function createRunner(model: GPTModel, optimizer: AdamW | undefined, opts: RunnerOptions = {}): Promise<ClassifierRunner> {
-  const want = opts.path ?? "auto";
-  if (want === "plain") return new PlainRunner(model, optimizer);
-  const fast = await createFastClassifierPath(model, { cacheDir: opts.cacheDir, log: opts.log, onPrefixProgress: opts.onPrefixProgress });
-  if ("reason" in fast) {
-    if (want === "fast") throw new Error(`The fast path cannot be used: ${fast.reason}`);
-    opts.log?.(`Plain training path (the fast path needs a frozen prefix: ${fast.reason})`);
-    return new PlainRunner(model, optimizer);
-  }
-  if (opts.sequences?.length) await fast.precompute(opts.sequences);
-  return new FastRunner(fast, optimizer);
 }

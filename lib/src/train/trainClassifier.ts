@@ -2,36 +2,60 @@
  * Section 6.7: the book's training loop, `train_classifier_simple`, with its log lines.
  */
 import type { DataLoader } from "../data/dataLoader";
-import type { ClassifierRunner } from "./runner";
+import { UserError } from "../errors";
+import type { GPTModel } from "../model/gptModel";
+import type { AdamW } from "./adamw";
+import { PlainRunner, type ClassifierRunner } from "./runner";
 import { calcAccuracyLoader, evaluateModel } from "./evaluate";
 
+/** Where training stands after a step (for progress bars). */
+export interface TrainProgress {
+  /** 1-based epoch and step within it. */
+  epoch: number;
+  numEpochs: number;
+  step: number;
+  stepsPerEpoch: number;
+  globalStep: number;
+  examplesSeen: number;
+  /** Loss of the batch just trained on. */
+  loss: number;
+}
+
 export interface TrainOptions {
+  /** Book: 5. */
   numEpochs?: number;
   /** Evaluate every `evalFreq` steps (book: 50). */
   evalFreq?: number;
-  /** Batches per evaluation (book: 5). */
+  /** Batches per evaluation and per epoch-end accuracy (book: 5). */
   evalIter?: number;
-  /** Stop after this many steps per epoch (smoke runs); default: every batch. */
+  /** Stop each epoch after this many steps (smoke runs); default: every batch. */
   maxStepsPerEpoch?: number;
   /** Book-format log lines (`Ep 1 (Step 000050): Train loss 0.617, Val loss 0.637`). */
   log?: (line: string) => void;
-  /** Progress: (epoch, stepInEpoch, stepsPerEpoch, lastLoss). */
-  onStep?: (epoch: number, step: number, steps: number, loss: number) => void;
-  /** Abort between steps (Ctrl-C, a notebook's stop button). */
+  /** Called after every step (see trainingProgress() for ready-made progress bars). */
+  onProgress?: (p: TrainProgress) => void;
+  /** Abort between steps (Ctrl-C, a notebook's stop flag): throws TrainingInterruptedError. */
   signal?: AbortSignal;
 }
 
 export interface TrainResult {
+  /** Loss over `evalIter` batches at every evaluation. */
   trainLosses: number[];
   valLosses: number[];
+  /** Accuracy (0–1) over `evalIter` batches after every epoch. */
   trainAccs: number[];
   valAccs: number[];
   examplesSeen: number;
-  /** Global step after each evaluation (for plots). */
+  /** Global step of each evaluation. */
   evalSteps: number[];
+  /** Wall-clock minutes of the loop (the book's `Training completed in 1.07 minutes.`). */
+  minutes: number;
   /** Log lines, as printed. */
   logLines: string[];
 }
+
+/** Training stopped by its AbortSignal; nothing half-written is left behind. */
+export class TrainingInterruptedError extends UserError {}
 
 /** `Ep 1 (Step 000050): Train loss 0.617, Val loss 0.637` */
 export function formatEvalLine(epoch: number, step: number, trainLoss: number, valLoss: number): string {
@@ -44,33 +68,51 @@ export function formatAccuracyLine(trainAcc: number, valAcc: number): string {
 }
 
 /**
- * Fine-tunes with one optimizer step per batch; every `evalFreq` steps logs train/val loss over
- * `evalIter` batches; after each epoch logs train/val accuracy over `evalIter` batches.
+ * Fine-tunes with one AdamW step per batch; every `evalFreq` steps logs the train/val loss over
+ * `evalIter` batches, after each epoch the train/val accuracy over `evalIter` batches, at the end the
+ * minutes taken. Evaluations iterate the shuffled training loader, which (as in PyTorch) advances its
+ * shuffle generator: a fresh loader with the same seed gives the same run and the same log.
  * Book: train_classifier_simple, 6.7.
- * @param runner how batches run (createRunner: the fast exact path or the plain one) with its AdamW.
+ *
+ * @param model the classifier (run by the plain runner with `optimizer`), or a runner from
+ *   createRunner (which already holds its optimizer; then omit `optimizer`).
+ * @returns losses, accuracies, examples seen, minutes and the log lines.
+ * @throws TrainingInterruptedError when `opts.signal` aborts.
  */
-export async function trainClassifierSimple(runner: ClassifierRunner, trainLoader: DataLoader, valLoader: DataLoader, opts: TrainOptions = {}): Promise<TrainResult> {
+export async function trainClassifierSimple(model: GPTModel, trainLoader: DataLoader, valLoader: DataLoader, optimizer: AdamW, opts?: TrainOptions): Promise<TrainResult>;
+export async function trainClassifierSimple(runner: ClassifierRunner, trainLoader: DataLoader, valLoader: DataLoader, opts?: TrainOptions): Promise<TrainResult>;
+export async function trainClassifierSimple(
+  model: GPTModel | ClassifierRunner, trainLoader: DataLoader, valLoader: DataLoader, optOrOpts?: AdamW | TrainOptions, maybeOpts?: TrainOptions,
+): Promise<TrainResult> {
+  const isRunner = "kind" in model;
+  const optimizer = optOrOpts !== undefined && "step" in optOrOpts ? (optOrOpts as AdamW) : undefined;
+  const opts: TrainOptions = (optimizer ? maybeOpts : (optOrOpts as TrainOptions | undefined)) ?? {};
+  if (!isRunner && !optimizer) throw new TypeError("trainClassifierSimple(model, trainLoader, valLoader, optimizer, opts): the optimizer is missing");
+  const runner: ClassifierRunner = isRunner ? model : new PlainRunner(model, optimizer);
   const numEpochs = opts.numEpochs ?? 5, evalFreq = opts.evalFreq ?? 50, evalIter = opts.evalIter ?? 5;
-  const r: TrainResult = { trainLosses: [], valLosses: [], trainAccs: [], valAccs: [], examplesSeen: 0, evalSteps: [], logLines: [] };
+  const r: TrainResult = { trainLosses: [], valLosses: [], trainAccs: [], valAccs: [], examplesSeen: 0, evalSteps: [], minutes: 0, logLines: [] };
   const log = (line: string) => { r.logLines.push(line); opts.log?.(line); };
+  const start = Date.now();
   let globalStep = -1;
   const steps = Math.min(trainLoader.length, opts.maxStepsPerEpoch ?? Infinity);
-  for (let epoch = 0; epoch < numEpochs; epoch++) {
-    let i = 0;
+  for (let epoch = 1; epoch <= numEpochs; epoch++) {
+    let step = 0;
     for (const batch of trainLoader) {
-      if (i >= steps) break;
-      if (opts.signal?.aborted) throw new Error("Training interrupted");
-      const loss = await runner.trainStep(batch);
+      if (step >= steps) break;
+      // Let the event loop run (signal handlers, timers, progress output): tfjs work resolves as microtasks only.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (opts.signal?.aborted) throw new TrainingInterruptedError(`Training interrupted in epoch ${epoch} after ${globalStep + 1} steps`);
+      const loss = await runner.trainStep(batch); // zero_grad, loss, backward, step
       r.examplesSeen += batch.batchSize;
       globalStep++;
-      i++;
-      opts.onStep?.(epoch + 1, i, steps, loss);
+      step++;
+      opts.onProgress?.({ epoch, numEpochs, step, stepsPerEpoch: steps, globalStep, examplesSeen: r.examplesSeen, loss });
       if (globalStep % evalFreq === 0) {
         const { trainLoss, valLoss } = await evaluateModel(runner, trainLoader, valLoader, evalIter);
         r.trainLosses.push(trainLoss);
         r.valLosses.push(valLoss);
         r.evalSteps.push(globalStep);
-        log(formatEvalLine(epoch + 1, globalStep, trainLoss, valLoss));
+        log(formatEvalLine(epoch, globalStep, trainLoss, valLoss));
       }
     }
     const trainAcc = await calcAccuracyLoader(trainLoader, runner, { numBatches: evalIter });
@@ -79,5 +121,7 @@ export async function trainClassifierSimple(runner: ClassifierRunner, trainLoade
     r.trainAccs.push(trainAcc);
     r.valAccs.push(valAcc);
   }
+  r.minutes = (Date.now() - start) / 60000;
+  log(`Training completed in ${r.minutes.toFixed(2)} minutes.`);
   return r;
 }

@@ -1,0 +1,150 @@
+/**
+ * `npm run bench [-- --quick] [-- --data-dir DIR] [-- --keep]`: chapter 6 on this machine, ours vs PyTorch.
+ *
+ *  1. PyTorch reference (scripts/bench/torch_reference.py, Debian torch, 2 threads): the book's 124M model with
+ *     random N(0, 0.02) weights, batch 8 × 120 from our data pipeline: training-step and forward times
+ *     (medians), initial accuracies and losses, the chapter's estimated total from the book's unit counts;
+ *     it saves its weights as safetensors.
+ *  2. Our chapter on those weights with the fastest exact path (bench/chapterRun.ts, own process for a clean
+ *     peak RSS): prefix cached once per sequence (ONNX Runtime), suffix at the last position; all evaluations.
+ *  3. The plain (uncached tfjs) training step (bench/plainStep.ts, own process), and ONNX Runtime's plain
+ *     matmul GFLOP/s as the yardstick for the prefix pass.
+ * Prints per-phase times, GFLOP/s, peak RSS and `ratio` lines; writes bench/results/bench-<plan>-<time>.json.
+ * Quick mode (--quick) runs 10 train batches, 2 val, 2 test, 1 epoch through the same code (< 10 min).
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { DataLoader, getSettings, onnxRuntimeVersion, prepareSpamData, tf } from "llm-spam-classifier";
+import type { ChapterResult, ChapterSpec } from "./chapterRun";
+import { describeMachine } from "./machine";
+import { measureOrtMatmul } from "./ortMatmul";
+import { chapterUnits, FULL_PLAN, QUICK_PLAN } from "./plan";
+import type { PlainResult } from "./plainStep";
+import { loadSplits } from "./splits";
+import { runTorchReference, SplitRows, TorchSpec } from "./torchRef";
+
+const SEED = 123;
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+function child<T>(script: string, spec: object, work: string, name: string): T {
+  const specPath = path.join(work, `${name}-spec.json`), outPath = path.join(work, `${name}-out.json`);
+  fs.writeFileSync(specPath, JSON.stringify(spec));
+  const r = spawnSync(process.execPath, ["--import", "tsx", path.join(__dirname, script), specPath, outPath], { stdio: ["ignore", "inherit", "inherit"] });
+  if (r.status !== 0) throw new Error(`${script} failed (exit ${r.status})`);
+  return JSON.parse(fs.readFileSync(outPath, "utf8")) as T;
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+const gb = (b: number) => `${(b / 2 ** 30).toFixed(2)} GB`;
+
+async function main(): Promise<void> {
+  const plan = process.argv.includes("--quick") ? QUICK_PLAN : FULL_PLAN;
+  const settings = getSettings();
+  const dataDir = arg("--data-dir") ?? settings.dataDir;
+  const machine = describeMachine();
+  const loadStart = os.loadavg();
+  console.log(`bench (${plan.name}): ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGB} GB, ${machine.cpuFlags}; node ${machine.node}, onnxruntime-node ${onnxRuntimeVersion() ?? "unavailable"}; load average ${loadStart.map((l) => l.toFixed(2)).join(" ")}`);
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "llm-bench-"));
+  const tAll = performance.now();
+  try {
+    // Data (ch. 6.2–6.3) through our own pipeline.
+    await prepareSpamData(dataDir, { urls: settings.smsSpamUrls });
+    const splits = loadSplits(dataDir, plan);
+    const sizes = { train: splits.train.length, validation: splits.validation.length, test: splits.test.length };
+    const units = chapterUnits(plan, sizes);
+
+    // ORT plain matmul yardstick.
+    const matmul = await measureOrtMatmul();
+    const matmulGflops = Math.max(...matmul.map((m) => m.gflops));
+    for (const m of matmul) console.log(`ORT matmul ${m.shape}: ${m.ms.toFixed(1)} ms, ${m.gflops.toFixed(1)} GFLOP/s`);
+
+    // 1. PyTorch reference on the batches our loaders produce (train: two shuffled passes, like the book's cells).
+    await tf.ready();
+    const rowsOfPass = (loader: DataLoader): SplitRows => {
+      const ids: number[][] = [], labels: number[] = [];
+      for (const b of loader) for (let r = 0; r < b.batchSize; r++) { ids.push(Array.from(b.inputIds.subarray(r * b.seqLen, (r + 1) * b.seqLen))); labels.push(b.labels[r]); }
+      return { ids, labels };
+    };
+    const trainLoader = new DataLoader(splits.train, { batchSize: plan.batchSize, shuffle: true, dropLast: true, seed: SEED });
+    const torchSpec: TorchSpec = {
+      config: { vocab_size: 50257, context_length: 1024, emb_dim: 768, n_heads: 12, n_layers: 12, drop_rate: 0, qkv_bias: true },
+      seed: SEED, init_std: 0.02, threads: 2, batch_size: plan.batchSize,
+      acc_batches: plan.initAccBatches, loss_batches: plan.initLossBatches, step_reps: plan.torchStepReps,
+      splits: {
+        train: rowsOfPass(trainLoader), train_loss: rowsOfPass(trainLoader),
+        validation: rowsOfPass(new DataLoader(splits.validation, { batchSize: plan.batchSize })),
+        test: rowsOfPass(new DataLoader(splits.test, { batchSize: plan.batchSize })),
+      },
+    };
+    const weightsPath = path.join(work, "torch-random-124M.safetensors");
+    console.log("PyTorch reference ...");
+    const torch = runTorchReference(torchSpec, work, weightsPath);
+    const torchChapter = units.trainingSteps * torch.step_median_s + units.forwards * torch.forward_median_s;
+    console.log(`PyTorch ${torch.torch_version} (${torch.threads} threads): step ${torch.step_median_s.toFixed(3)} s, forward ${torch.forward_median_s.toFixed(3)} s; chapter estimate ${torchChapter.toFixed(1)} s (${units.trainingSteps} steps + ${units.forwards} forwards)`);
+
+    // 2. Our chapter with the fast path.
+    console.log("Our chapter (fast path) ...");
+    const ours = child<ChapterResult>("chapterRun.ts", { weightsPath, dataDir, plan, seed: SEED } satisfies ChapterSpec, work, "chapter");
+    // 3. Plain (uncached) tfjs training step: tfjs-wasm kernels, then with tfjs's matmuls on ONNX Runtime.
+    const plain: PlainResult[] = [];
+    if (!process.argv.includes("--skip-plain")) {
+      for (const ortMatMul of [false, true]) {
+        console.log(`Plain tfjs training step${ortMatMul ? " (matmuls on ONNX Runtime)" : ""} ...`);
+        plain.push(child<PlainResult>("plainStep.ts", { weightsPath, dataDir, plan, ortMatMul }, work, `plain-${ortMatMul ? "ort" : "wasm"}`));
+      }
+    }
+
+    // Checks: initial accuracies equal, losses within 1e-3.
+    const keys = ["train_accuracy", "validation_accuracy", "test_accuracy", "train_loss", "validation_loss", "test_loss"] as const;
+    const checks = keys.map((k) => {
+      const a = ours.initial[k], b = torch.initial[k];
+      const ok = k.endsWith("accuracy") ? Math.abs(a - b) < 1e-9 : Math.abs(a - b) <= 1e-3;
+      return { key: k, ours: a, torch: b, ok };
+    });
+    let logitDiff = 0;
+    torch.first_train_batch_logits.forEach((row, i) => row.forEach((v, j) => { logitDiff = Math.max(logitDiff, Math.abs(v - ours.firstTrainBatchLogits[i][j])); }));
+
+    const ratio = ours.seconds.chapter / torchChapter;
+    const prefixShare = ours.prefix.gflopPerSecond / matmulGflops;
+    console.log("");
+    for (const c of checks) console.log(`initial ${c.key.padEnd(20)} ours ${c.key.endsWith("accuracy") ? pct(c.ours) : c.ours.toFixed(4)}  torch ${c.key.endsWith("accuracy") ? pct(c.torch) : c.torch.toFixed(4)}  ${c.ok ? "OK" : "MISMATCH"}`);
+    console.log(`first train batch last-token logits: max |ours - torch| = ${logitDiff.toExponential(2)}`);
+    console.log(`phases (s): load ${ours.seconds.load.toFixed(1)} | prefix ${ours.seconds.prefix.toFixed(1)} | initial eval ${ours.seconds.initialEval.toFixed(1)} | training ${ours.seconds.training.toFixed(1)} (steps ${ours.seconds.trainingSteps.toFixed(1)}, evaluations ${ours.seconds.evaluations.toFixed(1)}) | final accuracy ${ours.seconds.finalAccuracy.toFixed(1)}`);
+    console.log(`prefix: ${ours.prefix.computed} distinct of ${ours.prefix.sequences} sequences, ${ours.prefix.gflops.toFixed(0)} GFLOP at ${ours.prefix.gflopPerSecond.toFixed(1)} GFLOP/s incl. ${ours.prefix.engineBuildSeconds.toFixed(1)} s ONNX build = ${(prefixShare * 100).toFixed(0)}% of ORT's plain matmul (${matmulGflops.toFixed(1)} GFLOP/s); compute alone ${ours.prefix.computeGflopPerSecond.toFixed(1)} GFLOP/s = ${(100 * ours.prefix.computeGflopPerSecond / matmulGflops).toFixed(0)}%`);
+    console.log(`fast step ${ours.stepMs.median.toFixed(1)} ms, eval forward ${ours.evalForwardMs.median.toFixed(1)} ms (medians)`);
+    console.log(`final accuracies: train ${pct(ours.final.train_accuracy)}, val ${pct(ours.final.validation_accuracy)}, test ${pct(ours.final.test_accuracy)}`);
+    console.log(`peak RSS (our chapter process): ${gb(ours.peakRssBytes)}`);
+    for (const p of plain) {
+      console.log(`plain tfjs training step${p.ortMatMul ? " with matmuls on ONNX Runtime" : " (tfjs-wasm kernels)"}: ${p.stepSeconds.toFixed(2)} s vs PyTorch ${torch.step_median_s.toFixed(2)} s: step ratio ${(p.stepSeconds / torch.step_median_s).toFixed(2)} (peak RSS ${gb(p.peakRssBytes)})`);
+    }
+    console.log(`chapter: ours ${ours.seconds.chapter.toFixed(1)} s vs PyTorch ${torchChapter.toFixed(1)} s (estimate): ratio ${ratio.toFixed(3)}`);
+    for (const line of ours.log) console.log(`  ${line}`);
+
+    const report = {
+      date: new Date().toISOString(), plan, machine, onnxruntime: onnxRuntimeVersion(), sizes, units, ortMatmul: matmul,
+      torch: { ...torch, chapterEstimateForPlan_s: torchChapter }, ours, plain, checks, firstLogitsMaxDiff: logitDiff,
+      ratio, prefixShareOfMatmul: prefixShare, benchWallSeconds: (performance.now() - tAll) / 1000,
+      loadAverage: { start: loadStart, end: os.loadavg() },
+    };
+    const outDir = path.join(__dirname, "results");
+    fs.mkdirSync(outDir, { recursive: true });
+    const file = path.join(outDir, `bench-${plan.name}-${report.date.replace(/[:.]/g, "-")}.json`);
+    fs.writeFileSync(file, JSON.stringify(report, null, 1));
+    console.log(`wrote ${path.relative(process.cwd(), file)} (bench wall time ${report.benchWallSeconds.toFixed(0)} s; load average at the end ${report.loadAverage.end.map((l) => l.toFixed(2)).join(" ")})`);
+    if (checks.some((c) => !c.ok)) process.exitCode = 1;
+  } finally {
+    if (!process.argv.includes("--keep")) fs.rmSync(work, { recursive: true, force: true });
+    else console.log(`kept ${work}`);
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,59 @@
+/** What the benchmark runs: the book's chapter (full) or a small subset through the same code (quick). */
+
+export interface ChapterPlan {
+  readonly name: "full" | "quick";
+  /** Rows of each split used (undefined: all). */
+  readonly trainRows?: number;
+  readonly valRows?: number;
+  readonly testRows?: number;
+  readonly batchSize: number;
+  readonly epochs: number;
+  readonly evalFreq: number;
+  readonly evalIter: number;
+  /** Batches of the initial accuracies (book: 10) and losses (book: 5). */
+  readonly initAccBatches: number;
+  readonly initLossBatches: number;
+  /** PyTorch training steps timed (median). */
+  readonly torchStepReps: number;
+  /** Plain (uncached tfjs) training steps timed. */
+  readonly plainReps: number;
+}
+
+export const FULL_PLAN: ChapterPlan = {
+  name: "full", batchSize: 8, epochs: 5, evalFreq: 50, evalIter: 5, initAccBatches: 10, initLossBatches: 5, torchStepReps: 5, plainReps: 2,
+};
+
+export const QUICK_PLAN: ChapterPlan = {
+  name: "quick", trainRows: 80, valRows: 16, testRows: 16, batchSize: 8, epochs: 1, evalFreq: 5, evalIter: 2,
+  initAccBatches: 2, initLossBatches: 1, torchStepReps: 2, plainReps: 1,
+};
+
+/** Unit counts of the chapter under a plan: training steps and evaluation forwards (batches). */
+export interface ChapterUnits {
+  trainingSteps: number;
+  initialAccuracyForwards: number;
+  initialLossForwards: number;
+  evaluationForwards: number;
+  epochAccuracyForwards: number;
+  finalAccuracyForwards: number;
+  /** Sum of all forward batches. */
+  forwards: number;
+}
+
+/** Counts the book's units (full plan: 650 steps; 30 + 15 + 130 + 50 + 187 = 412 forwards). */
+export function chapterUnits(plan: ChapterPlan, sizes: { train: number; validation: number; test: number }): ChapterUnits {
+  const trainBatches = Math.floor(sizes.train / plan.batchSize); // drop_last
+  const valBatches = Math.ceil(sizes.validation / plan.batchSize), testBatches = Math.ceil(sizes.test / plan.batchSize);
+  const steps = plan.epochs * trainBatches;
+  const evaluations = Math.ceil(steps / plan.evalFreq); // global_step % eval_freq == 0, steps 0..steps-1
+  const evalPair = Math.min(plan.evalIter, trainBatches) + Math.min(plan.evalIter, valBatches);
+  const units = {
+    trainingSteps: steps,
+    initialAccuracyForwards: Math.min(plan.initAccBatches, trainBatches) + Math.min(plan.initAccBatches, valBatches) + Math.min(plan.initAccBatches, testBatches),
+    initialLossForwards: Math.min(plan.initLossBatches, trainBatches) + Math.min(plan.initLossBatches, valBatches) + Math.min(plan.initLossBatches, testBatches),
+    evaluationForwards: evaluations * evalPair,
+    epochAccuracyForwards: plan.epochs * evalPair,
+    finalAccuracyForwards: trainBatches + valBatches + testBatches,
+  };
+  return { ...units, forwards: units.initialAccuracyForwards + units.initialLossForwards + units.evaluationForwards + units.epochAccuracyForwards + units.finalAccuracyForwards };
+}

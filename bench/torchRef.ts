@@ -1,0 +1,60 @@
+/**
+ * Runs scripts/bench/torch_reference.py (Debian python3 + torch 1.13, 2 threads) on batches from our own
+ * data pipeline and returns its timings, initial accuracies/losses and the path of its random weights.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+export interface SplitRows { ids: number[][]; labels: number[] }
+
+export interface TorchSpec {
+  config: { vocab_size: number; context_length: number; emb_dim: number; n_heads: number; n_layers: number; drop_rate: number; qkv_bias: boolean };
+  seed: number;
+  init_std: number;
+  threads: number;
+  batch_size: number;
+  acc_batches: number;
+  loss_batches: number;
+  step_reps: number;
+  splits: { train: SplitRows; train_loss?: SplitRows; validation: SplitRows; test: SplitRows };
+}
+
+export interface TorchResult {
+  torch_version: string;
+  threads: number;
+  cpu: string;
+  initial: { train_accuracy: number; validation_accuracy: number; test_accuracy: number; train_loss: number; validation_loss: number; test_loss: number };
+  first_train_batch_logits: number[][];
+  step_times_s: number[];
+  forward_times_s: number[];
+  step_median_s: number;
+  forward_median_s: number;
+  chapter_estimate_s: number;
+  trainable_params: number;
+  total_params: number;
+  /** Added by us: wall time of the whole Python run. */
+  wall_s: number;
+}
+
+/** The Python interpreter with torch: Debian's, not pyenv's. */
+export function pythonPath(): string {
+  return process.env.BENCH_PYTHON ?? (fs.existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3");
+}
+
+/**
+ * Runs the reference. Writes `spec` to `workDir/torch-input.json`; the weights go to `weightsPath`.
+ * @throws Error with Python's stderr when it fails
+ */
+export function runTorchReference(spec: TorchSpec, workDir: string, weightsPath: string): TorchResult {
+  const root = path.resolve(__dirname, "..");
+  const input = path.join(workDir, "torch-input.json"), output = path.join(workDir, "torch-output.json");
+  fs.writeFileSync(input, JSON.stringify(spec));
+  const t0 = performance.now();
+  const r = spawnSync(pythonPath(), [path.join(root, "scripts", "bench", "torch_reference.py"), "--input", input, "--weights", weightsPath, "--output", output],
+    { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, OMP_NUM_THREADS: String(spec.threads) } });
+  if (r.status !== 0) throw new Error(`torch_reference.py failed (exit ${r.status}):\n${r.stderr}`);
+  const result = JSON.parse(fs.readFileSync(output, "utf8")) as TorchResult;
+  result.wall_s = (performance.now() - t0) / 1000;
+  return result;
+}

@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""PyTorch reference for `npm run bench` (chapter 6 of "Build a Large Language Model (From Scratch)").
+
+Run by bench/bench.ts as:
+    /usr/bin/python3 scripts/bench/torch_reference.py --input IN.json --weights OUT.safetensors --output OUT.json
+Tested with Debian python3-torch 1.13.0a0 and numpy 1.24 (no tiktoken, no safetensors package needed).
+
+IN.json (written by bench.ts from our own data pipeline; token ids are already padded to max_length):
+  {"config": {"vocab_size", "context_length", "emb_dim", "n_heads", "n_layers", "drop_rate", "qkv_bias"},
+   "seed": 123, "init_std": 0.02, "threads": 2, "batch_size": 8,
+   "acc_batches": 10, "loss_batches": 5, "step_reps": 5,
+   "splits": {"train": {"ids": [[...]], "labels": [...]}, "validation": {...}, "test": {...}}}
+Rows of each split are taken in the given order (bench.ts passes the order its loaders produce); an optional
+"train_loss" split gives the train rows for the initial losses (the book iterates its shuffled loader again).
+
+What it does (the book's model and loop, ch. 4-6):
+  1. builds the book's GPTModel with random N(0, init_std) weights (torch.manual_seed(seed); LayerNorms stay 1/0),
+     freezes it, sets torch.manual_seed(123) and swaps in `out_head = Linear(emb_dim, 2)`, unfreezes the last
+     block and the final norm (book cells 55-60), and saves the state dict as safetensors (hand-written format:
+     u64-LE header length + JSON header + raw little-endian float32 bytes; Linear weights in PyTorch's [out, in]);
+  2. computes the initial accuracies (first `acc_batches` batches of each split) and losses (`loss_batches`),
+     timing every evaluation forward (batch 8 x 120);
+  3. times `step_reps` training steps (zero_grad, loss, backward, AdamW(lr=5e-5, weight_decay=0.1) step) after one
+     warm-up step;
+  4. estimates the chapter's total from the book's unit counts: 650 training steps and the evaluation forwards of
+     the initial accuracies (3 x 10), initial losses (3 x 5), 13 evaluations (5 + 5), 5 per-epoch accuracies (5 + 5)
+     and the final full-set accuracies (130 + 19 + 38).
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import struct
+import time
+
+import torch
+import torch.nn as nn
+
+
+# ---------------------------------------------------------------- the book's model (ch. 4)
+class MultiHeadAttention(nn.Module):
+    def __init__(self, d_in, d_out, context_length, dropout, num_heads, qkv_bias=False):
+        super().__init__()
+        assert d_out % num_heads == 0, "d_out must be divisible by num_heads"
+        self.d_out = d_out
+        self.num_heads = num_heads
+        self.head_dim = d_out // num_heads
+        self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.out_proj = nn.Linear(d_out, d_out)
+        self.dropout = nn.Dropout(dropout)
+        self.register_buffer("mask", torch.triu(torch.ones(context_length, context_length), diagonal=1))
+
+    def forward(self, x):
+        b, num_tokens, d_in = x.shape
+        keys = self.W_key(x)
+        queries = self.W_query(x)
+        values = self.W_value(x)
+        keys = keys.view(b, num_tokens, self.num_heads, self.head_dim).transpose(1, 2)
+        queries = queries.view(b, num_tokens, self.num_heads, self.head_dim).transpose(1, 2)
+        values = values.view(b, num_tokens, self.num_heads, self.head_dim).transpose(1, 2)
+        attn_scores = queries @ keys.transpose(2, 3)
+        mask_bool = self.mask.bool()[:num_tokens, :num_tokens]
+        attn_scores.masked_fill_(mask_bool, -torch.inf)
+        attn_weights = torch.softmax(attn_scores / keys.shape[-1] ** 0.5, dim=-1)
+        attn_weights = self.dropout(attn_weights)
+        context_vec = (attn_weights @ values).transpose(1, 2)
+        context_vec = context_vec.contiguous().view(b, num_tokens, self.d_out)
+        return self.out_proj(context_vec)
+
+
+class LayerNorm(nn.Module):
+    def __init__(self, emb_dim):
+        super().__init__()
+        self.eps = 1e-5
+        self.scale = nn.Parameter(torch.ones(emb_dim))
+        self.shift = nn.Parameter(torch.zeros(emb_dim))
+
+    def forward(self, x):
+        mean = x.mean(dim=-1, keepdim=True)
+        var = x.var(dim=-1, keepdim=True, unbiased=False)
+        norm_x = (x - mean) / torch.sqrt(var + self.eps)
+        return self.scale * norm_x + self.shift
+
+
+class GELU(nn.Module):
+    def forward(self, x):
+        return 0.5 * x * (1 + torch.tanh(torch.sqrt(torch.tensor(2.0 / torch.pi)) * (x + 0.044715 * torch.pow(x, 3))))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(cfg["emb_dim"], 4 * cfg["emb_dim"]), GELU(), nn.Linear(4 * cfg["emb_dim"], cfg["emb_dim"]))
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+class TransformerBlock(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.att = MultiHeadAttention(cfg["emb_dim"], cfg["emb_dim"], cfg["context_length"], cfg["drop_rate"], cfg["n_heads"], cfg["qkv_bias"])
+        self.ff = FeedForward(cfg)
+        self.norm1 = LayerNorm(cfg["emb_dim"])
+        self.norm2 = LayerNorm(cfg["emb_dim"])
+        self.drop_shortcut = nn.Dropout(cfg["drop_rate"])
+
+    def forward(self, x):
+        shortcut = x
+        x = self.norm1(x)
+        x = self.att(x)
+        x = self.drop_shortcut(x)
+        x = x + shortcut
+        shortcut = x
+        x = self.norm2(x)
+        x = self.ff(x)
+        x = self.drop_shortcut(x)
+        return x + shortcut
+
+
+class GPTModel(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.tok_emb = nn.Embedding(cfg["vocab_size"], cfg["emb_dim"])
+        self.pos_emb = nn.Embedding(cfg["context_length"], cfg["emb_dim"])
+        self.drop_emb = nn.Dropout(cfg["drop_rate"])
+        self.trf_blocks = nn.Sequential(*[TransformerBlock(cfg) for _ in range(cfg["n_layers"])])
+        self.final_norm = LayerNorm(cfg["emb_dim"])
+        self.out_head = nn.Linear(cfg["emb_dim"], cfg["vocab_size"], bias=False)
+
+    def forward(self, in_idx):
+        batch_size, seq_len = in_idx.shape
+        tok_embeds = self.tok_emb(in_idx)
+        pos_embeds = self.pos_emb(torch.arange(seq_len, device=in_idx.device))
+        x = self.drop_emb(tok_embeds + pos_embeds)
+        x = self.trf_blocks(x)
+        x = self.final_norm(x)
+        return self.out_head(x)
+
+
+# ---------------------------------------------------------------- the book's loss/accuracy (ch. 6)
+def calc_loss_batch(input_batch, target_batch, model):
+    logits = model(input_batch)[:, -1, :]  # logits of the last output token
+    return torch.nn.functional.cross_entropy(logits, target_batch)
+
+
+def batches(split, batch_size, n):
+    ids, labels = split["ids"], split["labels"]
+    out = []
+    for b in range(0, len(ids), batch_size):
+        if len(out) == n:
+            break
+        out.append((torch.tensor(ids[b:b + batch_size], dtype=torch.long), torch.tensor(labels[b:b + batch_size], dtype=torch.long)))
+    return out
+
+
+def save_safetensors(path, tensors, metadata):
+    """Writes the safetensors format by hand: u64-LE header size, JSON header, raw data (float32, C order)."""
+    header, offset, blobs = {"__metadata__": metadata}, 0, []
+    for name, t in tensors.items():
+        data = t.detach().to(torch.float32).contiguous().numpy().astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+        blobs.append(data)
+    head = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    head += b" " * ((8 - len(head) % 8) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(head)))
+        f.write(head)
+        for b in blobs:
+            f.write(b)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--input", required=True)
+    ap.add_argument("--weights", required=True)
+    ap.add_argument("--output", required=True)
+    args = ap.parse_args()
+    with open(args.input) as f:
+        spec = json.load(f)
+    torch.set_num_threads(int(spec.get("threads", 2)))
+    cfg = spec["config"]
+    bs = int(spec.get("batch_size", 8))
+
+    # 1. Random model, the book's freezing and head swap.
+    torch.manual_seed(int(spec.get("seed", 123)))
+    model = GPTModel(cfg)
+    std = float(spec.get("init_std", 0.02))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith(".scale") or name.endswith(".shift"):
+                continue  # LayerNorm stays at scale 1, shift 0
+            p.normal_(0.0, std)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad = False
+    torch.manual_seed(123)
+    model.out_head = torch.nn.Linear(in_features=cfg["emb_dim"], out_features=2)
+    for p in model.trf_blocks[-1].parameters():
+        p.requires_grad = True
+    for p in model.final_norm.parameters():
+        p.requires_grad = True
+    state = {k: v for k, v in model.state_dict().items() if not k.endswith(".att.mask")}
+    save_safetensors(args.weights, state, {"format": "pt", "source": "scripts/bench/torch_reference.py", "seed": str(spec.get("seed", 123))})
+
+    # 2. Initial accuracies and losses (timing every evaluation forward).
+    fwd_times, result = [], {}
+    acc_n, loss_n = int(spec.get("acc_batches", 10)), int(spec.get("loss_batches", 5))
+    first_logits = None
+    with torch.no_grad():
+        for split in ("train", "validation", "test"):
+            correct = total = 0
+            for i, (x, y) in enumerate(batches(spec["splits"][split], bs, acc_n)):
+                t0 = time.perf_counter()
+                logits = model(x)[:, -1, :]
+                fwd_times.append(time.perf_counter() - t0)
+                if split == "train" and i == 0:
+                    first_logits = logits.tolist()
+                correct += (torch.argmax(logits, dim=-1) == y).sum().item()
+                total += y.shape[0]
+            result[f"{split}_accuracy"] = correct / total
+        for split in ("train", "validation", "test"):
+            losses = []
+            rows = spec["splits"].get("train_loss", spec["splits"]["train"]) if split == "train" else spec["splits"][split]
+            for x, y in batches(rows, bs, loss_n):
+                t0 = time.perf_counter()
+                losses.append(calc_loss_batch(x, y, model).item())
+                fwd_times.append(time.perf_counter() - t0)
+            result[f"{split}_loss"] = sum(losses) / len(losses)
+
+    # 3. Training steps (book: AdamW lr 5e-5, weight decay 0.1; model.train() is a no-op with dropout 0).
+    torch.manual_seed(123)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.1)
+    model.train()
+    train_batches = batches(spec["splits"]["train"], bs, 10**9)
+    step_times = []
+    reps = int(spec.get("step_reps", 5))
+    for i in range(reps + 1):
+        x, y = train_batches[i % len(train_batches)]
+        t0 = time.perf_counter()
+        optimizer.zero_grad()
+        loss = calc_loss_batch(x, y, model)
+        loss.backward()
+        optimizer.step()
+        if i > 0:
+            step_times.append(time.perf_counter() - t0)
+
+    step_s, fwd_s = statistics.median(step_times), statistics.median(fwd_times)
+    units = {"training_steps": 650, "initial_accuracy_forwards": 30, "initial_loss_forwards": 15,
+             "evaluation_forwards": 13 * 10, "epoch_accuracy_forwards": 5 * 10, "final_accuracy_forwards": 130 + 19 + 38}
+    forwards = sum(v for k, v in units.items() if k != "training_steps")
+    out = {
+        "torch_version": torch.__version__, "threads": torch.get_num_threads(), "cpu": cpu_name(),
+        "config": cfg, "batch_size": bs, "seq_len": len(spec["splits"]["train"]["ids"][0]),
+        "initial": result, "first_train_batch_logits": first_logits,
+        "step_times_s": step_times, "forward_times_s": fwd_times,
+        "step_median_s": step_s, "forward_median_s": fwd_s,
+        "units": units, "chapter_estimate_s": 650 * step_s + forwards * fwd_s,
+        "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "total_params": sum(p.numel() for p in model.parameters()),
+    }
+    with open(args.output, "w") as f:
+        json.dump(out, f, indent=1)
+    print(f"torch {torch.__version__} ({torch.get_num_threads()} threads): step {step_s:.3f} s, forward {fwd_s:.3f} s, "
+          f"chapter estimate {out['chapter_estimate_s']:.0f} s; initial {json.dumps(result)}")
+
+
+if __name__ == "__main__":
+    main()

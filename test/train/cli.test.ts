@@ -1,0 +1,92 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { ROOT, sharedDataDir, tempDir } from "../helpers";
+
+// The CLI of 6.5–6.8 in smoke mode: the real data (served from a local file), the tiny GPT-2 that ships
+// with the package (the CLI starts its smoke server itself), a few training steps.
+const cli = path.join(ROOT, "lib", "dist", "cli", "main.js");
+
+function run(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cli, ...args], { cwd: ROOT, env: { ...process.env, GPT2_BASE_URL: "", LLM_SMOKE: "", ...env } });
+    let stdout = "", stderr = "";
+    child.stdout.on("data", (d) => { stdout += d; });
+    child.stderr.on("data", (d) => { stderr += d; });
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+const oneCleanLine = (stderr: string) => {
+  assert.equal(stderr.trim().split("\n").filter((l) => l.startsWith("error:")).length, 1, stderr);
+  assert.doesNotMatch(stderr, /\n\s+at /);
+};
+
+test("`npm start -- --smoke` (the chapter) trains a few steps with the book's log, saves everything, classifies the book's examples", async () => {
+  const { dir, cleanup } = tempDir("cli-chapter-");
+  try {
+    const zip = path.join(sharedDataDir(), "sms_spam_collection.zip");
+    const r = await run(["--smoke", "--data-dir", dir, "--json"], { SMS_SPAM_URL: zip, TFJS_BACKEND: "wasm" });
+    assert.equal(r.status, 0, r.stderr.slice(-3000));
+    const log = r.stderr; // with --json the human log goes to stderr
+    assert.match(log, /Total parameters: [\d,]+; trainable \(last-block\): [\d,]+/);
+    assert.match(log, /^Ep 1 \(Step 000000\): Train loss \d\.\d{3}, Val loss \d\.\d{3}$/m);
+    assert.match(log, /^Ep 1 \(Step 000003\): Train loss \d\.\d{3}, Val loss \d\.\d{3}$/m);
+    assert.match(log, /^Ep 2 \(Step 000006\): /m);
+    assert.equal(log.match(/^Training accuracy: \d+\.\d\d% \| Validation accuracy: \d+\.\d\d%$/gm)?.length, 2);
+    assert.match(log, /^Training completed in \d+\.\d\d minutes\.$/m);
+    assert.match(log, /^Test accuracy: \d+\.\d\d%$/m);
+    assert.match(log, /^"You are a winner.*" → (spam|not spam)$/m);
+    assert.match(log, /^"Hey, just wanted.*" → (spam|not spam)$/m);
+    const summary = JSON.parse(r.stdout);
+    const out = path.join(dir, "smoke", "review-classifier"); // smoke runs keep their files apart
+    assert.equal(summary.outDir, out);
+    assert.ok(summary.final.testAcc >= 0 && summary.final.testAcc <= 1);
+    const files = fs.readdirSync(out);
+    for (const f of ["model.safetensors", "config.json", "metrics.json", "log.txt", "loss-plot.html", "accuracy-plot.html"]) assert.ok(files.includes(f), `${f} in ${files}`);
+    if (fs.existsSync("/usr/bin/chromium")) for (const f of ["loss-plot.png", "accuracy-plot.png"]) assert.ok(files.includes(f), f);
+    assert.ok(!files.some((f) => f.includes(".tmp")), files.join());
+    const metrics = JSON.parse(fs.readFileSync(path.join(out, "metrics.json"), "utf8"));
+    assert.deepEqual(metrics.evalSteps, [0, 3, 6, 9]); // 2 epochs × 6 steps, evaluated every 3 steps
+    assert.equal(metrics.trainLosses.length, 4);
+    assert.equal(metrics.examplesSeen, 96);
+    assert.equal(fs.readFileSync(path.join(out, "log.txt"), "utf8").trim(), summary.log.join("\n"));
+    assert.equal(JSON.parse(fs.readFileSync(path.join(out, "config.json"), "utf8")).maxLength, 120);
+
+    // classify with the saved model
+    const c = await run(["classify", "WINNER!! Claim your prize now", "--smoke", "--data-dir", dir, "--json"]);
+    assert.equal(c.status, 0, c.stderr);
+    const res = JSON.parse(c.stdout);
+    assert.ok(["spam", "not spam"].includes(res.label) && res.spamProbability >= 0 && res.spamProbability <= 1);
+    const plain = await run(["classify", "--model", out, "Hey, are we still on for dinner?"]);
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.match(plain.stdout.trim(), /^(spam|not spam)$/);
+  } finally {
+    cleanup();
+  }
+});
+
+test("classify and finetune mistakes are one clear line, no stack trace", async () => {
+  const { dir, cleanup } = tempDir("cli-bad-");
+  try {
+    const noModel = await run(["classify", "hello", "--data-dir", dir]);
+    assert.equal(noModel.status, 1);
+    oneCleanLine(noModel.stderr);
+    assert.match(noModel.stderr, /No fine-tuned classifier .* Run `npm start -- finetune`/);
+    const empty = await run(["classify", "  ", "--data-dir", dir]);
+    assert.equal(empty.status, 2);
+    oneCleanLine(empty.stderr);
+    for (const args of [["--trainable", "everything"], ["--epochs", "0"], ["--path", "warp"]]) {
+      const r = await run(["finetune", ...args, "--data-dir", dir]);
+      assert.equal(r.status, 2, `${args}: ${r.stderr}`);
+      oneCleanLine(r.stderr);
+    }
+    const badLen = await run(["classify", "hi", "--max-length", "-3", "--data-dir", dir]);
+    assert.equal(badLen.status, 2);
+    oneCleanLine(badLen.stderr);
+  } finally {
+    cleanup();
+  }
+});
