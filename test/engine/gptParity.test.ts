@@ -42,6 +42,9 @@ test("ONNX engine equals the tfjs GPTModel: full logits, prefix hidden states, l
   const prefix = await OnnxGptEngine.create(model, { toBlock: CFG.nLayers - 1, gelu: "tanh" });
   const h = await prefix.run(ids, B);
   assert.ok(maxAbsDiff(h, hidden.dataSync()) <= 1e-4);
+  const fused = await OnnxGptEngine.create(model, { toBlock: CFG.nLayers - 1, fusedAttention: true });
+  assert.ok(maxAbsDiff(await fused.run(ids, B), hidden.dataSync()) <= 1e-4, "com.microsoft.Attention variant");
+  await fused.release();
   const suffix = await OnnxGptEngine.create(model, { fromBlock: CFG.nLayers - 1, head: true, lastTokenOnly: true });
   const last = tf.tidy(() => want.slice([0, T - 1, 0], [B, 1, 2]).reshape([B, 2]));
   assert.ok(maxAbsDiff(await suffix.run(h, B), last.dataSync()) <= 1e-4);
