@@ -107,6 +107,8 @@ test("configs: the book's four sizes and hparams.json", () => {
 
 test("repeated forwards leak no tensors; the causal mask hides the future", () => {
   const model = new GPTModel(small, { seed: 1 });
+  const warm = tf.tensor2d([[1, 2, 3, 4]], undefined, "int32");
+  tf.dispose([model.forward(warm), warm]); // builds the cached causal mask for T = 4
   const before = tf.memory().numTensors;
   const a = tf.tensor2d([[1, 2, 3, 4]], undefined, "int32"), b = tf.tensor2d([[1, 2, 3, 9]], undefined, "int32");
   for (let i = 0; i < 3; i++) tf.dispose(model.forward(a));
@@ -131,6 +133,7 @@ test("gradients reach only the trainable parameters; freezing and head swap coun
   assert.ok([...trainable.keys()].every((n) => n.startsWith("trf_blocks.1.") || n.startsWith("final_norm.") || n.startsWith("out_head.")));
   assert.ok(!trainable.has("trf_blocks.0.att.W_query.weight"));
   const idx = tf.tensor2d([[3, 4, 5]], undefined, "int32");
+  tf.dispose(model.forward(idx)); // builds the cached causal mask for T = 3
   const before = tf.memory().numTensors;
   // All parameters passed: frozen ones come back null, every trainable one gets a non-zero gradient of its own shape.
   const { value, grads } = tf.variableGrads(() => model.forward(idx).slice([0, 2, 0], [1, 1, 2]).square().sum() as tf.Scalar, [...model.params.values()]);

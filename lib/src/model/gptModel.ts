@@ -58,15 +58,17 @@ export class GPTModel {
   constructor(cfg: GPTConfig, opts: { seed?: number; init?: "random" | "zeros" } = {}) {
     this.cfg = validateConfig({ ...cfg });
     this.seed = opts.seed ?? 123;
-    tf.tidy(() => {
-      for (const [name, shape] of parameterShapes(this.cfg)) {
+    for (const [name, shape] of parameterShapes(this.cfg)) {
+      // One tidy per parameter: the initial value is freed at once, so the (never shrinking) WASM heap
+      // holds one copy of the model, not two.
+      tf.tidy(() => {
         let init: tf.Tensor;
         if (name.endsWith(".scale")) init = tf.ones(shape);
         else if (name.endsWith(".bias") || name.endsWith(".shift") || opts.init === "zeros") init = tf.zeros(shape);
         else init = tf.randomNormal(shape, 0, 0.02, "float32", this.seed++);
         this.params.set(name, tf.keep(tf.variable(init, true)));
-      }
-    });
+      });
+    }
   }
 
   /** The parameter `name`. @throws ConfigError when it does not exist. */
@@ -137,8 +139,7 @@ export class GPTModel {
     const k = heads(this.linear(x, `${p}.W_key`));
     const v = heads(this.linear(x, `${p}.W_value`));
     const scores = tf.matMul(q, k.transpose([0, 1, 3, 2])).div(Math.sqrt(D)); // [B, H, T, T]
-    const causal = tf.linalg.bandPart(tf.ones([T, T]), -1, 0).cast("bool"); // lower triangle
-    const masked = tf.where(causal, scores, tf.fill(scores.shape, -Infinity));
+    const masked = scores.add(this.causalMask(T)); // -Infinity above the diagonal: no peeking ahead
     const weights = this.dropout(tf.softmax(masked, -1), opts.training ?? false);
     const context = tf.matMul(weights, v).transpose([0, 2, 1, 3]).reshape([B, T, E]); // [B, T, E]
     return this.linear(context, `${p}.out_proj`);
@@ -147,7 +148,7 @@ export class GPTModel {
   /** The feed-forward network of block i: Linear(E→4E) → GELU (tanh approximation) → Linear(4E→E). */
   feedForward(i: number, x: tf.Tensor): tf.Tensor {
     const h = this.linear(x, `trf_blocks.${i}.ff.layers.0`);
-    const gelu = h.mul(0.5).mul(tf.tanh(h.add(h.pow(3).mul(0.044715)).mul(GELU_C)).add(1));
+    const gelu = h.mul(0.5).mul(tf.tanh(h.add(h.mul(h).mul(h).mul(0.044715)).mul(GELU_C)).add(1)); // x·x·x: cheaper than pow on WASM
     return this.linear(gelu, `trf_blocks.${i}.ff.layers.2`);
   }
 
@@ -223,9 +224,23 @@ export class GPTModel {
     });
   }
 
-  /** Frees every parameter. */
+  private readonly masks = new Map<number, tf.Tensor2D>();
+
+  /** The additive causal mask [T, T]: 0 on and below the diagonal, -Infinity above (built once per T). */
+  private causalMask(T: number): tf.Tensor2D {
+    let m = this.masks.get(T);
+    if (!m) {
+      m = tf.tidy(() => tf.keep(tf.where(tf.linalg.bandPart(tf.ones([T, T]), -1, 0).cast("bool"), tf.zeros([T, T]), tf.fill([T, T], -Infinity)) as tf.Tensor2D));
+      this.masks.set(T, m);
+    }
+    return m;
+  }
+
+  /** Frees every parameter (and cached masks). */
   dispose(): void {
     for (const v of this.params.values()) v.dispose();
     this.params.clear();
+    for (const m of this.masks.values()) m.dispose();
+    this.masks.clear();
   }
 }
