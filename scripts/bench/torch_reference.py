@@ -141,6 +141,20 @@ class GPTModel(nn.Module):
         return self.out_head(x)
 
 
+def make_classifier(model, cfg, num_classes=2):
+    """The book's 6.5: freeze everything, torch.manual_seed(123), new Linear(emb_dim, 2) head,
+    unfreeze the last transformer block and the final LayerNorm."""
+    for p in model.parameters():
+        p.requires_grad = False
+    torch.manual_seed(123)
+    model.out_head = torch.nn.Linear(in_features=cfg["emb_dim"], out_features=num_classes)
+    for p in model.trf_blocks[-1].parameters():
+        p.requires_grad = True
+    for p in model.final_norm.parameters():
+        p.requires_grad = True
+    return model
+
+
 # ---------------------------------------------------------------- the book's loss/accuracy (ch. 6)
 def calc_loss_batch(input_batch, target_batch, model):
     logits = model(input_batch)[:, -1, :]  # logits of the last output token
@@ -211,14 +225,7 @@ def main():
                 continue  # LayerNorm stays at scale 1, shift 0
             p.normal_(0.0, std)
     model.eval()
-    for p in model.parameters():
-        p.requires_grad = False
-    torch.manual_seed(123)
-    model.out_head = torch.nn.Linear(in_features=cfg["emb_dim"], out_features=2)
-    for p in model.trf_blocks[-1].parameters():
-        p.requires_grad = True
-    for p in model.final_norm.parameters():
-        p.requires_grad = True
+    make_classifier(model, cfg)
     state = {k: v for k, v in model.state_dict().items() if not k.endswith(".att.mask")}
     save_safetensors(args.weights, state, {"format": "pt", "source": "scripts/bench/torch_reference.py", "seed": str(spec.get("seed", 123))})
 
