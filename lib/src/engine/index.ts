@@ -40,7 +40,7 @@ export { lastTokenLogits, normalizeLastAxis } from "./lastTokenSuffix";
 export { buildSuffixOnnx, suffixParamNames } from "./suffixGraph";
 export { adamwUpdateInPlace, resolveFastAdamW } from "./adamw";
 export type { FastAdamWSettings } from "./adamw";
-export { SuffixTrainer, meanCrossEntropy } from "./suffixTrainer";
+export { SuffixTrainer } from "./suffixTrainer";
 export { ParallelAdamW } from "./parallelAdamW";
 export { PrefixCache, sequenceKey, rowsOf, hashParams, hashSequences } from "./prefixCache";
 export type { TokenBatch, PrefixBatchFn, PrefixFillOptions } from "./prefixCache";

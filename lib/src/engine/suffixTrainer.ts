@@ -21,19 +21,6 @@ export interface SuffixStepResult {
   readonly loss: number;
 }
 
-/** Mean cross-entropy of logits [B, C] against integer labels (for the tfjs path and evaluation). */
-export function meanCrossEntropy(logits: Float32Array, labels: ArrayLike<number>, classes: number): number {
-  let total = 0;
-  for (let b = 0; b < labels.length; b++) {
-    let max = -Infinity;
-    for (let c = 0; c < classes; c++) max = Math.max(max, logits[b * classes + c]);
-    let s = 0;
-    for (let c = 0; c < classes; c++) s += Math.exp(logits[b * classes + c] - max);
-    total += max + Math.log(s) - logits[b * classes + labels[b]];
-  }
-  return total / labels.length;
-}
-
 /** The suffix's parameters, optimizer state and compute sessions. Create with `SuffixTrainer.create`. */
 export class SuffixTrainer {
   /** Frozen suffix parameters (constant values). */
