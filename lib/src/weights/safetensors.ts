@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { DataFormatError, ShapeMismatchError } from "../errors";
 import { writePartsAtomic } from "../util/atomic";
+import { readFileRange } from "../util/readRange";
 import { SAFETENSORS_DTYPES, toFloat32 } from "./dtypes";
 import type { TensorInfo } from "./tfCheckpoint";
 
@@ -100,10 +101,7 @@ export class SafetensorsFile {
   readBytes(name: string): Uint8Array {
     const e = this.entries.get(name);
     if (!e) throw new DataFormatError(`${path.basename(this.file)} has no tensor "${name}"`);
-    const buf = Buffer.alloc(e.end - e.begin);
-    const fd = fs.openSync(e.file, "r");
-    try { fs.readSync(fd, buf, 0, buf.length, e.begin); } finally { fs.closeSync(fd); }
-    return buf;
+    return readFileRange(e.file, e.begin, e.end - e.begin);
   }
 
   /** One tensor as float32 (F32, F16, BF16, F64) with its shape. @throws DataFormatError for other dtypes. */

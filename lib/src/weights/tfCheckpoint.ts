@@ -10,6 +10,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { DataFormatError } from "../errors";
+import { readFileRange } from "../util/readRange";
 import { crc32c, maskCrc } from "./crc32c";
 import { readFields } from "./protobuf";
 import { readTable, type IndexLayout } from "./sstable";
@@ -129,9 +130,7 @@ export class TfCheckpoint {
     if (e.offset + e.size > fileSize) {
       throw new DataFormatError(`${name}: needs bytes ${e.offset}..${e.offset + e.size} of ${path.basename(shard)}, which has only ${fileSize}; the file is truncated`);
     }
-    const buf = Buffer.alloc(e.size);
-    const fd = fs.openSync(shard, "r");
-    try { fs.readSync(fd, buf, 0, e.size, e.offset); } finally { fs.closeSync(fd); }
+    const buf = readFileRange(shard, e.offset, e.size);
     if (e.crc32c !== undefined && maskCrc(crc32c(buf)) !== e.crc32c) {
       throw new DataFormatError(`${name}: checksum mismatch in ${path.basename(shard)}; the file is corrupt (download it again)`);
     }
