@@ -1,5 +1,7 @@
 /**
- * `npm run bench [-- --quick] [-- --data-dir DIR] [-- --keep]`: chapter 6 on this machine, ours vs PyTorch.
+ * `npm run bench [-- --quick] [-- --data-dir DIR] [-- --keep] [-- --skip-plain] [-- --allow-slow-torch]`:
+ * chapter 6 on this machine, ours vs PyTorch. A PyTorch on a reference BLAS (matmul under a quarter of
+ * ONNX Runtime's) is refused unless --allow-slow-torch: install libopenblas0-pthread.
  *
  *  1. PyTorch reference (scripts/bench/torch_reference.py, Debian torch, 2 threads): the book's 124M model with
  *     random N(0, 0.02) weights, batch 8 × 120 from our data pipeline: training-step and forward times
@@ -20,7 +22,7 @@ import { DataLoader, getSettings, onnxRuntimeVersion, prepareSpamData, tf } from
 import type { ChapterResult, ChapterSpec } from "./chapterRun";
 import { describeMachine } from "./machine";
 import { measureOrtMatmul } from "./ortMatmul";
-import { chapterUnits, FULL_PLAN, QUICK_PLAN } from "./plan";
+import { chapterUnits, FULL_PLAN, PLAIN_MODE_LABELS, QUICK_PLAN, type PlainMode } from "./plan";
 import type { PlainResult } from "./plainStep";
 import { loadSplits } from "./splits";
 import { runTorchReference, SplitRows, TorchSpec } from "./torchRef";
@@ -76,6 +78,8 @@ async function main(): Promise<void> {
       config: { vocab_size: 50257, context_length: 1024, emb_dim: 768, n_heads: 12, n_layers: 12, drop_rate: 0, qkv_bias: true },
       seed: SEED, init_std: 0.02, threads: 2, batch_size: plan.batchSize,
       acc_batches: plan.initAccBatches, loss_batches: plan.initLossBatches, step_reps: plan.torchStepReps,
+      // A fair reference multiplies at least at a quarter of ONNX Runtime's speed (reference BLAS: ~3 %).
+      min_matmul_gflops: process.argv.includes("--allow-slow-torch") ? 0 : 0.25 * matmulGflops,
       splits: {
         train: rowsOfPass(trainLoader), train_loss: rowsOfPass(trainLoader),
         validation: rowsOfPass(new DataLoader(splits.validation, { batchSize: plan.batchSize })),
@@ -86,17 +90,19 @@ async function main(): Promise<void> {
     console.log("PyTorch reference ...");
     const torch = runTorchReference(torchSpec, work, weightsPath);
     const torchChapter = units.trainingSteps * torch.step_median_s + units.forwards * torch.forward_median_s;
+    console.log(`PyTorch BLAS ${torch.blas_info}: matmul 960x768 @ 768x3072 ${torch.matmul_gflops.toFixed(1)} GFLOP/s`);
     console.log(`PyTorch ${torch.torch_version} (${torch.threads} threads): step ${torch.step_median_s.toFixed(3)} s, forward ${torch.forward_median_s.toFixed(3)} s; chapter estimate ${torchChapter.toFixed(1)} s (${units.trainingSteps} steps + ${units.forwards} forwards)`);
 
     // 2. Our chapter with the fast path.
     console.log("Our chapter (fast path) ...");
     const ours = child<ChapterResult>("chapterRun.ts", { weightsPath, dataDir, plan, seed: SEED } satisfies ChapterSpec, work, "chapter");
-    // 3. Plain (uncached) tfjs training step: tfjs-wasm kernels, then with tfjs's matmuls on ONNX Runtime.
+    // 3. Plain (uncached) training step of the library's PlainRunner: tfjs-wasm kernels only, tfjs with matmuls
+    //    on ONNX Runtime, and the library's default plain path (frozen trunk on ONNX Runtime, every step).
     const plain: PlainResult[] = [];
     if (!process.argv.includes("--skip-plain")) {
-      for (const ortMatMul of [false, true]) {
-        console.log(`Plain tfjs training step${ortMatMul ? " (matmuls on ONNX Runtime)" : ""} ...`);
-        plain.push(child<PlainResult>("plainStep.ts", { weightsPath, dataDir, plan, ortMatMul }, work, `plain-${ortMatMul ? "ort" : "wasm"}`));
+      for (const mode of ["tfjs", "ortMatMul", "native"] as PlainMode[]) {
+        console.log(`Plain training step (${PLAIN_MODE_LABELS[mode]}) ...`);
+        plain.push(child<PlainResult>("plainStep.ts", { weightsPath, dataDir, plan, mode }, work, `plain-${mode}`));
       }
     }
 
@@ -121,7 +127,7 @@ async function main(): Promise<void> {
     console.log(`final accuracies: train ${pct(ours.final.train_accuracy)}, val ${pct(ours.final.validation_accuracy)}, test ${pct(ours.final.test_accuracy)}`);
     console.log(`peak RSS (our chapter process): ${gb(ours.peakRssBytes)}`);
     for (const p of plain) {
-      console.log(`plain tfjs training step${p.ortMatMul ? " with matmuls on ONNX Runtime" : " (tfjs-wasm kernels)"}: ${p.stepSeconds.toFixed(2)} s vs PyTorch ${torch.step_median_s.toFixed(2)} s: step ratio ${(p.stepSeconds / torch.step_median_s).toFixed(2)} (peak RSS ${gb(p.peakRssBytes)})`);
+      console.log(`plain training step, ${PLAIN_MODE_LABELS[p.mode]}: ${p.stepSeconds.toFixed(2)} s vs PyTorch ${torch.step_median_s.toFixed(2)} s: step ratio ${(p.stepSeconds / torch.step_median_s).toFixed(2)}; forward ${p.forwardSeconds.toFixed(2)} s vs ${torch.forward_median_s.toFixed(2)} s; first loss ${p.firstLoss.toFixed(6)} (peak RSS ${gb(p.peakRssBytes)})`);
     }
     console.log(`chapter: ours ${ours.seconds.chapter.toFixed(1)} s vs PyTorch ${torchChapter.toFixed(1)} s (estimate): ratio ${ratio.toFixed(3)}`);
     for (const line of ours.log) console.log(`  ${line}`);
@@ -144,7 +150,29 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+const HELP = `Usage: npm run bench [-- options]
+
+Chapter 6 on this machine, ours vs PyTorch (Debian python3-torch, 2 threads), in one run: PyTorch's training
+step and evaluation forward, our whole chapter end to end on PyTorch's random weights (fast exact path), the
+plain training step, ONNX Runtime's plain matmul. Prints phases, GFLOP/s, peak RSS and a ratio line; writes
+bench/results/bench-<plan>-<time>.json. See BENCHMARKS.md.
+
+Options:
+  --quick             a small subset through the same code (about 3 minutes)
+  --data-dir DIR      where the dataset is (default: LLM_DATA_DIR or data/)
+  --skip-plain        skip the plain training step
+  --allow-slow-torch  compare against a PyTorch on a reference BLAS anyway (the ratio then flatters ours)
+  --keep              keep the work folder (PyTorch's weights and JSON files)
+  --help              this text
+
+Needs: /usr/bin/python3 with torch (sudo apt-get install python3-torch libopenblas0-pthread).
+Offline: SMS_SPAM_URL=/path/to/sms_spam_collection.zip npm run bench`;
+
+if (process.argv.includes("--help") || process.argv.includes("-h")) {
+  console.log(HELP);
+} else {
+  main().catch((err) => {
+    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
+}

@@ -57,3 +57,12 @@ export function chapterUnits(plan: ChapterPlan, sizes: { train: number; validati
   };
   return { ...units, forwards: units.initialAccuracyForwards + units.initialLossForwards + units.evaluationForwards + units.epochAccuracyForwards + units.finalAccuracyForwards };
 }
+
+/** How the bench runs the plain (uncached) training step (bench/plainStep.ts). */
+export type PlainMode = "tfjs" | "ortMatMul" | "native";
+
+export const PLAIN_MODE_LABELS: Record<PlainMode, string> = {
+  tfjs: "every kernel tfjs-wasm",
+  ortMatMul: "tfjs, matmuls on ONNX Runtime",
+  native: "library default: frozen trunk on ONNX Runtime every step, tfjs + ORT matmuls for the last block",
+};

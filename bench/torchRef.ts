@@ -17,6 +17,8 @@ export interface TorchSpec {
   acc_batches: number;
   loss_batches: number;
   step_reps: number;
+  /** Refuse a PyTorch whose 960×768 @ 768×3072 matmul is slower than this (GFLOP/s): a reference BLAS. */
+  min_matmul_gflops: number;
   splits: { train: SplitRows; train_loss?: SplitRows; validation: SplitRows; test: SplitRows };
 }
 
@@ -24,6 +26,10 @@ export interface TorchResult {
   torch_version: string;
   threads: number;
   cpu: string;
+  /** BLAS_INFO from torch.__config__ ("generic" is Debian's reference BLAS unless libopenblas0 provides libblas.so.3). */
+  blas_info: string;
+  /** PyTorch's 960×768 @ 768×3072 matmul, GFLOP/s. */
+  matmul_gflops: number;
   initial: { train_accuracy: number; validation_accuracy: number; test_accuracy: number; train_loss: number; validation_loss: number; test_loss: number };
   first_train_batch_logits: number[][];
   step_times_s: number[];
@@ -53,7 +59,7 @@ export function runTorchReference(spec: TorchSpec, workDir: string, weightsPath:
   const t0 = performance.now();
   const r = spawnSync(pythonPath(), [path.join(root, "scripts", "bench", "torch_reference.py"), "--input", input, "--weights", weightsPath, "--output", output],
     { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, OMP_NUM_THREADS: String(spec.threads) } });
-  if (r.status !== 0) throw new Error(`torch_reference.py failed (exit ${r.status}):\n${r.stderr}`);
+  if (r.status !== 0) throw new Error(`torch_reference.py failed (exit ${r.status}):\n${r.stderr.trim()}`);
   const result = JSON.parse(fs.readFileSync(output, "utf8")) as TorchResult;
   result.wall_s = (performance.now() - t0) / 1000;
   return result;

@@ -203,6 +203,25 @@ def cpu_name():
     return platform.processor()
 
 
+def blas_info():
+    """The BLAS PyTorch was built against / runs on (torch.__config__ names it; "generic" = reference BLAS)."""
+    for part in torch.__config__.show().replace("\n", ",").split(","):
+        if part.strip().startswith("BLAS_INFO="):
+            return part.strip().split("=", 1)[1]
+    return "unknown"
+
+
+def matmul_gflops(reps=5):
+    """Median GFLOP/s of PyTorch's 960x768 @ 768x3072 float32 matmul (the shape of the model's first MLP layer)."""
+    a, b = torch.randn(960, 768), torch.randn(768, 3072)
+    times = []
+    for _ in range(reps + 1):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return 2 * 960 * 768 * 3072 / statistics.median(times[1:]) / 1e9
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--input", required=True)
@@ -214,6 +233,15 @@ def main():
     torch.set_num_threads(int(spec.get("threads", 2)))
     cfg = spec["config"]
     bs = int(spec.get("batch_size", 8))
+
+    # 0. A PyTorch on Debian's reference BLAS (libblas3, "BLAS_INFO=generic" without libopenblas0) multiplies at
+    #    ~4 GFLOP/s: a reference that slow would flatter any comparison, so refuse it.
+    mm_gflops, blas = matmul_gflops(), blas_info()
+    min_gflops = float(spec.get("min_matmul_gflops", 0))
+    if mm_gflops < min_gflops:
+        raise SystemExit(f"PyTorch's matmul runs at {mm_gflops:.1f} GFLOP/s (BLAS_INFO={blas}), under the {min_gflops:.0f} GFLOP/s "
+                         "this benchmark requires of a fair reference. On Debian/Ubuntu the fix is an optimised BLAS: "
+                         "sudo apt-get install libopenblas0-pthread")
 
     # 1. Random model, the book's freezing and head swap.
     torch.manual_seed(int(spec.get("seed", 123)))
@@ -277,6 +305,7 @@ def main():
     forwards = sum(v for k, v in units.items() if k != "training_steps")
     out = {
         "torch_version": torch.__version__, "threads": torch.get_num_threads(), "cpu": cpu_name(),
+        "blas_info": blas, "matmul_gflops": mm_gflops,
         "config": cfg, "batch_size": bs, "seq_len": len(spec["splits"]["train"]["ids"][0]),
         "initial": result, "first_train_batch_logits": first_logits,
         "step_times_s": step_times, "forward_times_s": fwd_times,

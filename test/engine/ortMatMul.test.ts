@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { tf, initBackend, enableOrtMatMul, disableOrtMatMul, ortMatMulStats, loadOnnxRuntime } from "llm-spam-classifier";
+import { tf, initBackend, enableOrtMatMul, disableOrtMatMul, acquireOrtMatMul, ortMatMulStats, loadOnnxRuntime } from "llm-spam-classifier";
 
 const cases: Array<{ a: number[]; b: number[]; tA: boolean; tB: boolean }> = [
   { a: [96, 64], b: [64, 80], tA: false, tB: false },
@@ -48,4 +48,27 @@ test("tfjs matmuls routed to ONNX Runtime equal tfjs's own (values and gradients
   assert.equal(ortMatMulStats().enabled, false);
   const back = products();
   cases.forEach((_, i) => assert.deepEqual(back.values[i], want.values[i], "tfjs's kernel is restored"));
+});
+
+test("acquireOrtMatMul is reference-counted and leaves a by-hand enableOrtMatMul alone", async (t) => {
+  if (!loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");
+  await initBackend();
+  const a = acquireOrtMatMul(), b = acquireOrtMatMul();
+  assert.ok(a && b && ortMatMulStats().enabled);
+  a();
+  a(); // a second call of the same release does nothing
+  assert.equal(ortMatMulStats().enabled, true, "still held by b");
+  b();
+  assert.equal(ortMatMulStats().enabled, false, "the last holder hands tfjs its kernel back");
+  assert.equal(enableOrtMatMul(), true);
+  const c = acquireOrtMatMul()!;
+  c();
+  assert.equal(ortMatMulStats().enabled, true, "enabled by hand: stays until disableOrtMatMul");
+  disableOrtMatMul();
+  process.env.ORT_MATMUL = "0";
+  try {
+    assert.equal(acquireOrtMatMul(), undefined, "ORT_MATMUL=0 keeps tfjs's matmuls");
+  } finally {
+    delete process.env.ORT_MATMUL;
+  }
 });

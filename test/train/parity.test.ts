@@ -1,7 +1,7 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import {
-  tf, initBackend, AdamW, PlainRunner, createRunner, availableFastPath, trainClassifierSimple, calcLossLoader, calcAccuracyLoader,
+  tf, initBackend, AdamW, PlainRunner, createRunner, createPlainRunner, availableFastPath, loadOnnxRuntime, ortMatMulStats, type TrunkEngine, trainClassifierSimple, calcLossLoader, calcAccuracyLoader,
   calcLossBatch, crossEntropyOfLogits, lastTokenLogitsOf, frozenTrunkSize, prepareClassifier, GPTModel, type TrainProgress,
 } from "llm-spam-classifier";
 import { adamRef, batches, close, fixedLoader, fixtureModel, ref } from "./fixture";
@@ -76,6 +76,76 @@ test("the fast path, when this build has it, gives the same losses through the s
   }
   await runner.finish();
   opt.dispose(); model.dispose();
+});
+
+test("the plain path with its native help (frozen trunk and matmuls on ONNX Runtime) reproduces PyTorch's losses, then hands tfjs back", async (t) => {
+  if (!loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");
+  const model = fixtureModel();
+  const opt = new AdamW(model.trainableParams(), { lr: ref.lr, weightDecay: ref.weight_decay });
+  const lines: string[] = [];
+  const runner = await createRunner(model, opt, { path: "plain", log: (l) => lines.push(l) });
+  assert.ok(runner instanceof PlainRunner && runner.trunkKind === "onnx", lines.join("\n"));
+  assert.match(lines.join("\n"), /embeddings \+ block 0 on ONNX Runtime .*matmuls on ONNX Runtime/);
+  let tensors = 0;
+  for (let s = 0; s < ref.steps; s++) {
+    const l = await runner.trainStep(batches[s % 3]);
+    assert.ok(close(l, ref.losses[s], 1e-4), `step ${s}: ${l} vs ${ref.losses[s]}`);
+    if (s === 0) tensors = tf.memory().numTensors; // after AdamW's moments and the model's causal mask exist
+  }
+  assert.ok(ortMatMulStats().enabled, "tfjs's matmuls run on ONNX Runtime while the runner lives");
+  for (let b = 0; b < 3; b++) {
+    const logits = await runner.logits(batches[b]);
+    ref.final_logits[b].flat().forEach((v, i) => assert.ok(close(logits[i], v, 1e-4), `batch ${b} logit ${i}: ${logits[i]} vs ${v}`));
+  }
+  assert.equal(tf.memory().numTensors, tensors, "no tensor leak");
+  await runner.finish();
+  assert.equal(ortMatMulStats().enabled, false, "finish() gives tfjs its own matmul kernel back");
+  assert.equal(runner.trunkKind, "tfjs");
+  opt.dispose(); model.dispose();
+});
+
+test("the plain path without native help (native: false) computes every layer in tfjs", async () => {
+  const model = fixtureModel();
+  const lines: string[] = [];
+  const runner = await createPlainRunner(model, undefined, { native: false, log: (l) => lines.push(l) });
+  assert.equal(runner.trunkKind, "tfjs");
+  assert.deepEqual(lines, ["Plain path: every layer in tfjs"]);
+  assert.equal(ortMatMulStats().enabled, false);
+  const logits = await runner.logits(batches[0]);
+  assert.equal(logits.length, 8);
+  model.dispose();
+});
+
+test("a trunk engine serves evaluation always, training only without dropout (the book's model.train())", async () => {
+  const cfg = { vocabSize: 64, contextLength: 12, embDim: 8, nHeads: 2, nLayers: 3, dropRate: 0, qkvBias: true };
+  const batch = { inputIds: Int32Array.from([1, 5, 9, 2, 7, 3, 4, 4, 8, 60, 0, 11]), labels: Int32Array.from([0, 1]), indices: [0, 1], batchSize: 2, seqLen: 6 };
+  for (const dropRate of [0, 0.5]) {
+    const model = new GPTModel({ ...cfg, dropRate }, { seed: 7 });
+    prepareClassifier(model);
+    // An engine that computes the trunk with tfjs itself and counts its calls.
+    const tfjsRunner = new PlainRunner(model);
+    let calls = 0;
+    const engine: TrunkEngine = {
+      blocks: 2,
+      async run(ids, b) {
+        calls++;
+        const x = tf.tensor2d(ids, [b, ids.length / b], "int32"), h = tfjsRunner.frozenTrunk(x);
+        const out = (await h.data()) as Float32Array;
+        tf.dispose([x, h]);
+        return out;
+      },
+      async release() {},
+    };
+    const opt = new AdamW(model.trainableParams());
+    const runner = new PlainRunner(model, opt, { trunk: engine });
+    const want = await tfjsRunner.logits(batch), got = await runner.logits(batch);
+    got.forEach((v, i) => assert.ok(close(v, want[i], 1e-6)));
+    assert.equal(calls, 1, "evaluation uses the engine");
+    await runner.trainStep(batch);
+    assert.equal(calls, dropRate === 0 ? 2 : 1, `dropRate ${dropRate}: training ${dropRate === 0 ? "uses" : "bypasses"} the engine`);
+    await runner.finish();
+    opt.dispose(); model.dispose();
+  }
 });
 
 test("the seam: frozenTrunk + suffix equal the whole model's last-token logits for every trainable choice", () => {

@@ -46,4 +46,6 @@ export { PrefixCache, sequenceKey, rowsOf, hashParams, hashSequences } from "./p
 export type { TokenBatch, PrefixBatchFn, PrefixFillOptions } from "./prefixCache";
 export { FastClassifierPath, createFastClassifierPath, fastPathIneligibility } from "./fastPath";
 export type { FastPathModel, FastPathOptions, PrefixStats } from "./fastPath";
-export { enableOrtMatMul, disableOrtMatMul, ortMatMulStats } from "./ortMatMul";
+export { enableOrtMatMul, disableOrtMatMul, acquireOrtMatMul, ortMatMulStats } from "./ortMatMul";
+export { createPlainAcceleration } from "./plainAcceleration";
+export type { PlainAcceleration } from "./plainAcceleration";

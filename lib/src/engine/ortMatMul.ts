@@ -41,6 +41,20 @@ function buildMatMul(transposeA: boolean, transposeB: boolean): Uint8Array {
   return g.build();
 }
 
+/**
+ * One session per (transposeA, transposeB) for plain 2-D products (every Linear layer and its weight
+ * gradient): `Gemm` applies the transposes inside MLAS's packing, where `Transpose` + `MatMul` would first
+ * copy the operand (the weight gradients xᵀ·dy ran at a third of the plain matmul's speed that way).
+ */
+function buildGemm(transposeA: boolean, transposeB: boolean): Uint8Array {
+  const g = new OnnxGraphBuilder("gemm");
+  const a = g.input("a", OnnxDataType.FLOAT, ["a1", "a2"]);
+  const b = g.input("b", OnnxDataType.FLOAT, ["b1", "b2"]);
+  g.node("Gemm", [a, b], { transA: transposeA ? 1 : 0, transB: transposeB ? 1 : 0 }, ["y"]);
+  g.output("y", OnnxDataType.FLOAT, ["m", "n"]);
+  return g.build();
+}
+
 /** Sums a broadcast gradient back to an input's shape (batch dims that were 1 or absent). */
 function reduceTo(g: tf.Tensor, shape: number[]): tf.Tensor {
   let r = g;
@@ -78,6 +92,9 @@ function setGradient(config: tf.GradConfig): void {
 let state: {
   previousGradient: tf.GradConfig | undefined;
   sessions: BindingSession[];
+  gemms: BindingSession[];
+  /** acquireOrtMatMul holders; the kernel stays routed while any is held (or after enableOrtMatMul). */
+  holders: number;
   ort: NonNullable<ReturnType<typeof loadOnnxRuntime>>;
   originals: Map<string, tf.KernelConfig>;
   minFlops: number;
@@ -106,15 +123,18 @@ function kernelFor(backendName: string, original: tf.KernelConfig): tf.KernelFun
     const backend = args.backend as unknown as WasmLike;
     const outShape = [...(batchA >= batchB ? a.shape : b.shape).slice(0, -2), M, N];
     const a3 = [batchA, a.shape[ra - 2], a.shape[ra - 1]], b3 = [batchB, b.shape[rb - 2], b.shape[rb - 1]];
-    const session = s.sessions[(transposeA ? 2 : 0) + (transposeB ? 1 : 0)];
+    const which = (transposeA ? 2 : 0) + (transposeB ? 1 : 0);
+    const plain2d = batchA === 1 && batchB === 1;
+    const session = plain2d ? s.gemms[which] : s.sessions[which];
+    const dimsA = plain2d ? a3.slice(1) : a3, dimsB = plain2d ? b3.slice(1) : b3;
     let out: TensorInfo;
     if (backend.typedArrayFromHeap) {
       // wasm: allocate the output first (may grow the heap), then zero-copy views of the inputs.
       out = backend.makeOutput(outShape, "float32");
-      const feeds = { a: new s.ort.Tensor("float32", backend.typedArrayFromHeap(a), a3), b: new s.ort.Tensor("float32", backend.typedArrayFromHeap(b), b3) };
+      const feeds = { a: new s.ort.Tensor("float32", backend.typedArrayFromHeap(a), dimsA), b: new s.ort.Tensor("float32", backend.typedArrayFromHeap(b), dimsB) };
       backend.typedArrayFromHeap(out).set(session.run(feeds, { y: null }, {}).y.data);
     } else {
-      const feeds = { a: new s.ort.Tensor("float32", backend.readSync(a.dataId) as Float32Array, a3), b: new s.ort.Tensor("float32", backend.readSync(b.dataId) as Float32Array, b3) };
+      const feeds = { a: new s.ort.Tensor("float32", backend.readSync(a.dataId) as Float32Array, dimsA), b: new s.ort.Tensor("float32", backend.readSync(b.dataId) as Float32Array, dimsB) };
       out = backend.makeOutput(outShape, "float32", undefined, session.run(feeds, { y: null }, {}).y.data);
     }
     s.calls++;
@@ -145,16 +165,21 @@ export function enableOrtMatMul(opts: { minFlops?: number; threads?: number } = 
   const options = {
     executionProviders: ["cpu"], intraOpNumThreads: opts.threads ?? os.cpus().length, interOpNumThreads: 1,
     executionMode: "sequential", graphOptimizationLevel: "all", logSeverityLevel: 3,
+    // No spinning: tfjs-wasm's element-wise kernels run on the main thread between the matmuls.
+    extra: { session: { intra_op: { allow_spinning: "0" } } },
   };
-  const sessions = [false, true].flatMap((ta) => [false, true].map((tb) => {
-    const bytes = buildMatMul(ta, tb);
+  const open = (build: (ta: boolean, tb: boolean) => Uint8Array) => [false, true].flatMap((ta) => [false, true].map((tb) => {
+    const bytes = build(ta, tb);
     const s = new binding.binding.InferenceSession();
     s.loadModel(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength, options);
     return s;
   }));
   const original = tf.getKernel("BatchMatMul", backendName);
   if (!original) return false;
-  state = { previousGradient: tf.getGradient("BatchMatMul"), sessions, ort, originals: new Map([[backendName, original]]), minFlops: opts.minFlops ?? 2e6, calls: 0, flops: 0 };
+  state = {
+    previousGradient: tf.getGradient("BatchMatMul"), sessions: open(buildMatMul), gemms: open(buildGemm), holders: 0, ort,
+    originals: new Map([[backendName, original]]), minFlops: opts.minFlops ?? 2e6, calls: 0, flops: 0,
+  };
   tf.unregisterKernel("BatchMatMul", backendName);
   tf.registerKernel({ ...original, kernelFunc: kernelFor(backendName, original) });
   setGradient(flagGradient);
@@ -169,6 +194,28 @@ export function disableOrtMatMul(): void {
     tf.registerKernel(original);
   }
   if (state.previousGradient) setGradient(state.previousGradient);
-  state.sessions.forEach((s) => s.dispose());
+  [...state.sessions, ...state.gemms].forEach((s) => s.dispose());
   state = undefined;
+}
+
+/**
+ * Routes tfjs's matmuls to ONNX Runtime for as long as the returned release function has not been called
+ * (reference-counted: the kernel goes back to tfjs's when the last holder releases, unless `enableOrtMatMul`
+ * had enabled it before). The plain training runner holds it for its lifetime. `ORT_MATMUL=0` turns it off.
+ * @returns the release function, or undefined when ONNX Runtime cannot take tfjs's matmuls here
+ */
+export function acquireOrtMatMul(): (() => void) | undefined {
+  if (process.env.ORT_MATMUL === "0") return undefined;
+  const wasEnabled = state !== undefined;
+  if (!enableOrtMatMul()) return undefined;
+  const s = state!;
+  if (!wasEnabled) s.holders = 0;
+  else if (s.holders === 0) s.holders = Number.POSITIVE_INFINITY; // enabled by hand: never released here
+  s.holders++;
+  let released = false;
+  return () => {
+    if (released || state !== s) return;
+    released = true;
+    if (--s.holders === 0) disableOrtMatMul();
+  };
 }

@@ -8,7 +8,7 @@ import type { Batch } from "../data/dataLoader";
 import { ConfigError } from "../errors";
 import type { GPTModel } from "../model/gptModel";
 import type { AdamW } from "./adamw";
-import { PlainRunner, type ClassifierRunner } from "./runner";
+import { PlainRunner, type ClassifierRunner, type PlainRunnerOptions } from "./runner";
 
 /** What the training loop needs from a fast classifier path (lib/src/engine's FastClassifierPath). */
 export interface FastPathLike {
@@ -47,6 +47,21 @@ export class FastRunner implements ClassifierRunner {
   }
 }
 
+/** Native engines for the plain path (lib/src/engine/plainAcceleration.ts). */
+export type PlainAccelerationFactory = (model: GPTModel) => Promise<PlainRunnerOptions & { description: string }>;
+
+/** Loads an optional module of the performance engine; undefined when this build has none. */
+function optionalEngineModule<T>(name: string): T | undefined {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(`../engine/${name}`) as T;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === "MODULE_NOT_FOUND" && new RegExp(`engine[\\\\/]${name}`).test(e.message)) return undefined;
+    throw err;
+  }
+}
+
 let registered: FastPathFactory | undefined;
 
 /** Registers the fast path used by createRunner (the performance engine does this; tests may too). */
@@ -57,21 +72,31 @@ export function registerFastPath(factory: FastPathFactory | undefined): void {
 /** The registered fast path, else the engine's `createFastClassifierPath` when this build has it. */
 export function availableFastPath(): FastPathFactory | undefined {
   if (registered) return registered;
-  try {
-    // Optional module (the performance engine); absent from builds without it.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const engine = require("../engine/fastPath") as { createFastClassifierPath?: unknown };
-    return typeof engine.createFastClassifierPath === "function" ? (engine.createFastClassifierPath as FastPathFactory) : undefined;
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === "MODULE_NOT_FOUND" && /engine[\\/]fastPath/.test(e.message)) return undefined;
-    throw err;
+  const engine = optionalEngineModule<{ createFastClassifierPath?: unknown }>("fastPath");
+  return typeof engine?.createFastClassifierPath === "function" ? (engine.createFastClassifierPath as FastPathFactory) : undefined;
+}
+
+/**
+ * The plain runner, with the engine's native help unless `native` is false: the frozen trunk on ONNX
+ * Runtime (computed for every batch) and tfjs's matmuls on ONNX Runtime. Same numbers within float32
+ * rounding; `native: false` (or ONNX_DISABLE=1) computes every layer with tfjs's own kernels.
+ */
+export async function createPlainRunner(model: GPTModel, optimizer: AdamW | undefined, opts: { native?: boolean; log?: (line: string) => void } = {}): Promise<PlainRunner> {
+  const factory = opts.native === false ? undefined : optionalEngineModule<{ createPlainAcceleration?: PlainAccelerationFactory }>("plainAcceleration")?.createPlainAcceleration;
+  if (!factory) {
+    opts.log?.("Plain path: every layer in tfjs");
+    return new PlainRunner(model, optimizer);
   }
+  const { description, ...native } = await factory(model);
+  opts.log?.(`Plain path: ${description}`);
+  return new PlainRunner(model, optimizer, native);
 }
 
 export interface RunnerOptions {
   /** "auto" (default): fast when available and the model qualifies; "plain": the book's loop; "fast": require it. */
   path?: "auto" | "plain" | "fast";
+  /** The plain path's native help (frozen trunk and matmuls on ONNX Runtime; see createPlainRunner). Default true. */
+  native?: boolean;
   /** Every sequence the run will see (train, validation, test), to compute the frozen prefix once up front. */
   sequences?: readonly Int32Array[];
   /** On-disk prefix cache folder. */
@@ -86,17 +111,18 @@ export interface RunnerOptions {
  */
 export async function createRunner(model: GPTModel, optimizer: AdamW | undefined, opts: RunnerOptions = {}): Promise<ClassifierRunner> {
   const want = opts.path ?? "auto";
-  if (want === "plain") return new PlainRunner(model, optimizer);
+  const plain = () => createPlainRunner(model, optimizer, { native: opts.native, log: opts.log });
+  if (want === "plain") return plain();
   const factory = availableFastPath();
   if (!factory) {
     if (want === "fast") throw new ConfigError("The fast path is not part of this build; use --path plain (or auto)");
-    return new PlainRunner(model, optimizer);
+    return plain();
   }
   const fast = await factory(model, { cacheDir: opts.cacheDir, log: opts.log, onPrefixProgress: opts.onPrefixProgress });
   if ("reason" in fast) {
     if (want === "fast") throw new ConfigError(`The fast path cannot be used: ${fast.reason}`);
     opts.log?.(`Plain training path (the fast path needs a frozen prefix: ${fast.reason})`);
-    return new PlainRunner(model, optimizer);
+    return plain();
   }
   if (opts.sequences?.length) await fast.precompute(opts.sequences);
   return new FastRunner(fast, optimizer);
