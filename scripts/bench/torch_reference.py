@@ -204,10 +204,15 @@ def cpu_name():
 
 
 def blas_info():
-    """The BLAS PyTorch was built against / runs on (torch.__config__ names it; "generic" = reference BLAS)."""
-    for part in torch.__config__.show().replace("\n", ",").split(","):
-        if part.strip().startswith("BLAS_INFO="):
-            return part.strip().split("=", 1)[1]
+    """The BLAS library loaded in this process (torch's BLAS_INFO says "generic" for Debian's build whichever
+    libblas.so.3 the alternatives system provides: the reference one, ~4 GFLOP/s, or OpenBLAS)."""
+    try:
+        with open("/proc/self/maps") as f:
+            libs = sorted({line.split()[-1] for line in f if "blas" in line.rsplit("/", 1)[-1]})
+        if libs:
+            return ", ".join(os.path.realpath(p) for p in libs)
+    except OSError:
+        pass
     return "unknown"
 
 

@@ -63,6 +63,19 @@ test("`npm start -- --smoke` (the chapter) trains a few steps with the book's lo
     const plain = await run(["classify", "--model", out, "Hey, are we still on for dinner?"]);
     assert.equal(plain.status, 0, plain.stderr);
     assert.match(plain.stdout.trim(), /^(spam|not spam)$/);
+
+    // many texts from a file: ONNX Runtime by default (5 texts), the same labels and probabilities as tfjs
+    const texts = ["WINNER!! Claim your prize now", "Hey, are we still on for dinner?", "", "URGENT: your account is suspended, call 0800", "ok see you at 5", "Free entry in 2 a wkly comp"];
+    const file = path.join(dir, "texts.txt");
+    fs.writeFileSync(file, texts.join("\n"));
+    const viaOnnx = await run(["classify", "--file", file, "--model", out, "--json"]);
+    const viaTfjs = await run(["classify", "--file", file, "--model", out, "--json", "--engine", "tfjs"]);
+    assert.equal(viaOnnx.status, 0, viaOnnx.stderr);
+    assert.equal(viaTfjs.status, 0, viaTfjs.stderr);
+    const a = viaOnnx.stdout.trim().split("\n").map((l) => JSON.parse(l)), b = viaTfjs.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(a.map((x) => x.text), texts.filter((t) => t !== ""), "one result per non-empty line, in order");
+    assert.deepEqual(a.map((x) => x.label), b.map((x) => x.label));
+    a.forEach((x, i) => assert.ok(Math.abs(x.spamProbability - b[i].spamProbability) < 1e-5, `${x.text}: ${x.spamProbability} vs ${b[i].spamProbability}`));
   } finally {
     cleanup();
   }
@@ -86,6 +99,15 @@ test("classify and finetune mistakes are one clear line, no stack trace", async 
     const badLen = await run(["classify", "hi", "--max-length", "-3", "--data-dir", dir]);
     assert.equal(badLen.status, 2);
     oneCleanLine(badLen.stderr);
+    for (const args of [["hi", "--engine", "warp"], ["--file", path.join(dir, "missing.txt")], ["hi", "--file", path.join(dir, "missing.txt")]]) {
+      const r = await run(["classify", ...args, "--data-dir", dir]);
+      assert.equal(r.status, 2, `${args}: ${r.stderr}`);
+      oneCleanLine(r.stderr);
+    }
+    const noOnnx = await run(["classify", "hi", "--engine", "onnx", "--data-dir", dir], { ONNX_DISABLE: "1" });
+    assert.equal(noOnnx.status, 2);
+    oneCleanLine(noOnnx.stderr);
+    assert.match(noOnnx.stderr, /--engine onnx: onnxruntime-node cannot load here .*--engine tfjs/);
   } finally {
     cleanup();
   }

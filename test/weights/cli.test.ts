@@ -58,6 +58,13 @@ test("weights download (local server via --smoke, into <data>/smoke) and generat
   assert.equal(out.lastLogits.length, 50257);
   assert.equal(out.lastLogits.indexOf(Math.max(...out.lastLogits)), out.tokenIds[4]);
   assert.ok(out.text.startsWith("Every effort moves you"));
+  // the same generation on ONNX Runtime: the same tokens, the same logits within float32 rounding
+  const o = run(["generate", "Every effort moves you", "--smoke", "--max-new-tokens", "3", "--json", "--engine", "onnx"]);
+  assert.equal(o.status, 0, o.stderr);
+  const onnx = JSON.parse(o.stdout) as typeof out;
+  assert.deepEqual(onnx.tokenIds, out.tokenIds);
+  assert.equal(onnx.text, out.text);
+  assert.ok(onnx.lastLogits.every((v, i) => Math.abs(v - out.lastLogits[i]) < 1e-4), "logits equal within 1e-4");
 });
 
 test("user mistakes: one line, exit code 2", () => {

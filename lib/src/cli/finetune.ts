@@ -17,7 +17,9 @@ export const FINETUNE_HELP = `Options:
   --out DIR                  where the classifier, metrics.json, log.txt and the plots go
                              (default <data>/review-classifier)
   --path auto|plain|fast     auto (default): the exact fast path when available and the frozen layers
-                             allow it; plain: every layer every step, like the book's loop`;
+                             allow it; plain: every layer every step, like the book's loop (the frozen
+                             layers' forward pass on ONNX Runtime when it loads; ONNX_DISABLE=1 keeps
+                             every layer in tfjs)`;
 
 /**
  * Runs the fine-tuning from parsed options (shared by `finetune` and `chapter`). Ctrl-C ends the process

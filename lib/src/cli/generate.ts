@@ -6,12 +6,17 @@ import { loadPretrainedGpt2 } from "../weights/pretrained";
 import { generateTextSimple, checkTokenIds } from "../model/generate";
 import { getTokenizer, textToTokenIds, tokenIdsToText } from "../tokenizer";
 import { withSmokeSources } from "./smokeSources";
+import { generateTextOnnx } from "../engine/inference";
+import { chooseEngine, engineHelp } from "./engineChoice";
+
+/** From this many new tokens on, `--engine auto` generates on ONNX Runtime. */
+const ONNX_FROM_TOKENS = 30;
 
 /** `npm start -- generate "PROMPT"`: greedy generation with pretrained GPT-2 (book 6.4). */
 export const generateCommand: CliCommand = {
   name: "generate",
   summary: "Generate text greedily with GPT-2",
-  usage: '"PROMPT" [--weights PATH_OR_SIZE] [--max-new-tokens 15] [--json]',
+  usage: '"PROMPT" [--weights PATH_OR_SIZE] [--max-new-tokens 15] [--engine auto|onnx|tfjs] [--json]',
   help: `Continues PROMPT with the most likely token, step by step (the book's generate_text_simple).
 With real GPT-2 124M weights, "Every effort moves you" gives
 "Every effort moves you forward.\\n\\nThe first step is to understand the importance of your work".
@@ -21,19 +26,27 @@ Options:
                            OpenAI checkpoint folder, a Hugging Face model folder (config.json + safetensors)
                            or a .safetensors file (Hugging Face or the book's state_dict names) (default 124M)
   --max-new-tokens N       tokens to add (default 15)
+${engineHelp(27, `${ONNX_FROM_TOKENS} new tokens or more`)}
   --json                   print {text, promptTokenIds, tokenIds (prompt + new), lastLogits}: lastLogits
                            are the logits at the prompt's last position (the first new token's argmax)`,
-  options: { weights: { type: "string" }, "max-new-tokens": { type: "string" } },
+  options: { weights: { type: "string" }, "max-new-tokens": { type: "string" }, engine: { type: "string" } },
   async run(values, positionals, ctx) {
     const prompt = positionals.join(" ");
     if (!prompt) throw new ConfigError('generate needs a prompt, e.g. npm start -- generate "Every effort moves you"');
     const maxNew = intOption(values, "max-new-tokens", 15, 0, 1024);
+    const engine = chooseEngine(values.engine, maxNew, ONNX_FROM_TOKENS);
     await ctx.backend();
     return withSmokeSources(ctx, async (settings) => {
       const { model } = await loadPretrainedGpt2({ weights: typeof values.weights === "string" ? values.weights : "124M", dataDir: settings.dataDir, baseUrls: settings.gpt2BaseUrls, log: ctx.log });
       try {
         const ids = textToTokenIds(prompt, getTokenizer(), []);
         checkTokenIds(model, ids);
+        if (engine === "onnx") {
+          const g = await generateTextOnnx(model, prompt, { maxNewTokens: maxNew });
+          if (values.json) ctx.out(JSON.stringify({ text: g.text, promptTokenIds: ids, tokenIds: g.tokenIds, lastLogits: Array.from(g.firstLogits) }));
+          else ctx.log(g.text);
+          return;
+        }
         const idx = tf.tensor2d([ids], [1, ids.length], "int32");
         const lastLogits = values.json ? tf.tidy(() => Array.from(model.forward(idx).slice([0, ids.length - 1, 0], [1, 1, -1]).dataSync())) : [];
         const out = generateTextSimple(model, idx, maxNew, model.cfg.contextLength);

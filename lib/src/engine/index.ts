@@ -20,8 +20,12 @@
  *   For a tfjs loop with its own optimizer, the seam is `features = fast.frozenTrunk(inputBatch)` (cache,
  *   no grad) and `logits = fast.suffix(features)` (tfjs, differentiable w.r.t. the model's variables).
  *   lib/src/train/runner.ts (FastRunner / createRunner) is the library's user of this API.
- * - Inference without gradients (classify, generate): `OnnxGptEngine.create(model, { head: true, lastTokenOnly: true })`
+ * - Inference without gradients: `OnnxClassifier.create(model)` → `classify(texts)` (6.8, the answers of
+ *   `classifyWithProbability`, 8 texts per forward) and `generateTextOnnx(model, prompt, opts)` (greedy, the
+ *   tokens of `generateText`); underneath, `OnnxGptEngine.create(model, { head: true, lastTokenOnly: true })`
  *   → `run(tokenIds, batch)` gives the last position's logits [batch, outDim] (ids Int32Array [batch, seq]).
+ * - The plain path's native help (`createPlainAcceleration`, used by createRunner for path "plain"): the frozen
+ *   trunk on ONNX Runtime for every batch (nothing cached) and tfjs's matmuls on ONNX Runtime.
  * - Native matmuls for plain tfjs code: `enableOrtMatMul()` routes tfjs's BatchMatMul (wasm/cpu backends) with
  *   ≥ 2 MFLOP to ONNX Runtime (~5× on GPT-2 sizes); `disableOrtMatMul()` restores tfjs's kernel.
  *
@@ -49,3 +53,5 @@ export type { FastPathModel, FastPathOptions, PrefixStats } from "./fastPath";
 export { enableOrtMatMul, disableOrtMatMul, acquireOrtMatMul, ortMatMulStats } from "./ortMatMul";
 export { createPlainAcceleration } from "./plainAcceleration";
 export type { PlainAcceleration } from "./plainAcceleration";
+export { OnnxClassifier, generateTextOnnx } from "./inference";
+export type { Classification, Generation } from "./inference";

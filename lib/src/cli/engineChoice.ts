@@ -1,0 +1,33 @@
+/**
+ * `--engine auto|onnx|tfjs` for the gradient-free commands (classify, generate): ONNX Runtime builds a
+ * session from the weights first (seconds for 124M), then runs a forward pass 10–20× faster than
+ * tfjs-wasm, so "auto" takes it when there is enough work to pay for the build.
+ */
+import { ConfigError } from "../errors";
+import { loadOnnxRuntime, onnxRuntimeUnavailableReason } from "../engine/onnxRuntime";
+
+/** The --engine lines of a command's help, the descriptions starting at column `column`. */
+export function engineHelp(column: number, autoWhen: string): string {
+  const pad = " ".repeat(column);
+  return [
+    `  --engine E${" ".repeat(Math.max(1, column - 12))}auto (default), onnx or tfjs: what runs the forward passes. ONNX Runtime`,
+    `${pad}first builds a session from the weights (~3–5 s for 124M), then runs 10–20x`,
+    `${pad}faster than tfjs; auto takes it for ${autoWhen}`,
+  ].join("\n");
+}
+
+/**
+ * @param work how much work there is (texts, new tokens); @param threshold from how much "auto" picks ONNX Runtime
+ * @throws ConfigError for an unknown engine, or onnx asked for where onnxruntime-node cannot load
+ */
+export function chooseEngine(value: unknown, work: number, threshold: number): "onnx" | "tfjs" {
+  const want = value === undefined ? "auto" : String(value);
+  if (!["auto", "onnx", "tfjs"].includes(want)) throw new ConfigError(`--engine must be auto, onnx or tfjs, got "${want}"`);
+  if (want === "tfjs") return "tfjs";
+  const available = loadOnnxRuntime() !== undefined;
+  if (want === "onnx") {
+    if (!available) throw new ConfigError(`--engine onnx: onnxruntime-node cannot load here (${onnxRuntimeUnavailableReason()}); use --engine tfjs`);
+    return "onnx";
+  }
+  return available && work >= threshold ? "onnx" : "tfjs";
+}
