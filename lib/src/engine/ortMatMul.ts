@@ -163,7 +163,7 @@ export function enableOrtMatMul(opts: { minFlops?: number; threads?: number } = 
     return false;
   }
   const options = {
-    executionProviders: ["cpu"], intraOpNumThreads: opts.threads ?? os.cpus().length, interOpNumThreads: 1,
+    executionProviders: ["cpu"], intraOpNumThreads: opts.threads ?? (Number(process.env.ORT_THREADS) > 0 ? Number(process.env.ORT_THREADS) : os.cpus().length), interOpNumThreads: 1,
     executionMode: "sequential", graphOptimizationLevel: "all", logSeverityLevel: 3,
     // No spinning: tfjs-wasm's element-wise kernels run on the main thread between the matmuls.
     extra: { session: { intra_op: { allow_spinning: "0" } } },
