@@ -15,6 +15,7 @@ import { loadOnnxRuntime, onnxRuntimeUnavailableReason } from "./onnxRuntime";
 import { hashParams, hashSequences, PrefixCache, rowsOf, TokenBatch } from "./prefixCache";
 import { suffixParamNames } from "./suffixGraph";
 import { SuffixTrainer } from "./suffixTrainer";
+import { TfjsPrefixPool } from "./tfjsPrefixPool";
 
 /** A GPTModel as the fast path sees it: `GptLike` plus the dropout rate and tfjs forward pieces. */
 export interface FastPathModel extends GptLike {
@@ -46,6 +47,11 @@ export interface FastPathOptions {
   cacheDir?: string;
   /** Sequences per prefix batch (default 8). */
   prefixBatchSize?: number;
+  /**
+   * Without ONNX Runtime: worker threads computing the prefix on tfjs, each with its own backend (default:
+   * one per core; 1 computes it on the main thread). tfjs-wasm runs one thread per instance under Node.
+   */
+  prefixWorkers?: number;
   /** Progress of the prefix pass: (done, total) sequences. */
   onPrefixProgress?: (done: number, total: number) => void;
   /** Logging (cache hits, engine choice). */
@@ -69,6 +75,7 @@ export class FastClassifierPath {
   /** Cached prefix outputs. */
   readonly cache: PrefixCache;
   private prefixEngine: OnnxGptEngine | undefined;
+  private prefixPool: TfjsPrefixPool | null | undefined; // null: tried, the main thread computes
   private buildSeconds = 0;
   /** Statistics of the last `precompute` call. */
   prefixStats: PrefixStats | undefined;
@@ -88,6 +95,19 @@ export class FastClassifierPath {
     return L * T * (24 * E * E + 4 * T * E);
   }
 
+  /** The tfjs worker pool for the prefix, started on first use; undefined when the main thread computes it. */
+  private async tfjsPool(): Promise<TfjsPrefixPool | undefined> {
+    if (this.prefixPool === undefined) {
+      const t0 = performance.now();
+      this.prefixPool = (await TfjsPrefixPool.create(this.model, this.model.cfg.nLayers - 1, {
+        threads: this.opts.prefixWorkers, mainThread: (ids, batch) => this.computePrefixHere(ids, batch),
+      })) ?? null;
+      this.buildSeconds += (performance.now() - t0) / 1000;
+      if (this.prefixPool) this.opts.log?.(`prefix on tfjs in ${this.prefixPool.size} threads (the main thread and ${this.prefixPool.size - 1} worker${this.prefixPool.size > 2 ? "s" : ""})`);
+    }
+    return this.prefixPool ?? undefined;
+  }
+
   private async computePrefix(ids: Int32Array, batch: number): Promise<Float32Array> {
     if (this.kind === "onnx") {
       if (!this.prefixEngine) {
@@ -97,6 +117,12 @@ export class FastClassifierPath {
       }
       return this.prefixEngine.run(ids, batch);
     }
+    const pool = await this.tfjsPool();
+    return pool ? pool.run(ids, batch) : this.computePrefixHere(ids, batch);
+  }
+
+  /** The prefix of one batch on this thread's tfjs backend. */
+  private async computePrefixHere(ids: Int32Array, batch: number): Promise<Float32Array> {
     const { embed, block } = this.model;
     if (!embed || !block) throw new ConfigError("tfjs prefix needs model.embed and model.block");
     const T = ids.length / batch;
@@ -128,11 +154,11 @@ export class FastClassifierPath {
     }
     const todo = this.cache.missing(rows);
     const flops = todo.reduce((a, r) => a + this.prefixFlopsPerSequence(r.length), 0);
+    const concurrency = this.kind === "tfjs" && todo.length ? (await this.tfjsPool())?.size ?? 1 : 1;
     const computed = await this.cache.fill(todo, (ids, b) => this.computePrefix(ids, b), {
-      batchSize: this.opts.prefixBatchSize ?? 8, onProgress: this.opts.onPrefixProgress,
+      batchSize: this.opts.prefixBatchSize ?? 8, onProgress: this.opts.onPrefixProgress, concurrency,
     });
-    await this.prefixEngine?.release();
-    this.prefixEngine = undefined;
+    await this.releasePrefixEngines();
     if (file && computed > 0) {
       this.cache.save(file, tag);
       this.opts.log?.(`prefix cache: saved ${this.cache.size} sequences to ${file}`);
@@ -201,11 +227,18 @@ export class FastClassifierPath {
     this.trainer.syncToModel();
   }
 
+  /** Frees what computes the prefix (ONNX session or tfjs workers); it is made again when needed. */
+  private async releasePrefixEngines(): Promise<void> {
+    await this.prefixEngine?.release();
+    this.prefixEngine = undefined;
+    await this.prefixPool?.dispose();
+    this.prefixPool = undefined;
+  }
+
   /** Syncs the model, frees sessions and the cache. */
   async dispose(): Promise<void> {
     this.trainer.syncToModel();
-    await this.prefixEngine?.release();
-    this.prefixEngine = undefined;
+    await this.releasePrefixEngines();
     await this.trainer.dispose();
     this.cache.clear();
   }

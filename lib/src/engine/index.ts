@@ -55,3 +55,4 @@ export { createPlainAcceleration } from "./plainAcceleration";
 export type { PlainAcceleration } from "./plainAcceleration";
 export { OnnxClassifier, generateTextOnnx } from "./inference";
 export type { Classification, Generation } from "./inference";
+export { TfjsPrefixPool } from "./tfjsPrefixPool";

@@ -38,6 +38,8 @@ export interface PrefixFillOptions {
   batchSize?: number;
   /** Called after each batch with (done, total) sequences computed. */
   onProgress?: (done: number, total: number) => void;
+  /** Batches computed at the same time (default 1): the number of workers `compute` spreads them over. */
+  concurrency?: number;
 }
 
 const MAGIC = "LLMPREFIX1";
@@ -93,10 +95,12 @@ export class PrefixCache {
     const todo = this.missing(rows), bs = opts.batchSize ?? 8, E = this.embDim;
     const byLen = new Map<number, Int32Array[]>();
     for (const r of todo) byLen.set(r.length, [...(byLen.get(r.length) ?? []), r]);
-    let done = 0;
-    for (const [T, group] of byLen) {
-      for (let i = 0; i < group.length; i += bs) {
-        const chunk = group.slice(i, i + bs), ids = new Int32Array(chunk.length * T);
+    const chunks: Int32Array[][] = [];
+    for (const group of byLen.values()) for (let i = 0; i < group.length; i += bs) chunks.push(group.slice(i, i + bs));
+    let done = 0, next = 0;
+    const lane = async () => {
+      while (next < chunks.length) {
+        const chunk = chunks[next++], T = chunk[0].length, ids = new Int32Array(chunk.length * T);
         chunk.forEach((r, j) => ids.set(r, j * T));
         const hidden = await compute(ids, chunk.length);
         // slice() copies each row out of the batch buffer so batch buffers can be freed
@@ -104,7 +108,8 @@ export class PrefixCache {
         done += chunk.length;
         opts.onProgress?.(done, todo.length);
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 1) }, lane));
     return done;
   }
 
