@@ -75,7 +75,6 @@ export class FastClassifierPath {
   /** Cached prefix outputs. */
   readonly cache: PrefixCache;
   private prefixEngine: OnnxGptEngine | undefined;
-  private prefixPool: TfjsPrefixPool | null | undefined; // null: tried, the main thread computes
   private buildSeconds = 0;
   /** Statistics of the last `precompute` call. */
   prefixStats: PrefixStats | undefined;
@@ -95,20 +94,21 @@ export class FastClassifierPath {
     return L * T * (24 * E * E + 4 * T * E);
   }
 
-  /** The tfjs worker pool for the prefix, started on first use; undefined when the main thread computes it. */
-  private async tfjsPool(): Promise<TfjsPrefixPool | undefined> {
-    if (this.prefixPool === undefined) {
-      const t0 = performance.now();
-      this.prefixPool = (await TfjsPrefixPool.create(this.model, this.model.cfg.nLayers - 1, {
-        threads: this.opts.prefixWorkers, mainThread: (ids, batch) => this.computePrefixHere(ids, batch),
-      })) ?? null;
-      this.buildSeconds += (performance.now() - t0) / 1000;
-      if (this.prefixPool) this.opts.log?.(`prefix on tfjs in ${this.prefixPool.size} threads (the main thread and ${this.prefixPool.size - 1} worker${this.prefixPool.size > 2 ? "s" : ""})`);
-    }
-    return this.prefixPool ?? undefined;
+  /**
+   * Worker threads for a tfjs prefix pass (precompute only: a few new texts later are not worth starting
+   * them); undefined when the main thread computes alone.
+   */
+  private async startTfjsPool(): Promise<TfjsPrefixPool | undefined> {
+    const t0 = performance.now();
+    const pool = await TfjsPrefixPool.create(this.model, this.model.cfg.nLayers - 1, {
+      threads: this.opts.prefixWorkers, mainThread: (ids, batch) => this.computePrefixHere(ids, batch),
+    });
+    this.buildSeconds += (performance.now() - t0) / 1000;
+    if (pool) this.opts.log?.(`prefix on tfjs in ${pool.size} threads (the main thread and ${pool.size - 1} worker${pool.size > 2 ? "s" : ""})`);
+    return pool;
   }
 
-  private async computePrefix(ids: Int32Array, batch: number): Promise<Float32Array> {
+  private async computePrefix(ids: Int32Array, batch: number, pool?: TfjsPrefixPool): Promise<Float32Array> {
     if (this.kind === "onnx") {
       if (!this.prefixEngine) {
         const t0 = performance.now();
@@ -117,7 +117,6 @@ export class FastClassifierPath {
       }
       return this.prefixEngine.run(ids, batch);
     }
-    const pool = await this.tfjsPool();
     return pool ? pool.run(ids, batch) : this.computePrefixHere(ids, batch);
   }
 
@@ -154,11 +153,17 @@ export class FastClassifierPath {
     }
     const todo = this.cache.missing(rows);
     const flops = todo.reduce((a, r) => a + this.prefixFlopsPerSequence(r.length), 0);
-    const concurrency = this.kind === "tfjs" && todo.length ? (await this.tfjsPool())?.size ?? 1 : 1;
-    const computed = await this.cache.fill(todo, (ids, b) => this.computePrefix(ids, b), {
-      batchSize: this.opts.prefixBatchSize ?? 8, onProgress: this.opts.onPrefixProgress, concurrency,
-    });
-    await this.releasePrefixEngines();
+    const pool = this.kind === "tfjs" && todo.length ? await this.startTfjsPool() : undefined;
+    let computed: number;
+    try {
+      computed = await this.cache.fill(todo, (ids, b) => this.computePrefix(ids, b, pool), {
+        batchSize: this.opts.prefixBatchSize ?? 8, onProgress: this.opts.onPrefixProgress, concurrency: pool?.size ?? 1,
+      });
+    } finally {
+      await pool?.dispose();
+    }
+    await this.prefixEngine?.release();
+    this.prefixEngine = undefined;
     if (file && computed > 0) {
       this.cache.save(file, tag);
       this.opts.log?.(`prefix cache: saved ${this.cache.size} sequences to ${file}`);
@@ -227,18 +232,11 @@ export class FastClassifierPath {
     this.trainer.syncToModel();
   }
 
-  /** Frees what computes the prefix (ONNX session or tfjs workers); it is made again when needed. */
-  private async releasePrefixEngines(): Promise<void> {
-    await this.prefixEngine?.release();
-    this.prefixEngine = undefined;
-    await this.prefixPool?.dispose();
-    this.prefixPool = undefined;
-  }
-
   /** Syncs the model, frees sessions and the cache. */
   async dispose(): Promise<void> {
     this.trainer.syncToModel();
-    await this.releasePrefixEngines();
+    await this.prefixEngine?.release();
+    this.prefixEngine = undefined;
     await this.trainer.dispose();
     this.cache.clear();
   }

@@ -57,21 +57,28 @@ export interface OrtSessionOptions {
 }
 
 /**
+ * Our session options for the CPU execution provider (shared by `createOrtSession` and the matmul
+ * sessions of ortMatMul.ts, which load models through onnxruntime-node's binding directly).
+ */
+export function ortSessionOptions(opts: OrtSessionOptions = {}): Ort.InferenceSession.SessionOptions {
+  const envThreads = Number(process.env.ORT_THREADS);
+  return {
+    executionProviders: ["cpu"],
+    intraOpNumThreads: opts.threads ?? (envThreads > 0 ? envThreads : os.cpus().length),
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+    graphOptimizationLevel: opts.optimization ?? "all",
+    logSeverityLevel: 3, // errors only (no "removing unused initializer" warnings)
+    ...(opts.spinning === false ? { extra: { session: { intra_op: { allow_spinning: "0" } } } } : {}),
+  };
+}
+
+/**
  * Creates an inference session from ModelProto bytes on the CPU execution provider.
  * @throws Error when onnxruntime-node is unavailable or the model is rejected.
  */
 export async function createOrtSession(modelBytes: Uint8Array, opts: OrtSessionOptions = {}): Promise<OrtSession> {
   const ort = loadOnnxRuntime();
   if (!ort) throw new Error(`onnxruntime-node is unavailable: ${onnxRuntimeUnavailableReason()}`);
-  const envThreads = Number(process.env.ORT_THREADS);
-  const threads = opts.threads ?? (envThreads > 0 ? envThreads : os.cpus().length);
-  return ort.InferenceSession.create(modelBytes, {
-    executionProviders: ["cpu"],
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    executionMode: "sequential",
-    graphOptimizationLevel: opts.optimization ?? "all",
-    logSeverityLevel: 3, // errors only (no "removing unused initializer" warnings)
-    ...(opts.spinning === false ? { extra: { session: { intra_op: { allow_spinning: "0" } } } } : {}),
-  });
+  return ort.InferenceSession.create(modelBytes, ortSessionOptions(opts));
 }

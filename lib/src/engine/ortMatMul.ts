@@ -9,11 +9,10 @@
  * When that cannot load, `enableOrtMatMul()` returns false and tfjs keeps its kernel.
  * While enabled, the BatchMatMul gradient passes transposes as matmul flags (see `flagGradient`).
  */
-import * as os from "node:os";
 import * as tf from "@tensorflow/tfjs";
 import { OnnxGraphBuilder } from "./onnxGraph";
 import { OnnxDataType } from "./onnxProto";
-import { loadOnnxRuntime } from "./onnxRuntime";
+import { loadOnnxRuntime, ortSessionOptions } from "./onnxRuntime";
 
 interface BindingSession {
   loadModel(buffer: ArrayBuffer, byteOffset: number, byteLength: number, options: object): void;
@@ -162,12 +161,8 @@ export function enableOrtMatMul(opts: { minFlops?: number; threads?: number } = 
   } catch {
     return false;
   }
-  const options = {
-    executionProviders: ["cpu"], intraOpNumThreads: opts.threads ?? (Number(process.env.ORT_THREADS) > 0 ? Number(process.env.ORT_THREADS) : os.cpus().length), interOpNumThreads: 1,
-    executionMode: "sequential", graphOptimizationLevel: "all", logSeverityLevel: 3,
-    // No spinning: tfjs-wasm's element-wise kernels run on the main thread between the matmuls.
-    extra: { session: { intra_op: { allow_spinning: "0" } } },
-  };
+  // No spinning: tfjs-wasm's element-wise kernels run on the main thread between the matmuls.
+  const options = ortSessionOptions({ threads: opts.threads, spinning: false });
   const open = (build: (ta: boolean, tb: boolean) => Uint8Array) => [false, true].flatMap((ta) => [false, true].map((tb) => {
     const bytes = build(ta, tb);
     const s = new binding.binding.InferenceSession();
@@ -209,8 +204,7 @@ export function acquireOrtMatMul(): (() => void) | undefined {
   const wasEnabled = state !== undefined;
   if (!enableOrtMatMul()) return undefined;
   const s = state!;
-  if (!wasEnabled) s.holders = 0;
-  else if (s.holders === 0) s.holders = Number.POSITIVE_INFINITY; // enabled by hand: never released here
+  if (wasEnabled && s.holders === 0) s.holders = Number.POSITIVE_INFINITY; // enabled by hand: never released here
   s.holders++;
   let released = false;
   return () => {

@@ -31,7 +31,17 @@ export class TfjsPrefixPool {
         if (msg.error) job.reject(new Error(`prefix worker: ${msg.error}`)); else job.resolve(msg.hidden!);
         this.waiting.shift()?.();
       });
-      slot.worker.on("error", (err) => { slot.busy?.reject(err); slot.busy = undefined; });
+      // A worker that dies leaves the pool: its batch fails, the remaining threads take the next ones.
+      const drop = (err: Error) => {
+        const i = this.slots.indexOf(slot);
+        if (i < 0) return;
+        this.slots.splice(i, 1);
+        slot.busy?.reject(err);
+        slot.busy = undefined;
+        this.waiting.shift()?.();
+      };
+      slot.worker.on("error", drop);
+      slot.worker.on("exit", (code) => drop(new Error(`prefix worker exited (${code})`)));
     }
   }
 
@@ -111,8 +121,8 @@ export class TfjsPrefixPool {
 
   /** Stops the workers. */
   async dispose(): Promise<void> {
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
-    this.slots.length = 0;
+    const slots = this.slots.splice(0);
+    await Promise.all(slots.map((s) => s.worker.terminate()));
   }
 }
 
