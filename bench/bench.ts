@@ -18,7 +18,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { DataLoader, getSettings, onnxRuntimeVersion, prepareSpamData, tf } from "llm-spam-classifier";
+import { DataLoader, getSettings, onnxRuntimeVersion, prepareSpamData, SMS_SPAM_ZIP, tf } from "llm-spam-classifier";
 import type { ChapterResult, ChapterSpec } from "./chapterRun";
 import { describeMachine } from "./machine";
 import { measureOrtMatmul } from "./ortMatmul";
@@ -55,8 +55,8 @@ async function main(): Promise<void> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "llm-bench-"));
   const tAll = performance.now();
   try {
-    // Data (ch. 6.2–6.3) through our own pipeline.
-    await prepareSpamData(dataDir, { urls: settings.smsSpamUrls });
+    // Data (ch. 6.2–6.3) through our own pipeline, from the dataset copy that ships with the package.
+    await prepareSpamData(dataDir, { urls: process.env.SMS_SPAM_URL ? settings.smsSpamUrls : [SMS_SPAM_ZIP] });
     const splits = loadSplits(dataDir, plan);
     const sizes = { train: splits.train.length, validation: splits.validation.length, test: splits.test.length };
     const units = chapterUnits(plan, sizes);
@@ -166,7 +166,7 @@ Options:
   --help              this text
 
 Needs: /usr/bin/python3 with torch (sudo apt-get install python3-torch libopenblas0-pthread).
-Offline: SMS_SPAM_URL=/path/to/sms_spam_collection.zip npm run bench`;
+The dataset is the copy in lib/assets/sms-spam-collection/ (SMS_SPAM_URL picks another).`;
 
 if (process.argv.includes("--help") || process.argv.includes("-h")) {
   console.log(HELP);

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /**
  * Executes the chapter notebooks two ways, as users and their CI would:
- *   1. `jupyter nbconvert --to script` → a .ts file run with Node (tsx);
- *   2. `jupyter nbconvert`-style execution through the real tslab kernel (nbclient), failing on the
- *      first cell error with that cell's stderr shown.
- * Smoke mode (default here; `--full` for the real thing): LLM_SMOKE=1, a fresh LLM_DATA_DIR, and a
- * 127.0.0.1 server with the tiny GPT-2 checkpoint and the dataset zip from ../shared/data
- * (or SHARED_DATA_DIR), so the real download code runs without internet.
+ *   1. `jupyter nbconvert --to script notebooks/*.ipynb` writes NN-name.ts beside each notebook (in place, where
+ *      notebooks/package.json makes them ES modules, so top-level await works); `tsc -p notebooks/tsconfig.json`
+ *      type-checks them against the built package; each runs with Node + tsx in notebooks/. The .ts files are
+ *      deleted afterwards (.gitignore ignores them).
+ *   2. execution through the real tslab kernel (nbclient), failing on the first cell error with that cell's
+ *      stderr shown; the executed copies go to build/notebooks/.
+ * Smoke mode (default here; `--full` for the real thing) is LLM_SMOKE=1 and a fresh LLM_DATA_DIR, nothing
+ * else: the package's own dataset copy and tiny GPT-2 make it work offline, as it does for a user.
  *
  * Usage: node scripts/run-notebooks.mjs [--full] [--only script|kernel] [notebooks/NN-x.ipynb ...]
  * Without Jupyter: reports the notebooks as skipped (a failure when CI=true).
@@ -46,27 +48,20 @@ if (!jupyterReady()) {
     process.exit(1);
   }
   console.log(`SKIP: ${msg}`);
-  summary(0, 0, notebooks.length * 2);
+  summary(0, 0, notebooks.length * 2 + 1);
   process.exit(0);
 }
 
-const lib = require("llm-spam-classifier");
 const build = path.join(root, "build", "notebooks");
 fs.rmSync(build, { recursive: true, force: true });
-fs.mkdirSync(path.join(build, "scripts"), { recursive: true });
-// The converted scripts use top-level await: make their folder an ES module scope.
-fs.writeFileSync(path.join(build, "scripts", "package.json"), '{ "type": "module" }\n');
+fs.mkdirSync(build, { recursive: true });
 
 const env = { ...process.env, JUPYTER_PATH: [path.join(root, ".jupyter"), process.env.JUPYTER_PATH].filter(Boolean).join(path.delimiter) };
-let server;
-if (!full) {
-  const shared = process.env.SHARED_DATA_DIR ?? path.resolve(root, "..", "shared", "data");
-  const zip = path.join(shared, "sms_spam_collection.zip");
-  server = await lib.startSmokeServer(fs.existsSync(zip) ? { smsZip: zip } : {});
-  Object.assign(env, server.env, { LLM_SMOKE: "1" });
-}
+if (!full) Object.assign(env, { LLM_SMOKE: "1" });
+// Each run gets one data folder for all notebooks, as a user's would (later notebooks reuse earlier downloads).
+env.LLM_DATA_DIR = process.env.LLM_DATA_DIR ?? path.join(build, "data");
 
-/** Runs a child process asynchronously (the smoke server in this process must keep answering). */
+/** Runs a child process, collecting its output. */
 function exec(cmd, cmdArgs, opts) {
   return new Promise((resolve) => {
     const child = spawn(cmd, cmdArgs, { ...opts, stdio: ["ignore", "pipe", "pipe"] });
@@ -92,29 +87,34 @@ async function run(label, cmd, cmdArgs, opts) {
 
 let passed = 0, failed = 0;
 const count = (ok) => (ok ? passed++ : failed++);
+const scriptOf = (nb) => nb.replace(/\.ipynb$/, ".ts");
+const converted = [];
 try {
-  for (const nb of notebooks) {
-    const name = path.basename(nb, ".ipynb");
-    // Each notebook gets the same data folder, as a user's would (later notebooks reuse earlier downloads).
-    const runEnv = { ...env, LLM_DATA_DIR: process.env.LLM_DATA_DIR ?? path.join(build, "data") };
-    if (only !== "kernel") {
-      const conv = await exec("jupyter", ["nbconvert", "--to", "script", "--output-dir", path.join(build, "scripts"), nb], { env });
-      const script = path.join(build, "scripts", `${name}.ts`);
-      if (conv.status !== 0 || !fs.existsSync(script)) {
-        console.log(`FAIL ${name} as script: nbconvert --to script gave no .ts file\n${conv.stderr}`);
-        failed++;
-      } else {
-        count(await run(`${name} as script (nbconvert --to script + tsx)`, process.execPath, ["--import", "tsx", script], { cwd: path.dirname(nb), env: runEnv }));
-      }
+  if (only !== "kernel") {
+    // As a user's CI does it: convert in place, type-check, run where nbconvert wrote them.
+    const conv = await exec("jupyter", ["nbconvert", "--to", "script", ...notebooks], { env });
+    for (const nb of notebooks) if (fs.existsSync(scriptOf(nb))) converted.push(scriptOf(nb));
+    if (conv.status !== 0 || converted.length !== notebooks.length) {
+      console.log(`FAIL nbconvert --to script wrote ${converted.length} of ${notebooks.length} scripts\n${conv.stderr}`);
+      failed++;
     }
-    if (only !== "script") {
+    const tsc = path.join(path.dirname(require.resolve("typescript/package.json")), "bin", "tsc");
+    count(await run("the converted scripts type-check (tsc -p notebooks/tsconfig.json)", process.execPath, [tsc, "-p", path.join(root, "notebooks", "tsconfig.json")], { cwd: root, env }));
+    for (const script of converted) {
+      const name = path.basename(script, ".ts");
+      count(await run(`${name} as script (nbconvert --to script + tsx, in place)`, process.execPath, ["--import", "tsx", script], { cwd: path.dirname(script), env }));
+    }
+  }
+  if (only !== "script") {
+    for (const nb of notebooks) {
+      const name = path.basename(nb, ".ipynb");
       count(await run(`${name} in the tslab kernel (nbclient)`, python,
         [path.join(root, "scripts", "execute_notebook.py"), nb, path.join(build, `${name}.ipynb`), full ? "36000" : "1200"],
-        { cwd: path.dirname(nb), env: runEnv }));
+        { cwd: path.dirname(nb), env }));
     }
   }
 } finally {
-  await server?.close();
+  for (const script of converted) fs.rmSync(script, { force: true });
 }
 summary(passed, failed, 0);
 process.exit(failed ? 1 : 0);

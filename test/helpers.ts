@@ -1,4 +1,4 @@
-/** Shared helpers for tests: where the real dataset is, and a tiny zip writer for bad-input cases. */
+/** Shared helpers for tests: the real dataset (the copy that ships in the package), temp folders, a tiny zip writer. */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -7,14 +7,11 @@ import * as net from "node:net";
 
 export const ROOT = path.resolve(__dirname, "..");
 
-/** ../shared/data beside the project (or SHARED_DATA_DIR): the real SMS Spam Collection. */
-export function sharedDataDir(): string {
-  const dir = process.env.SHARED_DATA_DIR ?? path.resolve(ROOT, "..", "shared", "data");
-  if (!fs.existsSync(path.join(dir, "sms_spam_collection.zip"))) {
-    throw new Error(`The real dataset is not at ${dir}; set SHARED_DATA_DIR to the folder with sms_spam_collection.zip`);
-  }
-  return dir;
-}
+/** The real SMS Spam Collection zip: the copy in lib/assets/sms-spam-collection/ that ships with the package. */
+export { SMS_SPAM_ZIP } from "llm-spam-classifier";
+
+/** sha256 of `SMSSpamCollection` inside that zip (5,574 lines; lib/assets/sms-spam-collection/README.md). */
+export const SMS_SPAM_COLLECTION_SHA256 = "7d039a24a6083ed9ef0f806ebad56bbb976e3aeb8de05669173bfdc4996c239d";
 
 /** A fresh temporary folder, removed by the returned function. */
 export function tempDir(prefix: string): { dir: string; cleanup: () => void } {

@@ -9,10 +9,16 @@
  * | GPT2_BASE_URL   | base URL of the GPT-2 model files                   | OpenAI's URL |
  * | TFJS_BACKEND    | force a tfjs backend: tensorflow, wasm, cpu         | automatic |
  * | LLM_SMOKE       | `1`: tiny model, few steps (the CLI's `--smoke`)    | off |
+ *
+ * Smoke mode needs no network and no wiring: without SMS_SPAM_URL / GPT2_BASE_URL it "downloads" the
+ * dataset copy and the tiny GPT-2 that ship in the package (`file://` URLs, through the real download,
+ * unzip and checkpoint code), and keeps its files in `<data>/smoke/`, apart from the real ones.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { pathToFileURL } from "node:url";
 import { ConfigError } from "./errors";
+import { SMS_SPAM_ZIP, TINY_GPT2_DIR } from "./assets";
 
 /** The book's dataset URLs (section 6.2): UCI first, the book's Backblaze mirror as fallback. */
 export const SMS_SPAM_URL = "https://archive.ics.uci.edu/static/public/228/sms+spam+collection.zip";
@@ -70,16 +76,23 @@ export function parseFlag(name: string, value: string | undefined): boolean {
  */
 export function getSettings(overrides: SettingsOverrides = {}, env: NodeJS.ProcessEnv = process.env): Settings {
   const root = projectRoot(process.cwd());
-  const dataDir = path.resolve(overrides.dataDir ?? env.LLM_DATA_DIR ?? path.join(root ?? process.cwd(), "data"));
+  const baseDir = path.resolve(overrides.dataDir ?? env.LLM_DATA_DIR ?? path.join(root ?? process.cwd(), "data"));
   const smsUrl = overrides.smsSpamUrl ?? env.SMS_SPAM_URL;
   const gptUrl = overrides.gpt2BaseUrl ?? env.GPT2_BASE_URL;
   const backend = overrides.backend ?? (env.TFJS_BACKEND || undefined);
+  const smoke = overrides.smoke ?? parseFlag("LLM_SMOKE", env.LLM_SMOKE);
+  // Smoke mode's tiny "124M" lives in <data>/smoke/, so a later real run never takes it for GPT-2 124M.
+  const tinyGpt2 = smoke && !gptUrl;
   return {
-    dataDir,
+    dataDir: tinyGpt2 ? path.join(baseDir, "smoke") : baseDir,
     // A user-given URL is used alone: falling back to the internet would hide a typo in it.
-    smsSpamUrls: smsUrl ? [smsUrl] : [SMS_SPAM_URL, SMS_SPAM_BACKUP_URL],
-    gpt2BaseUrls: gptUrl ? [gptUrl.replace(/\/+$/, "")] : [GPT2_BASE_URL, GPT2_BACKUP_BASE_URL],
+    smsSpamUrls: smsUrl ? [smsUrl] : smoke ? [pathToFileURL(SMS_SPAM_ZIP).href] : [SMS_SPAM_URL, SMS_SPAM_BACKUP_URL],
+    gpt2BaseUrls: gptUrl
+      ? [gptUrl.replace(/\/+$/, "")]
+      : tinyGpt2
+        ? [pathToFileURL(TINY_GPT2_DIR).href]
+        : [GPT2_BASE_URL, GPT2_BACKUP_BASE_URL],
     backend,
-    smoke: overrides.smoke ?? parseFlag("LLM_SMOKE", env.LLM_SMOKE),
+    smoke,
   };
 }

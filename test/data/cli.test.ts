@@ -3,14 +3,14 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { sharedDataDir, tempDir, closedUrl } from "../helpers";
+import { SMS_SPAM_ZIP, tempDir, closedUrl } from "../helpers";
 
 // `npm start -- data` end to end, on the real zip copied from a local path (SMS_SPAM_URL).
 const root = path.resolve(__dirname, "..", "..");
 const cli = path.join(root, "lib", "dist", "cli", "main.js");
 const tmp = tempDir("data-cli-");
 after(tmp.cleanup);
-const env = { SMS_SPAM_URL: path.join(sharedDataDir(), "sms_spam_collection.zip"), LLM_DATA_DIR: path.join(tmp.dir, "default") };
+const env = { SMS_SPAM_URL: SMS_SPAM_ZIP, LLM_DATA_DIR: path.join(tmp.dir, "default") };
 const run = (args: string[], extra: Record<string, string> = {}) =>
   spawnSync(process.execPath, [cli, "data", ...args], { cwd: root, encoding: "utf8", env: { ...process.env, ...env, ...extra } });
 
@@ -38,7 +38,7 @@ test("bad input: one clear error line, no stack trace", async () => {
   const cases: Array<[string[], Record<string, string>, number, RegExp]> = [
     [["extra"], {}, 2, /^error: data takes no arguments, got "extra"/],
     [["--out", path.join(file, "sub")], {}, 2, /^error: Cannot use .*a-file\/sub as the data folder \(ENOTDIR\)/],
-    [["--out", path.join(tmp.dir, "nozip")], { SMS_SPAM_URL: path.join(sharedDataDir(), "SMSSpamCollection") }, 1, /^error: sms_spam_collection\.zip is not a valid zip file .*was removed/],
+    [["--out", path.join(tmp.dir, "nozip")], { SMS_SPAM_URL: path.join(path.dirname(SMS_SPAM_ZIP), "README.md") } /* not a zip */, 1, /^error: sms_spam_collection\.zip is not a valid zip file .*was removed/],
     [["--out", path.join(tmp.dir, "nonet"), "--sms-spam-url", await closedUrl("sms.zip")], { }, 1, /^error: Could not download sms_spam_collection\.zip:\n  http:\/\/127\.0\.0\.1:\d+\/sms\.zip: ECONNREFUSED/m],
   ];
   for (const [args, extra, code, pattern] of cases) {

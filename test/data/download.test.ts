@@ -1,13 +1,14 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import {
   downloadAndUnzipSpamData, spamDataPaths, serveFiles, extractZip, ensureDataDir, DownloadError, DataFormatError, ConfigError, escapesFolder,
 } from "llm-spam-classifier";
-import { sharedDataDir, tempDir, makeZip, closedUrl } from "../helpers";
+import { SMS_SPAM_ZIP, SMS_SPAM_COLLECTION_SHA256, tempDir, makeZip, closedUrl } from "../helpers";
 
-const realZip = path.join(sharedDataDir(), "sms_spam_collection.zip");
+const realZip = SMS_SPAM_ZIP;
 const tmp = tempDir("spam-dl-");
 after(tmp.cleanup);
 const bad = (name: string, data: Buffer) => { const p = path.join(tmp.dir, name); fs.writeFileSync(p, data); return p; };
@@ -35,7 +36,7 @@ test("downloads the real zip from 127.0.0.1, extracts and renames to .tsv; a sec
   const lines: string[] = [];
   const tsv = await downloadAndUnzipSpamData(dir, { urls: [`${base}/sms+spam+collection.zip`], ...quiet, log: (l) => lines.push(l) });
   assert.equal(tsv, spamDataPaths(dir).dataFilePath);
-  assert.deepEqual(fs.readFileSync(tsv), fs.readFileSync(path.join(sharedDataDir(), "SMSSpamCollection")));
+  assert.equal(crypto.createHash("sha256").update(fs.readFileSync(tsv)).digest("hex"), SMS_SPAM_COLLECTION_SHA256);
   assert.ok(fs.existsSync(path.join(dir, "sms_spam_collection", "readme")));
   assert.match(lines.at(-1)!, /File downloaded and saved as .*SMSSpamCollection\.tsv/);
   await downloadAndUnzipSpamData(dir, { urls: [`${base}/gone.zip`], ...quiet, log: (l) => lines.push(l) });

@@ -2,13 +2,13 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { tf, initBackend, prepareSpamData, SpamDataset, DataLoader, batchTensors, getTokenizer, PAD_TOKEN_ID, type PreparedSpamData } from "llm-spam-classifier";
-import { sharedDataDir, tempDir } from "../helpers";
+import { SMS_SPAM_ZIP, tempDir } from "../helpers";
 
 const tmp = tempDir("loader-test-");
 let files: PreparedSpamData["files"];
 before(async () => {
   await initBackend();
-  files = (await prepareSpamData(tmp.dir, { urls: [path.join(sharedDataDir(), "sms_spam_collection.zip")], progress: false })).files;
+  files = (await prepareSpamData(tmp.dir, { urls: [SMS_SPAM_ZIP], progress: false })).files;
 });
 after(tmp.cleanup);
 

@@ -5,19 +5,20 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import {
   readSmsSpamTsv, valueCounts, createBalancedDataset, mapLabels, randomSplit, formatCsv, parseCsv, parseDelimited,
-  prepareSpamData, readSplitCsv, readSmsSpamFile, DataFormatError, type PreparedSpamData,
+  prepareSpamData, spamDataPaths, readSplitCsv, readSmsSpamFile, DataFormatError, type PreparedSpamData,
 } from "llm-spam-classifier";
-import { sharedDataDir, tempDir } from "../helpers";
+import { SMS_SPAM_ZIP, tempDir } from "../helpers";
 
 // Written by scripts/fixtures/numpy_pandas_reference.py with pandas itself (the book's code).
 const ref = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "fixtures", "data", "pandas_reference.json"), "utf8"));
-const raw = fs.readFileSync(path.join(sharedDataDir(), "SMSSpamCollection"), "utf8");
 const short = (s: string) => crypto.createHash("sha256").update(s, "utf8").digest("hex").slice(0, 16);
 const tmp = tempDir("split-test-");
 let prepared: PreparedSpamData;
+let raw: string; // the extracted SMSSpamCollection, as the book reads it
 
 before(async () => {
-  prepared = await prepareSpamData(tmp.dir, { urls: [path.join(sharedDataDir(), "sms_spam_collection.zip")], progress: false });
+  prepared = await prepareSpamData(tmp.dir, { urls: [SMS_SPAM_ZIP], progress: false });
+  raw = fs.readFileSync(spamDataPaths(tmp.dir).dataFilePath, "utf8");
 });
 after(tmp.cleanup);
 

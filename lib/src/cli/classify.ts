@@ -6,7 +6,6 @@ import { OnnxClassifier, type Classification } from "../engine/inference";
 import { loadClassifier } from "../train/checkpoint";
 import { classifyWithProbability } from "../train/classify";
 import { chooseEngine, engineHelp } from "./engineChoice";
-import { withSmokeSources } from "./smokeSources";
 
 /** From this many texts on, `--engine auto` classifies on ONNX Runtime. */
 const ONNX_FROM_TEXTS = 4;
@@ -55,8 +54,8 @@ ${engineHelp(21, `${ONNX_FROM_TEXTS} texts or more`)}
     }
     const engine = chooseEngine(values.engine, texts.length, ONNX_FROM_TEXTS);
     await ctx.backend();
-    // (smoke runs keep their files apart, in <data>/smoke/: withSmokeSources gives the same folder as `finetune --smoke`)
-    const dir = await withSmokeSources(ctx, async (settings) => path.resolve(typeof values.model === "string" ? values.model : path.join(settings.dataDir, "review-classifier")));
+    // (smoke runs keep their files apart: settings.dataDir is then <data>/smoke/, where `finetune --smoke` saved)
+    const dir = path.resolve(typeof values.model === "string" ? values.model : path.join(ctx.settings.dataDir, "review-classifier"));
     const { model } = loadClassifier(dir);
     try {
       let results: Classification[];

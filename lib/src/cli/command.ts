@@ -80,7 +80,11 @@ export function makeContext(values: ParsedValues): CliContext {
     settings,
     log,
     out: (line) => process.stdout.write(line + "\n"),
-    backend: () => (info ??= initBackend(settings.backend).then((b) => { process.stderr.write(describeBackend(b) + "\n"); return b; })),
+    backend: () => (info ??= initBackend(settings.backend).then((b) => {
+      process.stderr.write(describeBackend(b) + "\n");
+      if (settings.smoke) process.stderr.write(`Smoke mode: tiny model, few steps; files in ${settings.dataDir}\n`);
+      return b;
+    })),
   };
 }
 

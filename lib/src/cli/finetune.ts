@@ -3,7 +3,6 @@ import { intOption } from "./command";
 import { ConfigError } from "../errors";
 import { checkTrainable } from "../train/classifier";
 import { finetuneClassifier, type FinetuneResult } from "../train/finetune";
-import { withSmokeSources } from "./smokeSources";
 
 export const FINETUNE_OPTIONS = {
   epochs: { type: "string" }, trainable: { type: "string" }, weights: { type: "string" }, out: { type: "string" }, path: { type: "string" },
@@ -33,10 +32,10 @@ export async function finetuneFromOptions(values: ParsedValues, ctx: CliContext)
   if (!["auto", "plain", "fast"].includes(p)) throw new ConfigError(`--path must be auto, plain or fast, got "${p}"`);
   if (values.weights === "") throw new ConfigError("--weights needs a size (124M, …) or a path");
   await ctx.backend();
-  return withSmokeSources(ctx, (settings) => finetuneClassifier(settings, {
+  return finetuneClassifier(ctx.settings, {
     weights: typeof values.weights === "string" ? values.weights : "124M", epochs, trainable, smoke,
     outDir: typeof values.out === "string" ? values.out : undefined, path: p as "auto" | "plain" | "fast", log: ctx.log,
-  }));
+  });
 }
 
 /** Machine-readable summary for --json. */

@@ -5,7 +5,6 @@ import { ConfigError } from "../errors";
 import { downloadGpt2, checkGpt2Size } from "../weights/downloadGpt2";
 import { openWeightSource } from "../weights/pretrained";
 import { TfCheckpoint } from "../weights/tfCheckpoint";
-import { withSmokeSources } from "./smokeSources";
 
 /** `npm start -- weights download|inspect`: GPT-2 files (book 6.4). */
 export const weightsCommand: CliCommand = {
@@ -26,7 +25,8 @@ weights inspect PATH [--json] [--sha256]
     const [action, target] = positionals;
     if (action === "download") {
       const size = checkGpt2Size(typeof values.size === "string" ? values.size : "124M");
-      const dir = await withSmokeSources(ctx, (settings) => downloadGpt2(size, path.join(settings.dataDir, "gpt2"), { baseUrls: settings.gpt2BaseUrls, log: ctx.log }));
+      const settings = ctx.settings;
+      const dir = await downloadGpt2(size, path.join(settings.dataDir, "gpt2"), { baseUrls: settings.gpt2BaseUrls, log: ctx.log });
       if (values.json) ctx.out(JSON.stringify({ size, dir })); else ctx.log(`GPT-2 ${size} is in ${dir}`);
       return;
     }

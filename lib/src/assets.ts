@@ -1,0 +1,14 @@
+/**
+ * Files that ship inside the package (`lib/assets/`): the tiny GPT-2 checkpoint and a copy of the SMS Spam
+ * Collection. Smoke mode and the tests read them, so both work offline with nothing beside the package.
+ */
+import * as path from "node:path";
+
+/** The package's `assets/` folder (this file compiles to `dist/assets.js`). */
+export const ASSETS_DIR = path.resolve(__dirname, "..", "assets");
+
+/** Folder of the tiny GPT-2 checkpoint in OpenAI's layout, as size "124M" (`<dir>/124M/model.ckpt.*`). */
+export const TINY_GPT2_DIR = path.join(ASSETS_DIR, "gpt2-tiny");
+
+/** The SMS Spam Collection zip (CC BY 4.0; source and citation in `assets/sms-spam-collection/README.md`). */
+export const SMS_SPAM_ZIP = path.join(ASSETS_DIR, "sms-spam-collection", "sms_spam_collection.zip");
