@@ -4,6 +4,7 @@ import { spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { TfCheckpoint } from "llm-spam-classifier";
 import { tempDir } from "../helpers";
 
 // `npm start -- weights ...` and `npm start -- generate ...` end to end, on the PyTorch-made fixtures
@@ -42,6 +43,46 @@ test("weights inspect --json --sha256: names, dtypes as the files name them, sha
   assert.match(text.stdout, /^half +DT_HALF +\[2, 3\]$/m);
   assert.match(text.stdout, /^odd +DT_UNKNOWN\(99\) +\[2\]$/m);
   assert.match(text.stdout, /^3 tensors; index: 1 data blocks \(0 Snappy-compressed\), 1 data shard\(s\)$/m);
+});
+
+test("weights inspect on TF2 checkpoints: DT_STRING tensors listed (--json, --sha256 of the elements' bytes), a corrupt one is one clear error", () => {
+  const dir = path.join(FIX, "tf2-object-graph");
+  const r = run(["weights", "inspect", dir, "--json", "--sha256"]);
+  assert.equal(r.status, 0, r.stderr);
+  const list = JSON.parse(r.stdout) as Listed[];
+  assert.deepEqual(list.map((v) => [v.name, v.dtype, v.shape]), [
+    ["_CHECKPOINTABLE_OBJECT_GRAPH", "DT_STRING", []],
+    ["model/layer/bias/.ATTRIBUTES/VARIABLE_VALUE", "DT_FLOAT", [3]],
+    ["model/layer/kernel/.ATTRIBUTES/VARIABLE_VALUE", "DT_FLOAT", [4, 3]],
+    ["save_counter/.ATTRIBUTES/VARIABLE_VALUE", "DT_INT64", []],
+  ]);
+  // The object graph's hash is of its bytes: the stored entry less its 2-byte varint length and 4-byte length checksum.
+  const e = new TfCheckpoint(dir).entry("_CHECKPOINTABLE_OBJECT_GRAPH");
+  const raw = fs.readFileSync(path.join(dir, "ckpt-1.data-00000-of-00001")).subarray(e.offset, e.offset + e.size);
+  assert.equal(raw[0] & 0x80, 0x80);
+  assert.equal((raw[0] & 0x7f) | (raw[1] << 7), e.size - 6);
+  assert.equal(list[0].sha256, crypto.createHash("sha256").update(raw.subarray(6)).digest("hex"));
+  assert.notEqual(list[0].sha256, crypto.createHash("sha256").update(raw).digest("hex"));
+  const real = run(["weights", "inspect", path.join(FIX, "tf2-real", "checkpoint"), "--json", "--sha256"]);
+  assert.equal(real.status, 0, real.stderr);
+  const labels = (JSON.parse(real.stdout) as Listed[]).find((v) => v.name === "model/labels/.ATTRIBUTES/VARIABLE_VALUE")!;
+  assert.deepEqual([labels.dtype, labels.shape, labels.sha256], ["DT_STRING", [3], crypto.createHash("sha256").update("ham" + "" + "spam ".repeat(40)).digest("hex")]);
+  const text = run(["weights", "inspect", path.join(FIX, "tf2-real", "savedmodel")]);
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /^_CHECKPOINTABLE_OBJECT_GRAPH +DT_STRING +\[\]$/m);
+  assert.match(text.stdout, /^labels\/\.ATTRIBUTES\/VARIABLE_VALUE +DT_STRING +\[3\]$/m);
+  // A flipped string byte: exit 1 (a data error), one line naming the tensor and the checksum.
+  const bad = path.join(tmp.dir, "tf2-bad");
+  fs.cpSync(dir, bad, { recursive: true });
+  const file = path.join(bad, "ckpt-1.data-00000-of-00001");
+  const bytes = fs.readFileSync(file);
+  bytes[e.offset + e.size - 1] ^= 0x01;
+  fs.writeFileSync(file, bytes);
+  const c = run(["weights", "inspect", bad, "--sha256"]);
+  assert.equal(c.status, 1, c.stderr);
+  assert.equal(c.stderr.trim().split("\n").length, 1, c.stderr);
+  assert.match(c.stderr, /^error: _CHECKPOINTABLE_OBJECT_GRAPH: DT_STRING data checksum mismatch in ckpt-1\.data-00000-of-00001 \(the entry's CRC32C/m);
+  assert.equal(run(["weights", "inspect", bad]).status, 0, "listing alone reads the index only");
 });
 
 test("weights download (local server via --smoke, into <data>/smoke) and generate --json: the first new token is the argmax of lastLogits", () => {

@@ -17,9 +17,10 @@ export const weightsCommand: CliCommand = {
   complete are kept; interrupted downloads continue. Sizes: 124M, 355M, 774M, 1558M.
 
 weights inspect PATH [--json] [--sha256]
-  Lists every tensor of a checkpoint: name, dtype as the file names it (DT_FLOAT, F32, ...), shape and,
-  with --sha256, the sha256 of its stored bytes. PATH: an OpenAI checkpoint folder or prefix
-  (model.ckpt), a .safetensors file, a Hugging Face folder or a model.safetensors.index.json.`,
+  Lists every tensor of a checkpoint: name, dtype as the file names it (DT_FLOAT, F32, DT_STRING, ...),
+  shape and, with --sha256, the sha256 of its stored bytes (of a DT_STRING tensor: its elements' bytes,
+  concatenated). PATH: a TensorFlow checkpoint folder or prefix (OpenAI's model.ckpt, a TF2 ckpt-1), a
+  SavedModel folder, a .safetensors file, a Hugging Face folder or a model.safetensors.index.json.`,
   options: { size: { type: "string" }, sha256: { type: "boolean" } },
   async run(values, positionals, ctx) {
     const [action, target] = positionals;

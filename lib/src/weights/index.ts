@@ -3,6 +3,7 @@ export * from "./crc32c";
 export * from "./dtypes";
 export * from "./sstable";
 export * from "./tfCheckpoint";
+export * from "./tfStringTensor";
 export * from "./safetensors";
 export * from "./loadWeights";
 export * from "./downloadGpt2";

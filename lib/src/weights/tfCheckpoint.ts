@@ -6,6 +6,10 @@
  * - The entry under key "" is a BundleHeaderProto (num_shards, endianness); every other key is a tensor
  *   name whose value is a BundleEntryProto (dtype, shape, shard_id, offset, size, crc32c).
  * - Tensor bytes live in the data shards; we check each tensor's masked CRC32C when reading it.
+ *   DT_STRING tensors (TF2's `_CHECKPOINTABLE_OBJECT_GRAPH`) are stored as lengths, a length checksum
+ *   and the bytes, with a checksum of their own (see tfStringTensor.ts).
+ * TF2 checkpoints (`tf.train.Checkpoint`, names like `model/layer/kernel/.ATTRIBUTES/VARIABLE_VALUE`) and
+ * SavedModel `variables/` bundles are the same format.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -15,6 +19,7 @@ import { crc32c, maskCrc } from "./crc32c";
 import { readFields } from "./protobuf";
 import { readTable, type IndexLayout } from "./sstable";
 import { TF_DTYPES, toFloat32 } from "./dtypes";
+import { checksumMismatch, decodeStringTensor, type TensorLocation } from "./tfStringTensor";
 
 export interface TensorInfo {
   name: string;
@@ -53,7 +58,10 @@ function parseEntry(name: string, value: Uint8Array): BundleEntry {
   return { name, dtype: TF_DTYPES[dtypeNum] ?? `DT_UNKNOWN(${dtypeNum})`, shape, shardId, offset, size, crc32c: crc };
 }
 
-/** Resolves a checkpoint path: a prefix (`…/model.ckpt`), its `.index` file, or a folder with a `checkpoint` file or one `*.index`. */
+/**
+ * Resolves a checkpoint path: a prefix (`…/model.ckpt`), its `.index` file, a folder with a `checkpoint`
+ * file or one `*.index`, or a SavedModel folder (its `variables/variables` bundle).
+ */
 export function resolveCheckpointPrefix(p: string): string {
   if (p.endsWith(".index") && fs.existsSync(p)) return p.slice(0, -".index".length);
   if (fs.existsSync(`${p}.index`)) return p;
@@ -65,8 +73,10 @@ export function resolveCheckpointPrefix(p: string): string {
     }
     const idx = fs.readdirSync(p).filter((f) => f.endsWith(".index"));
     if (idx.length === 1) return path.join(p, idx[0].slice(0, -".index".length));
+    const savedModel = path.join(p, "variables", "variables");
+    if (fs.existsSync(`${savedModel}.index`)) return savedModel;
   }
-  throw new DataFormatError(`No TensorFlow checkpoint at ${p} (expected a prefix like model.ckpt with a model.ckpt.index file, or a folder containing one)`);
+  throw new DataFormatError(`No TensorFlow checkpoint at ${p} (expected a prefix like model.ckpt with a model.ckpt.index file, a folder containing one, or a SavedModel folder with variables/variables.index)`);
 }
 
 /** A TensorFlow checkpoint bundle, opened from its `.index` alone; tensors are read on demand. */
@@ -121,20 +131,41 @@ export class TfCheckpoint {
     return `${this.prefix}.data-${String(id).padStart(5, "0")}-of-${String(this.numShards).padStart(5, "0")}`;
   }
 
-  /** The stored bytes of one tensor (only that tensor is read), checked against its CRC32C. */
-  readBytes(name: string): Uint8Array {
+  /** The entry's bytes as stored in its shard (only that range is read), not yet checked. */
+  private readStored(name: string): { e: BundleEntry; at: TensorLocation; raw: Uint8Array } {
     const e = this.entry(name);
     const shard = this.shardPath(e.shardId);
-    if (!fs.existsSync(shard)) throw new DataFormatError(`Missing checkpoint shard ${path.basename(shard)} (needed for ${name})`);
+    const at = { name, shard: path.basename(shard) };
+    if (!fs.existsSync(shard)) throw new DataFormatError(`Missing checkpoint shard ${at.shard} (needed for ${name})`);
     const fileSize = fs.statSync(shard).size;
     if (e.offset + e.size > fileSize) {
-      throw new DataFormatError(`${name}: needs bytes ${e.offset}..${e.offset + e.size} of ${path.basename(shard)}, which has only ${fileSize}; the file is truncated`);
+      throw new DataFormatError(`${name}: needs bytes ${e.offset}..${e.offset + e.size} of ${at.shard}, which has only ${fileSize}; the file is truncated`);
     }
-    const buf = readFileRange(shard, e.offset, e.size);
-    if (e.crc32c !== undefined && maskCrc(crc32c(buf)) !== e.crc32c) {
-      throw new DataFormatError(`${name}: checksum mismatch in ${path.basename(shard)}; the file is corrupt (download it again)`);
-    }
-    return buf;
+    return { e, at, raw: readFileRange(shard, e.offset, e.size) };
+  }
+
+  /**
+   * The bytes of one tensor (only that tensor is read), checked against its CRC32C: the stored bytes,
+   * or for a DT_STRING tensor its elements' bytes concatenated (after both of its checksums pass).
+   * @throws DataFormatError for a checksum mismatch, a missing or truncated shard.
+   */
+  readBytes(name: string): Uint8Array {
+    if (this.entry(name).dtype === "DT_STRING") return Buffer.concat(this.readStrings(name));
+    const { e, at, raw } = this.readStored(name);
+    if (e.crc32c !== undefined && maskCrc(crc32c(raw)) !== e.crc32c) throw checksumMismatch(at, "checksum");
+    return raw;
+  }
+
+  /**
+   * The elements of a DT_STRING tensor (row-major; one for a scalar such as `_CHECKPOINTABLE_OBJECT_GRAPH`),
+   * after checking its length checksum and its entry checksum.
+   * @throws DataFormatError for another dtype, a checksum mismatch (naming which one), a missing or truncated shard.
+   */
+  readStrings(name: string): Uint8Array[] {
+    const dtype = this.entry(name).dtype;
+    if (dtype !== "DT_STRING") throw new DataFormatError(`${name} has dtype ${dtype}, not DT_STRING`);
+    const { e, at, raw } = this.readStored(name);
+    return decodeStringTensor(raw, e.shape.reduce((a, d) => a * d, 1), at, e.crc32c);
   }
 
   /**
