@@ -18,7 +18,7 @@ export interface SmokeServer extends StaticServer {
 
 /**
  * Starts the smoke server. `smsZip`: a local SMS Spam Collection zip to serve as
- * `/sms+spam+collection.zip` (CI passes ../shared/data/sms_spam_collection.zip).
+ * `/sms+spam+collection.zip` (scripts/run-notebooks.mjs passes the real dataset's zip when it has one).
  */
 export async function startSmokeServer(opts: { smsZip?: string } = {}): Promise<SmokeServer> {
   const routes: Record<string, string> = { "/gpt2/models/": TINY_GPT2_DIR };
