@@ -3,7 +3,6 @@
  * `npm test`: the unit tests (node:test + tsx, every test/**\/*.test.ts) and then every notebook in
  * smoke mode, both as a converted script and through the real tslab kernel (scripts/run-notebooks.mjs).
  * `--unit` runs only the unit tests. Ends with one line: `all: N passed, N failed[, N skipped]`.
- * Full-size (124M) tests are opt-in: LLM_FULL_TESTS=1.
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";

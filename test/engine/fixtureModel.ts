@@ -1,7 +1,10 @@
-/** Loads test/fixtures/engine/tiny-reference.json (scripts/fixtures/engine_reference.py) as a model for the engine tests. */
+/**
+ * Models for the engine tests: test/fixtures/engine/tiny-reference.json (scripts/fixtures/engine_reference.py)
+ * as a parameter map, and random tfjs GPTModel classifiers.
+ */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { tf } from "llm-spam-classifier";
+import { tf, GPTModel, type GPTConfig } from "llm-spam-classifier";
 
 export interface TinyReference {
   config: { vocab_size: number; context_length: number; emb_dim: number; n_heads: number; n_layers: number; drop_rate: number; qkv_bias: boolean };
@@ -55,4 +58,22 @@ export function fixtureParamsModel(ref: TinyReference, opts: { dropRate?: number
     t.dispose();
   }
   return { cfg, params, dispose: () => params.forEach((v) => v.dispose()) };
+}
+
+/**
+ * A GPTModel with every parameter random (N(0, 0.2); LayerNorm scales around 1), the book's freezing
+ * (last block, final norm and head trainable) and a 2-class head (`headBias` default true).
+ */
+export function randomClassifier(cfg: GPTConfig, opts: { headBias?: boolean } = {}): GPTModel {
+  const model = new GPTModel(cfg, { seed: 5 });
+  let seed = 100;
+  for (const [name, v] of model.params) {
+    const init = name.endsWith(".scale") ? tf.add(1, tf.randomNormal(v.shape, 0, 0.2, "float32", seed++)) : tf.randomNormal(v.shape, 0, 0.2, "float32", seed++);
+    model.setParam(name, init);
+    init.dispose();
+  }
+  model.freezeAll();
+  model.replaceOutHead(2, { seed: 9, bias: opts.headBias ?? true });
+  model.setTrainable([`trf_blocks.${cfg.nLayers - 1}`, "final_norm", "out_head"]);
+  return model;
 }

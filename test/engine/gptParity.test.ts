@@ -3,26 +3,11 @@ import assert from "node:assert/strict";
 import {
   tf, initBackend, GPTModel, OnnxGptEngine, loadOnnxRuntime, createFastClassifierPath, FastClassifierPath, adamwUpdateInPlace, resolveFastAdamW,
 } from "llm-spam-classifier";
-import { maxAbsDiff } from "./fixtureModel";
+import { maxAbsDiff, randomClassifier } from "./fixtureModel";
 
 const CFG = { vocabSize: 97, contextLength: 16, embDim: 32, nHeads: 4, nLayers: 3, dropRate: 0, qkvBias: true };
 const B = 4, T = 12;
 const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 37 + (i % 5) * 11) % CFG.vocabSize);
-
-/** A GPTModel with every parameter random (LayerNorms around 1/0 too), the book's freezing and a 2-class head. */
-function randomClassifier(): GPTModel {
-  const model = new GPTModel(CFG, { seed: 5 });
-  let seed = 100;
-  for (const [name, v] of model.params) {
-    const init = name.endsWith(".scale") ? tf.add(1, tf.randomNormal(v.shape, 0, 0.2, "float32", seed++)) : tf.randomNormal(v.shape, 0, 0.2, "float32", seed++);
-    model.setParam(name, init);
-    init.dispose();
-  }
-  model.freezeAll();
-  model.replaceOutHead(2, { seed: 9 });
-  model.setTrainable([`trf_blocks.${CFG.nLayers - 1}`, "final_norm", "out_head"]);
-  return model;
-}
 
 const models: GPTModel[] = [];
 after(() => models.forEach((m) => m.dispose()));
@@ -30,7 +15,7 @@ after(() => models.forEach((m) => m.dispose()));
 test("ONNX engine equals the tfjs GPTModel: full logits, prefix hidden states, last-token logits (≤ 1e-4)", async (t) => {
   if (!loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");
   await initBackend();
-  const model = randomClassifier();
+  const model = randomClassifier(CFG);
   models.push(model);
   const idx = tf.tensor2d(ids, [B, T], "int32");
   const want = model.forward(idx);
@@ -56,7 +41,7 @@ for (const useOnnx of [true, false]) {
   test(`fast path (${useOnnx ? "ONNX Runtime" : "tfjs fallback"}) equals the uncached model: last-token logits and 3 AdamW steps`, async (t) => {
     if (useOnnx && !loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");
     await initBackend();
-    const fastModel = randomClassifier(), plainModel = randomClassifier();
+    const fastModel = randomClassifier(CFG), plainModel = randomClassifier(CFG);
     models.push(fastModel, plainModel);
     const fast = await createFastClassifierPath(fastModel, { useOnnx });
     assert.ok(fast instanceof FastClassifierPath);

@@ -5,6 +5,7 @@ import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { AddressInfo } from "node:net";
+import { Writable } from "node:stream";
 import { downloadFile, remoteSize, serveFiles, DownloadError, writeFileAtomic } from "llm-spam-classifier";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "dl-test-"));
@@ -30,6 +31,20 @@ test("downloads a file atomically and reports the URL used", async () => {
     assert.deepEqual(fs.readFileSync(dest), payload);
     assert.ok(!fs.existsSync(`${dest}.part`));
     assert.equal(await remoteSize([`${srv.baseUrl}/f.bin`]), payload.length);
+  } finally { await srv.close(); }
+});
+
+test("in a notebook the download draws one HTML bar updated in place, nothing on stderr", async () => {
+  const srv = await serveFiles({ "/f.bin": src });
+  try {
+    const shown: string[] = [];
+    let text = "";
+    const stream = new Writable({ write(chunk, _enc, cb) { text += chunk; cb(); } });
+    const display = () => ({ html: (s: string) => { shown.push(s); } });
+    await downloadFile([`${srv.baseUrl}/f.bin`], path.join(tmp, "nb.bin"), { ...quiet, progress: { display, stream } });
+    assert.equal(text, "");
+    assert.ok(shown.length >= 2, "drawn, then the final state");
+    assert.match(shown.at(-1)!, new RegExp(`^<div [^>]*>nb\\.bin <progress value="${payload.length}" max="${payload.length}" `));
   } finally { await srv.close(); }
 });
 

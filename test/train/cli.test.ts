@@ -91,14 +91,23 @@ test("classify and finetune mistakes are one clear line, no stack trace", async 
     const empty = await run(["classify", "  ", "--data-dir", dir]);
     assert.equal(empty.status, 2);
     oneCleanLine(empty.stderr);
-    for (const args of [["--trainable", "everything"], ["--epochs", "0"], ["--path", "warp"]]) {
+    const finetuneMistakes: Array<[string[], RegExp]> = [
+      [["--trainable", "everything"], /^error: --trainable must be one of /m],
+      [["--epochs", "0"], /^error: --epochs must be a positive integer \(at most 1000\), got "0"$/m],
+      [["--epochs", "-3"], /^error: --epochs must be a positive integer \(at most 1000\), got "-3"$/m], // not an "ambiguous option"
+      [["--epochs=-3"], /^error: --epochs must be a positive integer \(at most 1000\), got "-3"$/m],
+      [["--path", "warp"], /^error: --path must be auto, plain or fast/m],
+    ];
+    for (const [args, re] of finetuneMistakes) {
       const r = await run(["finetune", ...args, "--data-dir", dir]);
       assert.equal(r.status, 2, `${args}: ${r.stderr}`);
       oneCleanLine(r.stderr);
+      assert.match(r.stderr, re);
     }
     const badLen = await run(["classify", "hi", "--max-length", "-3", "--data-dir", dir]);
     assert.equal(badLen.status, 2);
     oneCleanLine(badLen.stderr);
+    assert.match(badLen.stderr, /^error: --max-length must be a positive integer, got "-3"$/m);
     for (const args of [["hi", "--engine", "warp"], ["--file", path.join(dir, "missing.txt")], ["hi", "--file", path.join(dir, "missing.txt")]]) {
       const r = await run(["classify", ...args, "--data-dir", dir]);
       assert.equal(r.status, 2, `${args}: ${r.stderr}`);

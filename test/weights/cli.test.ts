@@ -116,6 +116,13 @@ test("user mistakes: one line, exit code 2", () => {
     [["weights", "frob"], /^error: weights needs "download" or "inspect", got "frob"/],
     [["generate"], /^error: generate needs a prompt/],
     [["generate", "Every effort moves you", "--weights", path.join(FIX, "openai")], /^error: Token id 6109 is outside the model's vocabulary \(512 tokens\)/],
+    // A negative value is the option's value (not an "ambiguous" option), in both spellings, and is checked.
+    [["generate", "hi", "--max-new-tokens", "-1"], /^error: --max-new-tokens must be a positive integer \(at most 1024\), got "-1"$/],
+    [["generate", "hi", "--max-new-tokens=-1"], /^error: --max-new-tokens must be a positive integer \(at most 1024\), got "-1"$/],
+    [["generate", "--max-new-tokens", "-1", "hi"], /^error: --max-new-tokens must be a positive integer/],
+    [["generate", "hi", "--max-new-tokens", "1.5"], /^error: --max-new-tokens must be a positive integer \(at most 1024\), got "1\.5"$/],
+    [["generate", "hi", "--max-new-tokens", "1e2"], /^error: --max-new-tokens must be a positive integer/],
+    [["generate", "hi", "--max-new-tokens"], /^error: Option '--max-new-tokens <value>' argument missing/],
   ];
   for (const [args, re] of cases) {
     const r = run(args);

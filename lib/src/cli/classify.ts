@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { CliCommand } from "./command";
+import { optionalIntOption, type CliCommand } from "./command";
 import { ConfigError } from "../errors";
 import { OnnxClassifier, type Classification } from "../engine/inference";
 import { loadClassifier } from "../train/checkpoint";
@@ -47,11 +47,7 @@ ${engineHelp(21, `${ONNX_FROM_TEXTS} texts or more`)}
   options: { model: { type: "string" }, "max-length": { type: "string" }, file: { type: "string" }, engine: { type: "string" } },
   async run(values, positionals, ctx) {
     const texts = textsOf(values, positionals);
-    const raw = values["max-length"];
-    const maxLength = raw === undefined ? undefined : Number(raw);
-    if (maxLength !== undefined && !(typeof raw === "string" && Number.isInteger(maxLength) && maxLength > 0)) {
-      throw new ConfigError(`--max-length must be a positive integer, got "${String(raw)}"`);
-    }
+    const maxLength = optionalIntOption(values, "max-length");
     const engine = chooseEngine(values.engine, texts.length, ONNX_FROM_TEXTS);
     await ctx.backend();
     // (smoke runs keep their files apart: settings.dataDir is then <data>/smoke/, where `finetune --smoke` saved)

@@ -53,10 +53,35 @@ export const COMMON_HELP = `Common options:
   --json                machine-readable output on stdout
   -h, --help            this help`;
 
+/** A value that reads as a negative number (`-1`, `-0.5`, `-.5`), never an option name. */
+const NEGATIVE_NUMBER = /^-\.?\d/;
+
+/**
+ * Joins `--name -1` (and `-n -1`) into `--name=-1` for options that take a value. parseArgs would call
+ * `-1` an ambiguous option argument; joined, the value reaches the option's own check, whose message
+ * says what the value must be (e.g. `--epochs must be a positive integer`).
+ */
+export function attachNegativeValues(argv: readonly string[], options: OptionSpec): string[] {
+  const takesValue = new Set<string>();
+  for (const [name, spec] of Object.entries(options)) {
+    if (spec.type !== "string") continue;
+    takesValue.add(`--${name}`);
+    if (spec.short) takesValue.add(`-${spec.short}`);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--") return out.concat(argv.slice(i)); // the rest are positionals
+    const joined = takesValue.has(argv[i]) && i + 1 < argv.length && NEGATIVE_NUMBER.test(argv[i + 1]);
+    out.push(joined ? `${argv[i]}=${argv[++i]}` : argv[i]);
+  }
+  return out;
+}
+
 /** Parses argv for a command; unknown options and bad values become ConfigErrors (exit 2). */
 export function parseCommandArgs(cmd: CliCommand, argv: string[]): { values: ParsedValues; positionals: string[] } {
+  const options = { ...COMMON_OPTIONS, ...cmd.options };
   try {
-    const { values, positionals } = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...cmd.options }, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({ args: attachNegativeValues(argv, options), options, allowPositionals: true, strict: true });
     return { values: values as ParsedValues, positionals };
   } catch (err) {
     throw new ConfigError(`${(err as Error).message.split("\n")[0]}. See: npm start -- ${cmd.name} --help`);
@@ -88,13 +113,30 @@ export function makeContext(values: ParsedValues): CliContext {
   };
 }
 
-/** Reads an integer option with bounds, or the default. */
-export function intOption(values: ParsedValues, name: string, def: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
+/** "a positive integer (at most 1000)", "an integer from -3 to 3", … for an option's error message. */
+function integerRange(min: number, max: number): string {
+  const atMost = max < Number.MAX_SAFE_INTEGER ? ` (at most ${max})` : "";
+  if (min === 1) return `a positive integer${atMost}`;
+  if (min === 0) return `a non-negative integer${atMost}`;
+  return atMost ? `an integer from ${min} to ${max}` : `an integer of at least ${min}`;
+}
+
+/**
+ * Reads an integer option (decimal digits, optionally signed) within [min, max].
+ * @returns the value, or undefined when the option is absent
+ * @throws ConfigError saying what the value must be (e.g. `--epochs must be a positive integer (at most 1000), got "-3"`)
+ */
+export function optionalIntOption(values: ParsedValues, name: string, min = 1, max = Number.MAX_SAFE_INTEGER): number | undefined {
   const raw = values[name];
-  if (raw === undefined) return def;
-  const n = Number(raw);
-  if (typeof raw !== "string" || !Number.isInteger(n) || n < min || n > max) {
-    throw new ConfigError(`--${name} must be an integer between ${min} and ${max}, got "${String(raw)}"`);
+  if (raw === undefined) return undefined;
+  const n = typeof raw === "string" && /^[+-]?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(`--${name} must be ${integerRange(min, max)}, got "${String(raw)}"`);
   }
   return n;
+}
+
+/** Like `optionalIntOption`, with a default for an absent option. */
+export function intOption(values: ParsedValues, name: string, def: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
+  return optionalIntOption(values, name, min, max) ?? def;
 }

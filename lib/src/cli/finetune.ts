@@ -1,5 +1,5 @@
 import type { CliCommand, ParsedValues, CliContext } from "./command";
-import { intOption } from "./command";
+import { optionalIntOption } from "./command";
 import { ConfigError } from "../errors";
 import { checkTrainable } from "../train/classifier";
 import { finetuneClassifier, type FinetuneResult } from "../train/finetune";
@@ -26,7 +26,7 @@ export const FINETUNE_HELP = `Options:
  */
 export async function finetuneFromOptions(values: ParsedValues, ctx: CliContext): Promise<FinetuneResult> {
   const smoke = ctx.settings.smoke;
-  const epochs = values.epochs === undefined ? undefined : intOption(values, "epochs", 5, 1, 1000);
+  const epochs = optionalIntOption(values, "epochs", 1, 1000);
   const trainable = checkTrainable(typeof values.trainable === "string" ? values.trainable : "last-block");
   const p = typeof values.path === "string" ? values.path : "auto";
   if (!["auto", "plain", "fast"].includes(p)) throw new ConfigError(`--path must be auto, plain or fast, got "${p}"`);

@@ -24,7 +24,7 @@ Options:
   --weights PATH_OR_SIZE   a size (124M, 355M, 774M, 1558M, or "gpt2-small (124M)" …; downloaded), an
                            OpenAI checkpoint folder, a Hugging Face model folder (config.json + safetensors)
                            or a .safetensors file (Hugging Face or the book's state_dict names) (default 124M)
-  --max-new-tokens N       tokens to add (default 15)
+  --max-new-tokens N       tokens to add, 1 to 1024 (default 15)
 ${engineHelp(27, `${ONNX_FROM_TOKENS} new tokens or more`)}
   --json                   print {text, promptTokenIds, tokenIds (prompt + new), lastLogits}: lastLogits
                            are the logits at the prompt's last position (the first new token's argmax)`,
@@ -32,7 +32,7 @@ ${engineHelp(27, `${ONNX_FROM_TOKENS} new tokens or more`)}
   async run(values, positionals, ctx) {
     const prompt = positionals.join(" ");
     if (!prompt) throw new ConfigError('generate needs a prompt, e.g. npm start -- generate "Every effort moves you"');
-    const maxNew = intOption(values, "max-new-tokens", 15, 0, 1024);
+    const maxNew = intOption(values, "max-new-tokens", 15, 1, 1024);
     const engine = chooseEngine(values.engine, maxNew, ONNX_FROM_TOKENS);
     await ctx.backend();
     const settings = ctx.settings;

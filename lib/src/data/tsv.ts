@@ -1,10 +1,14 @@
 /**
  * A delimited-text reader that follows pandas' C tokenizer with its defaults (quotechar `"`,
  * doublequote, skip_blank_lines). The book reads the SMS file with
- * `pd.read_csv(path, sep="\t", header=None, names=["Label", "Text"])`; pandas' quote rules turn the
- * 5,574 lines into 5,572 rows (see ../shared/data/README.md): a field *starting* with `"` is quoted
- * (the quotes are dropped, `""` is one `"`), text after its closing quote is appended as is, and an
- * unclosed quote runs over line ends. Quotes inside an unquoted field are plain characters.
+ * `pd.read_csv(path, sep="\t", header=None, names=["Label", "Text"])`. pandas' quote rules: a field
+ * *starting* with `"` is quoted (the quotes are dropped, `""` is one `"`), text after its closing quote
+ * is appended as is, and an unclosed quote runs over line ends. Quotes inside an unquoted field are
+ * plain characters. On the SMS Spam Collection (5,574 lines) pandas 1.5.3 reads 5,572 rows, the book's
+ * count: of the 54 texts that start with `"`, 43 are quoted from end to end and lose their quotes, 9
+ * have their closing quote partway (`"Gimme a few" was ...` becomes `Gimme a few was ...`), and line
+ * 5,082's quote never closes, so lines 5,082–5,084 become one row (the field ends at the `"` opening
+ * line 5,084's text; the rest of that line is appended). This reader reproduces all three.
  */
 import * as fs from "node:fs";
 import { DataFormatError } from "../errors";

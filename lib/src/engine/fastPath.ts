@@ -1,8 +1,8 @@
 /**
  * The fast exact path for the chapter's fine-tuning: frozen prefix cached once per distinct sequence
  * (ONNX Runtime), trainable suffix computed for the last position only. `createFastClassifierPath` checks
- * the conditions (prefix frozen, dropout 0) and returns undefined with a reason when they do not hold,
- * so callers fall back to the plain tfjs path.
+ * the conditions (prefix frozen, dropout 0) and returns `{ reason }` instead of a path when they do not
+ * hold, so callers fall back to the plain tfjs path.
  */
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";

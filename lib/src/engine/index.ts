@@ -1,5 +1,5 @@
 /**
- * Performance engine (issue 7): exact fast paths for the chapter's fine-tuning.
+ * Performance engine: exact fast paths for the chapter's fine-tuning.
  *
  * - ONNX export + ONNX Runtime inference of (part of) a GPTModel from its own weights:
  *   `buildGptOnnx(model, { fromBlock, toBlock, head, lastTokenOnly })`, `OnnxGptEngine.create(model, part)`.

@@ -27,8 +27,9 @@ export function encodeForClassification(text: string, model: ClassifierModel, to
   if (opts.maxLength !== undefined && !(Number.isInteger(opts.maxLength) && opts.maxLength > 0)) {
     throw new ConfigError(`maxLength must be a positive integer, got ${opts.maxLength}`);
   }
-  // The supported length is the number of position-embedding rows (the book's first print read
-  // shape[1], the embedding width: its issue #371).
+  // The supported length is the number of position-embedding rows, pos_emb.weight.shape[0] (1024 for
+  // GPT-2). The book's printed classify_review reads shape[1], the embedding width (768), which
+  // truncates long texts for no reason; the book's repository (rasbt/LLMs-from-scratch) corrected it.
   const supported = model.param("pos_emb.weight").shape[0]!;
   const maxLength = Math.min(opts.maxLength ?? model.trainedMaxLength ?? supported, supported);
   let ids: number[];

@@ -17,9 +17,13 @@ export interface DownloadOptions {
   retries?: number;
   /** Base delay between attempts (ms), doubled each time. Default 500. */
   retryDelayMs?: number;
-  /** Progress bar label; defaults to the file name. `progress: false` hides the bar. */
+  /** Progress bar label; defaults to the file name. */
   label?: string;
-  progress?: boolean | Pick<ProgressOptions, "stream" | "onUpdate">;
+  /**
+   * The progress bar (util/progress: an HTML bar updated in place in a tslab notebook, text elsewhere):
+   * `false` hides it; an object sets where it draws.
+   */
+  progress?: boolean | Pick<ProgressOptions, "stream" | "display" | "throttleMs" | "onUpdate">;
   /** Keep a `.part` file after a failure and continue it next time with a Range request. Default true. */
   resume?: boolean;
   /** Appended to the error when every URL fails: what the user can do (e.g. which variable to set). */

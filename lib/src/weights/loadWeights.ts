@@ -80,8 +80,8 @@ export function loadWeightsIntoGpt(model: GPTModel, src: WeightSource, log?: (li
     if (!cache.has(name)) {
       if (!src.has(name)) throw new DataFormatError(`The checkpoint has no tensor "${name}"`);
       const t = src.readTensor(name);
-      // OpenAI's Conv1D weights are [1, in, out]: drop the leading 1 (the book's np.squeeze).
       if (cache.size >= 4) cache.delete(cache.keys().next().value!); // c_attn w/b are read for q, k and v
+      // OpenAI's Conv1D weights are [1, in, out]: drop the leading 1 (the book's np.squeeze).
       cache.set(name, { data: t.data, shape: t.shape.length === 3 && t.shape[0] === 1 ? t.shape.slice(1) : t.shape });
     }
     return cache.get(name)!;
