@@ -56,7 +56,7 @@ ${engineHelp(21, `${ONNX_FROM_TEXTS} texts or more`)}
     const engine = chooseEngine(values.engine, texts.length, ONNX_FROM_TEXTS);
     await ctx.backend();
     // (smoke runs keep their files apart, in <data>/smoke/: withSmokeSources gives the same folder as `finetune --smoke`)
-    const dir = await withSmokeSources(ctx, async (settings) => path.resolve(typeof values.model === "string" ? values.model : path.join(settings.dataDir, "review-classifier")));
+    const dir = await withSmokeSources(ctx, (settings) => Promise.resolve(path.resolve(typeof values.model === "string" ? values.model : path.join(settings.dataDir, "review-classifier"))));
     const { model } = loadClassifier(dir);
     try {
       let results: Classification[];

@@ -29,7 +29,7 @@ export function encodeForClassification(text: string, model: ClassifierModel, to
   }
   // The supported length is the number of position-embedding rows (the book's first print read
   // shape[1], the embedding width: its issue #371).
-  const supported = model.param("pos_emb.weight").shape[0]!;
+  const supported = model.param("pos_emb.weight").shape[0];
   const maxLength = Math.min(opts.maxLength ?? model.trainedMaxLength ?? supported, supported);
   let ids: number[];
   try {
@@ -40,7 +40,7 @@ export function encodeForClassification(text: string, model: ClassifierModel, to
   ids = ids.slice(0, maxLength); // truncate
   const pad = opts.padTokenId ?? model.padTokenId ?? PAD_TOKEN_ID;
   while (ids.length < maxLength) ids.push(pad); // right-pad
-  const vocab = model.param("tok_emb.weight").shape[0]!;
+  const vocab = model.param("tok_emb.weight").shape[0];
   const bad = ids.find((id) => !(Number.isInteger(id) && id >= 0 && id < vocab));
   if (bad !== undefined) throw new ConfigError(`Token id ${bad} is outside the model's vocabulary of ${vocab}: this model was not trained with the GPT-2 tokenizer (or padTokenId is wrong)`);
   return ids;

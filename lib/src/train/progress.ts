@@ -10,7 +10,7 @@ interface TslabDisplay { html(s: string): void }
 /** A tslab display, or undefined outside a running tslab kernel. */
 function notebookDisplay(): TslabDisplay | undefined {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- tslab is there only inside a notebook kernel
     const tslab = require("tslab") as { newDisplay(): TslabDisplay };
     const d = tslab.newDisplay(); // throws "Not ready" outside a kernel
     d.html("");
