@@ -49,7 +49,7 @@ async function main(): Promise<void> {
   await initBackend();
   const tLoad = performance.now();
   const splits = loadSplits(spec.dataDir, plan);
-  const model = await loadBenchModel(spec.weightsPath);
+  const model = loadBenchModel(spec.weightsPath);
   const optimizer = new AdamW(model.trainableParams(), { lr: 5e-5, weightDecay: 0.1 });
   const load = (performance.now() - tLoad) / 1000;
 
@@ -68,7 +68,7 @@ async function main(): Promise<void> {
   const loaderOf = (d: typeof splits.train, train: boolean) => new DataLoader(d, train ? { batchSize: bs, shuffle: true, dropLast: true, seed: spec.seed } : { batchSize: bs });
   // Book 6.6 (torch.manual_seed(123) first): accuracies over 10 batches, then losses over 5 (the train loader reshuffles).
   const tInit = performance.now();
-  const firstBatch = loaderOf(splits.train, true)[Symbol.iterator]().next().value!;
+  const [firstBatch] = loaderOf(splits.train, true);
   const firstLogits = await inner.logits(firstBatch);
   const trainLoader = loaderOf(splits.train, true), valLoader = loaderOf(splits.validation, false), testLoader = loaderOf(splits.test, false);
   const initial = {

@@ -2,10 +2,10 @@
  * Loads PyTorch's random weights (safetensors written by scripts/bench/torch_reference.py) into our GPTModel
  * (124M config, 2-class head with bias) with the book's freezing: last block, final norm and head trainable.
  */
-import { GPTModel, isLinearWeight, modelConfig, tf } from "llm-spam-classifier";
+import { GPTModel, isLinearWeight, modelConfig } from "llm-spam-classifier";
 import { readSafetensorsF32, transpose2d } from "./safetensors";
 
-export async function loadBenchModel(weightsPath: string): Promise<GPTModel> {
+export function loadBenchModel(weightsPath: string): GPTModel {
   const model = new GPTModel(modelConfig("124M"));
   model.replaceOutHead(2, { bias: true });
   const raw = readSafetensorsF32(weightsPath);

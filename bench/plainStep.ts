@@ -50,11 +50,11 @@ async function main(): Promise<void> {
   const [specPath, outPath] = process.argv.slice(2);
   const spec = JSON.parse(fs.readFileSync(specPath, "utf8")) as { weightsPath: string; dataDir: string; plan: ChapterPlan; mode: PlainMode };
   const info = await initBackend();
-  const model = await loadBenchModel(spec.weightsPath);
+  const model = loadBenchModel(spec.weightsPath);
   const optimizer = new AdamW(model.trainableParams(), { lr: 5e-5, weightDecay: 0.1 });
   const { runner, description } = await runnerFor(spec.mode, model, optimizer);
   const splits = loadSplits(spec.dataDir, spec.plan);
-  const batch = new DataLoader(splits.train, { batchSize: spec.plan.batchSize })[Symbol.iterator]().next().value!;
+  const [batch] = new DataLoader(splits.train, { batchSize: spec.plan.batchSize });
   const times: number[] = [];
   let forwardSeconds = NaN, firstLoss = NaN;
   for (let rep = 0; rep < spec.plan.plainReps + 1; rep++) { // rep 0 is the warm-up (timed only when plainReps is 0)

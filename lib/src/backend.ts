@@ -54,10 +54,9 @@ function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message.split("\n")[0] : String(err);
 }
 
-/** True when `require(name)` gives a real native binding (danfo's override maps tfjs-node to plain tfjs). */
-function loadNative(pkg: string): void {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  require(pkg);
+/** Loads a native tfjs package; throws unless it is a real binding (danfo's override maps tfjs-node to plain tfjs). */
+async function loadNative(pkg: string): Promise<void> {
+  await import(pkg);
   if (!tf.engine().registryFactory["tensorflow"]) throw new Error("not installed (only the plain-tfjs alias that danfojs-node uses)");
 }
 
@@ -65,18 +64,17 @@ async function tryBackend(choice: BackendChoice): Promise<{ ok: true; gpu: boole
   try {
     switch (choice) {
       case "tensorflow-gpu": {
-        loadNative("@tensorflow/tfjs-node-gpu");
+        await loadNative("@tensorflow/tfjs-node-gpu");
         if (!(await tf.setBackend("tensorflow"))) return { ok: false, reason: "setBackend failed" };
         const gpu = Boolean((tf.backend() as unknown as { isUsingGpuDevice?: boolean }).isUsingGpuDevice);
         if (!gpu) return { ok: false, reason: "no visible CUDA GPU" };
         return { ok: true, gpu };
       }
       case "tensorflow":
-        loadNative("@tensorflow/tfjs-node");
+        await loadNative("@tensorflow/tfjs-node");
         return (await tf.setBackend("tensorflow")) ? { ok: true, gpu: false } : { ok: false, reason: "setBackend failed" };
       case "wasm":
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        require("@tensorflow/tfjs-backend-wasm");
+        await import("@tensorflow/tfjs-backend-wasm"); // registers the backend; loaded only when it is chosen
         if (!(await tf.setBackend("wasm"))) return { ok: false, reason: "setBackend failed" };
         registerWasmKernels();
         return { ok: true, gpu: false };
@@ -106,7 +104,7 @@ export function initBackend(requested?: string): Promise<BackendInfo> {
   pending = (async () => {
     const name = requested ?? getSettings().backend;
     const forced = name !== undefined && name !== "" && name !== "auto";
-    const order: BackendChoice[] = forced ? [parseBackendChoice(name!)] : [...BACKEND_ORDER];
+    const order: BackendChoice[] = forced ? [parseBackendChoice(name)] : [...BACKEND_ORDER];
     const skipped: Array<{ choice: BackendChoice; reason: string }> = [];
     for (const choice of order) {
       const r = await tryBackend(choice);

@@ -39,7 +39,7 @@ test("bad input: one clear error line, no stack trace", async () => {
     [["extra"], {}, 2, /^error: data takes no arguments, got "extra"/],
     [["--out", path.join(file, "sub")], {}, 2, /^error: Cannot use .*a-file\/sub as the data folder \(ENOTDIR\)/],
     [["--out", path.join(tmp.dir, "nozip")], { SMS_SPAM_URL: path.join(path.dirname(SMS_SPAM_ZIP), "README.md") } /* not a zip */, 1, /^error: sms_spam_collection\.zip is not a valid zip file .*was removed/],
-    [["--out", path.join(tmp.dir, "nonet"), "--sms-spam-url", await closedUrl("sms.zip")], { }, 1, /^error: Could not download sms_spam_collection\.zip:\n  http:\/\/127\.0\.0\.1:\d+\/sms\.zip: ECONNREFUSED/m],
+    [["--out", path.join(tmp.dir, "nonet"), "--sms-spam-url", await closedUrl("sms.zip")], { }, 1, /^error: Could not download sms_spam_collection\.zip:\n {2}http:\/\/127\.0\.0\.1:\d+\/sms\.zip: ECONNREFUSED/m],
   ];
   for (const [args, extra, code, pattern] of cases) {
     const r = run(args, extra);

@@ -1,6 +1,5 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import * as path from "node:path";
 import { tf, initBackend, prepareSpamData, SpamDataset, DataLoader, batchTensors, getTokenizer, PAD_TOKEN_ID, type PreparedSpamData } from "llm-spam-classifier";
 import { SMS_SPAM_ZIP, tempDir } from "../helpers";
 

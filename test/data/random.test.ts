@@ -5,7 +5,16 @@ import * as path from "node:path";
 import { RandomState } from "llm-spam-classifier";
 
 // Written by scripts/fixtures/numpy_pandas_reference.py from NumPy itself.
-const ref = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "fixtures", "data", "numpy_random.json"), "utf8"));
+interface NumpyRandomRef {
+  raw_uint32_seed123: number[];
+  random_sample_seed123: number[];
+  permutations_seed123: Record<string, number[]>;
+  permutation_1494_seed123: number[];
+  permutation_4825_seed123: number[];
+  permutation_5000_seed7: number[];
+  choice_4825_747_seed123: number[];
+}
+const ref = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "fixtures", "data", "numpy_random.json"), "utf8")) as NumpyRandomRef;
 
 test("raw MT19937 outputs equal RandomState(123)", () => {
   const rs = new RandomState(123);
@@ -18,7 +27,7 @@ test("random_sample equals NumPy's (53-bit doubles)", () => {
 });
 
 test("permutation equals NumPy's for small and large sizes and other seeds", () => {
-  for (const [n, perm] of Object.entries(ref.permutations_seed123 as Record<string, number[]>)) {
+  for (const [n, perm] of Object.entries(ref.permutations_seed123)) {
     assert.deepEqual(new RandomState(123).permutation(Number(n)), perm, `n=${n}`);
   }
   assert.deepEqual(new RandomState(123).permutation(1494), ref.permutation_1494_seed123);

@@ -10,7 +10,14 @@ import {
 import { SMS_SPAM_ZIP, tempDir } from "../helpers";
 
 // Written by scripts/fixtures/numpy_pandas_reference.py with pandas itself (the book's code).
-const ref = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "fixtures", "data", "pandas_reference.json"), "utf8"));
+interface PandasRef {
+  rows: number;
+  row_label_and_text_sha256_16: Array<[string, string]>;
+  row_5081_text: string;
+  balanced_original_index: number[];
+  split_csv_sha256: { train: string; validation: string; test: string };
+}
+const ref = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "fixtures", "data", "pandas_reference.json"), "utf8")) as PandasRef;
 const short = (s: string) => crypto.createHash("sha256").update(s, "utf8").digest("hex").slice(0, 16);
 const tmp = tempDir("split-test-");
 let prepared: PreparedSpamData;

@@ -43,7 +43,7 @@ test("fast path (ORT prefix cache + last-position suffix) reproduces PyTorch's l
   assert.ok(maxAbsDiff(await fast.logitsLastToken(batchOf(0)), ref.last_logits) < 1e-5);
   const losses: number[] = [];
   for (const i of [0, 1, 0]) losses.push(await fast.trainStep(batchOf(i), ref.batches[i].labels, { lr: ref.adamw.lr, weightDecay: ref.adamw.weight_decay }));
-  assert.ok(maxAbsDiff(losses, ref.adamw.losses) < 1e-5, `losses ${losses} vs ${ref.adamw.losses}`);
+  assert.ok(maxAbsDiff(losses, ref.adamw.losses) < 1e-5, `losses ${losses.join()} vs ${ref.adamw.losses.join()}`);
   assert.ok(maxAbsDiff(await fast.logitsLastToken(batchOf(1)), ref.adamw.last_logits_after_batch2) < 1e-4);
   fast.syncToModel();
   for (const [name, value] of Object.entries(ref.adamw.params_after)) {
@@ -71,7 +71,7 @@ test("the tfjs seam (frozenTrunk no-grad + differentiable suffix) gives PyTorch'
   const features = fast.frozenTrunk(batchOf(0));
   const vars = ref.trainable.map((n) => model.params.get(n)!);
   const y = tf.tidy(() => tf.oneHot(tf.tensor1d(ref.batches[0].labels, "int32"), 2));
-  const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, fast.suffix(features)) as tf.Scalar, vars);
+  const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(y, fast.suffix(features)), vars);
   assert.ok(Math.abs(value.dataSync()[0] - ref.loss) < 1e-5);
   for (const name of ref.trainable) {
     if (name.endsWith("W_key.bias")) continue; // exactly 0 in exact arithmetic (softmax shift invariance): float noise only

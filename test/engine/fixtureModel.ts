@@ -29,7 +29,7 @@ export function isLinearName(name: string): boolean {
 
 /** A PyTorch-layout tensor value as our layout (transposing Linear weights). */
 export function ourLayout(name: string, value: number[] | number[][]): tf.Tensor {
-  const t = tf.tensor(value as number[][]);
+  const t = tf.tensor(value);
   if (!isLinearName(name)) return t;
   const r = tf.transpose(t);
   t.dispose();
@@ -40,7 +40,7 @@ type Nested = ArrayLike<number> | Nested[];
 
 /** Max |a - b| over two (nested) arrays or typed arrays, flattened. */
 export function maxAbsDiff(a: Nested, b: Nested): number {
-  const flat = (x: Nested): number[] => (Array.isArray(x) ? (x as unknown[]).flat(3) as number[] : Array.from(x as ArrayLike<number>));
+  const flat = (x: Nested): number[] => (Array.isArray(x) ? (x as unknown[]).flat(3) as number[] : Array.from(x));
   const fa = flat(a), fb = flat(b);
   if (fa.length !== fb.length) throw new Error(`length ${fa.length} vs ${fb.length}`);
   return fa.reduce((m, v, i) => Math.max(m, Math.abs(v - fb[i])), 0);

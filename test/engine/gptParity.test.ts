@@ -59,7 +59,7 @@ for (const useOnnx of [true, false]) {
     const settings = { lr: 1e-2, weightDecay: 0.1 };
     const before = tf.memory().numTensors;
     for (let step = 1; step <= 3; step++) {
-      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, lastOf(plainModel)) as tf.Scalar, vars.map(([, v]) => v));
+      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(y, lastOf(plainModel)), vars.map(([, v]) => v));
       vars.forEach(([, v], i) => {
         const p = Float32Array.from(v.dataSync());
         adamwUpdateInPlace(p, grads[v.name].dataSync() as Float32Array, state[i].m, state[i].v, step, resolveFastAdamW(settings));

@@ -7,13 +7,13 @@ import { PrefixCache, sequenceKey, rowsOf, hashSequences, DataFormatError, tf, i
 
 const E = 3;
 /** A fake prefix: hidden[t, e] = id_t * 10 + e, so rows are easy to check. */
-const fake = async (ids: Int32Array, batch: number) => Float32Array.from({ length: ids.length * E }, (_, i) => ids[Math.floor(i / E)] * 10 + (i % E));
+const fake = (ids: Int32Array) => Promise.resolve(Float32Array.from({ length: ids.length * E }, (_, i) => ids[Math.floor(i / E)] * 10 + (i % E)));
 
 test("fill computes each distinct sequence once, in batches, and gather returns them in order", async () => {
   const cache = new PrefixCache(E);
   const rows = [[1, 2], [3, 4], [1, 2], [5, 6], [7, 8, 9]].map((r) => Int32Array.from(r));
   const calls: number[] = [];
-  const n = await cache.fill(rows, async (ids, b) => { calls.push(b); return fake(ids, b); }, { batchSize: 2 });
+  const n = await cache.fill(rows, async (ids, b) => { calls.push(b); return fake(ids); }, { batchSize: 2 });
   assert.equal(n, 4);
   assert.deepEqual(calls, [2, 1, 1], "length-2 rows in batches of 2, the length-3 row alone");
   assert.equal(cache.size, 4);
@@ -41,7 +41,7 @@ test("save/load round-trips the entries; another tag loads nothing; a damaged fi
     assert.equal(new PrefixCache(4).load(file, "weights-A"), 0, "other width");
     assert.equal(back.load(path.join(dir, "absent.bin"), "weights-A"), 0);
     fs.truncateSync(file, fs.statSync(file).size - 4);
-    assert.throws(() => new PrefixCache(E).load(file, "weights-A"), (e: unknown) => e instanceof DataFormatError && /expected 60 data bytes, found 56/.test((e as Error).message));
+    assert.throws(() => new PrefixCache(E).load(file, "weights-A"), (e: unknown) => e instanceof DataFormatError && /expected 60 data bytes, found 56/.test(e.message));
     fs.writeFileSync(file, "not json\n");
     assert.throws(() => new PrefixCache(E).load(file, "weights-A"), DataFormatError);
   } finally {

@@ -21,7 +21,7 @@ function tfjsReference(model: GPTModel, hidden: tf.Tensor3D, names: string[]) {
     return model.head(model.finalNorm(x));
   });
   const logits = logitsOf();
-  const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, logitsOf()) as tf.Scalar, names.map((n) => model.param(n)));
+  const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy<tf.Scalar>(y, logitsOf()), names.map((n) => model.param(n)));
   const result = {
     loss: value.dataSync()[0],
     logits: Float32Array.from(logits.dataSync()),

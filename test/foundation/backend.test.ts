@@ -24,7 +24,7 @@ test("automatic choice skips the native backends that are not installed and land
 test("TFJS_BACKEND=cpu forces the cpu backend", () => {
   const r = node(`require("llm-spam-classifier").initBackend().then(i => console.log(JSON.stringify(i)))`, { TFJS_BACKEND: "cpu" });
   assert.equal(r.status, 0, r.stderr);
-  const info = JSON.parse(r.stdout.trim().split("\n").pop()!);
+  const info = JSON.parse(r.stdout.trim().split("\n").pop()!) as { choice: string; forced: boolean };
   assert.equal(info.choice, "cpu");
   assert.equal(info.forced, true);
 });

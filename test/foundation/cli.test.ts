@@ -36,7 +36,7 @@ test("a user mistake is one clear line and exit code 2, never a stack trace", ()
 test("info reports the backend once and honours TFJS_BACKEND and --data-dir", () => {
   const r = run(["info", "--json", "--data-dir", "/tmp/somewhere"], { TFJS_BACKEND: "cpu" });
   assert.equal(r.status, 0, r.stderr);
-  const info = JSON.parse(r.stdout);
+  const info = JSON.parse(r.stdout) as { backend: string; dataDir: string };
   assert.equal(info.backend, "cpu");
   assert.equal(info.dataDir, "/tmp/somewhere");
   assert.equal(r.stderr.match(/backend: cpu/g)?.length, 1);

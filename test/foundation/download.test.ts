@@ -92,7 +92,7 @@ test("a connection cut mid-way is resumed with a Range request and gives the exa
       return;
     }
     assert.ok(range, "second request continues the part file");
-    const start = Number(range![1]);
+    const start = Number(range[1]);
     res.writeHead(206, { "content-length": payload.length - start, "content-range": `bytes ${start}-${payload.length - 1}/${payload.length}` });
     res.end(payload.subarray(start));
   });

@@ -25,7 +25,7 @@ function assertClose(a: number[], b: number[], tol = 1e-5) {
 test("UnsortedSegmentSum on wasm equals the cpu backend (incl. repeated and out-of-range ids)", async () => {
   const x = [[1, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12], [0.5, 0.25, 0.125]];
   const ids = [2, 0, 2, 5, -1]; // 5 and -1 are out of range and dropped
-  const r = await onBoth(() => tf.tidy(() => tf.unsortedSegmentSum(tf.tensor2d(x), tf.tensor1d(ids, "int32"), 4).arraySync() as number[][]));
+  const r = await onBoth(() => tf.tidy(() => tf.unsortedSegmentSum(tf.tensor2d(x), tf.tensor1d(ids, "int32"), 4).arraySync()));
   assert.deepEqual(r.wasm, r.cpu);
   assert.deepEqual(r.wasm, [[4, 5, 6], [0, 0, 0], [8, 10, 12], [0, 0, 0]]);
 });

@@ -10,7 +10,7 @@ import { tempDir } from "../helpers";
 
 // Written by scripts/fixtures/gpt2_reference.py: the book's PyTorch GPTModel with random weights.
 const FIX = path.join(__dirname, "..", "fixtures", "model");
-const ref = JSON.parse(fs.readFileSync(path.join(FIX, "logits.json"), "utf8"));
+const ref = JSON.parse(fs.readFileSync(path.join(FIX, "logits.json"), "utf8")) as { token_ids: number[][]; logits: number[][][] };
 const FIX_CONFIG: GPTConfig = { vocabSize: 512, contextLength: 32, embDim: 16, nHeads: 2, nLayers: 2, dropRate: 0, qkvBias: true };
 const small: GPTConfig = { vocabSize: 64, contextLength: 16, embDim: 8, nHeads: 2, nLayers: 2, dropRate: 0, qkvBias: true };
 
@@ -136,7 +136,7 @@ test("gradients reach only the trainable parameters; freezing and head swap coun
   tf.dispose(model.forward(idx)); // builds the cached causal mask for T = 3
   const before = tf.memory().numTensors;
   // All parameters passed: frozen ones come back null, every trainable one gets a non-zero gradient of its own shape.
-  const { value, grads } = tf.variableGrads(() => model.forward(idx).slice([0, 2, 0], [1, 1, 2]).square().sum() as tf.Scalar, [...model.params.values()]);
+  const { value, grads } = tf.variableGrads(() => model.forward(idx).slice([0, 2, 0], [1, 1, 2]).square().sum<tf.Scalar>(), [...model.params.values()]);
   for (const [name, v] of model.params) {
     const g = grads[v.name];
     if (!trainable.has(name)) { assert.equal(g, null, `${name} is frozen`); continue; }
@@ -156,9 +156,9 @@ test("the whole model trains on this backend (embedding gradients included): row
   const model = new GPTModel(small, { seed: 4 });
   const idx = tf.tensor2d([[3, 4, 3]], undefined, "int32");
   const vars = [...model.params.values()];
-  const { value, grads } = tf.variableGrads(() => model.forward(idx).square().mean() as tf.Scalar, vars);
+  const { value, grads } = tf.variableGrads(() => model.forward(idx).square().mean<tf.Scalar>(), vars);
   assert.equal(Object.values(grads).filter((g) => g !== null).length, model.params.size);
-  const tok = grads[model.param("tok_emb.weight").name]!;
+  const tok = grads[model.param("tok_emb.weight").name];
   const rowSums = tf.tidy(() => Array.from(tok.abs().sum(1).dataSync()));
   assert.ok(rowSums[3] > 0 && rowSums[4] > 0);
   assert.equal(rowSums.filter((v, i) => i !== 3 && i !== 4 && v !== 0).length, 0);

@@ -69,7 +69,7 @@ test("plotValues: training (solid) and validation (dash-dot, the book's \"-.\") 
   // The two ranges are the same linear map, so epoch e and e·5200 examples share one position.
   const rx = (f.layout.xaxis as { range: number[] }).range, rx2 = (f.layout.xaxis2 as { range: number[] }).range;
   assert.ok(rx[0] < 0 && rx[1] > 5);
-  rx.forEach((v, i) => assert.ok(Math.abs(rx2[i] - v * 5200) < 1e-6, `${rx2} vs ${rx}`));
+  rx.forEach((v, i) => assert.ok(Math.abs(rx2[i] - v * 5200) < 1e-6, `${rx2.join()} vs ${rx.join()}`));
   // legend below the plot area
   assert.ok((f.layout.legend as { y: number }).y < 0);
 });

@@ -6,7 +6,7 @@ import * as path from "node:path";
 import {
   tf, initBackend, GPTModel, prepareClassifier, classifierParamCount, checkTrainable, modelConfig, ConfigError, DataFormatError,
   classifyReview, classifyWithProbability, encodeForClassification, lastTokenLogitsOf, loadClassifier, saveClassifier, SafetensorsFile,
-  getTokenizer, PAD_TOKEN_ID,
+  getTokenizer, PAD_TOKEN_ID, writeSafetensors,
 } from "llm-spam-classifier";
 import { fixtureModel } from "./fixture";
 
@@ -65,7 +65,7 @@ test("6.8 classifyReview: right-pads with 50256 to the trained length (capped at
   assert.equal(classifyReview(SPAM, model), label);
   assert.ok(Math.abs(spamProbability - 1 / (1 + Math.exp(logits[0] - logits[1]))) < 1e-5);
   tf.dispose(x);
-  for (const bad of ["", "   "]) assert.throws(() => classifyReview(bad, model), (e: unknown) => e instanceof ConfigError && /empty text/.test((e as Error).message));
+  for (const bad of ["", "   "]) assert.throws(() => classifyReview(bad, model), (e: unknown) => e instanceof ConfigError && /empty text/.test(e.message));
   assert.throws(() => classifyReview("hi", model, tok, { maxLength: 0 }), ConfigError);
   assert.throws(() => classifyReview("hi <|endoftext|>", model), ConfigError);
   model.dispose();
@@ -80,7 +80,7 @@ test("6.8 save/load: safetensors in PyTorch's layout + config.json, exact round 
   const st = new SafetensorsFile(path.join(out, "model.safetensors"));
   assert.deepEqual(st.entries.get("out_head.weight")!.shape, [2, 16]); // nn.Linear's [out, in]
   assert.deepEqual(st.entries.get("tok_emb.weight")!.shape, [512, 16]);
-  assert.equal(JSON.parse(st.metadata.classifier_config).maxLength, 10);
+  assert.equal((JSON.parse(st.metadata.classifier_config) as { maxLength: number }).maxLength, 10);
   const { model: back, maxLength, config } = loadClassifier(out);
   assert.equal(maxLength, 10);
   assert.equal(back.trainedMaxLength, 10);
@@ -88,7 +88,7 @@ test("6.8 save/load: safetensors in PyTorch's layout + config.json, exact round 
   assert.equal(back.numParams({ trainableOnly: true }), 0); // loaded frozen
   for (const [name, v] of model.params) assert.deepEqual(back.param(name).dataSync(), v.dataSync(), name);
   assert.equal(back.padTokenId, 511); // the fixture's config
-  assert.throws(() => classifyReview("Win cash now", back), (e: unknown) => e instanceof ConfigError && /outside the model's vocabulary of 512/.test((e as Error).message));
+  assert.throws(() => classifyReview("Win cash now", back), (e: unknown) => e instanceof ConfigError && /outside the model's vocabulary of 512/.test(e.message));
   back.dispose(); model.dispose();
   // a GPT-2-vocabulary classifier answers the same after the round trip
   const gpt = new GPTModel(CFG);
@@ -104,20 +104,19 @@ test("6.8 save/load: safetensors in PyTorch's layout + config.json, exact round 
 
 test("loadClassifier errors are clear DataFormatErrors: no folder, foreign config, missing tensor", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clf-bad-"));
-  assert.throws(() => loadClassifier(path.join(dir, "nope")), (e: unknown) => e instanceof DataFormatError && /No fine-tuned classifier.*finetune/.test((e as Error).message));
+  assert.throws(() => loadClassifier(path.join(dir, "nope")), (e: unknown) => e instanceof DataFormatError && /No fine-tuned classifier.*finetune/.test(e.message));
   const model = new GPTModel(CFG);
   prepareClassifier(model);
   saveClassifier(dir, model, { maxLength: 8 });
   // a model file without the embedded config falls back to config.json, which must be ours
   const st = new SafetensorsFile(path.join(dir, "model.safetensors"));
   const tensors = new Map([...st.entries.keys()].filter((n) => n !== "out_head.bias").map((n) => [n, st.readTensor(n)] as const));
-  const { writeSafetensors } = require("llm-spam-classifier") as typeof import("llm-spam-classifier");
   writeSafetensors(path.join(dir, "model.safetensors"), tensors, {});
   fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify({ format: "something-else" }));
-  assert.throws(() => loadClassifier(dir), (e: unknown) => e instanceof DataFormatError && /not a classifier saved by this project/.test((e as Error).message));
+  assert.throws(() => loadClassifier(dir), (e: unknown) => e instanceof DataFormatError && /not a classifier saved by this project/.test(e.message));
   saveClassifier(dir, model, { maxLength: 8 });
   writeSafetensors(path.join(dir, "model.safetensors"), new Map([...tensors].filter(([n]) => n !== "final_norm.scale")), { classifier_config: fs.readFileSync(path.join(dir, "config.json"), "utf8") });
-  assert.throws(() => loadClassifier(dir), (e: unknown) => e instanceof DataFormatError && /final_norm\.scale/.test((e as Error).message));
+  assert.throws(() => loadClassifier(dir), (e: unknown) => e instanceof DataFormatError && /final_norm\.scale/.test(e.message));
   model.dispose();
   fs.rmSync(dir, { recursive: true });
 });

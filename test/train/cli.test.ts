@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ROOT, SMS_SPAM_ZIP, tempDir } from "../helpers";
+import { ROOT, tempDir } from "../helpers";
 
 // The CLI of 6.5–6.8 in smoke mode: the real data (served from a local file), the tiny GPT-2 that ships
 // with the package (the CLI starts its smoke server itself), a few training steps.
@@ -18,6 +18,9 @@ function run(args: string[], env: Record<string, string> = {}): Promise<{ status
     child.on("close", (status) => resolve({ status, stdout, stderr }));
   });
 }
+
+/** One line of `classify --json`. */
+interface Classified { text: string; label: string; spamProbability: number }
 
 const oneCleanLine = (stderr: string) => {
   assert.equal(stderr.trim().split("\n").filter((l) => l.startsWith("error:")).length, 1, stderr);
@@ -40,25 +43,25 @@ test("`npm start -- --smoke` (the chapter) trains a few steps with the book's lo
     assert.match(log, /^Test accuracy: \d+\.\d\d%$/m);
     assert.match(log, /^"You are a winner.*" → (spam|not spam)$/m);
     assert.match(log, /^"Hey, just wanted.*" → (spam|not spam)$/m);
-    const summary = JSON.parse(r.stdout);
+    const summary = JSON.parse(r.stdout) as { outDir: string; final: { testAcc: number }; log: string[] };
     const out = path.join(dir, "smoke", "review-classifier"); // smoke runs keep their files apart
     assert.equal(summary.outDir, out);
     assert.ok(summary.final.testAcc >= 0 && summary.final.testAcc <= 1);
     const files = fs.readdirSync(out);
-    for (const f of ["model.safetensors", "config.json", "metrics.json", "log.txt", "loss-plot.html", "accuracy-plot.html"]) assert.ok(files.includes(f), `${f} in ${files}`);
+    for (const f of ["model.safetensors", "config.json", "metrics.json", "log.txt", "loss-plot.html", "accuracy-plot.html"]) assert.ok(files.includes(f), `${f} in ${files.join()}`);
     if (fs.existsSync("/usr/bin/chromium")) for (const f of ["loss-plot.png", "accuracy-plot.png"]) assert.ok(files.includes(f), f);
     assert.ok(!files.some((f) => f.includes(".tmp")), files.join());
-    const metrics = JSON.parse(fs.readFileSync(path.join(out, "metrics.json"), "utf8"));
+    const metrics = JSON.parse(fs.readFileSync(path.join(out, "metrics.json"), "utf8")) as { evalSteps: number[]; trainLosses: number[]; examplesSeen: number };
     assert.deepEqual(metrics.evalSteps, [0, 3, 6, 9]); // 2 epochs × 6 steps, evaluated every 3 steps
     assert.equal(metrics.trainLosses.length, 4);
     assert.equal(metrics.examplesSeen, 96);
     assert.equal(fs.readFileSync(path.join(out, "log.txt"), "utf8").trim(), summary.log.join("\n"));
-    assert.equal(JSON.parse(fs.readFileSync(path.join(out, "config.json"), "utf8")).maxLength, 120);
+    assert.equal((JSON.parse(fs.readFileSync(path.join(out, "config.json"), "utf8")) as { maxLength: number }).maxLength, 120);
 
     // classify with the saved model
     const c = await run(["classify", "WINNER!! Claim your prize now", "--smoke", "--data-dir", dir, "--json"]);
     assert.equal(c.status, 0, c.stderr);
-    const res = JSON.parse(c.stdout);
+    const res = JSON.parse(c.stdout) as Classified;
     assert.ok(["spam", "not spam"].includes(res.label) && res.spamProbability >= 0 && res.spamProbability <= 1);
     const plain = await run(["classify", "--model", out, "Hey, are we still on for dinner?"]);
     assert.equal(plain.status, 0, plain.stderr);
@@ -72,7 +75,7 @@ test("`npm start -- --smoke` (the chapter) trains a few steps with the book's lo
     const viaTfjs = await run(["classify", "--file", file, "--model", out, "--json", "--engine", "tfjs"]);
     assert.equal(viaOnnx.status, 0, viaOnnx.stderr);
     assert.equal(viaTfjs.status, 0, viaTfjs.stderr);
-    const a = viaOnnx.stdout.trim().split("\n").map((l) => JSON.parse(l)), b = viaTfjs.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    const a = viaOnnx.stdout.trim().split("\n").map((l) => JSON.parse(l) as Classified), b = viaTfjs.stdout.trim().split("\n").map((l) => JSON.parse(l) as Classified);
     assert.deepEqual(a.map((x) => x.text), texts.filter((t) => t !== ""), "one result per non-empty line, in order");
     assert.deepEqual(a.map((x) => x.label), b.map((x) => x.label));
     a.forEach((x, i) => assert.ok(Math.abs(x.spamProbability - b[i].spamProbability) < 1e-5, `${x.text}: ${x.spamProbability} vs ${b[i].spamProbability}`));
@@ -100,7 +103,7 @@ test("classify and finetune mistakes are one clear line, no stack trace", async 
     ];
     for (const [args, re] of finetuneMistakes) {
       const r = await run(["finetune", ...args, "--data-dir", dir]);
-      assert.equal(r.status, 2, `${args}: ${r.stderr}`);
+      assert.equal(r.status, 2, `${args.join()}: ${r.stderr}`);
       oneCleanLine(r.stderr);
       assert.match(r.stderr, re);
     }
@@ -110,7 +113,7 @@ test("classify and finetune mistakes are one clear line, no stack trace", async 
     assert.match(badLen.stderr, /^error: --max-length must be a positive integer, got "-3"$/m);
     for (const args of [["hi", "--engine", "warp"], ["--file", path.join(dir, "missing.txt")], ["hi", "--file", path.join(dir, "missing.txt")]]) {
       const r = await run(["classify", ...args, "--data-dir", dir]);
-      assert.equal(r.status, 2, `${args}: ${r.stderr}`);
+      assert.equal(r.status, 2, `${args.join()}: ${r.stderr}`);
       oneCleanLine(r.stderr);
     }
     const noOnnx = await run(["classify", "hi", "--engine", "onnx", "--data-dir", dir], { ONNX_DISABLE: "1" });

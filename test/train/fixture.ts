@@ -16,8 +16,18 @@ export interface TrainFixture {
   batches: Array<{ inputIds: number[]; labels: number[] }>;
 }
 
-export const ref: TrainFixture = JSON.parse(fs.readFileSync(path.join(FIX, "train_steps.json"), "utf8"));
-export const adamRef = JSON.parse(fs.readFileSync(path.join(FIX, "adamw.json"), "utf8"));
+/** torch.optim.AdamW on two fixed tensors (adamw.json): start values, shapes, settings, per-step gradients, end values. */
+export interface AdamWFixture {
+  init: number[][];
+  shapes: number[][];
+  lr: number;
+  weight_decay: number;
+  grads: number[][][];
+  final: number[][];
+}
+
+export const ref = JSON.parse(fs.readFileSync(path.join(FIX, "train_steps.json"), "utf8")) as TrainFixture;
+export const adamRef = JSON.parse(fs.readFileSync(path.join(FIX, "adamw.json"), "utf8")) as AdamWFixture;
 
 /** The fixture's three fixed batches of 4 × 10 tokens. */
 export const batches: Batch[] = ref.batches.map((b, i) => ({

@@ -70,7 +70,7 @@ test("a runner or (model, optimizer) give the same run; training lowers the loss
   const ra = await trainClassifierSimple(a.model, a.trainLoader, a.valLoader, a.optimizer, { ...opts, numEpochs: 4 });
   const rb = await trainClassifierSimple(new PlainRunner(b.model, b.optimizer), b.trainLoader, b.valLoader, { ...opts, numEpochs: 4 });
   assert.deepEqual(withoutTiming(ra.logLines), withoutTiming(rb.logLines));
-  assert.ok(ra.trainLosses.at(-1)! < ra.trainLosses[0], `${ra.trainLosses}`);
+  assert.ok(ra.trainLosses.at(-1)! < ra.trainLosses[0], ra.trainLosses.join());
   for (const s of [a, b]) { s.optimizer.dispose(); s.model.dispose(); }
 });
 
@@ -91,7 +91,7 @@ test("onProgress sees every step; an AbortSignal stops between steps with a Trai
     trainClassifierSimple(s.model, s.trainLoader, s.valLoader, s.optimizer, {
       ...opts, signal: controller.signal, onProgress: (p) => { seen.push(p); if (p.globalStep === 3) controller.abort(); },
     }),
-    (err: unknown) => err instanceof TrainingInterruptedError && err instanceof UserError && /after 4 steps/.test((err as Error).message),
+    (err: unknown) => err instanceof TrainingInterruptedError && err instanceof UserError && /after 4 steps/.test(err.message),
   );
   assert.deepEqual(seen.map((p) => [p.epoch, p.step, p.stepsPerEpoch, p.globalStep, p.examplesSeen]), [[1, 1, 3, 0, 8], [1, 2, 3, 1, 16], [1, 3, 3, 2, 24], [2, 1, 3, 3, 32]]);
   assert.ok(seen.every((p) => Number.isFinite(p.loss) && p.numEpochs === 2));

@@ -13,7 +13,7 @@ test("AdamW equals torch.optim.AdamW on fixed tensors (5 steps, lr 5e-2, weight 
   const p1 = tf.variable(tf.tensor(adamRef.init[0], adamRef.shapes[0])), p2 = tf.variable(tf.tensor(adamRef.init[1], adamRef.shapes[1]));
   const opt = new AdamW(new Map([["a", p1], ["b", p2]]), { lr: adamRef.lr, weightDecay: adamRef.weight_decay });
   assert.deepEqual([opt.betas, opt.eps], [[0.9, 0.999], 1e-8]); // PyTorch's defaults
-  for (const [g1, g2] of adamRef.grads as number[][][]) {
+  for (const [g1, g2] of adamRef.grads) {
     const grads = { a: tf.tensor(g1, adamRef.shapes[0]), b: tf.tensor(g2, adamRef.shapes[1]) };
     opt.step(grads);
     tf.dispose(Object.values(grads));

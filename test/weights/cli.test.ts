@@ -34,8 +34,8 @@ test("weights inspect --json --sha256: names, dtypes as the files name them, sha
   assert.equal(wpe.sha256, a.find((v) => v.name === "model/wpe")!.sha256);
   const file = fs.readFileSync(path.join(FIX, "hf", "model.safetensors"));
   const headerLen = Number(file.readBigUInt64LE(0));
-  const header = JSON.parse(file.subarray(8, 8 + headerLen).toString("utf8"));
-  const [begin, end] = header["transformer.wpe.weight"].data_offsets as [number, number];
+  const header = JSON.parse(file.subarray(8, 8 + headerLen).toString("utf8")) as Record<string, { data_offsets: [number, number] }>;
+  const [begin, end] = header["transformer.wpe.weight"].data_offsets;
   assert.equal(wpe.sha256, crypto.createHash("sha256").update(file.subarray(8 + headerLen + begin, 8 + headerLen + end)).digest("hex"));
   // Human-readable form.
   const text = run(["weights", "inspect", path.join(FIX, "misc-dtypes")]);

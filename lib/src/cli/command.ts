@@ -13,11 +13,11 @@ export type ParsedValues = Record<string, string | boolean | string[] | boolean[
 export interface CliContext {
   readonly settings: Settings;
   /** Human-readable progress and results go to stderr when `--json` owns stdout, else stdout. */
-  log(line: string): void;
+  readonly log: (line: string) => void;
   /** Machine-readable output (stdout). */
-  out(line: string): void;
+  readonly out: (line: string) => void;
   /** Initialises tfjs once and prints the backend in one line. */
-  backend(): Promise<BackendInfo>;
+  readonly backend: () => Promise<BackendInfo>;
 }
 
 export interface CliCommand {
@@ -90,7 +90,10 @@ export function parseCommandArgs(cmd: CliCommand, argv: string[]): { values: Par
 
 /** Builds the context for a parsed command line. */
 export function makeContext(values: ParsedValues): CliContext {
-  const str = (k: string) => (typeof values[k] === "string" ? (values[k] as string) : undefined);
+  const str = (k: string) => {
+    const v = values[k];
+    return typeof v === "string" ? v : undefined;
+  };
   const settings = getSettings({
     dataDir: str("data-dir"),
     backend: str("backend"),

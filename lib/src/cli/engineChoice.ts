@@ -6,6 +6,7 @@
  * generate 15 tokens 4.5 s / 7.8 s, 30 tokens 9.9 s / 5.7 s (in process, model loaded).
  */
 import { ConfigError } from "../errors";
+import type { ParsedValues } from "./command";
 import { loadOnnxRuntime, onnxRuntimeUnavailableReason } from "../engine/onnxRuntime";
 
 /** The --engine lines of a command's help, the descriptions starting at column `column`. */
@@ -22,7 +23,7 @@ export function engineHelp(column: number, autoWhen: string): string {
  * @param work how much work there is (texts, new tokens); @param threshold from how much "auto" picks ONNX Runtime
  * @throws ConfigError for an unknown engine, or onnx asked for where onnxruntime-node cannot load
  */
-export function chooseEngine(value: unknown, work: number, threshold: number): "onnx" | "tfjs" {
+export function chooseEngine(value: ParsedValues[string], work: number, threshold: number): "onnx" | "tfjs" {
   const want = value === undefined ? "auto" : String(value);
   if (!["auto", "onnx", "tfjs"].includes(want)) throw new ConfigError(`--engine must be auto, onnx or tfjs, got "${want}"`);
   if (want === "tfjs") return "tfjs";

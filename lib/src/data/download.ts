@@ -47,14 +47,14 @@ export function ensureDataDir(dir: string): void {
 
 function openZip(zipPath: string): Promise<yauzl.ZipFile> {
   return new Promise((resolve, reject) =>
-    yauzl.open(zipPath, { lazyEntries: true, strictFileNames: false, validateEntrySizes: true }, (err, zip) => (err ? reject(err) : resolve(zip!))));
+    yauzl.open(zipPath, { lazyEntries: true, strictFileNames: false, validateEntrySizes: true }, (err, zip) => (err ? reject(err) : resolve(zip))));
 }
 
 /** Reads one entry of a zip into memory (yauzl checks sizes; inflate errors surface here). */
 function readEntry(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     zip.openReadStream(entry, (err, stream) => {
-      if (err || !stream) return reject(err);
+      if (err || !stream) return reject(err ?? new Error(`no read stream for ${entry.fileName}`));
       const chunks: Buffer[] = [];
       stream.on("data", (c: Buffer) => chunks.push(c));
       stream.on("error", reject);

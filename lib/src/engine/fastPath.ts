@@ -122,12 +122,12 @@ export class FastClassifierPath {
 
   /** The prefix of one batch on this thread's tfjs backend. */
   private async computePrefixHere(ids: Int32Array, batch: number): Promise<Float32Array> {
-    const { embed, block } = this.model;
+    const embed = this.model.embed?.bind(this.model), block = this.model.block?.bind(this.model);
     if (!embed || !block) throw new ConfigError("tfjs prefix needs model.embed and model.block");
     const T = ids.length / batch;
-    let x = tf.tidy(() => embed.call(this.model, tf.tensor2d(ids, [batch, T], "int32")));
+    let x = tf.tidy(() => embed(tf.tensor2d(ids, [batch, T], "int32")));
     for (let i = 0; i < this.model.cfg.nLayers - 1; i++) {
-      const y = tf.tidy(() => block.call(this.model, i, x));
+      const y = tf.tidy(() => block(i, x));
       x.dispose();
       x = y;
     }

@@ -26,7 +26,7 @@ export function normalizeLastAxis<T extends tf.Tensor>(x: T): T {
   const mean = tf.mean(x, -1, true);
   const centred = tf.sub(x, mean);
   const variance = tf.mean(tf.square(centred), -1, true);
-  return tf.div(centred, tf.sqrt(tf.add(variance, 1e-5))) as T;
+  return tf.div<T>(centred, tf.sqrt(tf.add(variance, 1e-5)));
 }
 
 function layerNorm(model: GptLike, x: tf.Tensor, prefix: string): tf.Tensor {
@@ -34,7 +34,7 @@ function layerNorm(model: GptLike, x: tf.Tensor, prefix: string): tf.Tensor {
 }
 
 function linear(model: GptLike, x: tf.Tensor, prefix: string): tf.Tensor {
-  const y = tf.matMul(x as tf.Tensor2D, param(model, `${prefix}.weight`) as tf.Tensor2D);
+  const y = tf.matMul(x, param(model, `${prefix}.weight`));
   const b = model.params.get(`${prefix}.bias`);
   return b ? tf.add(y, b) : y;
 }

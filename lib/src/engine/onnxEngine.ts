@@ -31,10 +31,9 @@ export class OnnxGptEngine {
   static async create(model: GptLike, opts: OnnxGptEngineOptions = {}): Promise<OnnxGptEngine> {
     if (!loadOnnxRuntime()) throw new BackendError("onnxruntime-node is unavailable; use the tfjs path");
     const part = resolvePart(model.cfg, opts);
-    let bytes: Uint8Array | undefined = buildGptOnnx(model, opts);
+    const bytes = buildGptOnnx(model, opts);
     const size = bytes.byteLength;
     const session = await createOrtSession(bytes, opts);
-    bytes = undefined;
     const outDim = part.head ? (model.params.get("out_head.weight")!.shape[1] as number) : model.cfg.embDim;
     return new OnnxGptEngine(session, part, model.cfg.embDim, outDim, size);
   }

@@ -15,12 +15,17 @@ export type AttrValue = number | readonly number[] | string | { float: number } 
 /** A dimension: a fixed size or a symbolic name ("batch"). */
 export type Dim = number | string;
 
+/** Array.isArray narrows a readonly array to any[]; this keeps its element type. */
+function isIntList(v: AttrValue): v is readonly number[] {
+  return Array.isArray(v);
+}
+
 function attribute(name: string, v: AttrValue): Record<string, unknown> {
   if (typeof v === "string") return { name, type: OnnxAttrType.STRING, s: Buffer.from(v, "utf8") };
   if (typeof v === "number") return { name, type: OnnxAttrType.INT, i: v };
-  if (Array.isArray(v)) return { name, type: OnnxAttrType.INTS, ints: [...v] };
-  if ("float" in (v as object)) return { name, type: OnnxAttrType.FLOAT, f: (v as { float: number }).float };
-  return { name, type: OnnxAttrType.FLOATS, floats: [...(v as { floats: readonly number[] }).floats] };
+  if (isIntList(v)) return { name, type: OnnxAttrType.INTS, ints: [...v] };
+  if ("float" in v) return { name, type: OnnxAttrType.FLOAT, f: v.float };
+  return { name, type: OnnxAttrType.FLOATS, floats: [...v.floats] };
 }
 
 function valueInfo(name: string, elemType: number, dims: readonly Dim[]): Record<string, unknown> {

@@ -202,5 +202,5 @@ export function encodeModel(model: ModelObject, raw: readonly RawInitializer[] =
 /** Decodes ModelProto bytes into a plain object (for tests and debugging; bytes fields stay Uint8Array). */
 export function decodeModel(bytes: Uint8Array): Record<string, unknown> {
   const Model = onnxType("ModelProto");
-  return Model.toObject(Model.decode(bytes), { longs: Number, defaults: false, arrays: true }) as Record<string, unknown>;
+  return Model.toObject(Model.decode(bytes), { longs: Number, defaults: false, arrays: true });
 }

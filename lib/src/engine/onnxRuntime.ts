@@ -24,7 +24,8 @@ export function loadOnnxRuntime(): OrtModule | undefined {
     return undefined;
   }
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    // Synchronous and on first use (the callers are synchronous); a load failure means "unavailable".
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional native module, loaded on demand
     const ort = require("onnxruntime-node") as OrtModule;
     cached = { ort };
   } catch (err) {

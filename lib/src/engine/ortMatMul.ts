@@ -155,7 +155,7 @@ export function enableOrtMatMul(opts: { minFlops?: number; threads?: number } = 
   if (!ort) return false;
   let binding: Binding;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- ORT's internal binding, loaded on demand
     binding = require("onnxruntime-node/dist/binding") as Binding;
     binding.initOrt();
   } catch {

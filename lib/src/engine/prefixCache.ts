@@ -165,7 +165,7 @@ export class PrefixCache {
         nl = head.indexOf(10);
       }
       let header: { magic?: string; tag?: string; embDim?: number; keys?: string[]; lengths?: number[] };
-      try { header = JSON.parse(head.subarray(0, nl).toString("utf8")); } catch (err) { throw new DataFormatError(`${file}: not a prefix cache file`, { cause: err }); }
+      try { header = JSON.parse(head.subarray(0, nl).toString("utf8")) as typeof header; } catch (err) { throw new DataFormatError(`${file}: not a prefix cache file`, { cause: err }); }
       if (header.magic !== MAGIC || !Array.isArray(header.keys) || !Array.isArray(header.lengths)) throw new DataFormatError(`${file}: not a prefix cache file`);
       if (header.tag !== tag || header.embDim !== this.embDim) return 0;
       const total = header.lengths.reduce((a, l) => a + l * this.embDim * 4, 0);

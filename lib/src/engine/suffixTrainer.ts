@@ -88,7 +88,7 @@ export class SuffixTrainer {
     const { mod } = this.ort!;
     const T = hidden.length / (batch * this.model.cfg.embDim);
     const feeds: Record<string, OrtTensor> = { hidden: new mod.Tensor("float32", hidden, [batch, T, this.model.cfg.embDim]) };
-    for (const n of this.names) feeds[n] = new mod.Tensor("float32", this.param(n), this.model.params.get(n)!.shape as number[]);
+    for (const n of this.names) feeds[n] = new mod.Tensor("float32", this.param(n), this.model.params.get(n)!.shape);
     return feeds;
   }
 
@@ -136,7 +136,7 @@ export class SuffixTrainer {
       // Preallocated outputs: ORT writes the gradients straight into the optimizer's gradient buffers.
       const lossOut = new Float32Array(1);
       const fetches: Record<string, OrtTensor> = { loss: new mod.Tensor("float32", lossOut, []) };
-      for (const n of this.trainable) fetches[`grad:${n}`] = new mod.Tensor("float32", this.opt.grad(n), this.model.params.get(n)!.shape as number[]);
+      for (const n of this.trainable) fetches[`grad:${n}`] = new mod.Tensor("float32", this.opt.grad(n), this.model.params.get(n)!.shape);
       await this.ort.train.run(feeds, fetches);
       loss = lossOut[0];
     } else {
@@ -146,9 +146,9 @@ export class SuffixTrainer {
       const vars = trainNames.map((n) => this.model.params.get(n) as tf.Variable);
       const h = tf.tensor3d(hidden, [batch, T, this.model.cfg.embDim]);
       const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Array.from(labels), "int32"), C));
-      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, lastTokenLogits(this.model, h)) as tf.Scalar, vars);
+      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(y, lastTokenLogits(this.model, h)), vars);
       loss = (await value.data())[0];
-      for (let i = 0; i < vars.length; i++) this.opt.grad(trainNames[i]).set((await grads[vars[i].name].data()) as Float32Array);
+      for (let i = 0; i < vars.length; i++) this.opt.grad(trainNames[i]).set(await grads[vars[i].name].data());
       tf.dispose([h, y, value, grads]);
     }
     this.stepCount++;

@@ -63,7 +63,7 @@ export class TfjsPrefixPool {
     if (threads < 2 || blocks < 1 || (backend !== "wasm" && backend !== "cpu") || !fs.existsSync(script)) return undefined;
     // Every block's weights in one shared buffer: each worker copies them into its own backend, no per-worker clone.
     const entries = [...model.params].filter(([n]) => /^trf_blocks\.(\d+)\./.test(n) && Number(n.split(".")[1]) < blocks)
-      .map(([name, t]) => ({ name, shape: t.shape as number[], offset: 0, length: t.size }));
+      .map(([name, t]) => ({ name, shape: t.shape, offset: 0, length: t.size }));
     let total = 0;
     for (const e of entries) { e.offset = total; total += e.length; }
     const shared = new Float32Array(new SharedArrayBuffer(total * 4));
@@ -110,8 +110,8 @@ export class TfjsPrefixPool {
 
   private onWorker(slot: Slot, ids: Int32Array, batch: number): Promise<Float32Array> {
     const T = ids.length / batch;
-    const embed = this.model.embed!;
-    const hidden = tf.tidy(() => embed.call(this.model, tf.tensor2d(ids, [batch, T], "int32")).dataSync() as Float32Array);
+    const embed = this.model.embed!.bind(this.model);
+    const hidden = tf.tidy(() => embed(tf.tensor2d(ids, [batch, T], "int32")).dataSync() as Float32Array);
     const id = this.nextId++;
     return new Promise<Float32Array>((resolve, reject) => {
       slot.busy = { id, resolve, reject };
@@ -132,7 +132,7 @@ export class TfjsPrefixPool {
  */
 function valuesView(t: tf.Tensor): Float32Array {
   const backend = tf.backend() as unknown as { typedArrayFromHeap?: (t: { dataId: object; shape: number[]; dtype: string }) => Float32Array };
-  return backend.typedArrayFromHeap ? backend.typedArrayFromHeap(t as unknown as { dataId: object; shape: number[]; dtype: string }) : (t.dataSync() as Float32Array);
+  return backend.typedArrayFromHeap ? backend.typedArrayFromHeap(t) : (t.dataSync() as Float32Array);
 }
 
 /** Resolves with the worker's first message that matches; rejects on an error message, error or exit. */

@@ -157,7 +157,7 @@ export class GPTModel {
     return tf.tidy(() => {
       const training = opts.training ?? false;
       const h = x.add(this.dropout(this.attention(i, this.layerNorm(x, `trf_blocks.${i}.norm1`), opts), training));
-      return h.add(this.dropout(this.feedForward(i, this.layerNorm(h, `trf_blocks.${i}.norm2`)), training)) as tf.Tensor3D;
+      return h.add<tf.Tensor3D>(this.dropout(this.feedForward(i, this.layerNorm(h, `trf_blocks.${i}.norm2`)), training));
     });
   }
 
@@ -230,7 +230,7 @@ export class GPTModel {
   private causalMask(T: number): tf.Tensor2D {
     let m = this.masks.get(T);
     if (!m) {
-      m = tf.tidy(() => tf.keep(tf.where(tf.linalg.bandPart(tf.ones([T, T]), -1, 0).cast("bool"), tf.zeros([T, T]), tf.fill([T, T], -Infinity)) as tf.Tensor2D));
+      m = tf.tidy(() => tf.keep(tf.where<tf.Tensor2D>(tf.linalg.bandPart(tf.ones([T, T]), -1, 0).cast("bool"), tf.zeros([T, T]), tf.fill([T, T], -Infinity))));
       this.masks.set(T, m);
     }
     return m;

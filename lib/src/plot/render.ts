@@ -84,7 +84,7 @@ export async function writePlotPng(file: string, fig: PlotlyFigure, opts: { widt
       child.stderr.on("data", (d) => { err += d; });
       const timer = setTimeout(() => { child.kill("SIGKILL"); reject(new Error("Chromium took more than 60 s to render the plot")); }, 60_000);
       child.on("error", (e) => { clearTimeout(timer); reject(e); });
-      child.on("close", () => { clearTimeout(timer); fs.existsSync(shot) ? resolve() : reject(new Error(`Chromium produced no screenshot: ${err.trim().split("\n").slice(-3).join(" | ")}`)); });
+      child.on("close", () => { clearTimeout(timer); if (fs.existsSync(shot)) resolve(); else reject(new Error(`Chromium produced no screenshot: ${err.trim().split("\n").slice(-3).join(" | ")}`)); });
     });
     writeFileAtomic(file, fs.readFileSync(shot));
     return true;
@@ -99,7 +99,7 @@ export async function writePlotPng(file: string, fig: PlotlyFigure, opts: { widt
  */
 export function showPlot(fig: PlotlyFigure): void {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- tslab is there only inside a notebook kernel
     const tslab = require("tslab") as { display: { html(s: string): void } };
     tslab.display.html(notebookPlotHtml(fig));
   } catch {

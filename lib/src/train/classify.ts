@@ -30,7 +30,7 @@ export function encodeForClassification(text: string, model: ClassifierModel, to
   // The supported length is the number of position-embedding rows, pos_emb.weight.shape[0] (1024 for
   // GPT-2). The book's printed classify_review reads shape[1], the embedding width (768), which
   // truncates long texts for no reason; the book's repository (rasbt/LLMs-from-scratch) corrected it.
-  const supported = model.param("pos_emb.weight").shape[0]!;
+  const supported = model.param("pos_emb.weight").shape[0];
   const maxLength = Math.min(opts.maxLength ?? model.trainedMaxLength ?? supported, supported);
   let ids: number[];
   try {
@@ -41,7 +41,7 @@ export function encodeForClassification(text: string, model: ClassifierModel, to
   ids = ids.slice(0, maxLength); // truncate
   const pad = opts.padTokenId ?? model.padTokenId ?? PAD_TOKEN_ID;
   while (ids.length < maxLength) ids.push(pad); // right-pad
-  const vocab = model.param("tok_emb.weight").shape[0]!;
+  const vocab = model.param("tok_emb.weight").shape[0];
   const bad = ids.find((id) => !(Number.isInteger(id) && id >= 0 && id < vocab));
   if (bad !== undefined) throw new ConfigError(`Token id ${bad} is outside the model's vocabulary of ${vocab}: this model was not trained with the GPT-2 tokenizer (or padTokenId is wrong)`);
   return ids;

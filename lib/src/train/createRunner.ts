@@ -53,7 +53,7 @@ export type PlainAccelerationFactory = (model: GPTModel) => Promise<PlainRunnerO
 /** Loads an optional module of the performance engine; undefined when this build has none. */
 function optionalEngineModule<T>(name: string): T | undefined {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a module this build may lack (run-time path)
     return require(`../engine/${name}`) as T;
   } catch (err) {
     const e = err as NodeJS.ErrnoException;

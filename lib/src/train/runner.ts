@@ -41,7 +41,7 @@ export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scal
 export function lastTokenLogitsOf(model: GPTModel, inputs: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => {
     const out = model.forward(inputs); // [B, T, C]
-    return out.slice([0, out.shape[1] - 1, 0], [-1, 1, -1]).squeeze([1]) as tf.Tensor2D;
+    return out.slice([0, out.shape[1] - 1, 0], [-1, 1, -1]).squeeze<tf.Tensor2D>([1]);
   });
 }
 
@@ -141,7 +141,7 @@ export class PlainRunner implements ClassifierRunner {
       for (let i = blocks; i < this.model.cfg.nLayers; i++) x = this.model.block(i, x, opts);
       const T = x.shape[1]!;
       const last = x.slice([0, T - 1, 0], [-1, 1, -1]); // [B, 1, E]
-      return this.model.head(this.model.finalNorm(last)).squeeze([1]) as tf.Tensor2D;
+      return this.model.head(this.model.finalNorm(last)).squeeze<tf.Tensor2D>([1]);
     });
   }
 

@@ -85,7 +85,7 @@ export async function trainClassifierSimple(
   model: GPTModel | ClassifierRunner, trainLoader: DataLoader, valLoader: DataLoader, optOrOpts?: AdamW | TrainOptions, maybeOpts?: TrainOptions,
 ): Promise<TrainResult> {
   const isRunner = "kind" in model;
-  const optimizer = optOrOpts !== undefined && "step" in optOrOpts ? (optOrOpts as AdamW) : undefined;
+  const optimizer = optOrOpts !== undefined && "step" in optOrOpts ? optOrOpts : undefined;
   const opts: TrainOptions = (optimizer ? maybeOpts : (optOrOpts as TrainOptions | undefined)) ?? {};
   if (!isRunner && !optimizer) throw new TypeError("trainClassifierSimple(model, trainLoader, valLoader, optimizer, opts): the optimizer is missing");
   const runner: ClassifierRunner = isRunner ? model : new PlainRunner(model, optimizer);

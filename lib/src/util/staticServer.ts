@@ -12,7 +12,7 @@ export interface StaticServer {
   readonly baseUrl: string;
   /** Paths requested so far, in order (for tests). */
   readonly requests: string[];
-  close(): Promise<void>;
+  readonly close: () => Promise<void>;
 }
 
 /**

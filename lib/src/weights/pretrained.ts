@@ -40,7 +40,7 @@ export function configFromHfConfig(c: Record<string, unknown>): GPTConfig {
 }
 
 function readJson(file: string): Record<string, unknown> {
-  try { return JSON.parse(fs.readFileSync(file, "utf8")); } catch (err) { throw new DataFormatError(`${file} is not valid JSON`, { cause: err }); }
+  try { return JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>; } catch (err) { throw new DataFormatError(`${file} is not valid JSON`, { cause: err }); }
 }
 
 /** A weight file or bundle that can also list its tensors (TfCheckpoint or SafetensorsFile). */

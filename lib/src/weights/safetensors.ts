@@ -83,7 +83,7 @@ export class SafetensorsFile {
 
   private shardFiles(indexFile: string): string[] {
     let index: { weight_map?: Record<string, string> };
-    try { index = JSON.parse(fs.readFileSync(indexFile, "utf8")); } catch (err) { throw new DataFormatError(`${indexFile} is not valid JSON`, { cause: err }); }
+    try { index = JSON.parse(fs.readFileSync(indexFile, "utf8")) as typeof index; } catch (err) { throw new DataFormatError(`${indexFile} is not valid JSON`, { cause: err }); }
     if (!index.weight_map) throw new DataFormatError(`${indexFile} has no "weight_map"`);
     return [...new Set(Object.values(index.weight_map))].map((f) => path.resolve(path.dirname(indexFile), f));
   }

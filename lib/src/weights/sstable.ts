@@ -9,8 +9,7 @@
  * - after every block a 5-byte trailer: compression type (0 none, 1 Snappy) and the masked CRC32C of
  *   the stored block bytes plus that type byte.
  */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const snappy: { uncompress(data: Uint8Array): Uint8Array } = require("snappyjs");
+import * as snappy from "snappyjs";
 import { DataFormatError } from "../errors";
 import { crc32c, maskCrc } from "./crc32c";
 import { readVarint } from "./protobuf";
