@@ -35,9 +35,12 @@ function arg(name: string): string | undefined {
 }
 
 function child<T>(script: string, spec: object, work: string, name: string): T {
-  const specPath = path.join(work, `${name}-spec.json`), outPath = path.join(work, `${name}-out.json`);
+  const specPath = path.join(work, `${name}-spec.json`),
+    outPath = path.join(work, `${name}-out.json`);
   fs.writeFileSync(specPath, JSON.stringify(spec));
-  const r = spawnSync(process.execPath, ["--import", "tsx", path.join(__dirname, script), specPath, outPath], { stdio: ["ignore", "inherit", "inherit"] });
+  const r = spawnSync(process.execPath, ["--import", "tsx", path.join(__dirname, script), specPath, outPath], {
+    stdio: ["ignore", "inherit", "inherit"],
+  });
   if (r.status !== 0) throw new Error(`${script} failed (exit ${r.status})`);
   return JSON.parse(fs.readFileSync(outPath, "utf8")) as T;
 }
@@ -51,7 +54,9 @@ async function main(): Promise<void> {
   const dataDir = arg("--data-dir") ?? settings.dataDir;
   const machine = describeMachine();
   const loadStart = os.loadavg();
-  console.log(`bench (${plan.name}): ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGB} GB, ${machine.cpuFlags}; node ${machine.node}, onnxruntime-node ${onnxRuntimeVersion() ?? "unavailable"}; load average ${loadStart.map((l) => l.toFixed(2)).join(" ")}`);
+  console.log(
+    `bench (${plan.name}): ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGB} GB, ${machine.cpuFlags}; node ${machine.node}, onnxruntime-node ${onnxRuntimeVersion() ?? "unavailable"}; load average ${loadStart.map((l) => l.toFixed(2)).join(" ")}`,
+  );
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "llm-bench-"));
   const tAll = performance.now();
   try {
@@ -69,19 +74,43 @@ async function main(): Promise<void> {
     // 1. PyTorch reference on the batches our loaders produce (train: two shuffled passes, like the book's cells).
     await tf.ready();
     const rowsOfPass = (loader: DataLoader): SplitRows => {
-      const ids: number[][] = [], labels: number[] = [];
-      for (const b of loader) for (let r = 0; r < b.batchSize; r++) { ids.push(Array.from(b.inputIds.subarray(r * b.seqLen, (r + 1) * b.seqLen))); labels.push(b.labels[r]); }
+      const ids: number[][] = [],
+        labels: number[] = [];
+      for (const b of loader)
+        for (let r = 0; r < b.batchSize; r++) {
+          ids.push(Array.from(b.inputIds.subarray(r * b.seqLen, (r + 1) * b.seqLen)));
+          labels.push(b.labels[r]);
+        }
       return { ids, labels };
     };
-    const trainLoader = new DataLoader(splits.train, { batchSize: plan.batchSize, shuffle: true, dropLast: true, seed: SEED });
+    const trainLoader = new DataLoader(splits.train, {
+      batchSize: plan.batchSize,
+      shuffle: true,
+      dropLast: true,
+      seed: SEED,
+    });
     const torchSpec: TorchSpec = {
-      config: { vocab_size: 50257, context_length: 1024, emb_dim: 768, n_heads: 12, n_layers: 12, drop_rate: 0, qkv_bias: true },
-      seed: SEED, init_std: 0.02, threads: 2, batch_size: plan.batchSize,
-      acc_batches: plan.initAccBatches, loss_batches: plan.initLossBatches, step_reps: plan.torchStepReps,
+      config: {
+        vocab_size: 50257,
+        context_length: 1024,
+        emb_dim: 768,
+        n_heads: 12,
+        n_layers: 12,
+        drop_rate: 0,
+        qkv_bias: true,
+      },
+      seed: SEED,
+      init_std: 0.02,
+      threads: 2,
+      batch_size: plan.batchSize,
+      acc_batches: plan.initAccBatches,
+      loss_batches: plan.initLossBatches,
+      step_reps: plan.torchStepReps,
       // A fair reference multiplies at least at a quarter of ONNX Runtime's speed (reference BLAS: ~3 %).
       min_matmul_gflops: process.argv.includes("--allow-slow-torch") ? 0 : 0.25 * matmulGflops,
       splits: {
-        train: rowsOfPass(trainLoader), train_loss: rowsOfPass(trainLoader),
+        train: rowsOfPass(trainLoader),
+        train_loss: rowsOfPass(trainLoader),
         validation: rowsOfPass(new DataLoader(splits.validation, { batchSize: plan.batchSize })),
         test: rowsOfPass(new DataLoader(splits.test, { batchSize: plan.batchSize })),
       },
@@ -91,11 +120,18 @@ async function main(): Promise<void> {
     const torch = runTorchReference(torchSpec, work, weightsPath);
     const torchChapter = units.trainingSteps * torch.step_median_s + units.forwards * torch.forward_median_s;
     console.log(`PyTorch BLAS ${torch.blas_info}: matmul 960x768 @ 768x3072 ${torch.matmul_gflops.toFixed(1)} GFLOP/s`);
-    console.log(`PyTorch ${torch.torch_version} (${torch.threads} threads): step ${torch.step_median_s.toFixed(3)} s, forward ${torch.forward_median_s.toFixed(3)} s; chapter estimate ${torchChapter.toFixed(1)} s (${units.trainingSteps} steps + ${units.forwards} forwards)`);
+    console.log(
+      `PyTorch ${torch.torch_version} (${torch.threads} threads): step ${torch.step_median_s.toFixed(3)} s, forward ${torch.forward_median_s.toFixed(3)} s; chapter estimate ${torchChapter.toFixed(1)} s (${units.trainingSteps} steps + ${units.forwards} forwards)`,
+    );
 
     // 2. Our chapter with the fast path.
     console.log("Our chapter (fast path) ...");
-    const ours = child<ChapterResult>("chapterRun.ts", { weightsPath, dataDir, plan, seed: SEED } satisfies ChapterSpec, work, "chapter");
+    const ours = child<ChapterResult>(
+      "chapterRun.ts",
+      { weightsPath, dataDir, plan, seed: SEED } satisfies ChapterSpec,
+      work,
+      "chapter",
+    );
     // 3. Plain (uncached) training step of the library's PlainRunner: tfjs-wasm kernels only, tfjs with matmuls
     //    on ONNX Runtime, and the library's default plain path (frozen trunk on ONNX Runtime, every step).
     const plain: PlainResult[] = [];
@@ -107,42 +143,83 @@ async function main(): Promise<void> {
     }
 
     // Checks: initial accuracies equal, losses within 1e-3.
-    const keys = ["train_accuracy", "validation_accuracy", "test_accuracy", "train_loss", "validation_loss", "test_loss"] as const;
+    const keys = [
+      "train_accuracy",
+      "validation_accuracy",
+      "test_accuracy",
+      "train_loss",
+      "validation_loss",
+      "test_loss",
+    ] as const;
     const checks = keys.map((k) => {
-      const a = ours.initial[k], b = torch.initial[k];
+      const a = ours.initial[k],
+        b = torch.initial[k];
       const ok = k.endsWith("accuracy") ? Math.abs(a - b) < 1e-9 : Math.abs(a - b) <= 1e-3;
       return { key: k, ours: a, torch: b, ok };
     });
     let logitDiff = 0;
-    torch.first_train_batch_logits.forEach((row, i) => row.forEach((v, j) => { logitDiff = Math.max(logitDiff, Math.abs(v - ours.firstTrainBatchLogits[i][j])); }));
+    torch.first_train_batch_logits.forEach((row, i) =>
+      row.forEach((v, j) => {
+        logitDiff = Math.max(logitDiff, Math.abs(v - ours.firstTrainBatchLogits[i][j]));
+      }),
+    );
 
     const ratio = ours.seconds.chapter / torchChapter;
     const prefixShare = ours.prefix.gflopPerSecond / matmulGflops;
     console.log("");
-    for (const c of checks) console.log(`initial ${c.key.padEnd(20)} ours ${c.key.endsWith("accuracy") ? pct(c.ours) : c.ours.toFixed(4)}  torch ${c.key.endsWith("accuracy") ? pct(c.torch) : c.torch.toFixed(4)}  ${c.ok ? "OK" : "MISMATCH"}`);
+    for (const c of checks)
+      console.log(
+        `initial ${c.key.padEnd(20)} ours ${c.key.endsWith("accuracy") ? pct(c.ours) : c.ours.toFixed(4)}  torch ${c.key.endsWith("accuracy") ? pct(c.torch) : c.torch.toFixed(4)}  ${c.ok ? "OK" : "MISMATCH"}`,
+      );
     console.log(`first train batch last-token logits: max |ours - torch| = ${logitDiff.toExponential(2)}`);
-    console.log(`phases (s): load ${ours.seconds.load.toFixed(1)} | prefix ${ours.seconds.prefix.toFixed(1)} | initial eval ${ours.seconds.initialEval.toFixed(1)} | training ${ours.seconds.training.toFixed(1)} (steps ${ours.seconds.trainingSteps.toFixed(1)}, evaluations ${ours.seconds.evaluations.toFixed(1)}) | final accuracy ${ours.seconds.finalAccuracy.toFixed(1)}`);
-    console.log(`prefix: ${ours.prefix.computed} distinct of ${ours.prefix.sequences} sequences, ${ours.prefix.gflops.toFixed(0)} GFLOP at ${ours.prefix.gflopPerSecond.toFixed(1)} GFLOP/s incl. ${ours.prefix.engineBuildSeconds.toFixed(1)} s ONNX build = ${(prefixShare * 100).toFixed(0)}% of ORT's plain matmul (${matmulGflops.toFixed(1)} GFLOP/s); compute alone ${ours.prefix.computeGflopPerSecond.toFixed(1)} GFLOP/s = ${(100 * ours.prefix.computeGflopPerSecond / matmulGflops).toFixed(0)}%`);
-    console.log(`fast step ${ours.stepMs.median.toFixed(1)} ms, eval forward ${ours.evalForwardMs.median.toFixed(1)} ms (medians)`);
-    console.log(`final accuracies: train ${pct(ours.final.train_accuracy)}, val ${pct(ours.final.validation_accuracy)}, test ${pct(ours.final.test_accuracy)}`);
+    console.log(
+      `phases (s): load ${ours.seconds.load.toFixed(1)} | prefix ${ours.seconds.prefix.toFixed(1)} | initial eval ${ours.seconds.initialEval.toFixed(1)} | training ${ours.seconds.training.toFixed(1)} (steps ${ours.seconds.trainingSteps.toFixed(1)}, evaluations ${ours.seconds.evaluations.toFixed(1)}) | final accuracy ${ours.seconds.finalAccuracy.toFixed(1)}`,
+    );
+    console.log(
+      `prefix: ${ours.prefix.computed} distinct of ${ours.prefix.sequences} sequences, ${ours.prefix.gflops.toFixed(0)} GFLOP at ${ours.prefix.gflopPerSecond.toFixed(1)} GFLOP/s incl. ${ours.prefix.engineBuildSeconds.toFixed(1)} s ONNX build = ${(prefixShare * 100).toFixed(0)}% of ORT's plain matmul (${matmulGflops.toFixed(1)} GFLOP/s); compute alone ${ours.prefix.computeGflopPerSecond.toFixed(1)} GFLOP/s = ${((100 * ours.prefix.computeGflopPerSecond) / matmulGflops).toFixed(0)}%`,
+    );
+    console.log(
+      `fast step ${ours.stepMs.median.toFixed(1)} ms, eval forward ${ours.evalForwardMs.median.toFixed(1)} ms (medians)`,
+    );
+    console.log(
+      `final accuracies: train ${pct(ours.final.train_accuracy)}, val ${pct(ours.final.validation_accuracy)}, test ${pct(ours.final.test_accuracy)}`,
+    );
     console.log(`peak RSS (our chapter process): ${gb(ours.peakRssBytes)}`);
     for (const p of plain) {
-      console.log(`plain training step, ${PLAIN_MODE_LABELS[p.mode]}: ${p.stepSeconds.toFixed(2)} s vs PyTorch ${torch.step_median_s.toFixed(2)} s: step ratio ${(p.stepSeconds / torch.step_median_s).toFixed(2)}; forward ${p.forwardSeconds.toFixed(2)} s vs ${torch.forward_median_s.toFixed(2)} s; first loss ${p.firstLoss.toFixed(6)} (peak RSS ${gb(p.peakRssBytes)})`);
+      console.log(
+        `plain training step, ${PLAIN_MODE_LABELS[p.mode]}: ${p.stepSeconds.toFixed(2)} s vs PyTorch ${torch.step_median_s.toFixed(2)} s: step ratio ${(p.stepSeconds / torch.step_median_s).toFixed(2)}; forward ${p.forwardSeconds.toFixed(2)} s vs ${torch.forward_median_s.toFixed(2)} s; first loss ${p.firstLoss.toFixed(6)} (peak RSS ${gb(p.peakRssBytes)})`,
+      );
     }
-    console.log(`chapter: ours ${ours.seconds.chapter.toFixed(1)} s vs PyTorch ${torchChapter.toFixed(1)} s (estimate): ratio ${ratio.toFixed(3)}`);
+    console.log(
+      `chapter: ours ${ours.seconds.chapter.toFixed(1)} s vs PyTorch ${torchChapter.toFixed(1)} s (estimate): ratio ${ratio.toFixed(3)}`,
+    );
     for (const line of ours.log) console.log(`  ${line}`);
 
     const report = {
-      date: new Date().toISOString(), plan, machine, onnxruntime: onnxRuntimeVersion(), sizes, units, ortMatmul: matmul,
-      torch: { ...torch, chapterEstimateForPlan_s: torchChapter }, ours, plain, checks, firstLogitsMaxDiff: logitDiff,
-      ratio, prefixShareOfMatmul: prefixShare, benchWallSeconds: (performance.now() - tAll) / 1000,
+      date: new Date().toISOString(),
+      plan,
+      machine,
+      onnxruntime: onnxRuntimeVersion(),
+      sizes,
+      units,
+      ortMatmul: matmul,
+      torch: { ...torch, chapterEstimateForPlan_s: torchChapter },
+      ours,
+      plain,
+      checks,
+      firstLogitsMaxDiff: logitDiff,
+      ratio,
+      prefixShareOfMatmul: prefixShare,
+      benchWallSeconds: (performance.now() - tAll) / 1000,
       loadAverage: { start: loadStart, end: os.loadavg() },
     };
     const outDir = path.join(__dirname, "results");
     fs.mkdirSync(outDir, { recursive: true });
     const file = path.join(outDir, `bench-${plan.name}-${report.date.replace(/[:.]/g, "-")}.json`);
     fs.writeFileSync(file, JSON.stringify(report, null, 1));
-    console.log(`wrote ${path.relative(process.cwd(), file)} (bench wall time ${report.benchWallSeconds.toFixed(0)} s; load average at the end ${report.loadAverage.end.map((l) => l.toFixed(2)).join(" ")})`);
+    console.log(
+      `wrote ${path.relative(process.cwd(), file)} (bench wall time ${report.benchWallSeconds.toFixed(0)} s; load average at the end ${report.loadAverage.end.map((l) => l.toFixed(2)).join(" ")})`,
+    );
     if (checks.some((c) => !c.ok)) process.exitCode = 1;
   } finally {
     if (!process.argv.includes("--keep")) fs.rmSync(work, { recursive: true, force: true });

@@ -5,21 +5,58 @@
  */
 import * as fs from "node:fs";
 import {
-  AdamW, calcAccuracyLoader, calcLossLoader, createRunner, DataLoader, FastRunner, initBackend, trainClassifierSimple,
-  type Batch, type ClassifierRunner, type FastClassifierPath,
+  AdamW,
+  calcAccuracyLoader,
+  calcLossLoader,
+  createRunner,
+  DataLoader,
+  FastRunner,
+  initBackend,
+  trainClassifierSimple,
+  type Batch,
+  type ClassifierRunner,
+  type FastClassifierPath,
 } from "llm-spam-classifier";
 import { peakRssBytes } from "./machine";
 import { loadBenchModel } from "./loadModel";
 import { loadSplits } from "./splits";
 import type { ChapterPlan } from "./plan";
 
-export interface ChapterSpec { weightsPath: string; dataDir: string; plan: ChapterPlan; seed: number }
+export interface ChapterSpec {
+  weightsPath: string;
+  dataDir: string;
+  plan: ChapterPlan;
+  seed: number;
+}
 
 export interface ChapterResult {
   engine: string;
-  seconds: { load: number; prefix: number; initialEval: number; training: number; trainingSteps: number; evaluations: number; finalAccuracy: number; chapter: number };
-  prefix: { sequences: number; computed: number; gflops: number; gflopPerSecond: number; engineBuildSeconds: number; computeGflopPerSecond: number };
-  initial: { train_accuracy: number; validation_accuracy: number; test_accuracy: number; train_loss: number; validation_loss: number; test_loss: number };
+  seconds: {
+    load: number;
+    prefix: number;
+    initialEval: number;
+    training: number;
+    trainingSteps: number;
+    evaluations: number;
+    finalAccuracy: number;
+    chapter: number;
+  };
+  prefix: {
+    sequences: number;
+    computed: number;
+    gflops: number;
+    gflopPerSecond: number;
+    engineBuildSeconds: number;
+    computeGflopPerSecond: number;
+  };
+  initial: {
+    train_accuracy: number;
+    validation_accuracy: number;
+    test_accuracy: number;
+    train_loss: number;
+    validation_loss: number;
+    test_loss: number;
+  };
   firstTrainBatchLogits: number[][];
   log: string[];
   final: { train_accuracy: number; validation_accuracy: number; test_accuracy: number };
@@ -35,8 +72,18 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.le
 function timed(runner: ClassifierRunner, stepTimes: number[], evalTimes: number[]): ClassifierRunner {
   return {
     kind: runner.kind,
-    async logits(batch: Batch) { const t0 = performance.now(); const y = await runner.logits(batch); evalTimes.push(performance.now() - t0); return y; },
-    async trainStep(batch: Batch) { const t0 = performance.now(); const l = await runner.trainStep(batch); stepTimes.push(performance.now() - t0); return l; },
+    async logits(batch: Batch) {
+      const t0 = performance.now();
+      const y = await runner.logits(batch);
+      evalTimes.push(performance.now() - t0);
+      return y;
+    },
+    async trainStep(batch: Batch) {
+      const t0 = performance.now();
+      const l = await runner.trainStep(batch);
+      stepTimes.push(performance.now() - t0);
+      return l;
+    },
     finish: () => runner.finish(),
   };
 }
@@ -61,16 +108,20 @@ async function main(): Promise<void> {
   if (!(inner instanceof FastRunner)) throw new Error("the fast path was not chosen");
   const fastPath = inner.path as FastClassifierPath;
   const stats = fastPath.prefixStats!;
-  const stepTimes: number[] = [], evalTimes: number[] = [];
+  const stepTimes: number[] = [],
+    evalTimes: number[] = [];
   const runner = timed(inner, stepTimes, evalTimes);
 
   const bs = plan.batchSize;
-  const loaderOf = (d: typeof splits.train, train: boolean) => new DataLoader(d, train ? { batchSize: bs, shuffle: true, dropLast: true, seed: spec.seed } : { batchSize: bs });
+  const loaderOf = (d: typeof splits.train, train: boolean) =>
+    new DataLoader(d, train ? { batchSize: bs, shuffle: true, dropLast: true, seed: spec.seed } : { batchSize: bs });
   // Book 6.6 (torch.manual_seed(123) first): accuracies over 10 batches, then losses over 5 (the train loader reshuffles).
   const tInit = performance.now();
   const [firstBatch] = loaderOf(splits.train, true);
   const firstLogits = await inner.logits(firstBatch);
-  const trainLoader = loaderOf(splits.train, true), valLoader = loaderOf(splits.validation, false), testLoader = loaderOf(splits.test, false);
+  const trainLoader = loaderOf(splits.train, true),
+    valLoader = loaderOf(splits.validation, false),
+    testLoader = loaderOf(splits.test, false);
   const initial = {
     train_accuracy: await calcAccuracyLoader(trainLoader, runner, { numBatches: plan.initAccBatches }),
     validation_accuracy: await calcAccuracyLoader(valLoader, runner, { numBatches: plan.initAccBatches }),
@@ -85,7 +136,11 @@ async function main(): Promise<void> {
   const evalBefore = evalTimes.length;
   const tTrain = performance.now();
   const loader = loaderOf(splits.train, true);
-  const result = await trainClassifierSimple(runner, loader, valLoader, { numEpochs: plan.epochs, evalFreq: plan.evalFreq, evalIter: plan.evalIter });
+  const result = await trainClassifierSimple(runner, loader, valLoader, {
+    numEpochs: plan.epochs,
+    evalFreq: plan.evalFreq,
+    evalIter: plan.evalIter,
+  });
   const training = (performance.now() - tTrain) / 1000;
   const trainingEvalSeconds = evalTimes.slice(evalBefore).reduce((a, b) => a + b, 0) / 1000;
 
@@ -102,13 +157,28 @@ async function main(): Promise<void> {
 
   const out: ChapterResult = {
     engine: fastPath.kind,
-    seconds: { load, prefix: prefixSeconds, initialEval, training, trainingSteps: stepTimes.reduce((a, b) => a + b, 0) / 1000, evaluations: trainingEvalSeconds, finalAccuracy, chapter },
+    seconds: {
+      load,
+      prefix: prefixSeconds,
+      initialEval,
+      training,
+      trainingSteps: stepTimes.reduce((a, b) => a + b, 0) / 1000,
+      evaluations: trainingEvalSeconds,
+      finalAccuracy,
+      chapter,
+    },
     prefix: {
-      sequences: sequences.length, computed: stats.computed, gflops: stats.flops / 1e9, gflopPerSecond: stats.flops / 1e9 / prefixSeconds,
-      engineBuildSeconds: stats.buildSeconds, computeGflopPerSecond: stats.flops / 1e9 / (stats.seconds - stats.buildSeconds),
+      sequences: sequences.length,
+      computed: stats.computed,
+      gflops: stats.flops / 1e9,
+      gflopPerSecond: stats.flops / 1e9 / prefixSeconds,
+      engineBuildSeconds: stats.buildSeconds,
+      computeGflopPerSecond: stats.flops / 1e9 / (stats.seconds - stats.buildSeconds),
     },
     initial,
-    firstTrainBatchLogits: Array.from({ length: firstBatch.batchSize }, (_, b) => Array.from(firstLogits.subarray(b * 2, b * 2 + 2))),
+    firstTrainBatchLogits: Array.from({ length: firstBatch.batchSize }, (_, b) =>
+      Array.from(firstLogits.subarray(b * 2, b * 2 + 2)),
+    ),
     log: result.logLines,
     final,
     stepMs: { median: median(stepTimes), mean: mean(stepTimes) },

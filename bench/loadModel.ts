@@ -14,7 +14,11 @@ export function loadBenchModel(weightsPath: string): GPTModel {
     const t = raw.get(name)!;
     raw.delete(name); // let each tensor's JS copy go as soon as it is in the model
     const lin = isLinearWeight(name) && t.shape.length === 2;
-    model.setParam(name, lin ? transpose2d(t.data, t.shape[0], t.shape[1]) : t.data, lin ? [t.shape[1], t.shape[0]] : t.shape);
+    model.setParam(
+      name,
+      lin ? transpose2d(t.data, t.shape[0], t.shape[1]) : t.data,
+      lin ? [t.shape[1], t.shape[0]] : t.shape,
+    );
   }
   model.freezeAll();
   model.setTrainable([`trf_blocks.${model.cfg.nLayers - 1}`, "final_norm", "out_head"]);

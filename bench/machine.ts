@@ -15,7 +15,11 @@ export interface MachineInfo {
 export function describeMachine(): MachineInfo {
   let flags = "";
   try {
-    const line = fs.readFileSync("/proc/cpuinfo", "utf8").split("\n").find((l) => l.startsWith("flags")) ?? "";
+    const line =
+      fs
+        .readFileSync("/proc/cpuinfo", "utf8")
+        .split("\n")
+        .find((l) => l.startsWith("flags")) ?? "";
     const have = new Set(line.split(":")[1]?.trim().split(/\s+/) ?? []);
     flags = ["avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile"].filter((f) => have.has(f)).join(" ");
   } catch {

@@ -4,7 +4,11 @@
  */
 import { createOrtSession, loadOnnxRuntime, OnnxDataType, OnnxGraphBuilder } from "llm-spam-classifier";
 
-export interface MatmulResult { shape: string; ms: number; gflops: number }
+export interface MatmulResult {
+  shape: string;
+  ms: number;
+  gflops: number;
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -16,14 +20,26 @@ export async function measureOrtMatmul(reps = 15): Promise<MatmulResult[]> {
   const ort = loadOnnxRuntime();
   if (!ort) return [];
   const out: MatmulResult[] = [];
-  for (const [m, k, n] of [[960, 768, 3072], [960, 3072, 768], [960, 768, 2304]]) {
+  for (const [m, k, n] of [
+    [960, 768, 3072],
+    [960, 3072, 768],
+    [960, 768, 2304],
+  ]) {
     const g = new OnnxGraphBuilder("matmul");
     const a = g.input("a", OnnxDataType.FLOAT, [m, k]);
-    const w = g.floatInit("w", [k, n], Float32Array.from({ length: k * n }, (_, i) => Math.sin(i) * 0.02));
+    const w = g.floatInit(
+      "w",
+      [k, n],
+      Float32Array.from({ length: k * n }, (_, i) => Math.sin(i) * 0.02),
+    );
     g.node("MatMul", [a, w], {}, ["y"]);
     g.output("y", OnnxDataType.FLOAT, [m, n]);
     const session = await createOrtSession(g.build());
-    const x = new ort.Tensor("float32", Float32Array.from({ length: m * k }, (_, i) => Math.cos(i)), [m, k]);
+    const x = new ort.Tensor(
+      "float32",
+      Float32Array.from({ length: m * k }, (_, i) => Math.cos(i)),
+      [m, k],
+    );
     for (let i = 0; i < 3; i++) await session.run({ a: x });
     const times: number[] = [];
     for (let i = 0; i < reps; i++) {

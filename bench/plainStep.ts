@@ -12,7 +12,16 @@
  */
 import * as fs from "node:fs";
 import {
-  acquireOrtMatMul, AdamW, createPlainRunner, createRunner, DataLoader, describeBackend, initBackend, ortMatMulStats, PlainRunner, tf,
+  acquireOrtMatMul,
+  AdamW,
+  createPlainRunner,
+  createRunner,
+  DataLoader,
+  describeBackend,
+  initBackend,
+  ortMatMulStats,
+  PlainRunner,
+  tf,
   type ClassifierRunner,
 } from "llm-spam-classifier";
 import { loadBenchModel } from "./loadModel";
@@ -34,13 +43,28 @@ export interface PlainResult {
   peakRssBytes: number;
 }
 
-async function runnerFor(mode: PlainMode, model: Awaited<ReturnType<typeof loadBenchModel>>, optimizer: AdamW): Promise<{ runner: ClassifierRunner; description: string }> {
+async function runnerFor(
+  mode: PlainMode,
+  model: Awaited<ReturnType<typeof loadBenchModel>>,
+  optimizer: AdamW,
+): Promise<{ runner: ClassifierRunner; description: string }> {
   let description = "";
-  const log = (line: string) => { description = line; };
-  if (mode === "tfjs") return { runner: await createPlainRunner(model, optimizer, { native: false, log }), description: "every layer in tfjs" };
+  const log = (line: string) => {
+    description = line;
+  };
+  if (mode === "tfjs")
+    return {
+      runner: await createPlainRunner(model, optimizer, { native: false, log }),
+      description: "every layer in tfjs",
+    };
   if (mode === "ortMatMul") {
     const release = acquireOrtMatMul();
-    return { runner: new PlainRunner(model, optimizer, { onFinish: release }), description: release ? "every layer in tfjs with matmuls on ONNX Runtime" : "every layer in tfjs (ORT matmuls unavailable)" };
+    return {
+      runner: new PlainRunner(model, optimizer, { onFinish: release }),
+      description: release
+        ? "every layer in tfjs with matmuls on ONNX Runtime"
+        : "every layer in tfjs (ORT matmuls unavailable)",
+    };
   }
   const runner = await createRunner(model, optimizer, { path: "plain", log });
   return { runner, description };
@@ -48,7 +72,12 @@ async function runnerFor(mode: PlainMode, model: Awaited<ReturnType<typeof loadB
 
 async function main(): Promise<void> {
   const [specPath, outPath] = process.argv.slice(2);
-  const spec = JSON.parse(fs.readFileSync(specPath, "utf8")) as { weightsPath: string; dataDir: string; plan: ChapterPlan; mode: PlainMode };
+  const spec = JSON.parse(fs.readFileSync(specPath, "utf8")) as {
+    weightsPath: string;
+    dataDir: string;
+    plan: ChapterPlan;
+    mode: PlainMode;
+  };
   const info = await initBackend();
   const model = loadBenchModel(spec.weightsPath);
   const optimizer = new AdamW(model.trainableParams(), { lr: 5e-5, weightDecay: 0.1 });
@@ -56,14 +85,17 @@ async function main(): Promise<void> {
   const splits = loadSplits(spec.dataDir, spec.plan);
   const [batch] = new DataLoader(splits.train, { batchSize: spec.plan.batchSize });
   const times: number[] = [];
-  let forwardSeconds = NaN, firstLoss = NaN;
-  for (let rep = 0; rep < spec.plan.plainReps + 1; rep++) { // rep 0 is the warm-up (timed only when plainReps is 0)
+  let forwardSeconds = NaN,
+    firstLoss = NaN;
+  for (let rep = 0; rep < spec.plan.plainReps + 1; rep++) {
+    // rep 0 is the warm-up (timed only when plainReps is 0)
     const t0 = performance.now();
     const loss = await runner.trainStep(batch);
     const dt = (performance.now() - t0) / 1000;
     if (rep === 0) firstLoss = loss;
     if (rep > 0 || spec.plan.plainReps === 0) times.push(dt);
-    if (rep === 0) { // one evaluation forward (no gradient), for reference
+    if (rep === 0) {
+      // one evaluation forward (no gradient), for reference
       const f0 = performance.now();
       await runner.logits(batch);
       forwardSeconds = (performance.now() - f0) / 1000;
@@ -73,8 +105,15 @@ async function main(): Promise<void> {
   await runner.finish();
   const sorted = [...times].sort((a, b) => a - b);
   const result: PlainResult = {
-    backend: describeBackend(info), mode: spec.mode, description, stepSeconds: sorted[Math.floor(sorted.length / 2)], stepTimes: times, forwardSeconds,
-    matmulFlopsOnOrt, firstLoss, peakRssBytes: peakRssBytes(),
+    backend: describeBackend(info),
+    mode: spec.mode,
+    description,
+    stepSeconds: sorted[Math.floor(sorted.length / 2)],
+    stepTimes: times,
+    forwardSeconds,
+    matmulFlopsOnOrt,
+    firstLoss,
+    peakRssBytes: peakRssBytes(),
   };
   tf.disposeVariables();
   fs.writeFileSync(outPath, JSON.stringify(result, null, 1));

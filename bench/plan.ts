@@ -20,12 +20,30 @@ export interface ChapterPlan {
 }
 
 export const FULL_PLAN: ChapterPlan = {
-  name: "full", batchSize: 8, epochs: 5, evalFreq: 50, evalIter: 5, initAccBatches: 10, initLossBatches: 5, torchStepReps: 5, plainReps: 2,
+  name: "full",
+  batchSize: 8,
+  epochs: 5,
+  evalFreq: 50,
+  evalIter: 5,
+  initAccBatches: 10,
+  initLossBatches: 5,
+  torchStepReps: 5,
+  plainReps: 2,
 };
 
 export const QUICK_PLAN: ChapterPlan = {
-  name: "quick", trainRows: 80, valRows: 16, testRows: 16, batchSize: 8, epochs: 1, evalFreq: 5, evalIter: 2,
-  initAccBatches: 2, initLossBatches: 1, torchStepReps: 2, plainReps: 1,
+  name: "quick",
+  trainRows: 80,
+  valRows: 16,
+  testRows: 16,
+  batchSize: 8,
+  epochs: 1,
+  evalFreq: 5,
+  evalIter: 2,
+  initAccBatches: 2,
+  initLossBatches: 1,
+  torchStepReps: 2,
+  plainReps: 1,
 };
 
 /** Unit counts of the chapter under a plan: training steps and evaluation forwards (batches). */
@@ -41,21 +59,39 @@ export interface ChapterUnits {
 }
 
 /** Counts the book's units (full plan: 650 steps; 30 + 15 + 130 + 50 + 187 = 412 forwards). */
-export function chapterUnits(plan: ChapterPlan, sizes: { train: number; validation: number; test: number }): ChapterUnits {
+export function chapterUnits(
+  plan: ChapterPlan,
+  sizes: { train: number; validation: number; test: number },
+): ChapterUnits {
   const trainBatches = Math.floor(sizes.train / plan.batchSize); // drop_last
-  const valBatches = Math.ceil(sizes.validation / plan.batchSize), testBatches = Math.ceil(sizes.test / plan.batchSize);
+  const valBatches = Math.ceil(sizes.validation / plan.batchSize),
+    testBatches = Math.ceil(sizes.test / plan.batchSize);
   const steps = plan.epochs * trainBatches;
   const evaluations = Math.ceil(steps / plan.evalFreq); // global_step % eval_freq == 0, steps 0..steps-1
   const evalPair = Math.min(plan.evalIter, trainBatches) + Math.min(plan.evalIter, valBatches);
   const units = {
     trainingSteps: steps,
-    initialAccuracyForwards: Math.min(plan.initAccBatches, trainBatches) + Math.min(plan.initAccBatches, valBatches) + Math.min(plan.initAccBatches, testBatches),
-    initialLossForwards: Math.min(plan.initLossBatches, trainBatches) + Math.min(plan.initLossBatches, valBatches) + Math.min(plan.initLossBatches, testBatches),
+    initialAccuracyForwards:
+      Math.min(plan.initAccBatches, trainBatches) +
+      Math.min(plan.initAccBatches, valBatches) +
+      Math.min(plan.initAccBatches, testBatches),
+    initialLossForwards:
+      Math.min(plan.initLossBatches, trainBatches) +
+      Math.min(plan.initLossBatches, valBatches) +
+      Math.min(plan.initLossBatches, testBatches),
     evaluationForwards: evaluations * evalPair,
     epochAccuracyForwards: plan.epochs * evalPair,
     finalAccuracyForwards: trainBatches + valBatches + testBatches,
   };
-  return { ...units, forwards: units.initialAccuracyForwards + units.initialLossForwards + units.evaluationForwards + units.epochAccuracyForwards + units.finalAccuracyForwards };
+  return {
+    ...units,
+    forwards:
+      units.initialAccuracyForwards +
+      units.initialLossForwards +
+      units.evaluationForwards +
+      units.epochAccuracyForwards +
+      units.finalAccuracyForwards,
+  };
 }
 
 /** How the bench runs the plain (uncached) training step (bench/plainStep.ts). */

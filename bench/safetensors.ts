@@ -1,7 +1,10 @@
 /** Minimal safetensors reader for the benchmark (F32 tensors only): header JSON + raw little-endian data. */
 import * as fs from "node:fs";
 
-export interface RawTensor { shape: number[]; data: Float32Array }
+export interface RawTensor {
+  shape: number[];
+  data: Float32Array;
+}
 
 /** Reads every tensor of a safetensors file as float32. @throws Error for other dtypes or a bad file */
 export function readSafetensorsF32(file: string): Map<string, RawTensor> {
@@ -12,7 +15,10 @@ export function readSafetensorsF32(file: string): Map<string, RawTensor> {
     const headerLen = Number(lenBuf.readBigUInt64LE(0));
     const headBuf = Buffer.alloc(headerLen);
     fs.readSync(fd, headBuf, 0, headerLen, 8);
-    const header = JSON.parse(headBuf.toString("utf8")) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+    const header = JSON.parse(headBuf.toString("utf8")) as Record<
+      string,
+      { dtype: string; shape: number[]; data_offsets: [number, number] }
+    >;
     const out = new Map<string, RawTensor>();
     for (const [name, info] of Object.entries(header)) {
       if (name === "__metadata__") continue;
@@ -20,7 +26,8 @@ export function readSafetensorsF32(file: string): Map<string, RawTensor> {
       const [start, end] = info.data_offsets;
       const data = new Float32Array((end - start) / 4);
       const bytes = new Uint8Array(data.buffer);
-      for (let done = 0; done < bytes.length;) done += fs.readSync(fd, bytes, done, bytes.length - done, 8 + headerLen + start + done);
+      for (let done = 0; done < bytes.length;)
+        done += fs.readSync(fd, bytes, done, bytes.length - done, 8 + headerLen + start + done);
       out.set(name, { shape: info.shape, data });
     }
     return out;

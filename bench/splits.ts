@@ -2,12 +2,20 @@
 import { readSplitCsv, splitPaths, SpamDataset } from "llm-spam-classifier";
 import type { ChapterPlan } from "./plan";
 
-export interface Splits { train: SpamDataset; validation: SpamDataset; test: SpamDataset }
+export interface Splits {
+  train: SpamDataset;
+  validation: SpamDataset;
+  test: SpamDataset;
+}
 
 /** Reads train/validation/test CSVs from `dataDir`; val/test use the full training set's max length. */
 export function loadSplits(dataDir: string, plan: ChapterPlan): Splits {
   const paths = splitPaths(dataDir);
-  const rows = { train: readSplitCsv(paths.train), validation: readSplitCsv(paths.validation), test: readSplitCsv(paths.test) };
+  const rows = {
+    train: readSplitCsv(paths.train),
+    validation: readSplitCsv(paths.validation),
+    test: readSplitCsv(paths.test),
+  };
   const maxLength = new SpamDataset(rows.train).maxLength;
   const take = <T>(xs: T[], n?: number) => (n === undefined ? xs : xs.slice(0, n));
   return {

@@ -6,10 +6,21 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-export interface SplitRows { ids: number[][]; labels: number[] }
+export interface SplitRows {
+  ids: number[][];
+  labels: number[];
+}
 
 export interface TorchSpec {
-  config: { vocab_size: number; context_length: number; emb_dim: number; n_heads: number; n_layers: number; drop_rate: number; qkv_bias: boolean };
+  config: {
+    vocab_size: number;
+    context_length: number;
+    emb_dim: number;
+    n_heads: number;
+    n_layers: number;
+    drop_rate: number;
+    qkv_bias: boolean;
+  };
   seed: number;
   init_std: number;
   threads: number;
@@ -30,7 +41,14 @@ export interface TorchResult {
   blas_info: string;
   /** PyTorch's 960×768 @ 768×3072 matmul, GFLOP/s. */
   matmul_gflops: number;
-  initial: { train_accuracy: number; validation_accuracy: number; test_accuracy: number; train_loss: number; validation_loss: number; test_loss: number };
+  initial: {
+    train_accuracy: number;
+    validation_accuracy: number;
+    test_accuracy: number;
+    train_loss: number;
+    validation_loss: number;
+    test_loss: number;
+  };
   first_train_batch_logits: number[][];
   step_times_s: number[];
   forward_times_s: number[];
@@ -54,11 +72,28 @@ export function pythonPath(): string {
  */
 export function runTorchReference(spec: TorchSpec, workDir: string, weightsPath: string): TorchResult {
   const root = path.resolve(__dirname, "..");
-  const input = path.join(workDir, "torch-input.json"), output = path.join(workDir, "torch-output.json");
+  const input = path.join(workDir, "torch-input.json"),
+    output = path.join(workDir, "torch-output.json");
   fs.writeFileSync(input, JSON.stringify(spec));
   const t0 = performance.now();
-  const r = spawnSync(pythonPath(), [path.join(root, "scripts", "bench", "torch_reference.py"), "--input", input, "--weights", weightsPath, "--output", output],
-    { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, OMP_NUM_THREADS: String(spec.threads) } });
+  const r = spawnSync(
+    pythonPath(),
+    [
+      path.join(root, "scripts", "bench", "torch_reference.py"),
+      "--input",
+      input,
+      "--weights",
+      weightsPath,
+      "--output",
+      output,
+    ],
+    {
+      cwd: root,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, OMP_NUM_THREADS: String(spec.threads) },
+    },
+  );
   if (r.status !== 0) throw new Error(`torch_reference.py failed (exit ${r.status}):\n${r.stderr.trim()}`);
   const result = JSON.parse(fs.readFileSync(output, "utf8")) as TorchResult;
   result.wall_s = (performance.now() - t0) / 1000;

@@ -25,8 +25,13 @@ const args = process.argv.slice(2);
 const full = args.includes("--full");
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefined;
 const files = args.filter((a, i) => a.endsWith(".ipynb") && args[i - 1] !== "--only");
-const notebooks = (files.length ? files.map((f) => path.resolve(f)) : fs.readdirSync(path.join(root, "notebooks"))
-  .filter((f) => /^\d\d-.*\.ipynb$/.test(f)).sort().map((f) => path.join(root, "notebooks", f)));
+const notebooks = files.length
+  ? files.map((f) => path.resolve(f))
+  : fs
+      .readdirSync(path.join(root, "notebooks"))
+      .filter((f) => /^\d\d-.*\.ipynb$/.test(f))
+      .sort()
+      .map((f) => path.join(root, "notebooks", f));
 const python = fs.existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 const INSTALL = "sudo apt-get install -y jupyter-nbconvert python3-nbclient   (Debian/Ubuntu)";
 
@@ -56,7 +61,10 @@ const build = path.join(root, "build", "notebooks");
 fs.rmSync(build, { recursive: true, force: true });
 fs.mkdirSync(build, { recursive: true });
 
-const env = { ...process.env, JUPYTER_PATH: [path.join(root, ".jupyter"), process.env.JUPYTER_PATH].filter(Boolean).join(path.delimiter) };
+const env = {
+  ...process.env,
+  JUPYTER_PATH: [path.join(root, ".jupyter"), process.env.JUPYTER_PATH].filter(Boolean).join(path.delimiter),
+};
 if (!full) Object.assign(env, { LLM_SMOKE: "1" });
 // Each run gets one data folder for all notebooks, as a user's would (later notebooks reuse earlier downloads).
 env.LLM_DATA_DIR = process.env.LLM_DATA_DIR ?? path.join(build, "data");
@@ -65,9 +73,14 @@ env.LLM_DATA_DIR = process.env.LLM_DATA_DIR ?? path.join(build, "data");
 function exec(cmd, cmdArgs, opts) {
   return new Promise((resolve) => {
     const child = spawn(cmd, cmdArgs, { ...opts, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "", stderr = "";
-    child.stdout.on("data", (d) => { stdout += d; });
-    child.stderr.on("data", (d) => { stderr += d; });
+    let stdout = "",
+      stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
     child.on("close", (status) => resolve({ status, stdout, stderr }));
   });
 }
@@ -85,7 +98,8 @@ async function run(label, cmd, cmdArgs, opts) {
   return ok;
 }
 
-let passed = 0, failed = 0;
+let passed = 0,
+  failed = 0;
 const count = (ok) => (ok ? passed++ : failed++);
 const scriptOf = (nb) => nb.replace(/\.ipynb$/, ".ts");
 const converted = [];
@@ -95,22 +109,48 @@ try {
     const conv = await exec("jupyter", ["nbconvert", "--to", "script", ...notebooks], { env });
     for (const nb of notebooks) if (fs.existsSync(scriptOf(nb))) converted.push(scriptOf(nb));
     if (conv.status !== 0 || converted.length !== notebooks.length) {
-      console.log(`FAIL nbconvert --to script wrote ${converted.length} of ${notebooks.length} scripts\n${conv.stderr}`);
+      console.log(
+        `FAIL nbconvert --to script wrote ${converted.length} of ${notebooks.length} scripts\n${conv.stderr}`,
+      );
       failed++;
     }
     const tsc = path.join(path.dirname(require.resolve("typescript/package.json")), "bin", "tsc");
-    count(await run("the converted scripts type-check (tsc -p notebooks/tsconfig.json)", process.execPath, [tsc, "-p", path.join(root, "notebooks", "tsconfig.json")], { cwd: root, env }));
+    count(
+      await run(
+        "the converted scripts type-check (tsc -p notebooks/tsconfig.json)",
+        process.execPath,
+        [tsc, "-p", path.join(root, "notebooks", "tsconfig.json")],
+        { cwd: root, env },
+      ),
+    );
     for (const script of converted) {
       const name = path.basename(script, ".ts");
-      count(await run(`${name} as script (nbconvert --to script + tsx, in place)`, process.execPath, ["--import", "tsx", script], { cwd: path.dirname(script), env }));
+      count(
+        await run(
+          `${name} as script (nbconvert --to script + tsx, in place)`,
+          process.execPath,
+          ["--import", "tsx", script],
+          { cwd: path.dirname(script), env },
+        ),
+      );
     }
   }
   if (only !== "script") {
     for (const nb of notebooks) {
       const name = path.basename(nb, ".ipynb");
-      count(await run(`${name} in the tslab kernel (nbclient)`, python,
-        [path.join(root, "scripts", "execute_notebook.py"), nb, path.join(build, `${name}.ipynb`), full ? "36000" : "1200"],
-        { cwd: path.dirname(nb), env }));
+      count(
+        await run(
+          `${name} in the tslab kernel (nbclient)`,
+          python,
+          [
+            path.join(root, "scripts", "execute_notebook.py"),
+            nb,
+            path.join(build, `${name}.ipynb`),
+            full ? "36000" : "1200",
+          ],
+          { cwd: path.dirname(nb), env },
+        ),
+      );
     }
   }
 } finally {

@@ -22,28 +22,48 @@ function collect(dir) {
   });
 }
 
-const files = collect(path.join(root, "test")).sort().filter((f) => !filters.length || filters.some((x) => f.includes(x)));
+const files = collect(path.join(root, "test"))
+  .sort()
+  .filter((f) => !filters.length || filters.some((x) => f.includes(x)));
 fs.mkdirSync(path.join(root, "build"), { recursive: true });
 const tap = path.join(root, "build", "unit-tests.tap");
 console.log(`Unit tests: ${files.length} files`);
-const unit = spawnSync(process.execPath, [
-  "--import", "tsx", "--test", "--test-concurrency=1",
-  "--test-reporter=spec", "--test-reporter-destination=stdout",
-  "--test-reporter=tap", `--test-reporter-destination=${tap}`,
-  ...files,
-], { cwd: root, stdio: "inherit" });
+const unit = spawnSync(
+  process.execPath,
+  [
+    "--import",
+    "tsx",
+    "--test",
+    "--test-concurrency=1",
+    "--test-reporter=spec",
+    "--test-reporter-destination=stdout",
+    "--test-reporter=tap",
+    `--test-reporter-destination=${tap}`,
+    ...files,
+  ],
+  { cwd: root, stdio: "inherit" },
+);
 
 const tapText = fs.existsSync(tap) ? fs.readFileSync(tap, "utf8") : "";
 const num = (key) => Number((new RegExp(`^# ${key} (\\d+)`, "m").exec(tapText) ?? [])[1] ?? 0);
-let passed = num("pass"), failed = num("fail") + (unit.status !== 0 && num("fail") === 0 ? 1 : 0), skipped = num("skipped") + num("todo");
+let passed = num("pass"),
+  failed = num("fail") + (unit.status !== 0 && num("fail") === 0 ? 1 : 0),
+  skipped = num("skipped") + num("todo");
 
 if (!unitOnly) {
   console.log("\nNotebooks (smoke mode: tiny model, local 127.0.0.1 downloads):");
-  const nb = spawnSync(process.execPath, [path.join(root, "scripts", "run-notebooks.mjs")], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  const nb = spawnSync(process.execPath, [path.join(root, "scripts", "run-notebooks.mjs")], {
+    cwd: root,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   process.stdout.write(nb.stdout ?? "");
   const m = /notebooks: (\d+) passed, (\d+) failed(?:, (\d+) skipped)?/.exec(nb.stdout ?? "");
-  if (m) { passed += Number(m[1]); failed += Number(m[2]); skipped += Number(m[3] ?? 0); }
-  else failed += 1;
+  if (m) {
+    passed += Number(m[1]);
+    failed += Number(m[2]);
+    skipped += Number(m[3] ?? 0);
+  } else failed += 1;
 }
 console.log(`\nall: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 process.exit(failed ? 1 : 0);

@@ -14,13 +14,21 @@ export const BACKEND_ORDER = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"] as 
 export type BackendChoice = (typeof BACKEND_ORDER)[number];
 
 const ALIASES: Record<string, BackendChoice> = {
-  "tensorflow-gpu": "tensorflow-gpu", gpu: "tensorflow-gpu", "tfjs-node-gpu": "tensorflow-gpu", cuda: "tensorflow-gpu",
-  tensorflow: "tensorflow", node: "tensorflow", "tfjs-node": "tensorflow", native: "tensorflow",
-  wasm: "wasm", cpu: "cpu",
+  "tensorflow-gpu": "tensorflow-gpu",
+  gpu: "tensorflow-gpu",
+  "tfjs-node-gpu": "tensorflow-gpu",
+  cuda: "tensorflow-gpu",
+  tensorflow: "tensorflow",
+  node: "tensorflow",
+  "tfjs-node": "tensorflow",
+  native: "tensorflow",
+  wasm: "wasm",
+  cpu: "cpu",
 };
 
 const INSTALL_HINT: Record<BackendChoice, string> = {
-  "tensorflow-gpu": "npm install @tensorflow/tfjs-node-gpu@4.22.0 (needs internet for libtensorflow, CUDA 11.2 and cuDNN 8.1)",
+  "tensorflow-gpu":
+    "npm install @tensorflow/tfjs-node-gpu@4.22.0 (needs internet for libtensorflow, CUDA 11.2 and cuDNN 8.1)",
   tensorflow: "npm install @tensorflow/tfjs-node@4.22.0 (needs internet for libtensorflow)",
   wasm: "npm install @tensorflow/tfjs-backend-wasm@4.22.0",
   cpu: "npm install @tensorflow/tfjs@4.22.0",
@@ -57,7 +65,8 @@ function errorMessage(err: unknown): string {
 /** Loads a native tfjs package; throws unless it is a real binding (danfo's override maps tfjs-node to plain tfjs). */
 async function loadNative(pkg: string): Promise<void> {
   await import(pkg);
-  if (!tf.engine().registryFactory["tensorflow"]) throw new Error("not installed (only the plain-tfjs alias that danfojs-node uses)");
+  if (!tf.engine().registryFactory["tensorflow"])
+    throw new Error("not installed (only the plain-tfjs alias that danfojs-node uses)");
 }
 
 async function tryBackend(choice: BackendChoice): Promise<{ ok: true; gpu: boolean } | { ok: false; reason: string }> {
@@ -72,7 +81,9 @@ async function tryBackend(choice: BackendChoice): Promise<{ ok: true; gpu: boole
       }
       case "tensorflow":
         await loadNative("@tensorflow/tfjs-node");
-        return (await tf.setBackend("tensorflow")) ? { ok: true, gpu: false } : { ok: false, reason: "setBackend failed" };
+        return (await tf.setBackend("tensorflow"))
+          ? { ok: true, gpu: false }
+          : { ok: false, reason: "setBackend failed" };
       case "wasm":
         await import("@tensorflow/tfjs-backend-wasm"); // registers the backend; loaded only when it is chosen
         if (!(await tf.setBackend("wasm"))) return { ok: false, reason: "setBackend failed" };
@@ -114,13 +125,17 @@ export function initBackend(requested?: string): Promise<BackendInfo> {
         return current;
       }
       if (forced) {
-        throw new BackendError(`TFJS_BACKEND=${name} cannot be used (${r.reason}). Install it with: ${INSTALL_HINT[choice]}, or unset TFJS_BACKEND.`);
+        throw new BackendError(
+          `TFJS_BACKEND=${name} cannot be used (${r.reason}). Install it with: ${INSTALL_HINT[choice]}, or unset TFJS_BACKEND.`,
+        );
       }
       skipped.push({ choice, reason: r.reason });
     }
     throw new BackendError("No tfjs backend could be initialised (not even cpu); reinstall with `npm ci`.");
   })();
-  pending.catch(() => { pending = undefined; });
+  pending.catch(() => {
+    pending = undefined;
+  });
   return pending;
 }
 
@@ -132,6 +147,8 @@ export function backendInfo(): BackendInfo | undefined {
 /** One line for logs and notebooks, e.g. `tfjs 4.22.0 on wasm (automatic; skipped tensorflow-gpu: not installed, ...)`. */
 export function describeBackend(info: BackendInfo): string {
   const how = info.forced ? "forced by TFJS_BACKEND" : "automatic";
-  const skipped = info.skipped.length ? `; skipped ${info.skipped.map((s) => `${s.choice}: ${s.reason}`).join(", ")}` : "";
+  const skipped = info.skipped.length
+    ? `; skipped ${info.skipped.map((s) => `${s.choice}: ${s.reason}`).join(", ")}`
+    : "";
   return `tfjs ${info.tfjsVersion} backend: ${info.choice}${info.gpu ? " (GPU)" : ""} (${how}${skipped})`;
 }

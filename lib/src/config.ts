@@ -53,7 +53,8 @@ function projectRoot(start: string): string | undefined {
   let dir = path.resolve(start);
   for (;;) {
     const pkg = path.join(dir, "package.json");
-    if (fs.existsSync(pkg) && fs.existsSync(path.join(dir, "notebooks")) && fs.existsSync(path.join(dir, "lib"))) return dir;
+    if (fs.existsSync(pkg) && fs.existsSync(path.join(dir, "notebooks")) && fs.existsSync(path.join(dir, "lib")))
+      return dir;
     const parent = path.dirname(dir);
     if (parent === dir) return undefined;
     dir = parent;

@@ -20,7 +20,11 @@ export function getTokenizer(): Tokenizer {
 }
 
 /** Encodes text to GPT-2 token ids. Like tiktoken, special-token text such as `<|endoftext|>` is refused unless allowed. */
-export function textToTokenIds(text: string, tokenizer: Tokenizer = getTokenizer(), allowedSpecial: string[] = [END_OF_TEXT]): number[] {
+export function textToTokenIds(
+  text: string,
+  tokenizer: Tokenizer = getTokenizer(),
+  allowedSpecial: string[] = [END_OF_TEXT],
+): number[] {
   return tokenizer.encode(text, allowedSpecial);
 }
 

@@ -6,7 +6,11 @@
  */
 import * as tf from "@tensorflow/tfjs";
 
-interface KernelTensorInfo { dataId: object; shape: number[]; dtype: tf.DataType }
+interface KernelTensorInfo {
+  dataId: object;
+  shape: number[];
+  dtype: tf.DataType;
+}
 interface KernelBackend {
   readSync(dataId: object): ArrayLike<number>;
   makeOutput(shape: number[], dtype: tf.DataType, values?: unknown, data?: Float32Array | Int32Array): KernelTensorInfo;
@@ -17,12 +21,17 @@ interface KernelBackend {
  * like TensorFlow's UnsortedSegmentSum. Pure function on typed arrays, shared by the kernel and tests.
  */
 export function unsortedSegmentSumValues(
-  x: ArrayLike<number>, ids: ArrayLike<number>, inner: number, numSegments: number, out: Float32Array | Int32Array,
+  x: ArrayLike<number>,
+  ids: ArrayLike<number>,
+  inner: number,
+  numSegments: number,
+  out: Float32Array | Int32Array,
 ): void {
   for (let i = 0; i < ids.length; i++) {
     const s = ids[i];
     if (s < 0 || s >= numSegments) continue;
-    const src = i * inner, dst = s * inner;
+    const src = i * inner,
+      dst = s * inner;
     for (let j = 0; j < inner; j++) out[dst + j] += x[src + j];
   }
 }
@@ -31,7 +40,10 @@ let kernelsRegistered = false;
 
 /** Registers the kernels WASM lacks. Idempotent. */
 export function registerWasmKernels(): void {
-  if (kernelsRegistered || tf.getKernel("UnsortedSegmentSum", "wasm")) { kernelsRegistered = true; return; }
+  if (kernelsRegistered || tf.getKernel("UnsortedSegmentSum", "wasm")) {
+    kernelsRegistered = true;
+    return;
+  }
   tf.registerKernel({
     kernelName: "UnsortedSegmentSum",
     backendName: "wasm",
@@ -88,8 +100,14 @@ export function registerFastMatMulGradient(): void {
         const A = transposeA ? swapLast(a) : a;
         const B = transposeB ? swapLast(b) : b;
         return {
-          a: () => { const g = tf.matMul(d, swapLast(B)); return reduceTo(transposeA ? swapLast(g) : g, a.shape); },
-          b: () => { const g = tf.matMul(swapLast(A), d); return reduceTo(transposeB ? swapLast(g) : g, b.shape); },
+          a: () => {
+            const g = tf.matMul(d, swapLast(B));
+            return reduceTo(transposeA ? swapLast(g) : g, a.shape);
+          },
+          b: () => {
+            const g = tf.matMul(swapLast(A), d);
+            return reduceTo(transposeB ? swapLast(g) : g, b.shape);
+          },
         };
       },
     });

@@ -5,12 +5,23 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import {
-  tf, initBackend, createFastClassifierPath, FastClassifierPath, OnnxGptEngine, loadOnnxRuntime, fastPathIneligibility, GPTModel, prepareClassifier,
+  tf,
+  initBackend,
+  createFastClassifierPath,
+  FastClassifierPath,
+  OnnxGptEngine,
+  loadOnnxRuntime,
+  fastPathIneligibility,
+  GPTModel,
+  prepareClassifier,
 } from "llm-spam-classifier";
 import { fixtureParamsModel, maxAbsDiff, ourLayout, readTinyReference } from "./fixtureModel";
 
 const ref = readTinyReference();
-const batchOf = (i: number) => ({ inputIds: Int32Array.from(ref.batches[i].ids.flat()), batchSize: ref.batches[i].ids.length });
+const batchOf = (i: number) => ({
+  inputIds: Int32Array.from(ref.batches[i].ids.flat()),
+  batchSize: ref.batches[i].ids.length,
+});
 
 test("ONNX export of the whole model gives PyTorch's logits (book GPTModel, random weights)", async (t) => {
   if (!loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");
@@ -42,7 +53,13 @@ test("fast path (ORT prefix cache + last-position suffix) reproduces PyTorch's l
   assert.equal(stats.computed, 7, "the repeated sequence is computed once");
   assert.ok(maxAbsDiff(await fast.logitsLastToken(batchOf(0)), ref.last_logits) < 1e-5);
   const losses: number[] = [];
-  for (const i of [0, 1, 0]) losses.push(await fast.trainStep(batchOf(i), ref.batches[i].labels, { lr: ref.adamw.lr, weightDecay: ref.adamw.weight_decay }));
+  for (const i of [0, 1, 0])
+    losses.push(
+      await fast.trainStep(batchOf(i), ref.batches[i].labels, {
+        lr: ref.adamw.lr,
+        weightDecay: ref.adamw.weight_decay,
+      }),
+    );
   assert.ok(maxAbsDiff(losses, ref.adamw.losses) < 1e-5, `losses ${losses.join()} vs ${ref.adamw.losses.join()}`);
   assert.ok(maxAbsDiff(await fast.logitsLastToken(batchOf(1)), ref.adamw.last_logits_after_batch2) < 1e-4);
   fast.syncToModel();
@@ -71,7 +88,10 @@ test("the tfjs seam (frozenTrunk no-grad + differentiable suffix) gives PyTorch'
   const features = fast.frozenTrunk(batchOf(0));
   const vars = ref.trainable.map((n) => model.params.get(n)!);
   const y = tf.tidy(() => tf.oneHot(tf.tensor1d(ref.batches[0].labels, "int32"), 2));
-  const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(y, fast.suffix(features)), vars);
+  const { value, grads } = tf.variableGrads(
+    () => tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(y, fast.suffix(features)),
+    vars,
+  );
   assert.ok(Math.abs(value.dataSync()[0] - ref.loss) < 1e-5);
   for (const name of ref.trainable) {
     if (name.endsWith("W_key.bias")) continue; // exactly 0 in exact arithmetic (softmax shift invariance): float noise only
@@ -141,32 +161,54 @@ test("ONNX_DISABLE=1 (or no onnxruntime-node) falls back to the tfjs fast path",
     })();`;
   const r = spawnSync(process.execPath, ["-e", code], { encoding: "utf8", env: { ...process.env, ONNX_DISABLE: "1" } });
   assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(JSON.parse(r.stdout.trim().split("\n").pop()!), { ort: "absent", reason: "disabled by ONNX_DISABLE=1", kind: "tfjs" });
+  assert.deepEqual(JSON.parse(r.stdout.trim().split("\n").pop()!), {
+    ort: "absent",
+    reason: "disabled by ONNX_DISABLE=1",
+    kind: "tfjs",
+  });
 });
 
 test("without ONNX Runtime the prefix runs in tfjs worker threads: the values of the main thread and of the uncached model", async () => {
   await initBackend();
-  const model = new GPTModel({ vocabSize: 97, contextLength: 16, embDim: 16, nHeads: 2, nLayers: 3, dropRate: 0, qkvBias: true }, { seed: 5 });
+  const model = new GPTModel(
+    { vocabSize: 97, contextLength: 16, embDim: 16, nHeads: 2, nLayers: 3, dropRate: 0, qkvBias: true },
+    { seed: 5 },
+  );
   prepareClassifier(model);
   const rows = Array.from({ length: 11 }, (_, i) => Int32Array.from({ length: 9 }, (_, t) => (i * 13 + t * 7) % 97));
-  const caches: Float32Array[] = [], logits: Float32Array[] = [];
+  const caches: Float32Array[] = [],
+    logits: Float32Array[] = [];
   const lines: string[] = [];
-  tf.tidy(() => { model.forward(tf.tensor2d([[...rows[0]]], [1, 9], "int32")); }); // the model keeps its causal mask for T = 9
+  tf.tidy(() => {
+    model.forward(tf.tensor2d([[...rows[0]]], [1, 9], "int32"));
+  }); // the model keeps its causal mask for T = 9
   for (const prefixWorkers of [1, 2]) {
-    const fast = (await createFastClassifierPath(model, { useOnnx: false, prefixWorkers, prefixBatchSize: 2, log: (l) => lines.push(l) })) as FastClassifierPath;
+    const fast = (await createFastClassifierPath(model, {
+      useOnnx: false,
+      prefixWorkers,
+      prefixBatchSize: 2,
+      log: (l) => lines.push(l),
+    })) as FastClassifierPath;
     assert.equal(fast.kind, "tfjs");
     const before = tf.memory().numTensors;
     const stats = await fast.precompute(rows);
     assert.equal(tf.memory().numTensors, before, "no tensor leaks");
     assert.equal(stats.computed, 11);
     caches.push(fast.cache.gather(rows)!);
-    logits.push(await fast.logitsLastToken({ inputIds: Int32Array.from(rows.slice(0, 4).flatMap((r) => [...r])), batchSize: 4 }));
+    logits.push(
+      await fast.logitsLastToken({ inputIds: Int32Array.from(rows.slice(0, 4).flatMap((r) => [...r])), batchSize: 4 }),
+    );
     await fast.dispose();
   }
   assert.deepEqual(lines, ["prefix on tfjs in 2 threads (the main thread and 1 worker)"]);
   assert.equal(maxAbsDiff(caches[0], caches[1]), 0, "workers run the same kernels: identical prefix values");
-  const ids = tf.tensor2d(rows.slice(0, 4).map((r) => [...r]), [4, 9], "int32");
+  const ids = tf.tensor2d(
+    rows.slice(0, 4).map((r) => [...r]),
+    [4, 9],
+    "int32",
+  );
   const want = tf.tidy(() => model.forward(ids).slice([0, 8, 0], [4, 1, 2]).reshape([8]).dataSync() as Float32Array);
   assert.ok(maxAbsDiff(logits[1], want) < 1e-5, "the uncached model's last-token logits");
-  ids.dispose(); model.dispose();
+  ids.dispose();
+  model.dispose();
 });

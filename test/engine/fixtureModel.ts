@@ -7,7 +7,15 @@ import * as path from "node:path";
 import { tf, GPTModel, type GPTConfig } from "llm-spam-classifier";
 
 export interface TinyReference {
-  config: { vocab_size: number; context_length: number; emb_dim: number; n_heads: number; n_layers: number; drop_rate: number; qkv_bias: boolean };
+  config: {
+    vocab_size: number;
+    context_length: number;
+    emb_dim: number;
+    n_heads: number;
+    n_layers: number;
+    drop_rate: number;
+    qkv_bias: boolean;
+  };
   state_dict: Record<string, number[] | number[][]>;
   trainable: string[];
   batches: Array<{ ids: number[][]; labels: number[] }>;
@@ -15,11 +23,19 @@ export interface TinyReference {
   last_logits: number[][];
   loss: number;
   grads: Record<string, number[] | number[][]>;
-  adamw: { lr: number; weight_decay: number; losses: number[]; params_after: Record<string, number[] | number[][]>; last_logits_after_batch2: number[][] };
+  adamw: {
+    lr: number;
+    weight_decay: number;
+    losses: number[];
+    params_after: Record<string, number[] | number[][]>;
+    last_logits_after_batch2: number[][];
+  };
 }
 
 export function readTinyReference(): TinyReference {
-  return JSON.parse(fs.readFileSync(path.join(__dirname, "..", "fixtures", "engine", "tiny-reference.json"), "utf8")) as TinyReference;
+  return JSON.parse(
+    fs.readFileSync(path.join(__dirname, "..", "fixtures", "engine", "tiny-reference.json"), "utf8"),
+  ) as TinyReference;
 }
 
 /** Linear weights: PyTorch [out, in] → ours [in, out]. */
@@ -40,8 +56,9 @@ type Nested = ArrayLike<number> | Nested[];
 
 /** Max |a - b| over two (nested) arrays or typed arrays, flattened. */
 export function maxAbsDiff(a: Nested, b: Nested): number {
-  const flat = (x: Nested): number[] => (Array.isArray(x) ? (x as unknown[]).flat(3) as number[] : Array.from(x));
-  const fa = flat(a), fb = flat(b);
+  const flat = (x: Nested): number[] => (Array.isArray(x) ? ((x as unknown[]).flat(3) as number[]) : Array.from(x));
+  const fa = flat(a),
+    fb = flat(b);
   if (fa.length !== fb.length) throw new Error(`length ${fa.length} vs ${fb.length}`);
   return fa.reduce((m, v, i) => Math.max(m, Math.abs(v - fb[i])), 0);
 }
@@ -49,7 +66,15 @@ export function maxAbsDiff(a: Nested, b: Nested): number {
 /** A parameter-map model with the fixture's weights and the book's freezing (GptLike for the engine). */
 export function fixtureParamsModel(ref: TinyReference, opts: { dropRate?: number } = {}) {
   const c = ref.config;
-  const cfg = { vocabSize: c.vocab_size, contextLength: c.context_length, embDim: c.emb_dim, nHeads: c.n_heads, nLayers: c.n_layers, dropRate: opts.dropRate ?? c.drop_rate, qkvBias: c.qkv_bias };
+  const cfg = {
+    vocabSize: c.vocab_size,
+    contextLength: c.context_length,
+    embDim: c.emb_dim,
+    nHeads: c.n_heads,
+    nLayers: c.n_layers,
+    dropRate: opts.dropRate ?? c.drop_rate,
+    qkvBias: c.qkv_bias,
+  };
   const trainable = new Set(ref.trainable);
   const params = new Map<string, tf.Variable>();
   for (const [name, value] of Object.entries(ref.state_dict)) {
@@ -68,7 +93,9 @@ export function randomClassifier(cfg: GPTConfig, opts: { headBias?: boolean } = 
   const model = new GPTModel(cfg, { seed: 5 });
   let seed = 100;
   for (const [name, v] of model.params) {
-    const init = name.endsWith(".scale") ? tf.add(1, tf.randomNormal(v.shape, 0, 0.2, "float32", seed++)) : tf.randomNormal(v.shape, 0, 0.2, "float32", seed++);
+    const init = name.endsWith(".scale")
+      ? tf.add(1, tf.randomNormal(v.shape, 0, 0.2, "float32", seed++))
+      : tf.randomNormal(v.shape, 0, 0.2, "float32", seed++);
     model.setParam(name, init);
     init.dispose();
   }

@@ -1,12 +1,21 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import {
-  tf, initBackend, GPTModel, OnnxGptEngine, loadOnnxRuntime, createFastClassifierPath, FastClassifierPath, adamwUpdateInPlace, resolveFastAdamW,
+  tf,
+  initBackend,
+  GPTModel,
+  OnnxGptEngine,
+  loadOnnxRuntime,
+  createFastClassifierPath,
+  FastClassifierPath,
+  adamwUpdateInPlace,
+  resolveFastAdamW,
 } from "llm-spam-classifier";
 import { maxAbsDiff, randomClassifier } from "./fixtureModel";
 
 const CFG = { vocabSize: 97, contextLength: 16, embDim: 32, nHeads: 4, nLayers: 3, dropRate: 0, qkvBias: true };
-const B = 4, T = 12;
+const B = 4,
+  T = 12;
 const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 37 + (i % 5) * 11) % CFG.vocabSize);
 
 const models: GPTModel[] = [];
@@ -23,7 +32,11 @@ test("ONNX engine equals the tfjs GPTModel: full logits, prefix hidden states, l
   assert.ok(maxAbsDiff(await full.run(ids, B), want.dataSync()) <= 1e-4);
   await full.release();
   // prefix [0, L-1) vs embed + blocks
-  const hidden = tf.tidy(() => { let x = model.embed(idx); for (let i = 0; i < CFG.nLayers - 1; i++) x = model.block(i, x); return x; });
+  const hidden = tf.tidy(() => {
+    let x = model.embed(idx);
+    for (let i = 0; i < CFG.nLayers - 1; i++) x = model.block(i, x);
+    return x;
+  });
   const prefix = await OnnxGptEngine.create(model, { toBlock: CFG.nLayers - 1, gelu: "tanh" });
   const h = await prefix.run(ids, B);
   assert.ok(maxAbsDiff(h, hidden.dataSync()) <= 1e-4);
@@ -41,15 +54,23 @@ for (const useOnnx of [true, false]) {
   test(`fast path (${useOnnx ? "ONNX Runtime" : "tfjs fallback"}) equals the uncached model: last-token logits and 3 AdamW steps`, async (t) => {
     if (useOnnx && !loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");
     await initBackend();
-    const fastModel = randomClassifier(CFG), plainModel = randomClassifier(CFG);
+    const fastModel = randomClassifier(CFG),
+      plainModel = randomClassifier(CFG);
     models.push(fastModel, plainModel);
     const fast = await createFastClassifierPath(fastModel, { useOnnx });
     assert.ok(fast instanceof FastClassifierPath);
     assert.equal(fast.kind, useOnnx ? "onnx" : "tfjs");
-    const batch = { inputIds: ids, batchSize: B }, labels = [1, 0, 0, 1];
+    const batch = { inputIds: ids, batchSize: B },
+      labels = [1, 0, 0, 1];
     await fast.precompute([0, 1, 2, 3].map((r) => ids.subarray(r * T, (r + 1) * T)));
     const idx = tf.tensor2d(ids, [B, T], "int32");
-    const lastOf = (m: GPTModel) => tf.tidy(() => m.forward(idx).slice([0, T - 1, 0], [B, 1, 2]).reshape([B, 2]));
+    const lastOf = (m: GPTModel) =>
+      tf.tidy(() =>
+        m
+          .forward(idx)
+          .slice([0, T - 1, 0], [B, 1, 2])
+          .reshape([B, 2]),
+      );
     const want0 = lastOf(plainModel);
     assert.ok(maxAbsDiff(await fast.logitsLastToken(batch), want0.dataSync()) <= 1e-5);
     // The plain path: autodiff through the whole tfjs model, the same AdamW.
@@ -59,10 +80,20 @@ for (const useOnnx of [true, false]) {
     const settings = { lr: 1e-2, weightDecay: 0.1 };
     const before = tf.memory().numTensors;
     for (let step = 1; step <= 3; step++) {
-      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(y, lastOf(plainModel)), vars.map(([, v]) => v));
+      const { value, grads } = tf.variableGrads(
+        () => tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(y, lastOf(plainModel)),
+        vars.map(([, v]) => v),
+      );
       vars.forEach(([, v], i) => {
         const p = Float32Array.from(v.dataSync());
-        adamwUpdateInPlace(p, grads[v.name].dataSync() as Float32Array, state[i].m, state[i].v, step, resolveFastAdamW(settings));
+        adamwUpdateInPlace(
+          p,
+          grads[v.name].dataSync() as Float32Array,
+          state[i].m,
+          state[i].v,
+          step,
+          resolveFastAdamW(settings),
+        );
         plainModel.setParam(vars[i][0], p, v.shape);
       });
       const fastLoss = await fast.trainStep(batch, labels, settings);

@@ -1,16 +1,35 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  encodeModel, decodeModel, OnnxGraphBuilder, OnnxDataType, createOrtSession, loadOnnxRuntime, ONNX_OPSET, ONNX_IR_VERSION,
+  encodeModel,
+  decodeModel,
+  OnnxGraphBuilder,
+  OnnxDataType,
+  createOrtSession,
+  loadOnnxRuntime,
+  ONNX_OPSET,
+  ONNX_IR_VERSION,
 } from "llm-spam-classifier";
 
 test("encodeModel writes a ModelProto that decodes back (graph, opset, raw initializers)", () => {
   const w = Float32Array.of(1, 2, 3, 4, 5, 6);
   const bytes = encodeModel(
-    { ir_version: 9, opset_import: [{ domain: "", version: 20 }], graph: { name: "g", node: [{ op_type: "MatMul", input: ["x", "w"], output: ["y"] }] } },
+    {
+      ir_version: 9,
+      opset_import: [{ domain: "", version: 20 }],
+      graph: { name: "g", node: [{ op_type: "MatMul", input: ["x", "w"], output: ["y"] }] },
+    },
     [{ name: "w", dims: [2, 3], dataType: OnnxDataType.FLOAT, bytes: new Uint8Array(w.buffer) }],
   );
-  const m = decodeModel(bytes) as { ir_version: number; opset_import: Array<{ version: number }>; graph: { name: string; node: Array<{ op_type: string }>; initializer: Array<{ name: string; dims: number[]; data_type: number; raw_data: Uint8Array }> } };
+  const m = decodeModel(bytes) as {
+    ir_version: number;
+    opset_import: Array<{ version: number }>;
+    graph: {
+      name: string;
+      node: Array<{ op_type: string }>;
+      initializer: Array<{ name: string; dims: number[]; data_type: number; raw_data: Uint8Array }>;
+    };
+  };
   assert.equal(m.ir_version, 9);
   assert.equal(m.opset_import[0].version, 20);
   assert.equal(m.graph.name, "g");
@@ -28,7 +47,10 @@ test("a built graph runs in ONNX Runtime: MatMul + Add + Gelu(tanh) with symboli
   if (!ort) return t.skip("onnxruntime-node unavailable");
   const g = new OnnxGraphBuilder("tiny");
   const x = g.input("x", OnnxDataType.FLOAT, ["batch", 2]);
-  const y = g.op("Add", [g.op("MatMul", [x, g.floatInit("w", [2, 3], Float32Array.of(1, 0, -1, 0, 1, 2))]), g.floatInit("b", [3], Float32Array.of(0.5, 0, 0))]);
+  const y = g.op("Add", [
+    g.op("MatMul", [x, g.floatInit("w", [2, 3], Float32Array.of(1, 0, -1, 0, 1, 2))]),
+    g.floatInit("b", [3], Float32Array.of(0.5, 0, 0)),
+  ]);
   g.node("Gelu", [y], { approximate: "tanh" }, ["out"]);
   g.output("out", OnnxDataType.FLOAT, ["batch", 3]);
   const bytes = g.build();

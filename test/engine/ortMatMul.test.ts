@@ -1,6 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { tf, initBackend, enableOrtMatMul, disableOrtMatMul, acquireOrtMatMul, ortMatMulStats, loadOnnxRuntime } from "llm-spam-classifier";
+import {
+  tf,
+  initBackend,
+  enableOrtMatMul,
+  disableOrtMatMul,
+  acquireOrtMatMul,
+  ortMatMulStats,
+  loadOnnxRuntime,
+} from "llm-spam-classifier";
 
 const cases: Array<{ a: number[]; b: number[]; tA: boolean; tB: boolean }> = [
   { a: [96, 64], b: [64, 80], tA: false, tB: false },
@@ -12,9 +20,11 @@ const cases: Array<{ a: number[]; b: number[]; tA: boolean; tB: boolean }> = [
 ];
 
 function products(): { values: Float32Array[]; grads: Float32Array[] } {
-  const values: Float32Array[] = [], grads: Float32Array[] = [];
+  const values: Float32Array[] = [],
+    grads: Float32Array[] = [];
   cases.forEach((c, i) => {
-    const a = tf.randomNormal(c.a, 0, 1, "float32", 2 * i + 1), b = tf.randomNormal(c.b, 0, 1, "float32", 2 * i + 2);
+    const a = tf.randomNormal(c.a, 0, 1, "float32", 2 * i + 1),
+      b = tf.randomNormal(c.b, 0, 1, "float32", 2 * i + 2);
     const y = tf.matMul(a, b, c.tA, c.tB);
     values.push(y.dataSync() as Float32Array);
     const g = tf.grads((x: tf.Tensor, w: tf.Tensor) => tf.sum(tf.square(tf.matMul(x, w, c.tA, c.tB))))([a, b]);
@@ -25,8 +35,12 @@ function products(): { values: Float32Array[]; grads: Float32Array[] } {
 }
 
 function relDiff(x: Float32Array, y: Float32Array): number {
-  let d = 0, m = 0;
-  for (let i = 0; i < x.length; i++) { d = Math.max(d, Math.abs(x[i] - y[i])); m = Math.max(m, Math.abs(y[i])); }
+  let d = 0,
+    m = 0;
+  for (let i = 0; i < x.length; i++) {
+    d = Math.max(d, Math.abs(x[i] - y[i]));
+    m = Math.max(m, Math.abs(y[i]));
+  }
   return d / m;
 }
 
@@ -53,7 +67,8 @@ test("tfjs matmuls routed to ONNX Runtime equal tfjs's own (values and gradients
 test("acquireOrtMatMul is reference-counted and leaves a by-hand enableOrtMatMul alone", async (t) => {
   if (!loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");
   await initBackend();
-  const a = acquireOrtMatMul(), b = acquireOrtMatMul();
+  const a = acquireOrtMatMul(),
+    b = acquireOrtMatMul();
   assert.ok(a && b && ortMatMulStats().enabled);
   a();
   a(); // a second call of the same release does nothing

@@ -11,7 +11,8 @@ const run = (args: string[], env: Record<string, string> = {}) =>
 test("--help lists every command", () => {
   const r = run(["--help"]);
   assert.equal(r.status, 0);
-  for (const c of ["chapter", "data", "weights", "generate", "finetune", "classify", "info"]) assert.match(r.stdout, new RegExp(`^  ${c} +\\S`, "m"));
+  for (const c of ["chapter", "data", "weights", "generate", "finetune", "classify", "info"])
+    assert.match(r.stdout, new RegExp(`^  ${c} +\\S`, "m"));
   assert.match(r.stdout, /LLM_DATA_DIR/);
 });
 
@@ -45,5 +46,8 @@ test("info reports the backend once and honours TFJS_BACKEND and --data-dir", ()
 test("a forced backend that cannot load fails with the install hint", () => {
   const r = run(["info"], { TFJS_BACKEND: "gpu" });
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /^error: TFJS_BACKEND=gpu cannot be used \(not installed\)\. Install it with: npm install @tensorflow\/tfjs-node-gpu/);
+  assert.match(
+    r.stderr,
+    /^error: TFJS_BACKEND=gpu cannot be used \(not installed\)\. Install it with: npm install @tensorflow\/tfjs-node-gpu/,
+  );
 });

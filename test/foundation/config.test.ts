@@ -1,7 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { getSettings, parseFlag, ConfigError, SMS_SPAM_URL, SMS_SPAM_BACKUP_URL, GPT2_BASE_URL, GPT2_BACKUP_BASE_URL } from "llm-spam-classifier";
+import {
+  getSettings,
+  parseFlag,
+  ConfigError,
+  SMS_SPAM_URL,
+  SMS_SPAM_BACKUP_URL,
+  GPT2_BASE_URL,
+  GPT2_BACKUP_BASE_URL,
+} from "llm-spam-classifier";
 
 test("defaults: the book's primary and backup URLs, the project's data folder, no smoke", () => {
   const s = getSettings({}, {});
@@ -13,7 +21,16 @@ test("defaults: the book's primary and backup URLs, the project's data folder, n
 });
 
 test("environment variables are honoured; a user URL is used alone (no silent internet fallback)", () => {
-  const s = getSettings({}, { LLM_DATA_DIR: "/tmp/x", SMS_SPAM_URL: "http://127.0.0.1:1/a.zip", GPT2_BASE_URL: "http://127.0.0.1:1/gpt2/", TFJS_BACKEND: "cpu", LLM_SMOKE: "1" });
+  const s = getSettings(
+    {},
+    {
+      LLM_DATA_DIR: "/tmp/x",
+      SMS_SPAM_URL: "http://127.0.0.1:1/a.zip",
+      GPT2_BASE_URL: "http://127.0.0.1:1/gpt2/",
+      TFJS_BACKEND: "cpu",
+      LLM_SMOKE: "1",
+    },
+  );
   assert.equal(s.dataDir, "/tmp/x");
   assert.deepEqual(s.smsSpamUrls, ["http://127.0.0.1:1/a.zip"]);
   assert.deepEqual(s.gpt2BaseUrls, ["http://127.0.0.1:1/gpt2"]);
@@ -22,7 +39,10 @@ test("environment variables are honoured; a user URL is used alone (no silent in
 });
 
 test("CLI overrides win over the environment", () => {
-  const s = getSettings({ dataDir: "/tmp/y", smoke: false, backend: "wasm", smsSpamUrl: "z.zip" }, { LLM_DATA_DIR: "/tmp/x", LLM_SMOKE: "1", TFJS_BACKEND: "cpu" });
+  const s = getSettings(
+    { dataDir: "/tmp/y", smoke: false, backend: "wasm", smsSpamUrl: "z.zip" },
+    { LLM_DATA_DIR: "/tmp/x", LLM_SMOKE: "1", TFJS_BACKEND: "cpu" },
+  );
   assert.equal(s.dataDir, "/tmp/y");
   assert.equal(s.smoke, false);
   assert.equal(s.backend, "wasm");
@@ -32,5 +52,8 @@ test("CLI overrides win over the environment", () => {
 test("flags accept yes/no spellings and refuse anything else", () => {
   for (const v of ["1", "true", "YES", "on"]) assert.equal(parseFlag("LLM_SMOKE", v), true);
   for (const v of ["0", "false", "no", "off", "", undefined]) assert.equal(parseFlag("LLM_SMOKE", v), false);
-  assert.throws(() => getSettings({}, { LLM_SMOKE: "maybe" }), (e: unknown) => e instanceof ConfigError && /LLM_SMOKE=maybe is not a yes\/no value/.test(e.message));
+  assert.throws(
+    () => getSettings({}, { LLM_SMOKE: "maybe" }),
+    (e: unknown) => e instanceof ConfigError && /LLM_SMOKE=maybe is not a yes\/no value/.test(e.message),
+  );
 });

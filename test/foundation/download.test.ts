@@ -19,7 +19,14 @@ const quiet = { progress: false as const, retryDelayMs: 1 };
 async function server(handler: http.RequestListener) {
   const s = http.createServer(handler);
   await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, close: () => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); }) };
+  return {
+    url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        s.closeAllConnections();
+        s.close(() => r());
+      }),
+  };
 }
 
 test("downloads a file atomically and reports the URL used", async () => {
@@ -31,7 +38,9 @@ test("downloads a file atomically and reports the URL used", async () => {
     assert.deepEqual(fs.readFileSync(dest), payload);
     assert.ok(!fs.existsSync(`${dest}.part`));
     assert.equal(await remoteSize([`${srv.baseUrl}/f.bin`]), payload.length);
-  } finally { await srv.close(); }
+  } finally {
+    await srv.close();
+  }
 });
 
 test("in a notebook the download draws one HTML bar updated in place, nothing on stderr", async () => {
@@ -39,13 +48,27 @@ test("in a notebook the download draws one HTML bar updated in place, nothing on
   try {
     const shown: string[] = [];
     let text = "";
-    const stream = new Writable({ write(chunk, _enc, cb) { text += chunk; cb(); } });
-    const display = () => ({ html: (s: string) => { shown.push(s); } });
+    const stream = new Writable({
+      write(chunk, _enc, cb) {
+        text += chunk;
+        cb();
+      },
+    });
+    const display = () => ({
+      html: (s: string) => {
+        shown.push(s);
+      },
+    });
     await downloadFile([`${srv.baseUrl}/f.bin`], path.join(tmp, "nb.bin"), { ...quiet, progress: { display, stream } });
     assert.equal(text, "");
     assert.ok(shown.length >= 2, "drawn, then the final state");
-    assert.match(shown.at(-1)!, new RegExp(`^<div [^>]*>nb\\.bin <progress value="${payload.length}" max="${payload.length}" `));
-  } finally { await srv.close(); }
+    assert.match(
+      shown.at(-1)!,
+      new RegExp(`^<div [^>]*>nb\\.bin <progress value="${payload.length}" max="${payload.length}" `),
+    );
+  } finally {
+    await srv.close();
+  }
 });
 
 test("falls back to the backup URL when the primary answers 404, and logs it", async () => {
@@ -53,21 +76,30 @@ test("falls back to the backup URL when the primary answers 404, and logs it", a
   try {
     const lines: string[] = [];
     const dest = path.join(tmp, "b.bin");
-    const r = await downloadFile([`${srv.baseUrl}/missing.bin`, `${srv.baseUrl}/backup.bin`], dest, { ...quiet, log: (l) => lines.push(l) });
+    const r = await downloadFile([`${srv.baseUrl}/missing.bin`, `${srv.baseUrl}/backup.bin`], dest, {
+      ...quiet,
+      log: (l) => lines.push(l),
+    });
     assert.equal(r.url, `${srv.baseUrl}/backup.bin`);
     assert.deepEqual(fs.readFileSync(dest), payload);
     assert.match(lines.join("\n"), /Primary URL .*missing\.bin\) failed \(HTTP 404\)\. Attempting backup URL/);
-  } finally { await srv.close(); }
+  } finally {
+    await srv.close();
+  }
 });
 
 test("404 on every URL is one DownloadError naming each URL, and leaves no file", async () => {
   const srv = await serveFiles({});
   try {
     const dest = path.join(tmp, "c.bin");
-    await assert.rejects(downloadFile([`${srv.baseUrl}/x`, `${srv.baseUrl}/y`], dest, quiet), (e: unknown) =>
-      e instanceof DownloadError && /\/x: HTTP 404/.test(e.message) && /\/y: HTTP 404/.test(e.message));
+    await assert.rejects(
+      downloadFile([`${srv.baseUrl}/x`, `${srv.baseUrl}/y`], dest, quiet),
+      (e: unknown) => e instanceof DownloadError && /\/x: HTTP 404/.test(e.message) && /\/y: HTTP 404/.test(e.message),
+    );
     assert.ok(!fs.existsSync(dest) && !fs.existsSync(`${dest}.part`));
-  } finally { await srv.close(); }
+  } finally {
+    await srv.close();
+  }
 });
 
 test("no network (connection refused) is a DownloadError, after retries", async () => {
@@ -75,8 +107,10 @@ test("no network (connection refused) is a DownloadError, after retries", async 
   const url = srv.url;
   await srv.close(); // nothing listens there now
   const lines: string[] = [];
-  await assert.rejects(downloadFile([`${url}/f`], path.join(tmp, "d.bin"), { ...quiet, retries: 1, log: (l) => lines.push(l) }),
-    (e: unknown) => e instanceof DownloadError && /ECONNREFUSED/.test(e.message));
+  await assert.rejects(
+    downloadFile([`${url}/f`], path.join(tmp, "d.bin"), { ...quiet, retries: 1, log: (l) => lines.push(l) }),
+    (e: unknown) => e instanceof DownloadError && /ECONNREFUSED/.test(e.message),
+  );
   assert.equal(lines.filter((l) => /retrying/.test(l)).length, 1);
 });
 
@@ -93,7 +127,10 @@ test("a connection cut mid-way is resumed with a Range request and gives the exa
     }
     assert.ok(range, "second request continues the part file");
     const start = Number(range[1]);
-    res.writeHead(206, { "content-length": payload.length - start, "content-range": `bytes ${start}-${payload.length - 1}/${payload.length}` });
+    res.writeHead(206, {
+      "content-length": payload.length - start,
+      "content-range": `bytes ${start}-${payload.length - 1}/${payload.length}`,
+    });
     res.end(payload.subarray(start));
   });
   try {
@@ -101,19 +138,29 @@ test("a connection cut mid-way is resumed with a Range request and gives the exa
     const r = await downloadFile([`${srv.url}/f`], dest, quiet);
     assert.equal(r.resumed, true);
     assert.deepEqual(fs.readFileSync(dest), payload);
-  } finally { await srv.close(); }
+  } finally {
+    await srv.close();
+  }
 });
 
 test("a stalled server hits the idle timeout", async () => {
-  const srv = await server((_req, res) => { res.writeHead(200, { "content-length": 10 }); res.write("ab"); /* then nothing */ });
+  const srv = await server((_req, res) => {
+    res.writeHead(200, { "content-length": 10 });
+    res.write("ab"); /* then nothing */
+  });
   try {
-    await assert.rejects(downloadFile([`${srv.url}/f`], path.join(tmp, "f.bin"), { ...quiet, retries: 0, timeoutMs: 300 }),
-      (e: unknown) => e instanceof DownloadError && /timeout/.test(e.message));
-  } finally { await srv.close(); }
+    await assert.rejects(
+      downloadFile([`${srv.url}/f`], path.join(tmp, "f.bin"), { ...quiet, retries: 0, timeoutMs: 300 }),
+      (e: unknown) => e instanceof DownloadError && /timeout/.test(e.message),
+    );
+  } finally {
+    await srv.close();
+  }
 });
 
 test("local paths and file:// URLs are copied", async () => {
-  const a = path.join(tmp, "g1.bin"), b = path.join(tmp, "g2.bin");
+  const a = path.join(tmp, "g1.bin"),
+    b = path.join(tmp, "g2.bin");
   await downloadFile([src], a, quiet);
   await downloadFile([`file://${src}`], b, quiet);
   assert.deepEqual(fs.readFileSync(a), payload);

@@ -29,42 +29,72 @@ function cleanEnv(): NodeJS.ProcessEnv {
 
 function sh(cmd: string, args: string[], cwd: string, timeoutMs = 300_000): SpawnSyncReturns<string> {
   const r = spawnSync(cmd, args, { cwd, env: cleanEnv(), encoding: "utf8", timeout: timeoutMs });
-  assert.equal(r.status, 0, `${cmd} ${args.join(" ")} in ${cwd}:\n${(r.stdout ?? "").slice(-2000)}\n${(r.stderr ?? "").slice(-3000)}`);
+  assert.equal(
+    r.status,
+    0,
+    `${cmd} ${args.join(" ")} in ${cwd}:\n${(r.stdout ?? "").slice(-2000)}\n${(r.stderr ?? "").slice(-3000)}`,
+  );
   return r;
 }
 
 /** Version of a package installed here, so the user's project installs the same one (from npm's cache). */
-const versionOf = (name: string) => (JSON.parse(fs.readFileSync(path.join(ROOT, "node_modules", name, "package.json"), "utf8")) as { version: string }).version;
+const versionOf = (name: string) =>
+  (JSON.parse(fs.readFileSync(path.join(ROOT, "node_modules", name, "package.json"), "utf8")) as { version: string })
+    .version;
 
 /** A project that knows nothing of this repository: its own package.json and the documented .npmrc line. */
 function newProject(dir: string, npmrc: boolean): void {
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: path.basename(dir), version: "1.0.0", private: true }, null, 2));
+  fs.writeFileSync(
+    path.join(dir, "package.json"),
+    JSON.stringify({ name: path.basename(dir), version: "1.0.0", private: true }, null, 2),
+  );
   if (npmrc) fs.writeFileSync(path.join(dir, ".npmrc"), "onnxruntime-node-install=skip\n");
 }
 
-const npmInstall = (dir: string, pkgs: string[]) => sh("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", ...pkgs], dir, 600_000);
+const npmInstall = (dir: string, pkgs: string[]) =>
+  sh("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", ...pkgs], dir, 600_000);
 
 before(() => {
   const packed = sh("npm", ["pack", "--pack-destination", work], LIB, 300_000);
   tarball = path.join(work, packed.stdout.trim().split("\n").at(-1)!);
   assert.ok(fs.existsSync(tarball), tarball);
   newProject(app, true);
-  npmInstall(app, [tarball, `tsx@${versionOf("tsx")}`, `typescript@${versionOf("typescript")}`, `@types/node@${versionOf("@types/node")}`]);
+  npmInstall(app, [
+    tarball,
+    `tsx@${versionOf("tsx")}`,
+    `typescript@${versionOf("typescript")}`,
+    `@types/node@${versionOf("@types/node")}`,
+  ]);
 });
 after(() => fs.rmSync(work, { recursive: true, force: true }));
 
 test("the tarball holds what runs: dist, the assets and the licence, no sources, maps or stale files", () => {
   const list = sh("tar", ["-tzf", tarball], work).stdout.split("\n").filter(Boolean);
-  for (const f of ["package/dist/index.js", "package/dist/index.d.ts", "package/dist/cli/main.js", "package/LICENSE", "package/README.md",
-    "package/assets/sms-spam-collection/sms_spam_collection.zip", "package/assets/gpt2-tiny/124M/model.ckpt.index"]) {
+  for (const f of [
+    "package/dist/index.js",
+    "package/dist/index.d.ts",
+    "package/dist/cli/main.js",
+    "package/LICENSE",
+    "package/README.md",
+    "package/assets/sms-spam-collection/sms_spam_collection.zip",
+    "package/assets/gpt2-tiny/124M/model.ckpt.index",
+  ]) {
     assert.ok(list.includes(f), f);
   }
-  assert.deepEqual(list.filter((f) => /\.map$|tsbuildinfo|\/src\//.test(f)), []);
+  assert.deepEqual(
+    list.filter((f) => /\.map$|tsbuildinfo|\/src\//.test(f)),
+    [],
+  );
   for (const f of list.filter((x) => x.startsWith("package/dist/") && x.endsWith(".js"))) {
-    assert.ok(fs.existsSync(path.join(LIB, "src", f.slice("package/dist/".length).replace(/\.js$/, ".ts"))), `${f} has no source (stale build output)`);
+    assert.ok(
+      fs.existsSync(path.join(LIB, "src", f.slice("package/dist/".length).replace(/\.js$/, ".ts"))),
+      `${f} has no source (stale build output)`,
+    );
   }
-  const pkg = JSON.parse(fs.readFileSync(path.join(app, "node_modules", "llm-spam-classifier", "package.json"), "utf8")) as { dependencies: Record<string, string> };
+  const pkg = JSON.parse(
+    fs.readFileSync(path.join(app, "node_modules", "llm-spam-classifier", "package.json"), "utf8"),
+  ) as { dependencies: Record<string, string> };
   assert.ok(!("danfojs-node" in pkg.dependencies), "the library depends only on what it imports");
 });
 
@@ -85,7 +115,8 @@ const label = classifyReview(text1, model, getTokenizer(), { maxLength: 120 });
 model.dispose();
 console.log("RESULT " + JSON.stringify({ rows, tokens: getTokenizer().encode("Do you have time"), generated, label, ort: loadOnnxRuntime() !== undefined }));
 `;
-const NAMES = "getSettings, prepareSpamData, loadPretrainedGpt2, generateText, loadClassifier, classifyReview, getTokenizer, loadOnnxRuntime";
+const NAMES =
+  "getSettings, prepareSpamData, loadPretrainedGpt2, generateText, loadClassifier, classifyReview, getTokenizer, loadOnnxRuntime";
 
 function resultOf(r: SpawnSyncReturns<string>): Record<string, unknown> {
   const line = r.stdout.split("\n").find((l) => l.startsWith("RESULT "));
@@ -98,13 +129,29 @@ test("in a user's project: the CLI fine-tunes a smoke classifier; copied cells r
   const saved = path.join(app, "data", "smoke", "review-classifier");
   assert.ok(fs.existsSync(path.join(saved, "model.safetensors")), "the CLI saved into the project's own data/ folder");
 
-  fs.writeFileSync(path.join(app, "cells.mts"), `import { ${NAMES} } from "llm-spam-classifier";\nimport * as path from "node:path";\n${CELLS}`);
-  fs.writeFileSync(path.join(app, "cells.cjs"),
-    `const { ${NAMES} } = require("llm-spam-classifier");\nconst path = require("node:path");\n(async () => {${CELLS}})();\n`);
-  fs.writeFileSync(path.join(app, "tsconfig.json"), JSON.stringify({
-    compilerOptions: { target: "ES2022", module: "nodenext", moduleResolution: "nodenext", strict: true, noEmit: true, skipLibCheck: true, types: ["node"] },
-    include: ["cells.mts"],
-  }));
+  fs.writeFileSync(
+    path.join(app, "cells.mts"),
+    `import { ${NAMES} } from "llm-spam-classifier";\nimport * as path from "node:path";\n${CELLS}`,
+  );
+  fs.writeFileSync(
+    path.join(app, "cells.cjs"),
+    `const { ${NAMES} } = require("llm-spam-classifier");\nconst path = require("node:path");\n(async () => {${CELLS}})();\n`,
+  );
+  fs.writeFileSync(
+    path.join(app, "tsconfig.json"),
+    JSON.stringify({
+      compilerOptions: {
+        target: "ES2022",
+        module: "nodenext",
+        moduleResolution: "nodenext",
+        strict: true,
+        noEmit: true,
+        skipLibCheck: true,
+        types: ["node"],
+      },
+      include: ["cells.mts"],
+    }),
+  );
 
   const esm = resultOf(sh("npx", ["--no", "--", "tsx", "cells.mts"], app));
   sh("npx", ["--no", "--", "tsc", "-p", "."], app);
@@ -117,7 +164,15 @@ test("in a user's project: the CLI fine-tunes a smoke classifier; copied cells r
   // The same saved classifier, read by this repository's library, gives the same answer.
   const { model } = loadClassifier(saved);
   try {
-    assert.equal(esm.label, classifyReview("You are a winner you have been specially selected to receive $1000 cash or a $2000 award.", model, undefined, { maxLength: 120 }));
+    assert.equal(
+      esm.label,
+      classifyReview(
+        "You are a winner you have been specially selected to receive $1000 cash or a $2000 award.",
+        model,
+        undefined,
+        { maxLength: 120 },
+      ),
+    );
   } finally {
     model.dispose();
   }
@@ -129,11 +184,25 @@ import { openWeightSource } from "llm-spam-classifier/weights"; import * as fs f
 console.log(JSON.stringify([getTokenizer().encode("hi").length, fs.existsSync(SMS_SPAM_ZIP), typeof OnnxGptEngine, typeof openWeightSource]));`;
   const r = sh("node", ["--input-type=module", "-e", code], app);
   assert.deepEqual(JSON.parse(r.stdout.trim()), [1, true, "function", "function"]);
-  fs.writeFileSync(path.join(app, "sub.mts"), `import { OnnxGptEngine } from "llm-spam-classifier/engine";\nconst f: typeof OnnxGptEngine.create = OnnxGptEngine.create;\nconsole.log(typeof f);\n`);
-  fs.writeFileSync(path.join(app, "tsconfig.json"), JSON.stringify({
-    compilerOptions: { target: "ES2022", module: "nodenext", moduleResolution: "nodenext", strict: true, noEmit: true, skipLibCheck: true, types: ["node"] },
-    include: ["sub.mts"],
-  }));
+  fs.writeFileSync(
+    path.join(app, "sub.mts"),
+    `import { OnnxGptEngine } from "llm-spam-classifier/engine";\nconst f: typeof OnnxGptEngine.create = OnnxGptEngine.create;\nconsole.log(typeof f);\n`,
+  );
+  fs.writeFileSync(
+    path.join(app, "tsconfig.json"),
+    JSON.stringify({
+      compilerOptions: {
+        target: "ES2022",
+        module: "nodenext",
+        moduleResolution: "nodenext",
+        strict: true,
+        noEmit: true,
+        skipLibCheck: true,
+        types: ["node"],
+      },
+      include: ["sub.mts"],
+    }),
+  );
   sh("npx", ["--no", "--", "tsc", "-p", "."], app);
 });
 
@@ -141,8 +210,15 @@ test("without the .npmrc line the install still succeeds offline; the library th
   const bare = path.join(work, "bare-app");
   newProject(bare, false);
   npmInstall(bare, [tarball]);
-  const r = sh("node", ["-e", `const l = require("llm-spam-classifier");
-console.log(JSON.stringify({ tokens: l.getTokenizer().encode("Do you have time"), ort: l.loadOnnxRuntime() !== undefined }));`], bare);
+  const r = sh(
+    "node",
+    [
+      "-e",
+      `const l = require("llm-spam-classifier");
+console.log(JSON.stringify({ tokens: l.getTokenizer().encode("Do you have time"), ort: l.loadOnnxRuntime() !== undefined }));`,
+    ],
+    bare,
+  );
   const out = JSON.parse(r.stdout.trim()) as { tokens: number[]; ort: boolean };
   assert.deepEqual(out.tokens, [5211, 345, 423, 640]);
   // Offline, onnxruntime-node's CUDA download fails and npm leaves the optional package out; online it installs.

@@ -3,7 +3,17 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { findChromium, linspace, notebookPlotHtml, plotlyHtml, plotlyLibrary, plotValues, trainingFigures, writePlotHtml, writePlotPng } from "llm-spam-classifier";
+import {
+  findChromium,
+  linspace,
+  notebookPlotHtml,
+  plotlyHtml,
+  plotlyLibrary,
+  plotValues,
+  trainingFigures,
+  writePlotHtml,
+  writePlotPng,
+} from "llm-spam-classifier";
 import type { PlotlyFigure } from "llm-spam-classifier";
 import { tempDir } from "../helpers";
 
@@ -42,7 +52,7 @@ async function withChromiumPath<T>(value: string, fn: () => Promise<T>): Promise
   }
 }
 
-test("plotValues: training (solid) and validation (dash-dot, the book's \"-.\") against epochs, examples seen on a twin top axis", () => {
+test('plotValues: training (solid) and validation (dash-dot, the book\'s "-.") against epochs, examples seen on a twin top axis', () => {
   const f = fig();
   assert.equal(f.data.length, 3);
   const [train, val, top] = f.data;
@@ -67,7 +77,8 @@ test("plotValues: training (solid) and validation (dash-dot, the book's \"-.\") 
   assert.equal(f.layout.width, 640);
   assert.equal(f.layout.height, 400);
   // The two ranges are the same linear map, so epoch e and e·5200 examples share one position.
-  const rx = (f.layout.xaxis as { range: number[] }).range, rx2 = (f.layout.xaxis2 as { range: number[] }).range;
+  const rx = (f.layout.xaxis as { range: number[] }).range,
+    rx2 = (f.layout.xaxis2 as { range: number[] }).range;
   assert.ok(rx[0] < 0 && rx[1] > 5);
   rx.forEach((v, i) => assert.ok(Math.abs(rx2[i] - v * 5200) < 1e-6, `${rx2.join()} vs ${rx.join()}`));
   // legend below the plot area
@@ -77,7 +88,13 @@ test("plotValues: training (solid) and validation (dash-dot, the book's \"-.\") 
 test("linspace and trainingFigures place points like the book (torch.linspace(0, num_epochs, n))", () => {
   assert.deepEqual(linspace(0, 5, 6), [0, 1, 2, 3, 4, 5]);
   assert.deepEqual(linspace(0, 5200, 1), [0]);
-  const r = { trainLosses: [2, 1, 0.5], valLosses: [2.1, 1.1, 0.6], trainAccs: [0.7, 0.9], valAccs: [0.72, 0.95], examplesSeen: 5200 };
+  const r = {
+    trainLosses: [2, 1, 0.5],
+    valLosses: [2.1, 1.1, 0.6],
+    trainAccs: [0.7, 0.9],
+    valAccs: [0.72, 0.95],
+    examplesSeen: 5200,
+  };
   const { loss, accuracy } = trainingFigures(r, 5);
   assert.deepEqual(loss.data[0].x, [0, 2.5, 5]);
   assert.deepEqual(loss.data[2].x, [0, 2600, 5200]);
@@ -93,7 +110,10 @@ test("linspace and trainingFigures place points like the book (torch.linspace(0,
 
 test("plotValues: the label names the curves and the capitalised y axis", () => {
   const f = fig("accuracy");
-  assert.deepEqual(f.data.slice(0, 2).map((d) => d.name), ["Training accuracy", "Validation accuracy"]);
+  assert.deepEqual(
+    f.data.slice(0, 2).map((d) => d.name),
+    ["Training accuracy", "Validation accuracy"],
+  );
   assert.deepEqual((f.layout.yaxis as { title: unknown }).title, { text: "Accuracy" });
 });
 
@@ -171,7 +191,10 @@ test("writePlotPng: a Chromium that runs but renders nothing is a clear error, a
     const fake = path.join(dir, "fake-chromium");
     fs.writeFileSync(fake, "#!/bin/sh\necho 'simulated crash' >&2\nexit 3\n", { mode: 0o755 });
     const file = path.join(dir, "loss.png");
-    await assert.rejects(withChromiumPath(fake, () => writePlotPng(file, fig())), /Chromium produced no screenshot: .*simulated crash/);
+    await assert.rejects(
+      withChromiumPath(fake, () => writePlotPng(file, fig())),
+      /Chromium produced no screenshot: .*simulated crash/,
+    );
     assert.equal(fs.existsSync(file), false);
   } finally {
     cleanup();
@@ -179,17 +202,21 @@ test("writePlotPng: a Chromium that runs but renders nothing is a clear error, a
 });
 
 const chromium = process.env.CHROMIUM_PATH ?? findChromium();
-test("writePlotPng: headless Chromium writes a PNG of the requested size", { skip: chromium ? false : "no Chromium installed" }, async () => {
-  const { dir, cleanup } = tempDir("plot-png-");
-  try {
-    const file = path.join(dir, "accuracy.png");
-    assert.equal(await writePlotPng(file, fig("accuracy"), { width: 500, height: 300 }), true);
-    const png = pngSize(file);
-    assert.equal(png.signature, true);
-    assert.deepEqual([png.width, png.height], [500, 300]);
-    assert.ok(fs.statSync(file).size > 5_000, "a drawn chart, not an empty page");
-    assert.deepEqual(fs.readdirSync(dir), ["accuracy.png"]);
-  } finally {
-    cleanup();
-  }
-});
+test(
+  "writePlotPng: headless Chromium writes a PNG of the requested size",
+  { skip: chromium ? false : "no Chromium installed" },
+  async () => {
+    const { dir, cleanup } = tempDir("plot-png-");
+    try {
+      const file = path.join(dir, "accuracy.png");
+      assert.equal(await writePlotPng(file, fig("accuracy"), { width: 500, height: 300 }), true);
+      const png = pngSize(file);
+      assert.equal(png.signature, true);
+      assert.deepEqual([png.width, png.height], [500, 300]);
+      assert.ok(fs.statSync(file).size > 5_000, "a drawn chart, not an empty page");
+      assert.deepEqual(fs.readdirSync(dir), ["accuracy.png"]);
+    } finally {
+      cleanup();
+    }
+  },
+);

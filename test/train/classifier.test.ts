@@ -4,13 +4,31 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import {
-  tf, initBackend, GPTModel, prepareClassifier, classifierParamCount, checkTrainable, modelConfig, ConfigError, DataFormatError,
-  classifyReview, classifyWithProbability, encodeForClassification, lastTokenLogitsOf, loadClassifier, saveClassifier, SafetensorsFile,
-  getTokenizer, PAD_TOKEN_ID, writeSafetensors,
+  tf,
+  initBackend,
+  GPTModel,
+  prepareClassifier,
+  classifierParamCount,
+  checkTrainable,
+  modelConfig,
+  ConfigError,
+  DataFormatError,
+  classifyReview,
+  classifyWithProbability,
+  encodeForClassification,
+  lastTokenLogitsOf,
+  loadClassifier,
+  saveClassifier,
+  SafetensorsFile,
+  getTokenizer,
+  PAD_TOKEN_ID,
+  writeSafetensors,
 } from "llm-spam-classifier";
 import { fixtureModel } from "./fixture";
 
-before(async () => { await initBackend(); });
+before(async () => {
+  await initBackend();
+});
 const CFG = { vocabSize: 50257, contextLength: 24, embDim: 8, nHeads: 2, nLayers: 2, dropRate: 0, qkvBias: true };
 const SPAM = "You are a winner you have been specially selected to receive $1000 cash or a $2000 award.";
 
@@ -30,24 +48,31 @@ test("6.5 counts: 124M gives 124,441,346 parameters, 7,090,946 trainable (withou
 });
 
 test("6.5 head swap: Linear(E → 2) with bias, seeded; only the last block, final norm and head train", () => {
-  const a = new GPTModel(CFG), b = new GPTModel(CFG);
+  const a = new GPTModel(CFG),
+    b = new GPTModel(CFG);
   prepareClassifier(a, { seed: 123 });
   prepareClassifier(b, { seed: 123 });
   assert.deepEqual(a.param("out_head.weight").shape, [8, 2]);
   assert.deepEqual(a.param("out_head.bias").shape, [2]);
   assert.deepEqual(a.param("out_head.weight").dataSync(), b.param("out_head.weight").dataSync());
   const bound = 1 / Math.sqrt(8); // PyTorch nn.Linear init: U(±1/√in)
-  for (const v of [...a.param("out_head.weight").dataSync(), ...a.param("out_head.bias").dataSync()]) assert.ok(Math.abs(v) <= bound);
+  for (const v of [...a.param("out_head.weight").dataSync(), ...a.param("out_head.bias").dataSync()])
+    assert.ok(Math.abs(v) <= bound);
   const names = [...a.trainableParams().keys()];
-  assert.ok(names.every((n) => n.startsWith("trf_blocks.1.") || n.startsWith("final_norm.") || n.startsWith("out_head.")), names.join());
+  assert.ok(
+    names.every((n) => n.startsWith("trf_blocks.1.") || n.startsWith("final_norm.") || n.startsWith("out_head.")),
+    names.join(),
+  );
   assert.ok(names.includes("final_norm.scale") && names.includes("trf_blocks.1.att.W_query.weight"));
-  a.dispose(); b.dispose();
+  a.dispose();
+  b.dispose();
 });
 
 test("6.8 classifyReview: right-pads with 50256 to the trained length (capped at pos_emb rows), last-token argmax", () => {
   const model = new GPTModel(CFG) as GPTModel & { trainedMaxLength?: number };
   prepareClassifier(model);
-  const tok = getTokenizer(), n = tok.encode("Hello there").length;
+  const tok = getTokenizer(),
+    n = tok.encode("Hello there").length;
   // no maxLength and no trained length: the supported length = position-embedding rows (24), not the width (8)
   const ids = encodeForClassification("Hello there", model);
   assert.equal(ids.length, 24);
@@ -56,7 +81,10 @@ test("6.8 classifyReview: right-pads with 50256 to the trained length (capped at
   assert.equal(encodeForClassification("Hello there", model).length, 10);
   assert.equal(encodeForClassification("Hello there", model, tok, { maxLength: 500 }).length, 24); // capped
   assert.equal(encodeForClassification(SPAM, model, tok, { maxLength: 5 }).length, 5); // truncated
-  assert.deepEqual(encodeForClassification("Hello there", model, tok, { maxLength: 12, padTokenId: 0 }).slice(n), new Array(12 - n).fill(0));
+  assert.deepEqual(
+    encodeForClassification("Hello there", model, tok, { maxLength: 12, padTokenId: 0 }).slice(n),
+    new Array(12 - n).fill(0),
+  );
   // the label is the argmax of the last-position logits of that padded input
   const x = tf.tensor2d([encodeForClassification(SPAM, model)], [1, 10], "int32");
   const logits = lastTokenLogitsOf(model, x).dataSync();
@@ -65,7 +93,11 @@ test("6.8 classifyReview: right-pads with 50256 to the trained length (capped at
   assert.equal(classifyReview(SPAM, model), label);
   assert.ok(Math.abs(spamProbability - 1 / (1 + Math.exp(logits[0] - logits[1]))) < 1e-5);
   tf.dispose(x);
-  for (const bad of ["", "   "]) assert.throws(() => classifyReview(bad, model), (e: unknown) => e instanceof ConfigError && /empty text/.test(e.message));
+  for (const bad of ["", "   "])
+    assert.throws(
+      () => classifyReview(bad, model),
+      (e: unknown) => e instanceof ConfigError && /empty text/.test(e.message),
+    );
   assert.throws(() => classifyReview("hi", model, tok, { maxLength: 0 }), ConfigError);
   assert.throws(() => classifyReview("hi <|endoftext|>", model), ConfigError);
   model.dispose();
@@ -88,35 +120,58 @@ test("6.8 save/load: safetensors in PyTorch's layout + config.json, exact round 
   assert.equal(back.numParams({ trainableOnly: true }), 0); // loaded frozen
   for (const [name, v] of model.params) assert.deepEqual(back.param(name).dataSync(), v.dataSync(), name);
   assert.equal(back.padTokenId, 511); // the fixture's config
-  assert.throws(() => classifyReview("Win cash now", back), (e: unknown) => e instanceof ConfigError && /outside the model's vocabulary of 512/.test(e.message));
-  back.dispose(); model.dispose();
+  assert.throws(
+    () => classifyReview("Win cash now", back),
+    (e: unknown) => e instanceof ConfigError && /outside the model's vocabulary of 512/.test(e.message),
+  );
+  back.dispose();
+  model.dispose();
   // a GPT-2-vocabulary classifier answers the same after the round trip
   const gpt = new GPTModel(CFG);
   prepareClassifier(gpt);
   saveClassifier(out, gpt, { maxLength: 12 });
   const again = loadClassifier(out).model;
   for (const text of [SPAM, "Hey, are we still on for dinner?"]) {
-    assert.equal(classifyWithProbability(text, again).spamProbability, classifyWithProbability(text, gpt, undefined, { maxLength: 12 }).spamProbability);
+    assert.equal(
+      classifyWithProbability(text, again).spamProbability,
+      classifyWithProbability(text, gpt, undefined, { maxLength: 12 }).spamProbability,
+    );
   }
-  gpt.dispose(); again.dispose();
+  gpt.dispose();
+  again.dispose();
   fs.rmSync(dir, { recursive: true });
 });
 
 test("loadClassifier errors are clear DataFormatErrors: no folder, foreign config, missing tensor", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clf-bad-"));
-  assert.throws(() => loadClassifier(path.join(dir, "nope")), (e: unknown) => e instanceof DataFormatError && /No fine-tuned classifier.*finetune/.test(e.message));
+  assert.throws(
+    () => loadClassifier(path.join(dir, "nope")),
+    (e: unknown) => e instanceof DataFormatError && /No fine-tuned classifier.*finetune/.test(e.message),
+  );
   const model = new GPTModel(CFG);
   prepareClassifier(model);
   saveClassifier(dir, model, { maxLength: 8 });
   // a model file without the embedded config falls back to config.json, which must be ours
   const st = new SafetensorsFile(path.join(dir, "model.safetensors"));
-  const tensors = new Map([...st.entries.keys()].filter((n) => n !== "out_head.bias").map((n) => [n, st.readTensor(n)] as const));
+  const tensors = new Map(
+    [...st.entries.keys()].filter((n) => n !== "out_head.bias").map((n) => [n, st.readTensor(n)] as const),
+  );
   writeSafetensors(path.join(dir, "model.safetensors"), tensors, {});
   fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify({ format: "something-else" }));
-  assert.throws(() => loadClassifier(dir), (e: unknown) => e instanceof DataFormatError && /not a classifier saved by this project/.test(e.message));
+  assert.throws(
+    () => loadClassifier(dir),
+    (e: unknown) => e instanceof DataFormatError && /not a classifier saved by this project/.test(e.message),
+  );
   saveClassifier(dir, model, { maxLength: 8 });
-  writeSafetensors(path.join(dir, "model.safetensors"), new Map([...tensors].filter(([n]) => n !== "final_norm.scale")), { classifier_config: fs.readFileSync(path.join(dir, "config.json"), "utf8") });
-  assert.throws(() => loadClassifier(dir), (e: unknown) => e instanceof DataFormatError && /final_norm\.scale/.test(e.message));
+  writeSafetensors(
+    path.join(dir, "model.safetensors"),
+    new Map([...tensors].filter(([n]) => n !== "final_norm.scale")),
+    { classifier_config: fs.readFileSync(path.join(dir, "config.json"), "utf8") },
+  );
+  assert.throws(
+    () => loadClassifier(dir),
+    (e: unknown) => e instanceof DataFormatError && /final_norm\.scale/.test(e.message),
+  );
   model.dispose();
   fs.rmSync(dir, { recursive: true });
 });

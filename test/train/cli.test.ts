@@ -9,21 +9,43 @@ import { ROOT, tempDir } from "../helpers";
 // with the package (the CLI starts its smoke server itself), a few training steps.
 const cli = path.join(ROOT, "lib", "dist", "cli", "main.js");
 
-function run(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function run(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, ...args], { cwd: ROOT, env: { ...process.env, GPT2_BASE_URL: "", LLM_SMOKE: "", ...env } });
-    let stdout = "", stderr = "";
-    child.stdout.on("data", (d) => { stdout += d; });
-    child.stderr.on("data", (d) => { stderr += d; });
+    const child = spawn(process.execPath, [cli, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, GPT2_BASE_URL: "", LLM_SMOKE: "", ...env },
+    });
+    let stdout = "",
+      stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
     child.on("close", (status) => resolve({ status, stdout, stderr }));
   });
 }
 
 /** One line of `classify --json`. */
-interface Classified { text: string; label: string; spamProbability: number }
+interface Classified {
+  text: string;
+  label: string;
+  spamProbability: number;
+}
 
 const oneCleanLine = (stderr: string) => {
-  assert.equal(stderr.trim().split("\n").filter((l) => l.startsWith("error:")).length, 1, stderr);
+  assert.equal(
+    stderr
+      .trim()
+      .split("\n")
+      .filter((l) => l.startsWith("error:")).length,
+    1,
+    stderr,
+  );
   assert.doesNotMatch(stderr, /\n\s+at /);
 };
 
@@ -48,15 +70,31 @@ test("`npm start -- --smoke` (the chapter) trains a few steps with the book's lo
     assert.equal(summary.outDir, out);
     assert.ok(summary.final.testAcc >= 0 && summary.final.testAcc <= 1);
     const files = fs.readdirSync(out);
-    for (const f of ["model.safetensors", "config.json", "metrics.json", "log.txt", "loss-plot.html", "accuracy-plot.html"]) assert.ok(files.includes(f), `${f} in ${files.join()}`);
-    if (fs.existsSync("/usr/bin/chromium")) for (const f of ["loss-plot.png", "accuracy-plot.png"]) assert.ok(files.includes(f), f);
+    for (const f of [
+      "model.safetensors",
+      "config.json",
+      "metrics.json",
+      "log.txt",
+      "loss-plot.html",
+      "accuracy-plot.html",
+    ])
+      assert.ok(files.includes(f), `${f} in ${files.join()}`);
+    if (fs.existsSync("/usr/bin/chromium"))
+      for (const f of ["loss-plot.png", "accuracy-plot.png"]) assert.ok(files.includes(f), f);
     assert.ok(!files.some((f) => f.includes(".tmp")), files.join());
-    const metrics = JSON.parse(fs.readFileSync(path.join(out, "metrics.json"), "utf8")) as { evalSteps: number[]; trainLosses: number[]; examplesSeen: number };
+    const metrics = JSON.parse(fs.readFileSync(path.join(out, "metrics.json"), "utf8")) as {
+      evalSteps: number[];
+      trainLosses: number[];
+      examplesSeen: number;
+    };
     assert.deepEqual(metrics.evalSteps, [0, 3, 6, 9]); // 2 epochs × 6 steps, evaluated every 3 steps
     assert.equal(metrics.trainLosses.length, 4);
     assert.equal(metrics.examplesSeen, 96);
     assert.equal(fs.readFileSync(path.join(out, "log.txt"), "utf8").trim(), summary.log.join("\n"));
-    assert.equal((JSON.parse(fs.readFileSync(path.join(out, "config.json"), "utf8")) as { maxLength: number }).maxLength, 120);
+    assert.equal(
+      (JSON.parse(fs.readFileSync(path.join(out, "config.json"), "utf8")) as { maxLength: number }).maxLength,
+      120,
+    );
 
     // classify with the saved model
     const c = await run(["classify", "WINNER!! Claim your prize now", "--smoke", "--data-dir", dir, "--json"]);
@@ -68,17 +106,43 @@ test("`npm start -- --smoke` (the chapter) trains a few steps with the book's lo
     assert.match(plain.stdout.trim(), /^(spam|not spam)$/);
 
     // many texts from a file: ONNX Runtime by default (5 texts), the same labels and probabilities as tfjs
-    const texts = ["WINNER!! Claim your prize now", "Hey, are we still on for dinner?", "", "URGENT: your account is suspended, call 0800", "ok see you at 5", "Free entry in 2 a wkly comp"];
+    const texts = [
+      "WINNER!! Claim your prize now",
+      "Hey, are we still on for dinner?",
+      "",
+      "URGENT: your account is suspended, call 0800",
+      "ok see you at 5",
+      "Free entry in 2 a wkly comp",
+    ];
     const file = path.join(dir, "texts.txt");
     fs.writeFileSync(file, texts.join("\n"));
     const viaOnnx = await run(["classify", "--file", file, "--model", out, "--json"]);
     const viaTfjs = await run(["classify", "--file", file, "--model", out, "--json", "--engine", "tfjs"]);
     assert.equal(viaOnnx.status, 0, viaOnnx.stderr);
     assert.equal(viaTfjs.status, 0, viaTfjs.stderr);
-    const a = viaOnnx.stdout.trim().split("\n").map((l) => JSON.parse(l) as Classified), b = viaTfjs.stdout.trim().split("\n").map((l) => JSON.parse(l) as Classified);
-    assert.deepEqual(a.map((x) => x.text), texts.filter((t) => t !== ""), "one result per non-empty line, in order");
-    assert.deepEqual(a.map((x) => x.label), b.map((x) => x.label));
-    a.forEach((x, i) => assert.ok(Math.abs(x.spamProbability - b[i].spamProbability) < 1e-5, `${x.text}: ${x.spamProbability} vs ${b[i].spamProbability}`));
+    const a = viaOnnx.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Classified),
+      b = viaTfjs.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Classified);
+    assert.deepEqual(
+      a.map((x) => x.text),
+      texts.filter((t) => t !== ""),
+      "one result per non-empty line, in order",
+    );
+    assert.deepEqual(
+      a.map((x) => x.label),
+      b.map((x) => x.label),
+    );
+    a.forEach((x, i) =>
+      assert.ok(
+        Math.abs(x.spamProbability - b[i].spamProbability) < 1e-5,
+        `${x.text}: ${x.spamProbability} vs ${b[i].spamProbability}`,
+      ),
+    );
   } finally {
     cleanup();
   }
@@ -111,7 +175,11 @@ test("classify and finetune mistakes are one clear line, no stack trace", async 
     assert.equal(badLen.status, 2);
     oneCleanLine(badLen.stderr);
     assert.match(badLen.stderr, /^error: --max-length must be a positive integer, got "-3"$/m);
-    for (const args of [["hi", "--engine", "warp"], ["--file", path.join(dir, "missing.txt")], ["hi", "--file", path.join(dir, "missing.txt")]]) {
+    for (const args of [
+      ["hi", "--engine", "warp"],
+      ["--file", path.join(dir, "missing.txt")],
+      ["hi", "--file", path.join(dir, "missing.txt")],
+    ]) {
       const r = await run(["classify", ...args, "--data-dir", dir]);
       assert.equal(r.status, 2, `${args.join()}: ${r.stderr}`);
       oneCleanLine(r.stderr);

@@ -31,12 +31,21 @@ export const adamRef = JSON.parse(fs.readFileSync(path.join(FIX, "adamw.json"), 
 
 /** The fixture's three fixed batches of 4 × 10 tokens. */
 export const batches: Batch[] = ref.batches.map((b, i) => ({
-  inputIds: Int32Array.from(b.inputIds), labels: Int32Array.from(b.labels), indices: [0, 1, 2, 3].map((k) => i * 4 + k), batchSize: 4, seqLen: 10,
+  inputIds: Int32Array.from(b.inputIds),
+  labels: Int32Array.from(b.labels),
+  indices: [0, 1, 2, 3].map((k) => i * 4 + k),
+  batchSize: 4,
+  seqLen: 10,
 }));
 
 /** A loader over the fixed batches, in order (PyTorch's loop without shuffling). */
 export function fixedLoader(list: Batch[] = batches): DataLoader {
-  return { length: list.length, *[Symbol.iterator]() { yield* list; } } as unknown as DataLoader;
+  return {
+    length: list.length,
+    *[Symbol.iterator]() {
+      yield* list;
+    },
+  } as unknown as DataLoader;
 }
 
 /** The fixture's classifier with the book's trainable layers (last block, final norm, head). */

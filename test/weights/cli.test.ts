@@ -15,7 +15,11 @@ const FIX = path.join(__dirname, "..", "fixtures", "model");
 const tmp = tempDir("weights-cli-");
 after(tmp.cleanup);
 const run = (args: string[], env: Record<string, string> = {}) =>
-  spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: "utf8", env: { ...process.env, LLM_DATA_DIR: path.join(tmp.dir, "data"), GPT2_BASE_URL: "", LLM_SMOKE: "", ...env } });
+  spawnSync(process.execPath, [cli, ...args], {
+    cwd: root,
+    encoding: "utf8",
+    env: { ...process.env, LLM_DATA_DIR: path.join(tmp.dir, "data"), GPT2_BASE_URL: "", LLM_SMOKE: "", ...env },
+  });
 
 type Listed = { name: string; dtype: string; shape: number[]; sha256?: string };
 
@@ -24,7 +28,15 @@ test("weights inspect --json --sha256: names, dtypes as the files name them, sha
   assert.equal(tf.status, 0, tf.stderr);
   const a = JSON.parse(tf.stdout) as Listed[];
   assert.equal(a.length, 28);
-  assert.deepEqual(a.find((v) => v.name === "model/h0/attn/c_attn/w"), { name: "model/h0/attn/c_attn/w", dtype: "DT_FLOAT", shape: [1, 16, 48], sha256: a.find((v) => v.name === "model/h0/attn/c_attn/w")!.sha256 });
+  assert.deepEqual(
+    a.find((v) => v.name === "model/h0/attn/c_attn/w"),
+    {
+      name: "model/h0/attn/c_attn/w",
+      dtype: "DT_FLOAT",
+      shape: [1, 16, 48],
+      sha256: a.find((v) => v.name === "model/h0/attn/c_attn/w")!.sha256,
+    },
+  );
   const st = run(["weights", "inspect", path.join(FIX, "hf", "model.safetensors"), "--json", "--sha256"]);
   assert.equal(st.status, 0, st.stderr);
   const b = JSON.parse(st.stdout) as Listed[];
@@ -34,9 +46,18 @@ test("weights inspect --json --sha256: names, dtypes as the files name them, sha
   assert.equal(wpe.sha256, a.find((v) => v.name === "model/wpe")!.sha256);
   const file = fs.readFileSync(path.join(FIX, "hf", "model.safetensors"));
   const headerLen = Number(file.readBigUInt64LE(0));
-  const header = JSON.parse(file.subarray(8, 8 + headerLen).toString("utf8")) as Record<string, { data_offsets: [number, number] }>;
+  const header = JSON.parse(file.subarray(8, 8 + headerLen).toString("utf8")) as Record<
+    string,
+    { data_offsets: [number, number] }
+  >;
   const [begin, end] = header["transformer.wpe.weight"].data_offsets;
-  assert.equal(wpe.sha256, crypto.createHash("sha256").update(file.subarray(8 + headerLen + begin, 8 + headerLen + end)).digest("hex"));
+  assert.equal(
+    wpe.sha256,
+    crypto
+      .createHash("sha256")
+      .update(file.subarray(8 + headerLen + begin, 8 + headerLen + end))
+      .digest("hex"),
+  );
   // Human-readable form.
   const text = run(["weights", "inspect", path.join(FIX, "misc-dtypes")]);
   assert.equal(text.status, 0, text.stderr);
@@ -50,12 +71,15 @@ test("weights inspect on TF2 checkpoints: DT_STRING tensors listed (--json, --sh
   const r = run(["weights", "inspect", dir, "--json", "--sha256"]);
   assert.equal(r.status, 0, r.stderr);
   const list = JSON.parse(r.stdout) as Listed[];
-  assert.deepEqual(list.map((v) => [v.name, v.dtype, v.shape]), [
-    ["_CHECKPOINTABLE_OBJECT_GRAPH", "DT_STRING", []],
-    ["model/layer/bias/.ATTRIBUTES/VARIABLE_VALUE", "DT_FLOAT", [3]],
-    ["model/layer/kernel/.ATTRIBUTES/VARIABLE_VALUE", "DT_FLOAT", [4, 3]],
-    ["save_counter/.ATTRIBUTES/VARIABLE_VALUE", "DT_INT64", []],
-  ]);
+  assert.deepEqual(
+    list.map((v) => [v.name, v.dtype, v.shape]),
+    [
+      ["_CHECKPOINTABLE_OBJECT_GRAPH", "DT_STRING", []],
+      ["model/layer/bias/.ATTRIBUTES/VARIABLE_VALUE", "DT_FLOAT", [3]],
+      ["model/layer/kernel/.ATTRIBUTES/VARIABLE_VALUE", "DT_FLOAT", [4, 3]],
+      ["save_counter/.ATTRIBUTES/VARIABLE_VALUE", "DT_INT64", []],
+    ],
+  );
   // The object graph's hash is of its bytes: the stored entry less its 2-byte varint length and 4-byte length checksum.
   const e = new TfCheckpoint(dir).entry("_CHECKPOINTABLE_OBJECT_GRAPH");
   const raw = fs.readFileSync(path.join(dir, "ckpt-1.data-00000-of-00001")).subarray(e.offset, e.offset + e.size);
@@ -65,8 +89,20 @@ test("weights inspect on TF2 checkpoints: DT_STRING tensors listed (--json, --sh
   assert.notEqual(list[0].sha256, crypto.createHash("sha256").update(raw).digest("hex"));
   const real = run(["weights", "inspect", path.join(FIX, "tf2-real", "checkpoint"), "--json", "--sha256"]);
   assert.equal(real.status, 0, real.stderr);
-  const labels = (JSON.parse(real.stdout) as Listed[]).find((v) => v.name === "model/labels/.ATTRIBUTES/VARIABLE_VALUE")!;
-  assert.deepEqual([labels.dtype, labels.shape, labels.sha256], ["DT_STRING", [3], crypto.createHash("sha256").update("ham" + "" + "spam ".repeat(40)).digest("hex")]);
+  const labels = (JSON.parse(real.stdout) as Listed[]).find(
+    (v) => v.name === "model/labels/.ATTRIBUTES/VARIABLE_VALUE",
+  )!;
+  assert.deepEqual(
+    [labels.dtype, labels.shape, labels.sha256],
+    [
+      "DT_STRING",
+      [3],
+      crypto
+        .createHash("sha256")
+        .update("ham" + "" + "spam ".repeat(40))
+        .digest("hex"),
+    ],
+  );
   const text = run(["weights", "inspect", path.join(FIX, "tf2-real", "savedmodel")]);
   assert.equal(text.status, 0, text.stderr);
   assert.match(text.stdout, /^_CHECKPOINTABLE_OBJECT_GRAPH +DT_STRING +\[\]$/m);
@@ -81,7 +117,10 @@ test("weights inspect on TF2 checkpoints: DT_STRING tensors listed (--json, --sh
   const c = run(["weights", "inspect", bad, "--sha256"]);
   assert.equal(c.status, 1, c.stderr);
   assert.equal(c.stderr.trim().split("\n").length, 1, c.stderr);
-  assert.match(c.stderr, /^error: _CHECKPOINTABLE_OBJECT_GRAPH: DT_STRING data checksum mismatch in ckpt-1\.data-00000-of-00001 \(the entry's CRC32C/m);
+  assert.match(
+    c.stderr,
+    /^error: _CHECKPOINTABLE_OBJECT_GRAPH: DT_STRING data checksum mismatch in ckpt-1\.data-00000-of-00001 \(the entry's CRC32C/m,
+  );
   assert.equal(run(["weights", "inspect", bad]).status, 0, "listing alone reads the index only");
 });
 
@@ -92,7 +131,12 @@ test("weights download (local server via --smoke, into <data>/smoke) and generat
   const g = run(["generate", "Every effort moves you", "--smoke", "--max-new-tokens", "3", "--json"]);
   assert.equal(g.status, 0, g.stderr);
   assert.match(g.stderr + g.stdout, /File already exists and is up-to-date: .*124M\/model\.ckpt\.index/);
-  const out = JSON.parse(g.stdout) as { text: string; promptTokenIds: number[]; tokenIds: number[]; lastLogits: number[] };
+  const out = JSON.parse(g.stdout) as {
+    text: string;
+    promptTokenIds: number[];
+    tokenIds: number[];
+    lastLogits: number[];
+  };
   assert.deepEqual(out.promptTokenIds, [6109, 3626, 6100, 345]);
   assert.equal(out.tokenIds.length, 7);
   assert.deepEqual(out.tokenIds.slice(0, 4), out.promptTokenIds);
@@ -100,12 +144,24 @@ test("weights download (local server via --smoke, into <data>/smoke) and generat
   assert.equal(out.lastLogits.indexOf(Math.max(...out.lastLogits)), out.tokenIds[4]);
   assert.ok(out.text.startsWith("Every effort moves you"));
   // the same generation on ONNX Runtime: the same tokens, the same logits within float32 rounding
-  const o = run(["generate", "Every effort moves you", "--smoke", "--max-new-tokens", "3", "--json", "--engine", "onnx"]);
+  const o = run([
+    "generate",
+    "Every effort moves you",
+    "--smoke",
+    "--max-new-tokens",
+    "3",
+    "--json",
+    "--engine",
+    "onnx",
+  ]);
   assert.equal(o.status, 0, o.stderr);
   const onnx = JSON.parse(o.stdout) as typeof out;
   assert.deepEqual(onnx.tokenIds, out.tokenIds);
   assert.equal(onnx.text, out.text);
-  assert.ok(onnx.lastLogits.every((v, i) => Math.abs(v - out.lastLogits[i]) < 1e-4), "logits equal within 1e-4");
+  assert.ok(
+    onnx.lastLogits.every((v, i) => Math.abs(v - out.lastLogits[i]) < 1e-4),
+    "logits equal within 1e-4",
+  );
 });
 
 test("user mistakes: one line, exit code 2", () => {
@@ -115,19 +171,34 @@ test("user mistakes: one line, exit code 2", () => {
     [["weights", "inspect", path.join(tmp.dir, "missing")], /^error: No weights at /],
     [["weights", "frob"], /^error: weights needs "download" or "inspect", got "frob"/],
     [["generate"], /^error: generate needs a prompt/],
-    [["generate", "Every effort moves you", "--weights", path.join(FIX, "openai")], /^error: Token id 6109 is outside the model's vocabulary \(512 tokens\)/],
+    [
+      ["generate", "Every effort moves you", "--weights", path.join(FIX, "openai")],
+      /^error: Token id 6109 is outside the model's vocabulary \(512 tokens\)/,
+    ],
     // A negative value is the option's value (not an "ambiguous" option), in both spellings, and is checked.
-    [["generate", "hi", "--max-new-tokens", "-1"], /^error: --max-new-tokens must be a positive integer \(at most 1024\), got "-1"$/],
-    [["generate", "hi", "--max-new-tokens=-1"], /^error: --max-new-tokens must be a positive integer \(at most 1024\), got "-1"$/],
+    [
+      ["generate", "hi", "--max-new-tokens", "-1"],
+      /^error: --max-new-tokens must be a positive integer \(at most 1024\), got "-1"$/,
+    ],
+    [
+      ["generate", "hi", "--max-new-tokens=-1"],
+      /^error: --max-new-tokens must be a positive integer \(at most 1024\), got "-1"$/,
+    ],
     [["generate", "--max-new-tokens", "-1", "hi"], /^error: --max-new-tokens must be a positive integer/],
-    [["generate", "hi", "--max-new-tokens", "1.5"], /^error: --max-new-tokens must be a positive integer \(at most 1024\), got "1\.5"$/],
+    [
+      ["generate", "hi", "--max-new-tokens", "1.5"],
+      /^error: --max-new-tokens must be a positive integer \(at most 1024\), got "1\.5"$/,
+    ],
     [["generate", "hi", "--max-new-tokens", "1e2"], /^error: --max-new-tokens must be a positive integer/],
     [["generate", "hi", "--max-new-tokens"], /^error: Option '--max-new-tokens <value>' argument missing/],
   ];
   for (const [args, re] of cases) {
     const r = run(args);
     assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
-    const lines = r.stderr.trim().split("\n").filter((l) => l.startsWith("error:"));
+    const lines = r.stderr
+      .trim()
+      .split("\n")
+      .filter((l) => l.startsWith("error:"));
     assert.equal(lines.length, 1, r.stderr);
     assert.match(lines[0], re);
   }

@@ -18,7 +18,9 @@ function textsOf(values: Record<string, unknown>, positionals: string[]): string
     try {
       raw = fs.readFileSync(values.file === "-" ? 0 : values.file, "utf8");
     } catch (err) {
-      throw new ConfigError(`Cannot read --file ${values.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new ConfigError(
+        `Cannot read --file ${values.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
     }
     const lines = raw.split(/\r?\n/).filter((l) => l.trim() !== "");
     if (!lines.length) throw new ConfigError(`--file ${values.file} has no text in it (one text per line)`);
@@ -44,14 +46,21 @@ Options:
   --max-length N     pad/truncate length (default: the length it was trained with, 120 in the book)
 ${engineHelp(21, `${ONNX_FROM_TEXTS} texts or more`)}
   --json             print {"label", "spamProbability"}`,
-  options: { model: { type: "string" }, "max-length": { type: "string" }, file: { type: "string" }, engine: { type: "string" } },
+  options: {
+    model: { type: "string" },
+    "max-length": { type: "string" },
+    file: { type: "string" },
+    engine: { type: "string" },
+  },
   async run(values, positionals, ctx) {
     const texts = textsOf(values, positionals);
     const maxLength = optionalIntOption(values, "max-length");
     const engine = chooseEngine(values.engine, texts.length, ONNX_FROM_TEXTS);
     await ctx.backend();
     // (smoke runs keep their files apart: settings.dataDir is then <data>/smoke/, where `finetune --smoke` saved)
-    const dir = path.resolve(typeof values.model === "string" ? values.model : path.join(ctx.settings.dataDir, "review-classifier"));
+    const dir = path.resolve(
+      typeof values.model === "string" ? values.model : path.join(ctx.settings.dataDir, "review-classifier"),
+    );
     const { model } = loadClassifier(dir);
     try {
       let results: Classification[];

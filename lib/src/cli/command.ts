@@ -81,7 +81,12 @@ export function attachNegativeValues(argv: readonly string[], options: OptionSpe
 export function parseCommandArgs(cmd: CliCommand, argv: string[]): { values: ParsedValues; positionals: string[] } {
   const options = { ...COMMON_OPTIONS, ...cmd.options };
   try {
-    const { values, positionals } = parseArgs({ args: attachNegativeValues(argv, options), options, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({
+      args: attachNegativeValues(argv, options),
+      options,
+      allowPositionals: true,
+      strict: true,
+    });
     return { values: values as ParsedValues, positionals };
   } catch (err) {
     throw new ConfigError(`${(err as Error).message.split("\n")[0]}. See: npm start -- ${cmd.name} --help`);
@@ -108,11 +113,12 @@ export function makeContext(values: ParsedValues): CliContext {
     settings,
     log,
     out: (line) => process.stdout.write(line + "\n"),
-    backend: () => (info ??= initBackend(settings.backend).then((b) => {
-      process.stderr.write(describeBackend(b) + "\n");
-      if (settings.smoke) process.stderr.write(`Smoke mode: tiny model, few steps; files in ${settings.dataDir}\n`);
-      return b;
-    })),
+    backend: () =>
+      (info ??= initBackend(settings.backend).then((b) => {
+        process.stderr.write(describeBackend(b) + "\n");
+        if (settings.smoke) process.stderr.write(`Smoke mode: tiny model, few steps; files in ${settings.dataDir}\n`);
+        return b;
+      })),
   };
 }
 
@@ -129,7 +135,12 @@ function integerRange(min: number, max: number): string {
  * @returns the value, or undefined when the option is absent
  * @throws ConfigError saying what the value must be (e.g. `--epochs must be a positive integer (at most 1000), got "-3"`)
  */
-export function optionalIntOption(values: ParsedValues, name: string, min = 1, max = Number.MAX_SAFE_INTEGER): number | undefined {
+export function optionalIntOption(
+  values: ParsedValues,
+  name: string,
+  min = 1,
+  max = Number.MAX_SAFE_INTEGER,
+): number | undefined {
   const raw = values[name];
   if (raw === undefined) return undefined;
   const n = typeof raw === "string" && /^[+-]?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
@@ -140,6 +151,12 @@ export function optionalIntOption(values: ParsedValues, name: string, min = 1, m
 }
 
 /** Like `optionalIntOption`, with a default for an absent option. */
-export function intOption(values: ParsedValues, name: string, def: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
+export function intOption(
+  values: ParsedValues,
+  name: string,
+  def: number,
+  min = 1,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   return optionalIntOption(values, name, min, max) ?? def;
 }

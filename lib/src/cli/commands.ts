@@ -9,5 +9,11 @@ import { classifyCommand } from "./classify";
 import { infoCommand } from "./info";
 
 export const COMMANDS: readonly CliCommand[] = [
-  chapterCommand, dataCommand, weightsCommand, generateCommand, finetuneCommand, classifyCommand, infoCommand,
+  chapterCommand,
+  dataCommand,
+  weightsCommand,
+  generateCommand,
+  finetuneCommand,
+  classifyCommand,
+  infoCommand,
 ];

@@ -18,14 +18,26 @@ Options:
   --force      rewrite the CSVs even if they exist`,
   options: { out: { type: "string" }, force: { type: "boolean" } },
   async run(values, positionals, ctx) {
-    if (positionals.length > 0) throw new ConfigError(`data takes no arguments, got "${positionals.join(" ")}" (use --out DIR). See: npm start -- data --help`);
+    if (positionals.length > 0)
+      throw new ConfigError(
+        `data takes no arguments, got "${positionals.join(" ")}" (use --out DIR). See: npm start -- data --help`,
+      );
     if (values.out === "") throw new ConfigError("--out needs a folder name");
     const dir = path.resolve(typeof values.out === "string" ? values.out : ctx.settings.dataDir);
-    const prepared = await prepareSpamData(dir, { urls: ctx.settings.smsSpamUrls, log: ctx.log, force: values.force === true });
+    const prepared = await prepareSpamData(dir, {
+      urls: ctx.settings.smsSpamUrls,
+      log: ctx.log,
+      force: values.force === true,
+    });
     const files = SPLIT_NAMES.map((n) => prepared.files[n]);
-    if (values.json) { ctx.out(JSON.stringify({ dataFile: prepared.dataFilePath, files }, null, 2)); return; }
+    if (values.json) {
+      ctx.out(JSON.stringify({ dataFile: prepared.dataFilePath, files }, null, 2));
+      return;
+    }
     for (const f of files) {
-      ctx.log(`${f.name.padEnd(10)} ${String(f.rows).padStart(5)} rows (ham ${f.labelCounts[0]}, spam ${f.labelCounts[1]})  sha256 ${f.sha256}  ${f.path}`);
+      ctx.log(
+        `${f.name.padEnd(10)} ${String(f.rows).padStart(5)} rows (ham ${f.labelCounts[0]}, spam ${f.labelCounts[1]})  sha256 ${f.sha256}  ${f.path}`,
+      );
     }
   },
 };

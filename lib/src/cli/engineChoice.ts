@@ -25,11 +25,15 @@ export function engineHelp(column: number, autoWhen: string): string {
  */
 export function chooseEngine(value: ParsedValues[string], work: number, threshold: number): "onnx" | "tfjs" {
   const want = value === undefined ? "auto" : String(value);
-  if (!["auto", "onnx", "tfjs"].includes(want)) throw new ConfigError(`--engine must be auto, onnx or tfjs, got "${want}"`);
+  if (!["auto", "onnx", "tfjs"].includes(want))
+    throw new ConfigError(`--engine must be auto, onnx or tfjs, got "${want}"`);
   if (want === "tfjs") return "tfjs";
   const available = loadOnnxRuntime() !== undefined;
   if (want === "onnx") {
-    if (!available) throw new ConfigError(`--engine onnx: onnxruntime-node cannot load here (${onnxRuntimeUnavailableReason()}); use --engine tfjs`);
+    if (!available)
+      throw new ConfigError(
+        `--engine onnx: onnxruntime-node cannot load here (${onnxRuntimeUnavailableReason()}); use --engine tfjs`,
+      );
     return "onnx";
   }
   return available && work >= threshold ? "onnx" : "tfjs";

@@ -5,7 +5,11 @@ import { checkTrainable } from "../train/classifier";
 import { finetuneClassifier, type FinetuneResult } from "../train/finetune";
 
 export const FINETUNE_OPTIONS = {
-  epochs: { type: "string" }, trainable: { type: "string" }, weights: { type: "string" }, out: { type: "string" }, path: { type: "string" },
+  epochs: { type: "string" },
+  trainable: { type: "string" },
+  weights: { type: "string" },
+  out: { type: "string" },
+  path: { type: "string" },
 } as const;
 
 export const FINETUNE_HELP = `Options:
@@ -33,14 +37,26 @@ export async function finetuneFromOptions(values: ParsedValues, ctx: CliContext)
   if (values.weights === "") throw new ConfigError("--weights needs a size (124M, …) or a path");
   await ctx.backend();
   return finetuneClassifier(ctx.settings, {
-    weights: typeof values.weights === "string" ? values.weights : "124M", epochs, trainable, smoke,
-    outDir: typeof values.out === "string" ? values.out : undefined, path: p as "auto" | "plain" | "fast", log: ctx.log,
+    weights: typeof values.weights === "string" ? values.weights : "124M",
+    epochs,
+    trainable,
+    smoke,
+    outDir: typeof values.out === "string" ? values.out : undefined,
+    path: p as "auto" | "plain" | "fast",
+    log: ctx.log,
   });
 }
 
 /** Machine-readable summary for --json. */
 export function finetuneSummary(r: FinetuneResult): string {
-  return JSON.stringify({ outDir: r.outDir, initial: r.initial, final: r.final, minutes: r.train.minutes, runner: r.runner, log: r.train.logLines });
+  return JSON.stringify({
+    outDir: r.outDir,
+    initial: r.initial,
+    final: r.final,
+    minutes: r.train.minutes,
+    runner: r.runner,
+    log: r.train.logLines,
+  });
 }
 
 /** `npm start -- finetune`: sections 6.5–6.7 end to end. */

@@ -36,18 +36,40 @@ ${engineHelp(27, `${ONNX_FROM_TOKENS} new tokens or more`)}
     const engine = chooseEngine(values.engine, maxNew, ONNX_FROM_TOKENS);
     await ctx.backend();
     const settings = ctx.settings;
-    const { model } = await loadPretrainedGpt2({ weights: typeof values.weights === "string" ? values.weights : "124M", dataDir: settings.dataDir, baseUrls: settings.gpt2BaseUrls, log: ctx.log });
+    const { model } = await loadPretrainedGpt2({
+      weights: typeof values.weights === "string" ? values.weights : "124M",
+      dataDir: settings.dataDir,
+      baseUrls: settings.gpt2BaseUrls,
+      log: ctx.log,
+    });
     try {
       const ids = textToTokenIds(prompt, getTokenizer(), []);
       checkTokenIds(model, ids);
       if (engine === "onnx") {
         const g = await generateTextOnnx(model, prompt, { maxNewTokens: maxNew });
-        if (values.json) ctx.out(JSON.stringify({ text: g.text, promptTokenIds: ids, tokenIds: g.tokenIds, lastLogits: Array.from(g.firstLogits) }));
+        if (values.json)
+          ctx.out(
+            JSON.stringify({
+              text: g.text,
+              promptTokenIds: ids,
+              tokenIds: g.tokenIds,
+              lastLogits: Array.from(g.firstLogits),
+            }),
+          );
         else ctx.log(g.text);
         return;
       }
       const idx = tf.tensor2d([ids], [1, ids.length], "int32");
-      const lastLogits = values.json ? tf.tidy(() => Array.from(model.forward(idx).slice([0, ids.length - 1, 0], [1, 1, -1]).dataSync())) : [];
+      const lastLogits = values.json
+        ? tf.tidy(() =>
+            Array.from(
+              model
+                .forward(idx)
+                .slice([0, ids.length - 1, 0], [1, 1, -1])
+                .dataSync(),
+            ),
+          )
+        : [];
       const out = generateTextSimple(model, idx, maxNew, model.cfg.contextLength);
       const tokenIds = Array.from(out.dataSync());
       const text = tokenIdsToText(tokenIds);

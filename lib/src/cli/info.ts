@@ -13,11 +13,23 @@ export const infoCommand: CliCommand = {
     const b = await ctx.backend();
     const s = ctx.settings;
     const info = {
-      node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length,
-      tfjs: b.tfjsVersion, backend: b.choice, gpu: b.gpu, forced: b.forced, skipped: b.skipped,
-      dataDir: s.dataDir, smsSpamUrls: s.smsSpamUrls, gpt2BaseUrls: s.gpt2BaseUrls, smoke: s.smoke,
+      node: process.version,
+      platform: `${os.platform()} ${os.arch()}`,
+      cpus: os.cpus().length,
+      tfjs: b.tfjsVersion,
+      backend: b.choice,
+      gpu: b.gpu,
+      forced: b.forced,
+      skipped: b.skipped,
+      dataDir: s.dataDir,
+      smsSpamUrls: s.smsSpamUrls,
+      gpt2BaseUrls: s.gpt2BaseUrls,
+      smoke: s.smoke,
     };
-    if (values.json) { ctx.out(JSON.stringify(info, null, 2)); return; }
+    if (values.json) {
+      ctx.out(JSON.stringify(info, null, 2));
+      return;
+    }
     ctx.log(`Node ${info.node} on ${info.platform}, ${info.cpus} CPUs`);
     ctx.log(describeBackend(b));
     ctx.log(`Data folder: ${s.dataDir}`);

@@ -37,7 +37,10 @@ export async function main(argv: string[]): Promise<number> {
   const explicit = first !== undefined && !first.startsWith("-");
   const cmd = explicit ? COMMANDS.find((c) => c.name === first) : COMMANDS.find((c) => c.name === "chapter");
   try {
-    if (!cmd) throw new ConfigError(`Unknown command "${first}". Commands: ${COMMANDS.map((c) => c.name).join(", ")}. See: npm start -- --help`);
+    if (!cmd)
+      throw new ConfigError(
+        `Unknown command "${first}". Commands: ${COMMANDS.map((c) => c.name).join(", ")}. See: npm start -- --help`,
+      );
     const { values, positionals } = parseCommandArgs(cmd, explicit ? argv.slice(1) : argv);
     if (values.help) {
       process.stdout.write(commandHelp(cmd) + "\n");
@@ -56,14 +59,22 @@ export async function main(argv: string[]): Promise<number> {
 
 if (require.main === module) {
   // `npm start -- weights inspect X | head`: a closed pipe is not an error.
-  process.stdout.on("error", (err: NodeJS.ErrnoException) => { if (err.code === "EPIPE") process.exit(0); throw err; });
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
   process.on("SIGINT", () => {
     // Every file we write is written atomically, so stopping here leaves no half-written file.
     process.stderr.write("\nInterrupted; nothing half-written was kept.\n");
     process.exit(130);
   });
   main(process.argv.slice(2)).then(
-    (code) => { process.exitCode = code; },
-    (err) => { console.error(err); process.exitCode = 1; },
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      console.error(err);
+      process.exitCode = 1;
+    },
   );
 }

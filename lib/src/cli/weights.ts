@@ -27,24 +27,45 @@ weights inspect PATH [--json] [--sha256]
     if (action === "download") {
       const size = checkGpt2Size(typeof values.size === "string" ? values.size : "124M");
       const settings = ctx.settings;
-      const dir = await downloadGpt2(size, path.join(settings.dataDir, "gpt2"), { baseUrls: settings.gpt2BaseUrls, log: ctx.log });
-      if (values.json) ctx.out(JSON.stringify({ size, dir })); else ctx.log(`GPT-2 ${size} is in ${dir}`);
+      const dir = await downloadGpt2(size, path.join(settings.dataDir, "gpt2"), {
+        baseUrls: settings.gpt2BaseUrls,
+        log: ctx.log,
+      });
+      if (values.json) ctx.out(JSON.stringify({ size, dir }));
+      else ctx.log(`GPT-2 ${size} is in ${dir}`);
       return;
     }
     if (action === "inspect") {
-      if (!target) throw new ConfigError("weights inspect needs a PATH (checkpoint folder or prefix, .safetensors file or index). See: npm start -- weights --help");
+      if (!target)
+        throw new ConfigError(
+          "weights inspect needs a PATH (checkpoint folder or prefix, .safetensors file or index). See: npm start -- weights --help",
+        );
       const { src } = openWeightSource(target);
       const list = src.listVariables().map((v) => ({
-        name: v.name, dtype: v.dtype, shape: v.shape,
+        name: v.name,
+        dtype: v.dtype,
+        shape: v.shape,
         ...(values.sha256 ? { sha256: crypto.createHash("sha256").update(src.readBytes(v.name)).digest("hex") } : {}),
       }));
-      if (values.json) { ctx.out(JSON.stringify(list, null, 2)); return; }
-      const w = Math.max(...list.map((v) => v.name.length)), dw = Math.max(...list.map((v) => v.dtype.length));
-      for (const v of list) ctx.log(`${v.name.padEnd(w)}  ${v.dtype.padEnd(dw)}  [${v.shape.join(", ")}]${"sha256" in v ? `  ${v.sha256}` : ""}`);
-      const layout = src instanceof TfCheckpoint ? `; index: ${src.layout.dataBlocks} data blocks (${src.layout.snappyBlocks} Snappy-compressed), ${src.numShards} data shard(s)` : "";
+      if (values.json) {
+        ctx.out(JSON.stringify(list, null, 2));
+        return;
+      }
+      const w = Math.max(...list.map((v) => v.name.length)),
+        dw = Math.max(...list.map((v) => v.dtype.length));
+      for (const v of list)
+        ctx.log(
+          `${v.name.padEnd(w)}  ${v.dtype.padEnd(dw)}  [${v.shape.join(", ")}]${"sha256" in v ? `  ${v.sha256}` : ""}`,
+        );
+      const layout =
+        src instanceof TfCheckpoint
+          ? `; index: ${src.layout.dataBlocks} data blocks (${src.layout.snappyBlocks} Snappy-compressed), ${src.numShards} data shard(s)`
+          : "";
       ctx.log(`${list.length} tensors${layout}`);
       return;
     }
-    throw new ConfigError(`weights needs "download" or "inspect", got ${action ? `"${action}"` : "nothing"}. See: npm start -- weights --help`);
+    throw new ConfigError(
+      `weights needs "download" or "inspect", got ${action ? `"${action}"` : "nothing"}. See: npm start -- weights --help`,
+    );
   },
 };

@@ -15,19 +15,33 @@ export interface FastAdamWSettings {
 
 /** Fills defaults: weight decay 0.01 would be PyTorch's default, but the book passes 0.1; we default to the book. */
 export function resolveFastAdamW(s: FastAdamWSettings): Required<FastAdamWSettings> {
-  return { lr: s.lr, weightDecay: s.weightDecay ?? 0.1, beta1: s.beta1 ?? 0.9, beta2: s.beta2 ?? 0.999, eps: s.eps ?? 1e-8 };
+  return {
+    lr: s.lr,
+    weightDecay: s.weightDecay ?? 0.1,
+    beta1: s.beta1 ?? 0.9,
+    beta2: s.beta2 ?? 0.999,
+    eps: s.eps ?? 1e-8,
+  };
 }
 
 /**
  * One AdamW update in place.
  * @param step 1-based step number (after incrementing), for the bias corrections
  */
-export function adamwUpdateInPlace(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, step: number, s: Required<FastAdamWSettings>): void {
+export function adamwUpdateInPlace(
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  step: number,
+  s: Required<FastAdamWSettings>,
+): void {
   const { lr, weightDecay, beta1, beta2, eps } = s;
   const decay = 1 - lr * weightDecay;
   const stepSize = lr / (1 - beta1 ** step);
   const bc2Sqrt = Math.sqrt(1 - beta2 ** step);
-  const c1 = 1 - beta1, c2 = 1 - beta2;
+  const c1 = 1 - beta1,
+    c2 = 1 - beta2;
   const n = p.length;
   for (let i = 0; i < n; i++) {
     const gi = g[i];

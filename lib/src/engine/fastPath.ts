@@ -33,7 +33,8 @@ export function fastPathIneligibility(model: FastPathModel): string | undefined 
   if (cfg.nLayers < 1) return "the model has no transformer block";
   const suffix = new Set(suffixParamNames(model));
   for (const [name, t] of model.params) {
-    if (!suffix.has(name) && (t as tf.Variable).trainable === true) return `"${name}" is trainable (the cached prefix must be frozen)`;
+    if (!suffix.has(name) && (t as tf.Variable).trainable === true)
+      return `"${name}" is trainable (the cached prefix must be frozen)`;
   }
   if (!model.params.has("out_head.weight")) return "the model has no out_head";
   return undefined;
@@ -79,7 +80,11 @@ export class FastClassifierPath {
   /** Statistics of the last `precompute` call. */
   prefixStats: PrefixStats | undefined;
 
-  constructor(readonly model: FastPathModel, readonly trainer: SuffixTrainer, private readonly opts: FastPathOptions) {
+  constructor(
+    readonly model: FastPathModel,
+    readonly trainer: SuffixTrainer,
+    private readonly opts: FastPathOptions,
+  ) {
     this.cache = new PrefixCache(model.cfg.embDim);
   }
 
@@ -90,7 +95,8 @@ export class FastClassifierPath {
 
   /** FLOPs of the prefix for one sequence of length T (embeddings free; 2 per multiply-add). */
   prefixFlopsPerSequence(T: number): number {
-    const E = this.model.cfg.embDim, L = this.model.cfg.nLayers - 1;
+    const E = this.model.cfg.embDim,
+      L = this.model.cfg.nLayers - 1;
     return L * T * (24 * E * E + 4 * T * E);
   }
 
@@ -101,10 +107,14 @@ export class FastClassifierPath {
   private async startTfjsPool(): Promise<TfjsPrefixPool | undefined> {
     const t0 = performance.now();
     const pool = await TfjsPrefixPool.create(this.model, this.model.cfg.nLayers - 1, {
-      threads: this.opts.prefixWorkers, mainThread: (ids, batch) => this.computePrefixHere(ids, batch),
+      threads: this.opts.prefixWorkers,
+      mainThread: (ids, batch) => this.computePrefixHere(ids, batch),
     });
     this.buildSeconds += (performance.now() - t0) / 1000;
-    if (pool) this.opts.log?.(`prefix on tfjs in ${pool.size} threads (the main thread and ${pool.size - 1} worker${pool.size > 2 ? "s" : ""})`);
+    if (pool)
+      this.opts.log?.(
+        `prefix on tfjs in ${pool.size} threads (the main thread and ${pool.size - 1} worker${pool.size > 2 ? "s" : ""})`,
+      );
     return pool;
   }
 
@@ -122,7 +132,8 @@ export class FastClassifierPath {
 
   /** The prefix of one batch on this thread's tfjs backend. */
   private async computePrefixHere(ids: Int32Array, batch: number): Promise<Float32Array> {
-    const embed = this.model.embed?.bind(this.model), block = this.model.block?.bind(this.model);
+    const embed = this.model.embed?.bind(this.model),
+      block = this.model.block?.bind(this.model);
     if (!embed || !block) throw new ConfigError("tfjs prefix needs model.embed and model.block");
     const T = ids.length / batch;
     let x = tf.tidy(() => embed(tf.tensor2d(ids, [batch, T], "int32")));
@@ -143,7 +154,9 @@ export class FastClassifierPath {
   async precompute(rows: readonly ArrayLike<number>[]): Promise<PrefixStats> {
     const t0 = performance.now();
     this.buildSeconds = 0;
-    let loaded = 0, file: string | undefined, tag = "";
+    let loaded = 0,
+      file: string | undefined,
+      tag = "";
     if (this.opts.cacheDir) {
       const prefixNames = [...this.model.params.keys()].filter((n) => !suffixParamNames(this.model).includes(n)).sort();
       tag = hashParams(this.model.params, prefixNames);
@@ -157,7 +170,9 @@ export class FastClassifierPath {
     let computed: number;
     try {
       computed = await this.cache.fill(todo, (ids, b) => this.computePrefix(ids, b, pool), {
-        batchSize: this.opts.prefixBatchSize ?? 8, onProgress: this.opts.onPrefixProgress, concurrency: pool?.size ?? 1,
+        batchSize: this.opts.prefixBatchSize ?? 8,
+        onProgress: this.opts.onPrefixProgress,
+        concurrency: pool?.size ?? 1,
       });
     } finally {
       await pool?.dispose();
@@ -168,7 +183,14 @@ export class FastClassifierPath {
       this.cache.save(file, tag);
       this.opts.log?.(`prefix cache: saved ${this.cache.size} sequences to ${file}`);
     }
-    this.prefixStats = { sequences: rows.length, computed, loadedFromDisk: loaded, seconds: (performance.now() - t0) / 1000, buildSeconds: this.buildSeconds, flops };
+    this.prefixStats = {
+      sequences: rows.length,
+      computed,
+      loadedFromDisk: loaded,
+      seconds: (performance.now() - t0) / 1000,
+      buildSeconds: this.buildSeconds,
+      flops,
+    };
     return this.prefixStats;
   }
 
@@ -177,7 +199,9 @@ export class FastClassifierPath {
     let h = this.cache.gather(rows);
     if (!h) {
       // Sequences not precomputed (e.g. new texts to classify): compute now and keep the engine for the next ones.
-      await this.cache.fill(rows, (ids, b) => this.computePrefix(ids, b), { batchSize: this.opts.prefixBatchSize ?? 8 });
+      await this.cache.fill(rows, (ids, b) => this.computePrefix(ids, b), {
+        batchSize: this.opts.prefixBatchSize ?? 8,
+      });
       h = this.cache.gather(rows)!;
     }
     return h;
@@ -198,7 +222,11 @@ export class FastClassifierPath {
    * @param inputBatch token ids [B, T] (tensor or DataLoader batch); @param targetBatch class ids [B]
    * @returns the batch loss before the update
    */
-  async trainStep(inputBatch: TokenBatch, targetBatch: tf.Tensor1D | ArrayLike<number>, optim: FastAdamWSettings): Promise<number> {
+  async trainStep(
+    inputBatch: TokenBatch,
+    targetBatch: tf.Tensor1D | ArrayLike<number>,
+    optim: FastAdamWSettings,
+  ): Promise<number> {
     const rows = rowsOf(inputBatch);
     const labels = targetBatch instanceof tf.Tensor ? targetBatch.dataSync() : targetBatch;
     const { loss } = await this.trainer.trainStep(await this.hidden(rows), rows.length, labels, optim);
@@ -213,7 +241,8 @@ export class FastClassifierPath {
   frozenTrunk(inputBatch: TokenBatch): tf.Tensor3D {
     const rows = rowsOf(inputBatch);
     const h = this.cache.gather(rows);
-    if (!h) throw new ConfigError("frozenTrunk: some sequences are not cached; call precompute() with every dataset first");
+    if (!h)
+      throw new ConfigError("frozenTrunk: some sequences are not cached; call precompute() with every dataset first");
     return tf.tensor3d(h, [rows.length, rows[0].length, this.model.cfg.embDim]);
   }
 
@@ -247,11 +276,15 @@ export class FastClassifierPath {
  * dropout is 0 (the book's ch06 setup).
  * @returns the path, or `{ reason }` when the conditions do not hold (then use the plain path)
  */
-export async function createFastClassifierPath(model: FastPathModel, opts: FastPathOptions = {}): Promise<FastClassifierPath | { reason: string }> {
+export async function createFastClassifierPath(
+  model: FastPathModel,
+  opts: FastPathOptions = {},
+): Promise<FastClassifierPath | { reason: string }> {
   const reason = fastPathIneligibility(model);
   if (reason) return { reason };
   const useOnnx = opts.useOnnx ?? loadOnnxRuntime() !== undefined;
-  if (!useOnnx && opts.useOnnx !== false) opts.log?.(`onnxruntime-node unavailable (${onnxRuntimeUnavailableReason()}); fast path runs on tfjs`);
+  if (!useOnnx && opts.useOnnx !== false)
+    opts.log?.(`onnxruntime-node unavailable (${onnxRuntimeUnavailableReason()}); fast path runs on tfjs`);
   const trainer = await SuffixTrainer.create(model, { useOnnx });
   return new FastClassifierPath(model, trainer, opts);
 }

@@ -27,7 +27,9 @@ export interface Classification {
 
 /** Softmax of two logits, computed as tfjs does (max subtracted), as the spam probability. */
 function spamProbability(notSpam: number, spam: number): number {
-  const m = Math.max(notSpam, spam), a = Math.exp(notSpam - m), b = Math.exp(spam - m);
+  const m = Math.max(notSpam, spam),
+    a = Math.exp(notSpam - m),
+    b = Math.exp(spam - m);
   return Math.fround(b / (a + b));
 }
 
@@ -36,13 +38,19 @@ function spamProbability(notSpam: number, spam: number): number {
  * Create with `OnnxClassifier.create(model)`, call `release()` when done.
  */
 export class OnnxClassifier {
-  private constructor(private readonly engine: OnnxGptEngine, private readonly model: ClassifierModel) {}
+  private constructor(
+    private readonly engine: OnnxGptEngine,
+    private readonly model: ClassifierModel,
+  ) {}
 
   /**
    * @throws BackendError when onnxruntime-node is unavailable (use classifyWithProbability, tfjs)
    */
   static async create(model: ClassifierModel): Promise<OnnxClassifier> {
-    if (model.outDim !== 2) throw new ConfigError(`A spam classifier has 2 outputs; this model has ${model.outDim} (load the fine-tuned classifier)`);
+    if (model.outDim !== 2)
+      throw new ConfigError(
+        `A spam classifier has 2 outputs; this model has ${model.outDim} (load the fine-tuned classifier)`,
+      );
     return new OnnxClassifier(await lastTokenEngine(model), model);
   }
 
@@ -50,7 +58,11 @@ export class OnnxClassifier {
    * Classifies texts, 8 per batch. Same tokens, truncation and padding as `classifyReview` (6.8).
    * @throws ConfigError for an empty or untokenizable text (before any work)
    */
-  async classify(texts: readonly string[], tokenizer: Tokenizer = getTokenizer(), opts: ClassifyOptions = {}): Promise<Classification[]> {
+  async classify(
+    texts: readonly string[],
+    tokenizer: Tokenizer = getTokenizer(),
+    opts: ClassifyOptions = {},
+  ): Promise<Classification[]> {
     const rows = texts.map((t) => encodeForClassification(t, this.model, tokenizer, opts));
     const out: Classification[] = [];
     for (let i = 0; i < rows.length; i += 8) {
@@ -86,14 +98,19 @@ export interface Generation {
  * @param opts `maxNewTokens` (default 15), `contextSize` (default the model's context length), `tokenizer`
  * @throws ConfigError for an empty prompt or ids outside the vocabulary; BackendError without onnxruntime-node
  */
-export async function generateTextOnnx(model: ClassifierModel, prompt: string, opts: { maxNewTokens?: number; contextSize?: number; tokenizer?: Tokenizer } = {}): Promise<Generation> {
+export async function generateTextOnnx(
+  model: ClassifierModel,
+  prompt: string,
+  opts: { maxNewTokens?: number; contextSize?: number; tokenizer?: Tokenizer } = {},
+): Promise<Generation> {
   const tokenizer = opts.tokenizer ?? getTokenizer();
   const ids = textToTokenIds(prompt, tokenizer, []);
   checkTokenIds(model, ids);
   const contextSize = Math.min(opts.contextSize ?? model.cfg.contextLength, model.cfg.contextLength);
   const engine = await lastTokenEngine(model);
   try {
-    const tokens = [...ids], maxNew = opts.maxNewTokens ?? 15;
+    const tokens = [...ids],
+      maxNew = opts.maxNewTokens ?? 15;
     const next = () => engine.run(Int32Array.from(tokens.slice(-contextSize)), 1);
     const firstLogits = await next();
     let logits = firstLogits;

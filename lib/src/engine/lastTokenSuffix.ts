@@ -54,10 +54,13 @@ function gelu(x: tf.Tensor): tf.Tensor {
 export function lastTokenLogits(model: GptLike, hidden: tf.Tensor3D): tf.Tensor2D {
   return tf.tidy(() => {
     const [B, T, E] = hidden.shape;
-    const H = model.cfg.nHeads, D = E / H, L = model.cfg.nLayers;
+    const H = model.cfg.nHeads,
+      D = E / H,
+      L = model.cfg.nLayers;
     if (E !== model.cfg.embDim) throw new ConfigError(`hidden states have width ${E}, the model ${model.cfg.embDim}`);
     const p = `trf_blocks.${L - 1}`;
-    const s1 = param(model, `${p}.norm1.scale`), b1 = param(model, `${p}.norm1.shift`);
+    const s1 = param(model, `${p}.norm1.scale`),
+      b1 = param(model, `${p}.norm1.shift`);
 
     const xhat = normalizeLastAxis(hidden); // [B, T, E], constant
     const xLast = tf.reshape(tf.slice(hidden, [0, T - 1, 0], [B, 1, E]), [B, E]);
@@ -67,7 +70,10 @@ export function lastTokenLogits(model: GptLike, hidden: tf.Tensor3D): tf.Tensor2
     // u[b, h] = W_k,h q_h: per head [B, D] @ [D, E] (rows of W_kᵀ)
     const wkT = tf.transpose(param(model, `${p}.att.W_key.weight`)); // [E_out, E_in]
     const qHeads = tf.split(q, H, 1); // H × [B, D]
-    const u = tf.stack(qHeads.map((qh, h) => tf.matMul(qh as tf.Tensor2D, tf.slice(wkT, [h * D, 0], [D, E]) as tf.Tensor2D)), 1); // [B, H, E]
+    const u = tf.stack(
+      qHeads.map((qh, h) => tf.matMul(qh as tf.Tensor2D, tf.slice(wkT, [h * D, 0], [D, E]) as tf.Tensor2D)),
+      1,
+    ); // [B, H, E]
     let shift = tf.sum(tf.mul(u, b1), -1); // [B, H]: b · u
     const bk = model.params.get(`${p}.att.W_key.bias`);
     if (bk) shift = tf.add(shift, tf.sum(tf.reshape(tf.mul(q, bk), [B, H, D]), -1)); // b_k,h · q_h
@@ -83,12 +89,19 @@ export function lastTokenLogits(model: GptLike, hidden: tf.Tensor3D): tf.Tensor2
     const zhat = tf.stack(atts.map((ab, b) => tf.matMul(ab as tf.Tensor2D, xhats[b] as tf.Tensor2D))); // [B, H, E]
     const z = tf.unstack(tf.add(tf.mul(zhat, s1), b1), 1); // H × [B, E]
     const wv = param(model, `${p}.att.W_value.weight`);
-    let ctx = tf.concat(z.map((zh, h) => tf.matMul(zh as tf.Tensor2D, tf.slice(wv, [0, h * D], [E, D]) as tf.Tensor2D)), 1); // [B, E]
+    let ctx = tf.concat(
+      z.map((zh, h) => tf.matMul(zh as tf.Tensor2D, tf.slice(wv, [0, h * D], [E, D]) as tf.Tensor2D)),
+      1,
+    ); // [B, E]
     const bv = model.params.get(`${p}.att.W_value.bias`);
     if (bv) ctx = tf.add(ctx, bv);
 
     const x1 = tf.add(xLast, linear(model, ctx, `${p}.att.out_proj`)); // [B, E]
-    const ff = linear(model, gelu(linear(model, layerNorm(model, x1, `${p}.norm2`), `${p}.ff.layers.0`)), `${p}.ff.layers.2`);
+    const ff = linear(
+      model,
+      gelu(linear(model, layerNorm(model, x1, `${p}.norm2`), `${p}.ff.layers.0`)),
+      `${p}.ff.layers.2`,
+    );
     const x2 = tf.add(x1, ff);
     return linear(model, layerNorm(model, x2, "final_norm"), "out_head") as tf.Tensor2D; // [B, outDim]
   });

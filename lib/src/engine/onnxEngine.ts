@@ -55,13 +55,15 @@ export class OnnxGptEngine {
     if (!this.session) throw new BackendError("OnnxGptEngine was released");
     const perSeq = this.takesTokenIds ? 1 : this.embDim;
     const seq = input.length / (batch * perSeq);
-    if (!Number.isInteger(seq) || seq < 1) throw new ShapeMismatchError(`input of ${input.length} values does not split into ${batch} sequences`);
+    if (!Number.isInteger(seq) || seq < 1)
+      throw new ShapeMismatchError(`input of ${input.length} values does not split into ${batch} sequences`);
     let feeds: Record<string, InstanceType<typeof ort.Tensor>>;
     if (this.takesTokenIds) {
       if (!(input instanceof Int32Array)) throw new ShapeMismatchError("this engine takes token ids (Int32Array)");
       feeds = { input_ids: new ort.Tensor("int32", input, [batch, seq]) };
     } else {
-      if (!(input instanceof Float32Array)) throw new ShapeMismatchError("this engine takes hidden states (Float32Array)");
+      if (!(input instanceof Float32Array))
+        throw new ShapeMismatchError("this engine takes hidden states (Float32Array)");
       feeds = { hidden_in: new ort.Tensor("float32", input, [batch, seq, this.embDim]) };
     }
     const name = this.part.head ? "logits" : "hidden";

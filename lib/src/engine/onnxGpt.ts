@@ -13,8 +13,12 @@ import { OnnxDataType } from "./onnxProto";
 /** What the ONNX builder needs from a GPTModel (structural: any object with `cfg` and `params` fits). */
 export interface GptLike {
   readonly cfg: {
-    readonly vocabSize: number; readonly contextLength: number; readonly embDim: number;
-    readonly nHeads: number; readonly nLayers: number; readonly qkvBias: boolean;
+    readonly vocabSize: number;
+    readonly contextLength: number;
+    readonly embDim: number;
+    readonly nHeads: number;
+    readonly nLayers: number;
+    readonly qkvBias: boolean;
   };
   readonly params: ReadonlyMap<string, tf.Tensor>;
 }
@@ -34,12 +38,25 @@ export interface OnnxGptPart {
 }
 
 /** Resolved part with defaults applied. */
-export interface ResolvedPart { fromBlock: number; toBlock: number; embed: boolean; head: boolean; lastTokenOnly: boolean }
+export interface ResolvedPart {
+  fromBlock: number;
+  toBlock: number;
+  embed: boolean;
+  head: boolean;
+  lastTokenOnly: boolean;
+}
 
 /** Applies defaults and validates a part against the model config. @throws ConfigError */
 export function resolvePart(cfg: GptLike["cfg"], part: OnnxGptPart = {}): ResolvedPart {
-  const fromBlock = part.fromBlock ?? 0, toBlock = part.toBlock ?? cfg.nLayers;
-  if (!(Number.isInteger(fromBlock) && Number.isInteger(toBlock) && 0 <= fromBlock && fromBlock <= toBlock && toBlock <= cfg.nLayers)) {
+  const fromBlock = part.fromBlock ?? 0,
+    toBlock = part.toBlock ?? cfg.nLayers;
+  if (!(
+    Number.isInteger(fromBlock) &&
+    Number.isInteger(toBlock) &&
+    0 <= fromBlock &&
+    fromBlock <= toBlock &&
+    toBlock <= cfg.nLayers
+  )) {
     throw new ConfigError(`Invalid block range [${fromBlock}, ${toBlock}) for a model with ${cfg.nLayers} blocks`);
   }
   const embed = part.embed ?? fromBlock === 0;
@@ -58,7 +75,8 @@ function read(model: GptLike, name: string): { data: () => Float32Array; shape: 
 
 /** Concatenates [E, E] matrices (row-major) column-wise into [E, k*E]. */
 function concatColumns(mats: Float32Array[], rows: number, cols: number): Float32Array {
-  const k = mats.length, out = new Float32Array(rows * cols * k);
+  const k = mats.length,
+    out = new Float32Array(rows * cols * k);
   for (let r = 0; r < rows; r++) {
     for (let j = 0; j < k; j++) out.set(mats[j].subarray(r * cols, (r + 1) * cols), (r * k + j) * cols);
   }
@@ -66,7 +84,16 @@ function concatColumns(mats: Float32Array[], rows: number, cols: number): Float3
 }
 
 /** Graph-building context: the builder plus symbolic shape values. */
-interface Ctx { g: OnnxGraphBuilder; model: GptLike; E: number; H: number; D: number; T1: string; gelu: "op" | "tanh"; fused: boolean }
+interface Ctx {
+  g: OnnxGraphBuilder;
+  model: GptLike;
+  E: number;
+  H: number;
+  D: number;
+  T1: string;
+  gelu: "op" | "tanh";
+  fused: boolean;
+}
 
 function linear(c: Ctx, x: string, prefix: string, bias = true): string {
   const w = read(c.model, `${prefix}.weight`);
@@ -77,9 +104,13 @@ function linear(c: Ctx, x: string, prefix: string, bias = true): string {
 }
 
 function layerNorm(c: Ctx, x: string, prefix: string): string {
-  const s = read(c.model, `${prefix}.scale`), b = read(c.model, `${prefix}.shift`);
-  return c.g.op("LayerNormalization", [x, c.g.floatInit(`${prefix}.scale`, s.shape, s.data), c.g.floatInit(`${prefix}.shift`, b.shape, b.data)],
-    { axis: -1, epsilon: { float: 1e-5 } });
+  const s = read(c.model, `${prefix}.scale`),
+    b = read(c.model, `${prefix}.shift`);
+  return c.g.op(
+    "LayerNormalization",
+    [x, c.g.floatInit(`${prefix}.scale`, s.shape, s.data), c.g.floatInit(`${prefix}.shift`, b.shape, b.data)],
+    { axis: -1, epsilon: { float: 1e-5 } },
+  );
 }
 
 function gelu(c: Ctx, x: string): string {
@@ -87,7 +118,10 @@ function gelu(c: Ctx, x: string): string {
   // 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3)))
   const g = c.g;
   const x3 = g.op("Pow", [x, g.scalar(3)]);
-  const inner = g.op("Mul", [g.scalar(Math.sqrt(2 / Math.PI)), g.op("Add", [x, g.op("Mul", [g.scalar(0.044715), x3])])]);
+  const inner = g.op("Mul", [
+    g.scalar(Math.sqrt(2 / Math.PI)),
+    g.op("Add", [x, g.op("Mul", [g.scalar(0.044715), x3])]),
+  ]);
   return g.op("Mul", [g.op("Mul", [g.scalar(0.5), x]), g.op("Add", [g.scalar(1), g.op("Tanh", [inner])])]);
 }
 
@@ -97,11 +131,26 @@ function gelu(c: Ctx, x: string): string {
  * softmax instead of -Infinity: exp(-10000 - max) is 0 in float32 as well.
  */
 function fusedAttention(c: Ctx, x: string, i: number): string {
-  const { g, model, E, H } = c, p = `trf_blocks.${i}.att`;
+  const { g, model, E, H } = c,
+    p = `trf_blocks.${i}.att`;
   const ws = ["W_query", "W_key", "W_value"].map((n) => read(model, `${p}.${n}.weight`).data);
-  const w = g.floatInit(`${p}.W_qkv.weight`, [E, 3 * E], () => concatColumns(ws.map((d) => d()), E, E));
+  const w = g.floatInit(`${p}.W_qkv.weight`, [E, 3 * E], () =>
+    concatColumns(
+      ws.map((d) => d()),
+      E,
+      E,
+    ),
+  );
   const bs = ["W_query", "W_key", "W_value"].map((n) => model.params.get(`${p}.${n}.bias`));
-  const b = g.floatInit(`${p}.W_qkv.bias`, [3 * E], () => bs.every((t) => t) ? concatColumns(bs.map((t) => t!.dataSync() as Float32Array), 1, E) : new Float32Array(3 * E));
+  const b = g.floatInit(`${p}.W_qkv.bias`, [3 * E], () =>
+    bs.every((t) => t)
+      ? concatColumns(
+          bs.map((t) => t!.dataSync() as Float32Array),
+          1,
+          E,
+        )
+      : new Float32Array(3 * E),
+  );
   const x3 = g.op("Reshape", [x, g.op("Concat", [g.ints([-1]), c.T1, g.ints([E])], { axis: 0 })]); // [B, T, E]
   const ctx = g.node("Attention", [x3, w, b], { num_heads: H, unidirectional: 1 }, 1, "com.microsoft")[0]; // [B, T, E]
   return linear(c, g.op("Reshape", [ctx, g.ints([-1, E])]), `${p}.out_proj`);
@@ -110,12 +159,31 @@ function fusedAttention(c: Ctx, x: string, i: number): string {
 /** Causal self-attention on the flat residual stream x [N=B*T, E] → [N, E]. */
 function attention(c: Ctx, x: string, i: number, mask: string): string {
   if (c.fused) return fusedAttention(c, x, i);
-  const { g, model, E, H, D } = c, p = `trf_blocks.${i}.att`;
+  const { g, model, E, H, D } = c,
+    p = `trf_blocks.${i}.att`;
   const ws = ["W_query", "W_key", "W_value"].map((n) => read(model, `${p}.${n}.weight`).data);
-  let qkv = g.op("MatMul", [x, g.floatInit(`${p}.W_qkv.weight`, [E, 3 * E], () => concatColumns(ws.map((d) => d()), E, E))]); // [N, 3E]
+  let qkv = g.op("MatMul", [
+    x,
+    g.floatInit(`${p}.W_qkv.weight`, [E, 3 * E], () =>
+      concatColumns(
+        ws.map((d) => d()),
+        E,
+        E,
+      ),
+    ),
+  ]); // [N, 3E]
   if (model.cfg.qkvBias) {
     const bs = ["W_query", "W_key", "W_value"].map((n) => read(model, `${p}.${n}.bias`).data);
-    qkv = g.op("Add", [qkv, g.floatInit(`${p}.W_qkv.bias`, [3 * E], () => concatColumns(bs.map((d) => d()), 1, E))]);
+    qkv = g.op("Add", [
+      qkv,
+      g.floatInit(`${p}.W_qkv.bias`, [3 * E], () =>
+        concatColumns(
+          bs.map((d) => d()),
+          1,
+          E,
+        ),
+      ),
+    ]);
   }
   const [q, k, v] = g.node("Split", [qkv, g.ints([E, E, E])], { axis: 1 }, 3);
   const heads = g.op("Concat", [g.ints([-1]), c.T1, g.ints([H, D])], { axis: 0 });
@@ -152,8 +220,12 @@ export interface BuildGptOnnxOptions extends OnnxGptPart {
  * @throws ConfigError for an invalid part or missing parameters
  */
 export function buildGptOnnx(model: GptLike, opts: BuildGptOnnxOptions = {}): Uint8Array {
-  const cfg = model.cfg, part = resolvePart(cfg, opts);
-  const E = cfg.embDim, H = cfg.nHeads, D = E / H, C = cfg.contextLength;
+  const cfg = model.cfg,
+    part = resolvePart(cfg, opts);
+  const E = cfg.embDim,
+    H = cfg.nHeads,
+    D = E / H,
+    C = cfg.contextLength;
   if (!Number.isInteger(D)) throw new ConfigError(`embDim ${E} is not divisible by nHeads ${H}`);
   const g = new OnnxGraphBuilder(`gpt_blocks_${part.fromBlock}_${part.toBlock}`);
 
@@ -161,7 +233,8 @@ export function buildGptOnnx(model: GptLike, opts: BuildGptOnnxOptions = {}): Ui
   if (part.embed) {
     const ids = g.input("input_ids", OnnxDataType.INT32, ["batch", "seq"]);
     shape = g.op("Shape", [ids]);
-    const tok = read(model, "tok_emb.weight"), pos = read(model, "pos_emb.weight");
+    const tok = read(model, "tok_emb.weight"),
+      pos = read(model, "pos_emb.weight");
     const T = g.op("Gather", [shape, g.int64Init(g.fresh("one"), [], [1])], { axis: 0 }); // scalar seq
     const positions = g.op("Range", [g.int64Init(g.fresh("zero"), [], [0]), T, g.int64Init(g.fresh("one"), [], [1])]);
     const tokEmb = g.op("Gather", [g.floatInit("tok_emb.weight", tok.shape, tok.data), ids], { axis: 0 }); // [B, T, E]
@@ -177,7 +250,12 @@ export function buildGptOnnx(model: GptLike, opts: BuildGptOnnxOptions = {}): Ui
   // Causal mask: 0 on and below the diagonal, -Infinity above; sliced to [T, T].
   const maskData = new Float32Array(C * C);
   for (let r = 0; r < C; r++) maskData.fill(-Infinity, r * C + r + 1, (r + 1) * C);
-  const mask = g.op("Slice", [g.floatInit("causal_mask", [C, C], maskData), g.ints([0, 0]), g.op("Concat", [T1, T1], { axis: 0 }), g.ints([0, 1])]);
+  const mask = g.op("Slice", [
+    g.floatInit("causal_mask", [C, C], maskData),
+    g.ints([0, 0]),
+    g.op("Concat", [T1, T1], { axis: 0 }),
+    g.ints([0, 1]),
+  ]);
 
   x = g.op("Reshape", [x, g.ints([-1, E])]); // [N, E]
   for (let i = part.fromBlock; i < part.toBlock; i++) x = block(c, x, i, mask);
@@ -199,5 +277,8 @@ export function buildGptOnnx(model: GptLike, opts: BuildGptOnnxOptions = {}): Ui
     const outDim = headW.shape[1] as number;
     g.output("logits", OnnxDataType.FLOAT, part.lastTokenOnly ? ["batch", outDim] : ["batch", "seq", outDim]);
   }
-  return g.build({ docString: `GPT blocks [${part.fromBlock}, ${part.toBlock})${part.head ? " + head" : ""}`, opset: ONNX_OPSET });
+  return g.build({
+    docString: `GPT blocks [${part.fromBlock}, ${part.toBlock})${part.head ? " + head" : ""}`,
+    opset: ONNX_OPSET,
+  });
 }

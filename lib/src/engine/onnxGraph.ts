@@ -31,7 +31,12 @@ function attribute(name: string, v: AttrValue): Record<string, unknown> {
 function valueInfo(name: string, elemType: number, dims: readonly Dim[]): Record<string, unknown> {
   return {
     name,
-    type: { tensor_type: { elem_type: elemType, shape: { dim: dims.map((d) => (typeof d === "number" ? { dim_value: d } : { dim_param: d })) } } },
+    type: {
+      tensor_type: {
+        elem_type: elemType,
+        shape: { dim: dims.map((d) => (typeof d === "number" ? { dim_value: d } : { dim_param: d })) },
+      },
+    },
   };
 }
 
@@ -78,7 +83,8 @@ export class OnnxGraphBuilder {
       if (n !== d.length) throw new Error(`initializer ${name}: ${d.length} values for dims [${dims.join(",")}]`);
       return bytesOf(d);
     };
-    if (typeof data === "function") this.raw.push({ name, dims, dataType: OnnxDataType.FLOAT, bytes: () => check(data()), byteLength: n * 4 });
+    if (typeof data === "function")
+      this.raw.push({ name, dims, dataType: OnnxDataType.FLOAT, bytes: () => check(data()), byteLength: n * 4 });
     else this.raw.push({ name, dims, dataType: OnnxDataType.FLOAT, bytes: check(data) });
     return name;
   }
@@ -104,11 +110,21 @@ export class OnnxGraphBuilder {
    * Adds a node; returns its output names (`outputs` = number of outputs or explicit names).
    * Attributes: numbers are ints, number[] are ints, `{float}`/`{floats}` are floats, strings are strings.
    */
-  node(opType: string, inputs: readonly string[], attrs: Record<string, AttrValue> = {}, outputs: number | readonly string[] = 1, domain = ""): string[] {
+  node(
+    opType: string,
+    inputs: readonly string[],
+    attrs: Record<string, AttrValue> = {},
+    outputs: number | readonly string[] = 1,
+    domain = "",
+  ): string[] {
     const outs = typeof outputs === "number" ? Array.from({ length: outputs }, () => this.fresh(opType)) : [...outputs];
     if (domain) this.domains.add(domain);
     this.nodes.push({
-      op_type: opType, name: this.fresh(`n_${opType}`), input: [...inputs], output: outs, domain,
+      op_type: opType,
+      name: this.fresh(`n_${opType}`),
+      input: [...inputs],
+      output: outs,
+      domain,
       attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
     });
     return outs;
@@ -126,7 +142,10 @@ export class OnnxGraphBuilder {
       producer_name: "llm-spam-classifier",
       producer_version: "0.1.0",
       doc_string: opts.docString ?? "",
-      opset_import: [{ domain: "", version: opts.opset ?? ONNX_OPSET }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],
+      opset_import: [
+        { domain: "", version: opts.opset ?? ONNX_OPSET },
+        ...[...this.domains].map((domain) => ({ domain, version: 1 })),
+      ],
       graph: { name: this.graphName, node: this.nodes, input: this.inputs, output: this.outputs },
     };
     return encodeModel(model, this.raw);

@@ -145,14 +145,21 @@ export interface RawInitializer {
 /** Encodes a varint (non-negative, < 2^53) into `out` at `pos`; returns the new position. */
 function writeVarint(out: Uint8Array, pos: number, value: number): number {
   let v = value;
-  while (v >= 0x80) { out[pos++] = (v % 0x80) | 0x80; v = Math.floor(v / 0x80); }
+  while (v >= 0x80) {
+    out[pos++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
   out[pos++] = v;
   return pos;
 }
 
 function varintSize(value: number): number {
-  let n = 1, v = value;
-  while (v >= 0x80) { v = Math.floor(v / 0x80); n++; }
+  let n = 1,
+    v = value;
+  while (v >= 0x80) {
+    v = Math.floor(v / 0x80);
+    n++;
+  }
   return n;
 }
 
@@ -172,28 +179,40 @@ export type ModelObject = Record<string, unknown> & { graph: Record<string, unkn
  * @returns the ModelProto bytes, ready for `InferenceSession.create(bytes)`.
  */
 export function encodeModel(model: ModelObject, raw: readonly RawInitializer[] = []): Uint8Array {
-  const Model = onnxType("ModelProto"), Graph = onnxType("GraphProto"), Tensor = onnxType("TensorProto");
+  const Model = onnxType("ModelProto"),
+    Graph = onnxType("GraphProto"),
+    Tensor = onnxType("TensorProto");
   const { graph, ...rest } = model;
   const graphHead = Graph.encode(Graph.fromObject(graph)).finish();
   // Layout: [modelHead][graph header][graphHead]{[init field header][tensor head][raw_data header][raw bytes]}*
   const heads = raw.map((init) => {
     const byteLength = typeof init.bytes === "function" ? init.byteLength : init.bytes.byteLength;
     if (byteLength === undefined) throw new Error(`initializer ${init.name}: byteLength is required with lazy bytes`);
-    const head = Tensor.encode(Tensor.fromObject({ name: init.name, dims: [...init.dims], data_type: init.dataType })).finish();
+    const head = Tensor.encode(
+      Tensor.fromObject({ name: init.name, dims: [...init.dims], data_type: init.dataType }),
+    ).finish();
     const rawHeader = fieldHeader(9, byteLength);
-    return { prefix: [fieldHeader(5, head.byteLength + rawHeader.byteLength + byteLength), head, rawHeader], byteLength };
+    return {
+      prefix: [fieldHeader(5, head.byteLength + rawHeader.byteLength + byteLength), head, rawHeader],
+      byteLength,
+    };
   });
-  const graphLen = graphHead.byteLength + heads.reduce((a, h) => a + h.prefix.reduce((b, p) => b + p.byteLength, 0) + h.byteLength, 0);
+  const graphLen =
+    graphHead.byteLength + heads.reduce((a, h) => a + h.prefix.reduce((b, p) => b + p.byteLength, 0) + h.byteLength, 0);
   const modelHead = Model.encode(Model.fromObject(rest)).finish();
   const graphHeader = fieldHeader(7, graphLen);
   const out = new Uint8Array(modelHead.byteLength + graphHeader.byteLength + graphLen);
   let pos = 0;
-  const put = (p: Uint8Array) => { out.set(p, pos); pos += p.byteLength; };
+  const put = (p: Uint8Array) => {
+    out.set(p, pos);
+    pos += p.byteLength;
+  };
   [modelHead, graphHeader, graphHead].forEach(put);
   raw.forEach((init, i) => {
     heads[i].prefix.forEach(put);
     const bytes = typeof init.bytes === "function" ? init.bytes() : init.bytes;
-    if (bytes.byteLength !== heads[i].byteLength) throw new Error(`initializer ${init.name}: ${bytes.byteLength} bytes, expected ${heads[i].byteLength}`);
+    if (bytes.byteLength !== heads[i].byteLength)
+      throw new Error(`initializer ${init.name}: ${bytes.byteLength} bytes, expected ${heads[i].byteLength}`);
     put(bytes);
   });
   return out;

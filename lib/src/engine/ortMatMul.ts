@@ -16,12 +16,23 @@ import { loadOnnxRuntime, ortSessionOptions } from "./onnxRuntime";
 
 interface BindingSession {
   loadModel(buffer: ArrayBuffer, byteOffset: number, byteLength: number, options: object): void;
-  run(feeds: Record<string, unknown>, fetches: Record<string, null>, options: object): Record<string, { data: Float32Array }>;
+  run(
+    feeds: Record<string, unknown>,
+    fetches: Record<string, null>,
+    options: object,
+  ): Record<string, { data: Float32Array }>;
   dispose(): void;
 }
-interface Binding { binding: { InferenceSession: new () => BindingSession }; initOrt(): void }
+interface Binding {
+  binding: { InferenceSession: new () => BindingSession };
+  initOrt(): void;
+}
 
-interface TensorInfo { dataId: object; shape: number[]; dtype: tf.DataType }
+interface TensorInfo {
+  dataId: object;
+  shape: number[];
+  dtype: tf.DataType;
+}
 interface WasmLike {
   readSync(dataId: object): ArrayLike<number>;
   makeOutput(shape: number[], dtype: tf.DataType, memoryOffset?: number, values?: unknown): TensorInfo;
@@ -74,10 +85,20 @@ const flagGradient: tf.GradConfig = {
     const [a, b] = saved;
     const d = dy as tf.Tensor;
     const { transposeA: tA, transposeB: tB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
-    const da = !tA ? (!tB ? () => tf.matMul(d, b, false, true) : () => tf.matMul(d, b, false, false))
-      : (!tB ? () => tf.matMul(b, d, false, true) : () => tf.matMul(b, d, true, true));
-    const db = !tA ? (!tB ? () => tf.matMul(a, d, true, false) : () => tf.matMul(d, a, true, false))
-      : (!tB ? () => tf.matMul(a, d, false, false) : () => tf.matMul(d, a, true, true));
+    const da = !tA
+      ? !tB
+        ? () => tf.matMul(d, b, false, true)
+        : () => tf.matMul(d, b, false, false)
+      : !tB
+        ? () => tf.matMul(b, d, false, true)
+        : () => tf.matMul(b, d, true, true);
+    const db = !tA
+      ? !tB
+        ? () => tf.matMul(a, d, true, false)
+        : () => tf.matMul(d, a, true, false)
+      : !tB
+        ? () => tf.matMul(a, d, false, false)
+        : () => tf.matMul(d, a, true, true);
     return { a: () => reduceTo(da(), a.shape), b: () => reduceTo(db(), b.shape) };
   },
 };
@@ -85,21 +106,27 @@ const flagGradient: tf.GradConfig = {
 function setGradient(config: tf.GradConfig): void {
   const warn = console.warn;
   console.warn = () => {}; // tfjs warns "Overriding the gradient for 'BatchMatMul'"
-  try { tf.registerGradient(config); } finally { console.warn = warn; }
+  try {
+    tf.registerGradient(config);
+  } finally {
+    console.warn = warn;
+  }
 }
 
-let state: {
-  previousGradient: tf.GradConfig | undefined;
-  sessions: BindingSession[];
-  gemms: BindingSession[];
-  /** acquireOrtMatMul holders; the kernel stays routed while any is held (or after enableOrtMatMul). */
-  holders: number;
-  ort: NonNullable<ReturnType<typeof loadOnnxRuntime>>;
-  originals: Map<string, tf.KernelConfig>;
-  minFlops: number;
-  calls: number;
-  flops: number;
-} | undefined;
+let state:
+  | {
+      previousGradient: tf.GradConfig | undefined;
+      sessions: BindingSession[];
+      gemms: BindingSession[];
+      /** acquireOrtMatMul holders; the kernel stays routed while any is held (or after enableOrtMatMul). */
+      holders: number;
+      ort: NonNullable<ReturnType<typeof loadOnnxRuntime>>;
+      originals: Map<string, tf.KernelConfig>;
+      minFlops: number;
+      calls: number;
+      flops: number;
+    }
+  | undefined;
 
 /** Number of matmuls and FLOPs ONNX Runtime did for tfjs since `enableOrtMatMul`. */
 export function ortMatMulStats(): { enabled: boolean; calls: number; flops: number } {
@@ -111,29 +138,46 @@ function kernelFor(backendName: string, original: tf.KernelConfig): tf.KernelFun
     const s = state!;
     const { a, b } = args.inputs as unknown as { a: TensorInfo; b: TensorInfo };
     const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
-    const ra = a.shape.length, rb = b.shape.length;
-    const M = transposeA ? a.shape[ra - 1] : a.shape[ra - 2], K = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+    const ra = a.shape.length,
+      rb = b.shape.length;
+    const M = transposeA ? a.shape[ra - 1] : a.shape[ra - 2],
+      K = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
     const N = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
-    const batchA = a.shape.slice(0, -2).reduce((x, y) => x * y, 1), batchB = b.shape.slice(0, -2).reduce((x, y) => x * y, 1);
-    const batch = Math.max(batchA, batchB), flops = 2 * batch * M * N * K;
-    if (a.dtype !== "float32" || b.dtype !== "float32" || flops < s.minFlops || (batchA !== batchB && batchA !== 1 && batchB !== 1)) {
+    const batchA = a.shape.slice(0, -2).reduce((x, y) => x * y, 1),
+      batchB = b.shape.slice(0, -2).reduce((x, y) => x * y, 1);
+    const batch = Math.max(batchA, batchB),
+      flops = 2 * batch * M * N * K;
+    if (
+      a.dtype !== "float32" ||
+      b.dtype !== "float32" ||
+      flops < s.minFlops ||
+      (batchA !== batchB && batchA !== 1 && batchB !== 1)
+    ) {
       return original.kernelFunc(args);
     }
     const backend = args.backend as unknown as WasmLike;
     const outShape = [...(batchA >= batchB ? a.shape : b.shape).slice(0, -2), M, N];
-    const a3 = [batchA, a.shape[ra - 2], a.shape[ra - 1]], b3 = [batchB, b.shape[rb - 2], b.shape[rb - 1]];
+    const a3 = [batchA, a.shape[ra - 2], a.shape[ra - 1]],
+      b3 = [batchB, b.shape[rb - 2], b.shape[rb - 1]];
     const which = (transposeA ? 2 : 0) + (transposeB ? 1 : 0);
     const plain2d = batchA === 1 && batchB === 1;
     const session = plain2d ? s.gemms[which] : s.sessions[which];
-    const dimsA = plain2d ? a3.slice(1) : a3, dimsB = plain2d ? b3.slice(1) : b3;
+    const dimsA = plain2d ? a3.slice(1) : a3,
+      dimsB = plain2d ? b3.slice(1) : b3;
     let out: TensorInfo;
     if (backend.typedArrayFromHeap) {
       // wasm: allocate the output first (may grow the heap), then zero-copy views of the inputs.
       out = backend.makeOutput(outShape, "float32");
-      const feeds = { a: new s.ort.Tensor("float32", backend.typedArrayFromHeap(a), dimsA), b: new s.ort.Tensor("float32", backend.typedArrayFromHeap(b), dimsB) };
+      const feeds = {
+        a: new s.ort.Tensor("float32", backend.typedArrayFromHeap(a), dimsA),
+        b: new s.ort.Tensor("float32", backend.typedArrayFromHeap(b), dimsB),
+      };
       backend.typedArrayFromHeap(out).set(session.run(feeds, { y: null }, {}).y.data);
     } else {
-      const feeds = { a: new s.ort.Tensor("float32", backend.readSync(a.dataId) as Float32Array, dimsA), b: new s.ort.Tensor("float32", backend.readSync(b.dataId) as Float32Array, dimsB) };
+      const feeds = {
+        a: new s.ort.Tensor("float32", backend.readSync(a.dataId) as Float32Array, dimsA),
+        b: new s.ort.Tensor("float32", backend.readSync(b.dataId) as Float32Array, dimsB),
+      };
       out = backend.makeOutput(outShape, "float32", undefined, session.run(feeds, { y: null }, {}).y.data);
     }
     s.calls++;
@@ -148,7 +192,10 @@ function kernelFor(backendName: string, original: tf.KernelConfig): tf.KernelFun
  * @returns true when enabled, false when onnxruntime-node (or its binding) is unavailable or the backend is native
  */
 export function enableOrtMatMul(opts: { minFlops?: number; threads?: number } = {}): boolean {
-  if (state) { state.minFlops = opts.minFlops ?? state.minFlops; return true; }
+  if (state) {
+    state.minFlops = opts.minFlops ?? state.minFlops;
+    return true;
+  }
   const backendName = tf.getBackend();
   if (backendName !== "wasm" && backendName !== "cpu") return false;
   const ort = loadOnnxRuntime();
@@ -163,17 +210,27 @@ export function enableOrtMatMul(opts: { minFlops?: number; threads?: number } = 
   }
   // No spinning: tfjs-wasm's element-wise kernels run on the main thread between the matmuls.
   const options = ortSessionOptions({ threads: opts.threads, spinning: false });
-  const open = (build: (ta: boolean, tb: boolean) => Uint8Array) => [false, true].flatMap((ta) => [false, true].map((tb) => {
-    const bytes = build(ta, tb);
-    const s = new binding.binding.InferenceSession();
-    s.loadModel(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength, options);
-    return s;
-  }));
+  const open = (build: (ta: boolean, tb: boolean) => Uint8Array) =>
+    [false, true].flatMap((ta) =>
+      [false, true].map((tb) => {
+        const bytes = build(ta, tb);
+        const s = new binding.binding.InferenceSession();
+        s.loadModel(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength, options);
+        return s;
+      }),
+    );
   const original = tf.getKernel("BatchMatMul", backendName);
   if (!original) return false;
   state = {
-    previousGradient: tf.getGradient("BatchMatMul"), sessions: open(buildMatMul), gemms: open(buildGemm), holders: 0, ort,
-    originals: new Map([[backendName, original]]), minFlops: opts.minFlops ?? 2e6, calls: 0, flops: 0,
+    previousGradient: tf.getGradient("BatchMatMul"),
+    sessions: open(buildMatMul),
+    gemms: open(buildGemm),
+    holders: 0,
+    ort,
+    originals: new Map([[backendName, original]]),
+    minFlops: opts.minFlops ?? 2e6,
+    calls: 0,
+    flops: 0,
   };
   tf.unregisterKernel("BatchMatMul", backendName);
   tf.registerKernel({ ...original, kernelFunc: kernelFor(backendName, original) });

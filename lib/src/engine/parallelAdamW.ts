@@ -7,8 +7,17 @@
 import { Worker } from "node:worker_threads";
 import { adamwUpdateInPlace, FastAdamWSettings, resolveFastAdamW } from "./adamw";
 
-interface Slot { p: Float32Array; g: Float32Array; m?: Float32Array; v?: Float32Array }
-interface WireItem { name: string; p: ArrayBuffer; g: ArrayBuffer }
+interface Slot {
+  p: Float32Array;
+  g: Float32Array;
+  m?: Float32Array;
+  v?: Float32Array;
+}
+interface WireItem {
+  name: string;
+  p: ArrayBuffer;
+  g: ArrayBuffer;
+}
 
 const workerSource = (updateSource: string) => `
 const { parentPort } = require("node:worker_threads");
@@ -34,7 +43,8 @@ export class ParallelAdamW {
   /** @param params initial values by name (each must own its ArrayBuffer; kept, not copied) */
   constructor(params: ReadonlyMap<string, Float32Array>, opts: { threads?: number } = {}) {
     for (const [n, p] of params) {
-      if (p.byteOffset !== 0 || p.byteLength !== p.buffer.byteLength) throw new Error(`${n}: parameter must own its buffer`);
+      if (p.byteOffset !== 0 || p.byteLength !== p.buffer.byteLength)
+        throw new Error(`${n}: parameter must own its buffer`);
       this.slots.set(n, { p, g: new Float32Array(p.length) });
     }
     if ((opts.threads ?? 2) > 1) {
@@ -42,15 +52,23 @@ export class ParallelAdamW {
         this.worker = new Worker(workerSource(adamwUpdateInPlace.toString()), { eval: true });
         this.worker.unref();
         // Greedy split by size: the worker gets about half of the elements.
-        let local = 0, remote = 0;
+        let local = 0,
+          remote = 0;
         for (const [n, s] of [...this.slots].sort((a, b) => b[1].p.length - a[1].p.length)) {
-          if (remote < local) { this.remote.add(n); remote += s.p.length; } else local += s.p.length;
+          if (remote < local) {
+            this.remote.add(n);
+            remote += s.p.length;
+          } else local += s.p.length;
         }
       } catch {
         this.worker = undefined;
       }
     }
-    for (const [n, s] of this.slots) if (!this.remote.has(n)) { s.m = new Float32Array(s.p.length); s.v = new Float32Array(s.p.length); }
+    for (const [n, s] of this.slots)
+      if (!this.remote.has(n)) {
+        s.m = new Float32Array(s.p.length);
+        s.v = new Float32Array(s.p.length);
+      }
   }
 
   /** Number of threads doing updates (1 or 2). */
@@ -79,17 +97,34 @@ export class ParallelAdamW {
     let reply: Promise<WireItem[]> | undefined;
     if (this.worker && this.remote.size) {
       const w = this.worker;
-      const items: WireItem[] = [...this.remote].map((name) => ({ name, p: this.slots.get(name)!.p.buffer as ArrayBuffer, g: this.slots.get(name)!.g.buffer as ArrayBuffer }));
+      const items: WireItem[] = [...this.remote].map((name) => ({
+        name,
+        p: this.slots.get(name)!.p.buffer as ArrayBuffer,
+        g: this.slots.get(name)!.g.buffer as ArrayBuffer,
+      }));
       reply = new Promise<WireItem[]>((resolve, reject) => {
-        const onMessage = (msg: { items: WireItem[] }) => { w.off("error", reject); w.unref(); resolve(msg.items); };
+        const onMessage = (msg: { items: WireItem[] }) => {
+          w.off("error", reject);
+          w.unref();
+          resolve(msg.items);
+        };
         w.once("message", onMessage);
         w.once("error", reject);
       });
       w.ref();
-      w.postMessage({ step, settings: s, items }, items.flatMap((it) => [it.p, it.g]));
+      w.postMessage(
+        { step, settings: s, items },
+        items.flatMap((it) => [it.p, it.g]),
+      );
     }
-    for (const [n, slot] of this.slots) if (!this.remote.has(n)) adamwUpdateInPlace(slot.p, slot.g, slot.m!, slot.v!, step, s);
-    if (reply) for (const it of await reply) { const slot = this.slots.get(it.name)!; slot.p = new Float32Array(it.p); slot.g = new Float32Array(it.g); }
+    for (const [n, slot] of this.slots)
+      if (!this.remote.has(n)) adamwUpdateInPlace(slot.p, slot.g, slot.m!, slot.v!, step, s);
+    if (reply)
+      for (const it of await reply) {
+        const slot = this.slots.get(it.name)!;
+        slot.p = new Float32Array(it.p);
+        slot.g = new Float32Array(it.g);
+      }
   }
 
   /** Sets every parameter from `values` and zeroes the moments. */

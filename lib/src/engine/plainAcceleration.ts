@@ -23,7 +23,8 @@ export interface PlainAcceleration extends PlainRunnerOptions {
  * @returns options for `new PlainRunner(model, optimizer, opts)`; `{ description }` alone when nothing applies
  */
 export async function createPlainAcceleration(model: GPTModel): Promise<PlainAcceleration> {
-  if (!loadOnnxRuntime()) return { description: `every layer in tfjs (onnxruntime-node unavailable: ${onnxRuntimeUnavailableReason()})` };
+  if (!loadOnnxRuntime())
+    return { description: `every layer in tfjs (onnxruntime-node unavailable: ${onnxRuntimeUnavailableReason()})` };
   const parts: string[] = [];
   const { embedFrozen, blocks } = frozenTrunkSize(model);
   let trunk: PlainRunnerOptions["trunk"];
@@ -31,7 +32,9 @@ export async function createPlainAcceleration(model: GPTModel): Promise<PlainAcc
     // No spinning: tfjs work follows every run, and idle ORT threads spinning on 2 cores would slow it.
     const engine = await OnnxGptEngine.create(model, { toBlock: blocks, spinning: false });
     trunk = { blocks, run: (ids, batch) => engine.run(ids, batch), release: () => engine.release() };
-    parts.push(`frozen embeddings + ${blocks === 1 ? "block 0" : `blocks 0-${blocks - 1}`} on ONNX Runtime (computed for every batch)`);
+    parts.push(
+      `frozen embeddings + ${blocks === 1 ? "block 0" : `blocks 0-${blocks - 1}`} on ONNX Runtime (computed for every batch)`,
+    );
   }
   const release = acquireOrtMatMul();
   parts.push(release ? "trainable layers in tfjs with matmuls on ONNX Runtime" : "trainable layers in tfjs");

@@ -23,8 +23,15 @@ export type TokenBatch = tf.Tensor2D | { readonly inputIds: Int32Array; readonly
 /** The rows of a batch as Int32Arrays (views into a DataLoader batch; copies from a tensor). */
 export function rowsOf(batch: TokenBatch): Int32Array[] {
   let data: Int32Array, rows: number;
-  if (batch instanceof tf.Tensor) { data = Int32Array.from(batch.dataSync()); rows = batch.shape[0]; } else { data = batch.inputIds; rows = batch.batchSize; }
-  const seq = data.length / rows, out: Int32Array[] = [];
+  if (batch instanceof tf.Tensor) {
+    data = Int32Array.from(batch.dataSync());
+    rows = batch.shape[0];
+  } else {
+    data = batch.inputIds;
+    rows = batch.batchSize;
+  }
+  const seq = data.length / rows,
+    out: Int32Array[] = [];
   for (let r = 0; r < rows; r++) out.push(data.subarray(r * seq, (r + 1) * seq));
   return out;
 }
@@ -70,13 +77,15 @@ export class PrefixCache {
 
   /** Stores the hidden states of one sequence (the array is kept, not copied). */
   set(ids: ArrayLike<number>, hidden: Float32Array): void {
-    if (hidden.length !== ids.length * this.embDim) throw new DataFormatError(`prefix entry has ${hidden.length} values, expected ${ids.length}×${this.embDim}`);
+    if (hidden.length !== ids.length * this.embDim)
+      throw new DataFormatError(`prefix entry has ${hidden.length} values, expected ${ids.length}×${this.embDim}`);
     this.entries.set(sequenceKey(ids), hidden);
   }
 
   /** The sequences of `rows` not cached yet, deduplicated. */
   missing(rows: Iterable<ArrayLike<number>>): Int32Array[] {
-    const seen = new Set<string>(), out: Int32Array[] = [];
+    const seen = new Set<string>(),
+      out: Int32Array[] = [];
     for (const r of rows) {
       const key = sequenceKey(r);
       if (this.entries.has(key) || seen.has(key)) continue;
@@ -92,15 +101,20 @@ export class PrefixCache {
    * @returns the number of sequences computed
    */
   async fill(rows: Iterable<ArrayLike<number>>, compute: PrefixBatchFn, opts: PrefixFillOptions = {}): Promise<number> {
-    const todo = this.missing(rows), bs = opts.batchSize ?? 8, E = this.embDim;
+    const todo = this.missing(rows),
+      bs = opts.batchSize ?? 8,
+      E = this.embDim;
     const byLen = new Map<number, Int32Array[]>();
     for (const r of todo) byLen.set(r.length, [...(byLen.get(r.length) ?? []), r]);
     const chunks: Int32Array[][] = [];
     for (const group of byLen.values()) for (let i = 0; i < group.length; i += bs) chunks.push(group.slice(i, i + bs));
-    let done = 0, next = 0;
+    let done = 0,
+      next = 0;
     const lane = async () => {
       while (next < chunks.length) {
-        const chunk = chunks[next++], T = chunk[0].length, ids = new Int32Array(chunk.length * T);
+        const chunk = chunks[next++],
+          T = chunk[0].length,
+          ids = new Int32Array(chunk.length * T);
         chunk.forEach((r, j) => ids.set(r, j * T));
         const hidden = await compute(ids, chunk.length);
         // slice() copies each row out of the batch buffer so batch buffers can be freed
@@ -118,7 +132,8 @@ export class PrefixCache {
    * @returns the buffer, or undefined when some sequence is not cached
    */
   gather(rows: readonly ArrayLike<number>[], out?: Float32Array): Float32Array | undefined {
-    const T = rows[0]?.length ?? 0, n = T * this.embDim;
+    const T = rows[0]?.length ?? 0,
+      n = T * this.embDim;
     const buf = out && out.length === rows.length * n ? out : new Float32Array(rows.length * n);
     for (let j = 0; j < rows.length; j++) {
       const h = this.get(rows[j]);
@@ -142,7 +157,10 @@ export class PrefixCache {
     const lengths = keys.map((k) => this.entries.get(k)!.length / this.embDim);
     const header = JSON.stringify({ magic: MAGIC, tag, embDim: this.embDim, keys, lengths }) + "\n";
     const parts: Array<string | Uint8Array> = [header];
-    for (const k of keys) { const v = this.entries.get(k)!; parts.push(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)); }
+    for (const k of keys) {
+      const v = this.entries.get(k)!;
+      parts.push(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+    }
     writePartsAtomic(file, parts);
   }
 
@@ -156,7 +174,8 @@ export class PrefixCache {
     const fd = fs.openSync(file, "r");
     try {
       // Header: one JSON line (read in growing chunks until the newline).
-      let head = Buffer.alloc(0), nl = -1;
+      let head = Buffer.alloc(0),
+        nl = -1;
       while (nl < 0) {
         const chunk = Buffer.alloc(1 << 20);
         const got = fs.readSync(fd, chunk, 0, chunk.length, head.length);
@@ -165,12 +184,18 @@ export class PrefixCache {
         nl = head.indexOf(10);
       }
       let header: { magic?: string; tag?: string; embDim?: number; keys?: string[]; lengths?: number[] };
-      try { header = JSON.parse(head.subarray(0, nl).toString("utf8")) as typeof header; } catch (err) { throw new DataFormatError(`${file}: not a prefix cache file`, { cause: err }); }
-      if (header.magic !== MAGIC || !Array.isArray(header.keys) || !Array.isArray(header.lengths)) throw new DataFormatError(`${file}: not a prefix cache file`);
+      try {
+        header = JSON.parse(head.subarray(0, nl).toString("utf8")) as typeof header;
+      } catch (err) {
+        throw new DataFormatError(`${file}: not a prefix cache file`, { cause: err });
+      }
+      if (header.magic !== MAGIC || !Array.isArray(header.keys) || !Array.isArray(header.lengths))
+        throw new DataFormatError(`${file}: not a prefix cache file`);
       if (header.tag !== tag || header.embDim !== this.embDim) return 0;
       const total = header.lengths.reduce((a, l) => a + l * this.embDim * 4, 0);
       const size = fs.fstatSync(fd).size;
-      if (size - nl - 1 !== total) throw new DataFormatError(`${file}: expected ${total} data bytes, found ${size - nl - 1}`);
+      if (size - nl - 1 !== total)
+        throw new DataFormatError(`${file}: expected ${total} data bytes, found ${size - nl - 1}`);
       let off = nl + 1;
       header.keys.forEach((k, i) => {
         const v = new Float32Array(header.lengths![i] * this.embDim);

@@ -17,12 +17,26 @@ import type { GptLike } from "./onnxGpt";
 export function suffixParamNames(model: GptLike): string[] {
   const p = `trf_blocks.${model.cfg.nLayers - 1}`;
   const names = [
-    `${p}.norm1.scale`, `${p}.norm1.shift`,
-    `${p}.att.W_query.weight`, `${p}.att.W_query.bias`, `${p}.att.W_key.weight`, `${p}.att.W_key.bias`,
-    `${p}.att.W_value.weight`, `${p}.att.W_value.bias`, `${p}.att.out_proj.weight`, `${p}.att.out_proj.bias`,
-    `${p}.norm2.scale`, `${p}.norm2.shift`,
-    `${p}.ff.layers.0.weight`, `${p}.ff.layers.0.bias`, `${p}.ff.layers.2.weight`, `${p}.ff.layers.2.bias`,
-    "final_norm.scale", "final_norm.shift", "out_head.weight", "out_head.bias",
+    `${p}.norm1.scale`,
+    `${p}.norm1.shift`,
+    `${p}.att.W_query.weight`,
+    `${p}.att.W_query.bias`,
+    `${p}.att.W_key.weight`,
+    `${p}.att.W_key.bias`,
+    `${p}.att.W_value.weight`,
+    `${p}.att.W_value.bias`,
+    `${p}.att.out_proj.weight`,
+    `${p}.att.out_proj.bias`,
+    `${p}.norm2.scale`,
+    `${p}.norm2.shift`,
+    `${p}.ff.layers.0.weight`,
+    `${p}.ff.layers.0.bias`,
+    `${p}.ff.layers.2.weight`,
+    `${p}.ff.layers.2.bias`,
+    "final_norm.scale",
+    "final_norm.shift",
+    "out_head.weight",
+    "out_head.bias",
   ];
   return names.filter((n) => model.params.has(n));
 }
@@ -40,11 +54,20 @@ export interface SuffixGraphOptions {
  * @throws ConfigError when the model lacks a required parameter
  */
 export function buildSuffixOnnx(model: GptLike, opts: SuffixGraphOptions = {}): Uint8Array {
-  const cfg = model.cfg, E = cfg.embDim, H = cfg.nHeads, D = E / H, L = cfg.nLayers;
+  const cfg = model.cfg,
+    E = cfg.embDim,
+    H = cfg.nHeads,
+    D = E / H,
+    L = cfg.nLayers;
   const g = new OnnxGraphBuilder(opts.backward ? "suffix_train" : "suffix_forward");
   const names = suffixParamNames(model);
   const pre = `trf_blocks.${L - 1}`;
-  for (const req of [`${pre}.att.W_query.weight`, `${pre}.att.W_key.weight`, `${pre}.att.W_value.weight`, "out_head.weight"]) {
+  for (const req of [
+    `${pre}.att.W_query.weight`,
+    `${pre}.att.W_key.weight`,
+    `${pre}.att.W_value.weight`,
+    "out_head.weight",
+  ]) {
     if (!names.includes(req)) throw new ConfigError(`Model has no parameter "${req}"`);
   }
   const P: Record<string, string> = {};
@@ -54,30 +77,38 @@ export function buildSuffixOnnx(model: GptLike, opts: SuffixGraphOptions = {}): 
 
   // Op shorthands.
   const op = (t: string, ins: string[], a = {}) => g.op(t, ins, a);
-  const add = (a: string, b: string) => op("Add", [a, b]), sub = (a: string, b: string) => op("Sub", [a, b]);
-  const mul = (a: string, b: string) => op("Mul", [a, b]), mm = (a: string, b: string) => op("MatMul", [a, b]);
+  const add = (a: string, b: string) => op("Add", [a, b]),
+    sub = (a: string, b: string) => op("Sub", [a, b]);
+  const mul = (a: string, b: string) => op("Mul", [a, b]),
+    mm = (a: string, b: string) => op("MatMul", [a, b]);
   const T = (x: string, perm: number[]) => op("Transpose", [x], { perm });
   const rs = (x: string, shape: number[]) => op("Reshape", [x, g.ints(shape)]);
   const sum = (x: string, axes: number[], keep = 0) => op("ReduceSum", [x, g.ints(axes)], { keepdims: keep });
   const mean = (x: string, axes: number[], keep = 1) => op("ReduceMean", [x, g.ints(axes)], { keepdims: keep });
   const k = (v: number) => g.scalar(v);
   const unsq = (x: string, axes: number[]) => op("Unsqueeze", [x, g.ints(axes)]);
-  const norm = (x: string) => { // → {xh, rstd}
+  const norm = (x: string) => {
+    // → {xh, rstd}
     const xc = sub(x, mean(x, [-1]));
     const rstd = op("Reciprocal", [op("Sqrt", [add(mean(mul(xc, xc), [-1]), k(1e-5))])]);
     return { xh: mul(xc, rstd), rstd };
   };
-  const linear = (x: string, n: string) => (has(`${n}.bias`) ? add(mm(x, P[`${n}.weight`]), P[`${n}.bias`]) : mm(x, P[`${n}.weight`]));
+  const linear = (x: string, n: string) =>
+    has(`${n}.bias`) ? add(mm(x, P[`${n}.weight`]), P[`${n}.bias`]) : mm(x, P[`${n}.weight`]);
 
   // ---------------- forward
   const X = g.input("hidden", OnnxDataType.FLOAT, ["batch", "seq", E]);
   const shape = op("Shape", [X]);
-  const lastIdx = sub(op("Gather", [shape, g.int64Init(g.fresh("one"), [], [1])], { axis: 0 }), g.int64Init(g.fresh("one"), [], [1]));
+  const lastIdx = sub(
+    op("Gather", [shape, g.int64Init(g.fresh("one"), [], [1])], { axis: 0 }),
+    g.int64Init(g.fresh("one"), [], [1]),
+  );
   const { xh: Xh } = norm(X); // [B, T, E], constant
   const XhT = T(Xh, [0, 2, 1]); // [B, E, T]
   const Xlast = op("Gather", [X, lastIdx], { axis: 1 }); // [B, E]
   const XhLast = op("Gather", [Xh, lastIdx], { axis: 1 }); // [B, E]
-  const s1 = P[`${pre}.norm1.scale`], b1 = P[`${pre}.norm1.shift`];
+  const s1 = P[`${pre}.norm1.scale`],
+    b1 = P[`${pre}.norm1.shift`];
   const hL = add(mul(XhLast, s1), b1); // [B, E]
   const q = linear(hL, `${pre}.att.W_query`); // [B, E]
   const qhT = T(rs(q, [-1, H, D]), [1, 0, 2]); // [H, B, D]
@@ -113,13 +144,17 @@ export function buildSuffixOnnx(model: GptLike, opts: SuffixGraphOptions = {}): 
 
   if (opts.backward) {
     const grads: Record<string, string> = {};
-    const acc = (n: string, v: string) => { grads[n] = grads[n] ? add(grads[n], v) : v; };
-    const linBack = (x: string, dy: string, n: string): string => { // returns dx
+    const acc = (n: string, v: string) => {
+      grads[n] = grads[n] ? add(grads[n], v) : v;
+    };
+    const linBack = (x: string, dy: string, n: string): string => {
+      // returns dx
       acc(`${n}.weight`, mm(T(x, [1, 0]), dy));
       if (has(`${n}.bias`)) acc(`${n}.bias`, sum(dy, [0]));
       return mm(dy, T(P[`${n}.weight`], [1, 0]));
     };
-    const normBack = (xh: string, rstd: string, dh: string, s: string, n: string): string => { // LayerNorm: returns dx
+    const normBack = (xh: string, rstd: string, dh: string, s: string, n: string): string => {
+      // LayerNorm: returns dx
       acc(`${n}.scale`, sum(mul(dh, xh), [0]));
       acc(`${n}.shift`, sum(dh, [0]));
       const dxh = mul(dh, s);
@@ -127,7 +162,9 @@ export function buildSuffixOnnx(model: GptLike, opts: SuffixGraphOptions = {}): 
     };
 
     const Y = g.input("targets", OnnxDataType.FLOAT, ["batch", C]);
-    const Bf = op("Cast", [op("Gather", [shape, g.int64Init(g.fresh("zero"), [], [0])], { axis: 0 })], { to: OnnxDataType.FLOAT });
+    const Bf = op("Cast", [op("Gather", [shape, g.int64Init(g.fresh("zero"), [], [0])], { axis: 0 })], {
+      to: OnnxDataType.FLOAT,
+    });
     const lsm = op("LogSoftmax", [logits], { axis: -1 });
     g.node("Neg", [mean(sum(mul(lsm, Y), [-1]), [0], 0)], {}, ["loss"]);
     g.output("loss", OnnxDataType.FLOAT, []);
@@ -138,8 +175,10 @@ export function buildSuffixOnnx(model: GptLike, opts: SuffixGraphOptions = {}): 
     const dx2 = normBack(nf.xh, nf.rstd, dhf, sf, "final_norm");
     const dgel = linBack(gel, dx2, `${pre}.ff.layers.2`);
     // d gelu / d f1 = 0.5 (1 + th) + 0.5 f1 (1 - th²) kG (1 + 3·0.044715 f1²)
-    const dGelu = add(mul(k(0.5), add(k(1), th)),
-      mul(mul(mul(k(0.5 * kG), f1), sub(k(1), mul(th, th))), add(k(1), mul(k(3 * 0.044715), mul(f1, f1)))));
+    const dGelu = add(
+      mul(k(0.5), add(k(1), th)),
+      mul(mul(mul(k(0.5 * kG), f1), sub(k(1), mul(th, th))), add(k(1), mul(k(3 * 0.044715), mul(f1, f1)))),
+    );
     const dh2 = linBack(h2, mul(dgel, dGelu), `${pre}.ff.layers.0`);
     const dx1 = add(dx2, normBack(n2.xh, n2.rstd, dh2, s2, `${pre}.norm2`));
     const dctx = linBack(ctx, dx1, `${pre}.att.out_proj`); // [B, E]
@@ -174,5 +213,8 @@ export function buildSuffixOnnx(model: GptLike, opts: SuffixGraphOptions = {}): 
       g.output(`grad:${n}`, OnnxDataType.FLOAT, model.params.get(n)!.shape);
     }
   }
-  return g.build({ docString: `GPT suffix (block ${L - 1} + final norm + head, last position)${opts.backward ? " with backward" : ""}`, opset: ONNX_OPSET });
+  return g.build({
+    docString: `GPT suffix (block ${L - 1} + final norm + head, last position)${opts.backward ? " with backward" : ""}`,
+    opset: ONNX_OPSET,
+  });
 }

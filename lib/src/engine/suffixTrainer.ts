@@ -41,7 +41,8 @@ export class SuffixTrainer {
     private readonly ort: { mod: OrtModule; forward: OrtSession; train: OrtSession } | undefined,
   ) {
     const train = new Map<string, Float32Array>();
-    for (const n of names) (trainable.has(n) ? train : this.frozen).set(n, Float32Array.from(model.params.get(n)!.dataSync()));
+    for (const n of names)
+      (trainable.has(n) ? train : this.frozen).set(n, Float32Array.from(model.params.get(n)!.dataSync()));
     this.opt = new ParallelAdamW(train);
   }
 
@@ -59,9 +60,14 @@ export class SuffixTrainer {
    * @param model GPTModel whose last block / final norm / head are the suffix
    * @param opts.useOnnx false forces the tfjs path (default: ONNX Runtime when it loads)
    */
-  static async create(model: GptLike, opts: { useOnnx?: boolean; trainable?: Iterable<string> } = {}): Promise<SuffixTrainer> {
+  static async create(
+    model: GptLike,
+    opts: { useOnnx?: boolean; trainable?: Iterable<string> } = {},
+  ): Promise<SuffixTrainer> {
     const names = suffixParamNames(model);
-    const trainable = new Set(opts.trainable ?? names.filter((n) => (model.params.get(n) as tf.Variable).trainable !== false));
+    const trainable = new Set(
+      opts.trainable ?? names.filter((n) => (model.params.get(n) as tf.Variable).trainable !== false),
+    );
     const classes = model.params.get("out_head.weight")!.shape[1] as number;
     const mod = opts.useOnnx === false ? undefined : loadOnnxRuntime();
     let ort: { mod: OrtModule; forward: OrtSession; train: OrtSession } | undefined;
@@ -87,7 +93,9 @@ export class SuffixTrainer {
   private feeds(hidden: Float32Array, batch: number): Record<string, OrtTensor> {
     const { mod } = this.ort!;
     const T = hidden.length / (batch * this.model.cfg.embDim);
-    const feeds: Record<string, OrtTensor> = { hidden: new mod.Tensor("float32", hidden, [batch, T, this.model.cfg.embDim]) };
+    const feeds: Record<string, OrtTensor> = {
+      hidden: new mod.Tensor("float32", hidden, [batch, T, this.model.cfg.embDim]),
+    };
     for (const n of this.names) feeds[n] = new mod.Tensor("float32", this.param(n), this.model.params.get(n)!.shape);
     return feeds;
   }
@@ -124,7 +132,12 @@ export class SuffixTrainer {
    * One training step: loss and gradients on the batch, then AdamW on the trainable parameters.
    * @param hidden prefix output [batch, seq, E]; @param labels class ids [batch]
    */
-  async trainStep(hidden: Float32Array, batch: number, labels: ArrayLike<number>, optim: FastAdamWSettings): Promise<SuffixStepResult> {
+  async trainStep(
+    hidden: Float32Array,
+    batch: number,
+    labels: ArrayLike<number>,
+    optim: FastAdamWSettings,
+  ): Promise<SuffixStepResult> {
     const C = this.classes;
     let loss: number;
     if (this.ort) {
@@ -136,7 +149,8 @@ export class SuffixTrainer {
       // Preallocated outputs: ORT writes the gradients straight into the optimizer's gradient buffers.
       const lossOut = new Float32Array(1);
       const fetches: Record<string, OrtTensor> = { loss: new mod.Tensor("float32", lossOut, []) };
-      for (const n of this.trainable) fetches[`grad:${n}`] = new mod.Tensor("float32", this.opt.grad(n), this.model.params.get(n)!.shape);
+      for (const n of this.trainable)
+        fetches[`grad:${n}`] = new mod.Tensor("float32", this.opt.grad(n), this.model.params.get(n)!.shape);
       await this.ort.train.run(feeds, fetches);
       loss = lossOut[0];
     } else {
@@ -146,7 +160,10 @@ export class SuffixTrainer {
       const vars = trainNames.map((n) => this.model.params.get(n) as tf.Variable);
       const h = tf.tensor3d(hidden, [batch, T, this.model.cfg.embDim]);
       const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Array.from(labels), "int32"), C));
-      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(y, lastTokenLogits(this.model, h)), vars);
+      const { value, grads } = tf.variableGrads(
+        () => tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(y, lastTokenLogits(this.model, h)),
+        vars,
+      );
       loss = (await value.data())[0];
       for (let i = 0; i < vars.length; i++) this.opt.grad(trainNames[i]).set(await grads[vars[i].name].data());
       tf.dispose([h, y, value, grads]);

@@ -13,8 +13,15 @@ import * as tf from "@tensorflow/tfjs";
 import type { FastPathModel } from "./fastPath";
 
 type BatchFn = (ids: Int32Array, batch: number) => Promise<Float32Array>;
-interface Job { id: number; resolve: (h: Float32Array) => void; reject: (e: Error) => void }
-interface Slot { worker: Worker; busy: Job | undefined }
+interface Job {
+  id: number;
+  resolve: (h: Float32Array) => void;
+  reject: (e: Error) => void;
+}
+interface Slot {
+  worker: Worker;
+  busy: Job | undefined;
+}
 
 /** Worker threads (plus the main thread) computing blocks 0..blocks-1 of a model's frozen prefix. */
 export class TfjsPrefixPool {
@@ -22,13 +29,18 @@ export class TfjsPrefixPool {
   private nextId = 0;
   private mainBusy = false;
 
-  private constructor(private readonly model: FastPathModel, private readonly slots: Slot[], private readonly mainThread: BatchFn) {
+  private constructor(
+    private readonly model: FastPathModel,
+    private readonly slots: Slot[],
+    private readonly mainThread: BatchFn,
+  ) {
     for (const slot of slots) {
       slot.worker.on("message", (msg: { id: number; hidden?: Float32Array; error?: string }) => {
         const job = slot.busy;
         if (!job || msg.id !== job.id) return;
         slot.busy = undefined;
-        if (msg.error) job.reject(new Error(`prefix worker: ${msg.error}`)); else job.resolve(msg.hidden!);
+        if (msg.error) job.reject(new Error(`prefix worker: ${msg.error}`));
+        else job.resolve(msg.hidden!);
         this.waiting.shift()?.();
       });
       // A worker that dies leaves the pool: its batch fails, the remaining threads take the next ones.
@@ -56,16 +68,25 @@ export class TfjsPrefixPool {
    * @returns the pool, or undefined when fewer than 2 threads would run, the backend is native (already
    *          multi-threaded) or a worker cannot start (then the main thread computes the prefix alone)
    */
-  static async create(model: FastPathModel, blocks: number, opts: { threads?: number; mainThread: BatchFn }): Promise<TfjsPrefixPool | undefined> {
+  static async create(
+    model: FastPathModel,
+    blocks: number,
+    opts: { threads?: number; mainThread: BatchFn },
+  ): Promise<TfjsPrefixPool | undefined> {
     const threads = opts.threads ?? os.cpus().length;
     const backend = tf.getBackend();
     const script = path.join(__dirname, "tfjsPrefixWorker.js"); // the compiled worker (lib/dist/engine)
-    if (threads < 2 || blocks < 1 || (backend !== "wasm" && backend !== "cpu") || !fs.existsSync(script)) return undefined;
+    if (threads < 2 || blocks < 1 || (backend !== "wasm" && backend !== "cpu") || !fs.existsSync(script))
+      return undefined;
     // Every block's weights in one shared buffer: each worker copies them into its own backend, no per-worker clone.
-    const entries = [...model.params].filter(([n]) => /^trf_blocks\.(\d+)\./.test(n) && Number(n.split(".")[1]) < blocks)
+    const entries = [...model.params]
+      .filter(([n]) => /^trf_blocks\.(\d+)\./.test(n) && Number(n.split(".")[1]) < blocks)
       .map(([name, t]) => ({ name, shape: t.shape, offset: 0, length: t.size }));
     let total = 0;
-    for (const e of entries) { e.offset = total; total += e.length; }
+    for (const e of entries) {
+      e.offset = total;
+      total += e.length;
+    }
     const shared = new Float32Array(new SharedArrayBuffer(total * 4));
     for (const e of entries) shared.set(valuesView(model.params.get(e.name)!), e.offset);
     const slots: Slot[] = [];
@@ -131,7 +152,9 @@ export class TfjsPrefixPool {
  * next tfjs call), else `dataSync()`. Copying 312 MB of weights through dataSync's copies doubled the peak memory.
  */
 function valuesView(t: tf.Tensor): Float32Array {
-  const backend = tf.backend() as unknown as { typedArrayFromHeap?: (t: { dataId: object; shape: number[]; dtype: string }) => Float32Array };
+  const backend = tf.backend() as unknown as {
+    typedArrayFromHeap?: (t: { dataId: object; shape: number[]; dtype: string }) => Float32Array;
+  };
   return backend.typedArrayFromHeap ? backend.typedArrayFromHeap(t) : (t.dataSync() as Float32Array);
 }
 
@@ -139,11 +162,27 @@ function valuesView(t: tf.Tensor): Float32Array {
 function once(worker: Worker, match: (msg: Record<string, unknown>) => boolean): Promise<void> {
   return new Promise((resolve, reject) => {
     const onMessage = (msg: Record<string, unknown>) => {
-      if (typeof msg.error === "string") { cleanup(); reject(new Error(msg.error)); } else if (match(msg)) { cleanup(); resolve(); }
+      if (typeof msg.error === "string") {
+        cleanup();
+        reject(new Error(msg.error));
+      } else if (match(msg)) {
+        cleanup();
+        resolve();
+      }
     };
-    const onError = (err: Error) => { cleanup(); reject(err); };
-    const onExit = (code: number) => { cleanup(); reject(new Error(`prefix worker exited (${code})`)); };
-    const cleanup = () => { worker.off("message", onMessage); worker.off("error", onError); worker.off("exit", onExit); };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const onExit = (code: number) => {
+      cleanup();
+      reject(new Error(`prefix worker exited (${code})`));
+    };
+    const cleanup = () => {
+      worker.off("message", onMessage);
+      worker.off("error", onError);
+      worker.off("exit", onExit);
+    };
     worker.on("message", onMessage);
     worker.on("error", onError);
     worker.on("exit", onExit);

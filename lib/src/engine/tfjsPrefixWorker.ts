@@ -10,9 +10,20 @@ import { initBackend } from "../backend";
 import type { GPTConfig } from "../model/config";
 import { GPTModel } from "../model/gptModel";
 
-interface Init { cfg: GPTConfig; blocks: number; backend: string }
-interface ParamsMessage { shared: SharedArrayBuffer; entries: Array<{ name: string; shape: number[]; offset: number; length: number }> }
-interface RunMessage { id: number; hidden: Float32Array; batch: number }
+interface Init {
+  cfg: GPTConfig;
+  blocks: number;
+  backend: string;
+}
+interface ParamsMessage {
+  shared: SharedArrayBuffer;
+  entries: Array<{ name: string; shape: number[]; offset: number; length: number }>;
+}
+interface RunMessage {
+  id: number;
+  hidden: Float32Array;
+  batch: number;
+}
 
 async function main(): Promise<void> {
   const port = parentPort!;
@@ -23,7 +34,8 @@ async function main(): Promise<void> {
   port.on("message", (msg: ParamsMessage | RunMessage) => {
     try {
       if ("shared" in msg) {
-        for (const e of msg.entries) model.setParam(e.name, new Float32Array(msg.shared, e.offset * 4, e.length), e.shape);
+        for (const e of msg.entries)
+          model.setParam(e.name, new Float32Array(msg.shared, e.offset * 4, e.length), e.shape);
         port.postMessage({ ready: true });
         return;
       }

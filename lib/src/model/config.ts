@@ -26,7 +26,10 @@ export type ModelName = keyof typeof MODEL_CONFIGS;
 
 /** OpenAI's size folder names (`124M`, …) for each model name. */
 export const MODEL_SIZES: Readonly<Record<ModelName, string>> = {
-  "gpt2-small (124M)": "124M", "gpt2-medium (355M)": "355M", "gpt2-large (774M)": "774M", "gpt2-xl (1558M)": "1558M",
+  "gpt2-small (124M)": "124M",
+  "gpt2-medium (355M)": "355M",
+  "gpt2-large (774M)": "774M",
+  "gpt2-xl (1558M)": "1558M",
 };
 
 /** Resolves "gpt2-small (124M)", "124M", "gpt2-small" or "small" to a model name. */
@@ -37,7 +40,9 @@ export function resolveModelName(nameOrSize: string): ModelName {
     const short = name.split(" ")[0]; // gpt2-small
     if (key === name.toLowerCase() || key === size || key === short || key === short.slice(5)) return name;
   }
-  throw new ConfigError(`Unknown GPT-2 model "${nameOrSize}"; use one of ${Object.values(MODEL_SIZES).join(", ")} (or ${Object.keys(MODEL_CONFIGS).join(", ")})`);
+  throw new ConfigError(
+    `Unknown GPT-2 model "${nameOrSize}"; use one of ${Object.values(MODEL_SIZES).join(", ")} (or ${Object.keys(MODEL_CONFIGS).join(", ")})`,
+  );
 }
 
 /** The full config of a GPT-2 size: BASE_CONFIG updated with its dimensions (the book's `BASE_CONFIG.update(...)`). */
@@ -49,18 +54,30 @@ export function modelConfig(nameOrSize: string): GPTConfig {
 export function configFromHparams(h: Record<string, unknown>): GPTConfig {
   const num = (k: string) => {
     const v = h[k];
-    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw new ConfigError(`hparams.json: "${k}" must be a positive integer, found ${JSON.stringify(v)}`);
+    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0)
+      throw new ConfigError(`hparams.json: "${k}" must be a positive integer, found ${JSON.stringify(v)}`);
     return v;
   };
-  return { vocabSize: num("n_vocab"), contextLength: num("n_ctx"), embDim: num("n_embd"), nHeads: num("n_head"), nLayers: num("n_layer"), dropRate: 0, qkvBias: true };
+  return {
+    vocabSize: num("n_vocab"),
+    contextLength: num("n_ctx"),
+    embDim: num("n_embd"),
+    nHeads: num("n_head"),
+    nLayers: num("n_layer"),
+    dropRate: 0,
+    qkvBias: true,
+  };
 }
 
 /** Checks a config's numbers (positive sizes, heads dividing the embedding). */
 export function validateConfig(cfg: GPTConfig): GPTConfig {
   for (const k of ["vocabSize", "contextLength", "embDim", "nHeads", "nLayers"] as const) {
-    if (!Number.isInteger(cfg[k]) || cfg[k] <= 0) throw new ConfigError(`GPTConfig.${k} must be a positive integer, got ${cfg[k]}`);
+    if (!Number.isInteger(cfg[k]) || cfg[k] <= 0)
+      throw new ConfigError(`GPTConfig.${k} must be a positive integer, got ${cfg[k]}`);
   }
-  if (cfg.embDim % cfg.nHeads !== 0) throw new ConfigError(`embDim (${cfg.embDim}) must be divisible by nHeads (${cfg.nHeads})`);
-  if (!(cfg.dropRate >= 0 && cfg.dropRate < 1)) throw new ConfigError(`dropRate must be in [0, 1), got ${cfg.dropRate}`);
+  if (cfg.embDim % cfg.nHeads !== 0)
+    throw new ConfigError(`embDim (${cfg.embDim}) must be divisible by nHeads (${cfg.nHeads})`);
+  if (!(cfg.dropRate >= 0 && cfg.dropRate < 1))
+    throw new ConfigError(`dropRate must be in [0, 1), got ${cfg.dropRate}`);
   return cfg;
 }

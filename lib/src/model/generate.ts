@@ -12,7 +12,12 @@ import type { GPTModel } from "./gptModel";
  * @param idx int32 [B, T] token ids (not disposed).
  * @returns int32 [B, T + maxNewTokens]; the caller disposes it.
  */
-export function generateTextSimple(model: GPTModel, idx: tf.Tensor2D, maxNewTokens: number, contextSize: number): tf.Tensor2D {
+export function generateTextSimple(
+  model: GPTModel,
+  idx: tf.Tensor2D,
+  maxNewTokens: number,
+  contextSize: number,
+): tf.Tensor2D {
   let out = tf.clone(idx);
   for (let step = 0; step < maxNewTokens; step++) {
     const next = tf.tidy(() => {
@@ -34,7 +39,10 @@ export function generateTextSimple(model: GPTModel, idx: tf.Tensor2D, maxNewToke
  */
 export function checkTokenIds(model: GPTModel, ids: readonly number[]): void {
   const bad = ids.find((t) => !(Number.isInteger(t) && t >= 0 && t < model.cfg.vocabSize));
-  if (bad !== undefined) throw new ConfigError(`Token id ${bad} is outside the model's vocabulary (${model.cfg.vocabSize} tokens); these weights do not use GPT-2's tokenizer`);
+  if (bad !== undefined)
+    throw new ConfigError(
+      `Token id ${bad} is outside the model's vocabulary (${model.cfg.vocabSize} tokens); these weights do not use GPT-2's tokenizer`,
+    );
   if (ids.length === 0) throw new ConfigError("The prompt is empty: nothing to continue");
 }
 
@@ -44,7 +52,11 @@ export function checkTokenIds(model: GPTModel, ids: readonly number[]): void {
  * @param opts `maxNewTokens` (default 15), `contextSize` (default the model's context length), `tokenizer`.
  * @throws ConfigError for an empty prompt or token ids outside the model's vocabulary.
  */
-export function generateText(model: GPTModel, prompt: string, opts: { maxNewTokens?: number; contextSize?: number; tokenizer?: Tokenizer } = {}): string {
+export function generateText(
+  model: GPTModel,
+  prompt: string,
+  opts: { maxNewTokens?: number; contextSize?: number; tokenizer?: Tokenizer } = {},
+): string {
   const tokenizer = opts.tokenizer ?? getTokenizer();
   const ids = textToTokenIds(prompt, tokenizer);
   checkTokenIds(model, ids);

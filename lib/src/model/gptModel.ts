@@ -21,7 +21,10 @@ export function isLinearWeight(name: string): boolean {
 /** The book's parameter names and shapes for a config (head: `[embDim, outDim]`, no bias, like the pretrained model). */
 export function parameterShapes(cfg: GPTConfig, outDim = cfg.vocabSize, headBias = false): Array<[string, number[]]> {
   const E = cfg.embDim;
-  const shapes: Array<[string, number[]]> = [["tok_emb.weight", [cfg.vocabSize, E]], ["pos_emb.weight", [cfg.contextLength, E]]];
+  const shapes: Array<[string, number[]]> = [
+    ["tok_emb.weight", [cfg.vocabSize, E]],
+    ["pos_emb.weight", [cfg.contextLength, E]],
+  ];
   for (let i = 0; i < cfg.nLayers; i++) {
     const p = `trf_blocks.${i}`;
     for (const w of ["W_query", "W_key", "W_value"]) {
@@ -31,7 +34,12 @@ export function parameterShapes(cfg: GPTConfig, outDim = cfg.vocabSize, headBias
     shapes.push([`${p}.att.out_proj.weight`, [E, E]], [`${p}.att.out_proj.bias`, [E]]);
     shapes.push([`${p}.ff.layers.0.weight`, [E, 4 * E]], [`${p}.ff.layers.0.bias`, [4 * E]]);
     shapes.push([`${p}.ff.layers.2.weight`, [4 * E, E]], [`${p}.ff.layers.2.bias`, [E]]);
-    shapes.push([`${p}.norm1.scale`, [E]], [`${p}.norm1.shift`, [E]], [`${p}.norm2.scale`, [E]], [`${p}.norm2.shift`, [E]]);
+    shapes.push(
+      [`${p}.norm1.scale`, [E]],
+      [`${p}.norm1.shift`, [E]],
+      [`${p}.norm2.scale`, [E]],
+      [`${p}.norm2.shift`, [E]],
+    );
   }
   shapes.push(["final_norm.scale", [E]], ["final_norm.shift", [E]], ["out_head.weight", [E, outDim]]);
   if (headBias) shapes.push(["out_head.bias", [outDim]]);
@@ -91,7 +99,9 @@ export class GPTModel {
     const p = this.param(name);
     const got = values instanceof Float32Array ? [...(shape ?? [values.length])] : values.shape;
     if (got.length !== p.shape.length || got.some((d, i) => d !== p.shape[i])) {
-      throw new ShapeMismatchError(`Shape mismatch for ${name}: expected [${p.shape.join(",")}], got [${got.join(",")}]`);
+      throw new ShapeMismatchError(
+        `Shape mismatch for ${name}: expected [${p.shape.join(",")}], got [${got.join(",")}]`,
+      );
     }
     tf.tidy(() => p.assign(values instanceof Float32Array ? tf.tensor(values, p.shape) : values));
   }
@@ -111,7 +121,11 @@ export class GPTModel {
   private layerNorm(x: tf.Tensor, prefix: string): tf.Tensor {
     const mean = x.mean(-1, true);
     const variance = x.sub(mean).square().mean(-1, true); // biased, like the book's unbiased=False
-    return x.sub(mean).div(variance.add(LN_EPS).sqrt()).mul(this.param(`${prefix}.scale`)).add(this.param(`${prefix}.shift`));
+    return x
+      .sub(mean)
+      .div(variance.add(LN_EPS).sqrt())
+      .mul(this.param(`${prefix}.scale`))
+      .add(this.param(`${prefix}.shift`));
   }
 
   private dropout(x: tf.Tensor, training: boolean): tf.Tensor {
@@ -122,7 +136,8 @@ export class GPTModel {
   embed(idx: tf.Tensor, opts: ForwardOptions = {}): tf.Tensor3D {
     return tf.tidy(() => {
       const T = idx.shape[1]!;
-      if (T > this.cfg.contextLength) throw new ConfigError(`Input has ${T} tokens; the model supports at most ${this.cfg.contextLength}`);
+      if (T > this.cfg.contextLength)
+        throw new ConfigError(`Input has ${T} tokens; the model supports at most ${this.cfg.contextLength}`);
       const tok = tf.gather(this.param("tok_emb.weight"), idx); // [B, T, E]
       const pos = this.param("pos_emb.weight").slice([0, 0], [T, this.cfg.embDim]); // [T, E]
       return this.dropout(tok.add(pos), opts.training ?? false) as tf.Tensor3D;
@@ -132,7 +147,8 @@ export class GPTModel {
   /** Causal multi-head self-attention of block i. x [B, T, E] → [B, T, E]. */
   attention(i: number, x: tf.Tensor, opts: ForwardOptions = {}): tf.Tensor {
     const [B, T, E] = x.shape;
-    const H = this.cfg.nHeads, D = E / H;
+    const H = this.cfg.nHeads,
+      D = E / H;
     const p = `trf_blocks.${i}.att`;
     const heads = (t: tf.Tensor) => t.reshape([B, T, H, D]).transpose([0, 2, 1, 3]); // [B, H, T, D]
     const q = heads(this.linear(x, `${p}.W_query`));
@@ -157,7 +173,9 @@ export class GPTModel {
     return tf.tidy(() => {
       const training = opts.training ?? false;
       const h = x.add(this.dropout(this.attention(i, this.layerNorm(x, `trf_blocks.${i}.norm1`), opts), training));
-      return h.add<tf.Tensor3D>(this.dropout(this.feedForward(i, this.layerNorm(h, `trf_blocks.${i}.norm2`)), training));
+      return h.add<tf.Tensor3D>(
+        this.dropout(this.feedForward(i, this.layerNorm(h, `trf_blocks.${i}.norm2`)), training),
+      );
     });
   }
 
@@ -190,7 +208,8 @@ export class GPTModel {
   /** Makes the parameters whose name equals or starts with one of `namesOrPrefixes` trainable (or frozen). */
   setTrainable(namesOrPrefixes: readonly string[], trainable = true): void {
     for (const [name, v] of this.params) {
-      if (namesOrPrefixes.some((p) => name === p || name.startsWith(p.endsWith(".") ? p : `${p}.`))) v.trainable = trainable;
+      if (namesOrPrefixes.some((p) => name === p || name.startsWith(p.endsWith(".") ? p : `${p}.`)))
+        v.trainable = trainable;
     }
   }
 
@@ -211,16 +230,25 @@ export class GPTModel {
    * nn.Linear (weight and bias uniform in ±1/√embDim). Book: `model.out_head = torch.nn.Linear(768, 2)`, 6.5.
    */
   replaceOutHead(outDim: number, opts: { bias?: boolean; seed?: number } = {}): void {
-    if (!(Number.isInteger(outDim) && outDim > 0)) throw new ConfigError(`outDim must be a positive integer, got ${outDim}`);
+    if (!(Number.isInteger(outDim) && outDim > 0))
+      throw new ConfigError(`outDim must be a positive integer, got ${outDim}`);
     for (const n of ["out_head.weight", "out_head.bias"]) {
       this.params.get(n)?.dispose();
       this.params.delete(n);
     }
-    const E = this.cfg.embDim, bound = 1 / Math.sqrt(E);
+    const E = this.cfg.embDim,
+      bound = 1 / Math.sqrt(E);
     let seed = opts.seed ?? 123;
     tf.tidy(() => {
-      this.params.set("out_head.weight", tf.keep(tf.variable(tf.randomUniform([E, outDim], -bound, bound, "float32", seed++), true)));
-      if (opts.bias ?? true) this.params.set("out_head.bias", tf.keep(tf.variable(tf.randomUniform([outDim], -bound, bound, "float32", seed++), true)));
+      this.params.set(
+        "out_head.weight",
+        tf.keep(tf.variable(tf.randomUniform([E, outDim], -bound, bound, "float32", seed++), true)),
+      );
+      if (opts.bias ?? true)
+        this.params.set(
+          "out_head.bias",
+          tf.keep(tf.variable(tf.randomUniform([outDim], -bound, bound, "float32", seed++), true)),
+        );
     });
   }
 
@@ -230,7 +258,15 @@ export class GPTModel {
   private causalMask(T: number): tf.Tensor2D {
     let m = this.masks.get(T);
     if (!m) {
-      m = tf.tidy(() => tf.keep(tf.where<tf.Tensor2D>(tf.linalg.bandPart(tf.ones([T, T]), -1, 0).cast("bool"), tf.zeros([T, T]), tf.fill([T, T], -Infinity))));
+      m = tf.tidy(() =>
+        tf.keep(
+          tf.where<tf.Tensor2D>(
+            tf.linalg.bandPart(tf.ones([T, T]), -1, 0).cast("bool"),
+            tf.zeros([T, T]),
+            tf.fill([T, T], -Infinity),
+          ),
+        ),
+      );
       this.masks.set(T, m);
     }
     return m;

@@ -3,7 +3,8 @@ import type { GPTModel } from "./gptModel";
 
 /** One line per module with its parameter shapes; blocks after the first are summarised. */
 export function modelSummary(model: GPTModel): string {
-  const c = model.cfg, E = c.embDim;
+  const c = model.cfg,
+    E = c.embDim;
   const head = model.param("out_head.weight").shape;
   const bias = model.params.has("out_head.bias");
   return [

@@ -20,8 +20,10 @@ export function linspace(start: number, end: number, n: number): number[] {
  * invisible plot, as in the book).
  */
 function twinRanges(epochs: number[], examples: number[]): { x: [number, number]; x2: [number, number] } {
-  const lo = Math.min(...epochs), hi = Math.max(...epochs);
-  const elo = Math.min(...examples), ehi = Math.max(...examples);
+  const lo = Math.min(...epochs),
+    hi = Math.max(...epochs);
+  const elo = Math.min(...examples),
+    ehi = Math.max(...examples);
   if (!(hi > lo)) return { x: [lo - 0.5, lo + 0.5], x2: ehi > elo ? [elo, ehi] : [elo - 0.5, elo + 0.5] };
   const pad = 0.05 * (hi - lo);
   const scale = (ehi - elo) / (hi - lo); // examples per epoch
@@ -36,21 +38,60 @@ function twinRanges(epochs: number[], examples: number[]): { x: [number, number]
  * @param label "loss" or "accuracy" (y-axis title, legend).
  * @returns a Plotly figure (render with showPlot, plotlyHtml, writePlotHtml or writePlotPng).
  */
-export function plotValues(epochsSeen: number[], examplesSeen: number[], trainValues: number[], valValues: number[], label = "loss"): PlotlyFigure {
+export function plotValues(
+  epochsSeen: number[],
+  examplesSeen: number[],
+  trainValues: number[],
+  valValues: number[],
+  label = "loss",
+): PlotlyFigure {
   const title = label.charAt(0).toUpperCase() + label.slice(1);
   const mode = epochsSeen.length <= 10 ? "lines+markers" : "lines"; // a short run still shows its points
-  const ranges = epochsSeen.length ? twinRanges(epochsSeen, examplesSeen.length ? examplesSeen : epochsSeen) : undefined;
+  const ranges = epochsSeen.length
+    ? twinRanges(epochsSeen, examplesSeen.length ? examplesSeen : epochsSeen)
+    : undefined;
   return {
     data: [
-      { x: epochsSeen, y: trainValues, type: "scatter", mode, name: `Training ${label}`, line: { color: "#1f77b4", width: 2 } },
-      { x: epochsSeen, y: valValues, type: "scatter", mode, name: `Validation ${label}`, line: { color: "#ff7f0e", width: 2, dash: "dashdot" } },
+      {
+        x: epochsSeen,
+        y: trainValues,
+        type: "scatter",
+        mode,
+        name: `Training ${label}`,
+        line: { color: "#1f77b4", width: 2 },
+      },
+      {
+        x: epochsSeen,
+        y: valValues,
+        type: "scatter",
+        mode,
+        name: `Validation ${label}`,
+        line: { color: "#ff7f0e", width: 2, dash: "dashdot" },
+      },
       // Invisible trace on the top axis (the book's ax2.plot(examples_seen, train_values, alpha=0)).
-      { x: examplesSeen, y: trainValues, xaxis: "x2", type: "scatter", mode: "lines", opacity: 0, showlegend: false, hoverinfo: "skip" },
+      {
+        x: examplesSeen,
+        y: trainValues,
+        xaxis: "x2",
+        type: "scatter",
+        mode: "lines",
+        opacity: 0,
+        showlegend: false,
+        hoverinfo: "skip",
+      },
     ],
     layout: {
-      width: 640, height: 400, margin: { l: 60, r: 20, t: 60, b: 90 },
+      width: 640,
+      height: 400,
+      margin: { l: 60, r: 20, t: 60, b: 90 },
       xaxis: { title: { text: "Epochs" }, zeroline: false, ...(ranges ? { range: ranges.x } : {}) },
-      xaxis2: { title: { text: "Examples seen" }, overlaying: "x", side: "top", zeroline: false, ...(ranges ? { range: ranges.x2 } : {}) },
+      xaxis2: {
+        title: { text: "Examples seen" },
+        overlaying: "x",
+        side: "top",
+        zeroline: false,
+        ...(ranges ? { range: ranges.x2 } : {}),
+      },
       yaxis: { title: { text: title } },
       // below the plot, so it never hides a point (the book's legend sits inside, upper right)
       legend: { orientation: "h", x: 0.5, xanchor: "center", y: -0.2, yanchor: "top" },
@@ -75,7 +116,8 @@ export interface TrainingCurves {
  */
 export function trainingFigures(r: TrainingCurves, numEpochs: number): { loss: PlotlyFigure; accuracy: PlotlyFigure } {
   const at = (n: number) => [linspace(0, numEpochs, n), linspace(0, r.examplesSeen, n)] as const;
-  const [le, lx] = at(r.trainLosses.length), [ae, ax] = at(r.trainAccs.length);
+  const [le, lx] = at(r.trainLosses.length),
+    [ae, ax] = at(r.trainAccs.length);
   return {
     loss: plotValues(le, lx, r.trainLosses, r.valLosses, "loss"),
     accuracy: plotValues(ae, ax, r.trainAccs, r.valAccs, "accuracy"),

@@ -24,7 +24,10 @@ export class AdamW {
   private readonly v = new Map<string, tf.Variable>();
 
   /** @param params the trainable parameters, by name (e.g. `model.trainableParams()`). */
-  constructor(readonly params: ReadonlyMap<string, tf.Variable>, s: AdamWSettings = {}) {
+  constructor(
+    readonly params: ReadonlyMap<string, tf.Variable>,
+    s: AdamWSettings = {},
+  ) {
     this.lr = s.lr ?? 5e-5;
     this.weightDecay = s.weightDecay ?? 0.1;
     this.betas = s.betas ?? [0.9, 0.999];
@@ -35,7 +38,8 @@ export class AdamW {
   step(grads: Readonly<Record<string, tf.Tensor>>): void {
     this.t++;
     const [b1, b2] = this.betas;
-    const bc1 = 1 - b1 ** this.t, bc2 = 1 - b2 ** this.t;
+    const bc1 = 1 - b1 ** this.t,
+      bc2 = 1 - b2 ** this.t;
     tf.tidy(() => {
       for (const [name, p] of this.params) {
         const g = grads[name];
@@ -44,7 +48,8 @@ export class AdamW {
           this.m.set(name, tf.variable(tf.zerosLike(p), false));
           this.v.set(name, tf.variable(tf.zerosLike(p), false));
         }
-        const m = this.m.get(name)!, v = this.v.get(name)!;
+        const m = this.m.get(name)!,
+          v = this.v.get(name)!;
         p.assign(p.mul(1 - this.lr * this.weightDecay));
         m.assign(m.mul(b1).add(g.mul(1 - b1)));
         v.assign(v.mul(b2).add(g.square().mul(1 - b2)));

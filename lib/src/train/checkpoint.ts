@@ -43,14 +43,23 @@ export interface SaveClassifierOptions {
  * Saves `model` into `dir` (created if needed): model.safetensors + config.json. Book: torch.save(model.state_dict()), 6.8.
  * @returns the config written. @throws ConfigError without a training length.
  */
-export function saveClassifier(dir: string, model: ClassifierModel, opts: SaveClassifierOptions = {}): ClassifierConfig {
+export function saveClassifier(
+  dir: string,
+  model: ClassifierModel,
+  opts: SaveClassifierOptions = {},
+): ClassifierConfig {
   const maxLength = opts.maxLength ?? model.trainedMaxLength;
   if (!(maxLength !== undefined && Number.isInteger(maxLength) && maxLength > 0)) {
     throw new ConfigError(`saveClassifier needs the training length (maxLength, a positive integer), got ${maxLength}`);
   }
   const config: ClassifierConfig = {
-    format: CLASSIFIER_FORMAT, gpt: { ...model.cfg }, numClasses: model.outDim, maxLength,
-    padTokenId: opts.padTokenId ?? model.padTokenId ?? PAD_TOKEN_ID, classNames: ["not spam", "spam"], ...(opts.info ? { info: opts.info } : {}),
+    format: CLASSIFIER_FORMAT,
+    gpt: { ...model.cfg },
+    numClasses: model.outDim,
+    maxLength,
+    padTokenId: opts.padTokenId ?? model.padTokenId ?? PAD_TOKEN_ID,
+    classNames: ["not spam", "spam"],
+    ...(opts.info ? { info: opts.info } : {}),
   };
   const tensors = new Map<string, { data: Float32Array; shape: number[] }>();
   for (const [name, v] of model.params) {
@@ -59,15 +68,24 @@ export function saveClassifier(dir: string, model: ClassifierModel, opts: SaveCl
     if (t !== v) t.dispose();
   }
   fs.mkdirSync(dir, { recursive: true });
-  writeSafetensors(path.join(dir, "model.safetensors"), tensors, { format: "pt", layout: "pytorch-state-dict", classifier_config: JSON.stringify(config) });
+  writeSafetensors(path.join(dir, "model.safetensors"), tensors, {
+    format: "pt",
+    layout: "pytorch-state-dict",
+    classifier_config: JSON.stringify(config),
+  });
   writeFileAtomic(path.join(dir, "config.json"), JSON.stringify(config, null, 2) + "\n");
   return config;
 }
 
 function parseConfig(text: string, where: string): ClassifierConfig {
   let c: ClassifierConfig;
-  try { c = JSON.parse(text) as ClassifierConfig; } catch (err) { throw new DataFormatError(`${where} is not valid JSON`, { cause: err }); }
-  if (c?.format !== CLASSIFIER_FORMAT) throw new DataFormatError(`${where}: not a classifier saved by this project (format "${String(c?.format)}")`);
+  try {
+    c = JSON.parse(text) as ClassifierConfig;
+  } catch (err) {
+    throw new DataFormatError(`${where} is not valid JSON`, { cause: err });
+  }
+  if (c?.format !== CLASSIFIER_FORMAT)
+    throw new DataFormatError(`${where}: not a classifier saved by this project (format "${String(c?.format)}")`);
   if (!(Number.isInteger(c.maxLength) && c.maxLength > 0 && Number.isInteger(c.numClasses) && c.numClasses > 0)) {
     throw new DataFormatError(`${where}: maxLength and numClasses must be positive integers`);
   }
@@ -81,19 +99,27 @@ function parseConfig(text: string, where: string): ClassifierConfig {
  * @throws DataFormatError when the folder has no classifier, or a tensor is missing or mis-shaped.
  */
 export function loadClassifier(dir: string): { model: ClassifierModel; maxLength: number; config: ClassifierConfig } {
-  const cfgFile = path.join(dir, "config.json"), stFile = path.join(dir, "model.safetensors");
+  const cfgFile = path.join(dir, "config.json"),
+    stFile = path.join(dir, "model.safetensors");
   if (!fs.existsSync(stFile)) {
-    throw new DataFormatError(`No fine-tuned classifier in ${dir} (no model.safetensors). Run \`npm start -- finetune\` (or notebook 05) first.`);
+    throw new DataFormatError(
+      `No fine-tuned classifier in ${dir} (no model.safetensors). Run \`npm start -- finetune\` (or notebook 05) first.`,
+    );
   }
   const st = new SafetensorsFile(stFile);
   const embedded = st.metadata.classifier_config;
-  if (embedded === undefined && !fs.existsSync(cfgFile)) throw new DataFormatError(`${dir} has model.safetensors but no config.json`);
-  const config = embedded !== undefined ? parseConfig(embedded, `${stFile} (metadata)`) : parseConfig(fs.readFileSync(cfgFile, "utf8"), cfgFile);
+  if (embedded === undefined && !fs.existsSync(cfgFile))
+    throw new DataFormatError(`${dir} has model.safetensors but no config.json`);
+  const config =
+    embedded !== undefined
+      ? parseConfig(embedded, `${stFile} (metadata)`)
+      : parseConfig(fs.readFileSync(cfgFile, "utf8"), cfgFile);
   const model = new GPTModel(config.gpt) as ClassifierModel;
   try {
     model.replaceOutHead(config.numClasses, { bias: st.has("out_head.bias") });
     const extra = [...st.entries.keys()].filter((n) => !model.params.has(n));
-    if (extra.length) throw new DataFormatError(`${stFile} has tensors this model does not: ${extra.slice(0, 3).join(", ")}`);
+    if (extra.length)
+      throw new DataFormatError(`${stFile} has tensors this model does not: ${extra.slice(0, 3).join(", ")}`);
     for (const name of model.params.keys()) {
       if (!st.has(name)) throw new DataFormatError(`${stFile} has no tensor "${name}"`);
       const { data, shape } = st.readTensor(name);

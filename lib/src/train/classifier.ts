@@ -12,7 +12,8 @@ export type TrainableLayers = (typeof TRAINABLE_CHOICES)[number];
 
 export function checkTrainable(v: string): TrainableLayers {
   const norm = v.replace(/_/g, "-");
-  if (!(TRAINABLE_CHOICES as readonly string[]).includes(norm)) throw new ConfigError(`--trainable must be one of ${TRAINABLE_CHOICES.join(", ")}, got "${v}"`);
+  if (!(TRAINABLE_CHOICES as readonly string[]).includes(norm))
+    throw new ConfigError(`--trainable must be one of ${TRAINABLE_CHOICES.join(", ")}, got "${v}"`);
   return norm as TrainableLayers;
 }
 
@@ -27,9 +28,14 @@ function trainablePrefixes(cfg: GPTConfig, trainable: TrainableLayers): string[]
  * Parameter counts of the classifier without building it: 124M gives 124,441,346 in all and
  * 7,090,946 trainable (last block 7,087,872 + final norm 1,536 + head 1,538).
  */
-export function classifierParamCount(cfg: GPTConfig, numClasses = 2, trainable: TrainableLayers = "last-block"): { total: number; trainable: number } {
+export function classifierParamCount(
+  cfg: GPTConfig,
+  numClasses = 2,
+  trainable: TrainableLayers = "last-block",
+): { total: number; trainable: number } {
   const prefixes = trainablePrefixes(cfg, trainable);
-  let total = 0, train = 0;
+  let total = 0,
+    train = 0;
   for (const [name, shape] of parameterShapes(cfg, numClasses, true)) {
     const n = shape.reduce((a, b) => a * b, 1);
     total += n;
@@ -50,7 +56,10 @@ export interface PrepareClassifierOptions {
  * `torch.nn.Linear`), and makes the chosen layers trainable. Book: 6.5.
  * @returns the parameter counts (all and trainable).
  */
-export function prepareClassifier(model: GPTModel, opts: PrepareClassifierOptions = {}): { total: number; trainable: number } {
+export function prepareClassifier(
+  model: GPTModel,
+  opts: PrepareClassifierOptions = {},
+): { total: number; trainable: number } {
   const trainable = opts.trainable ?? "last-block";
   model.freezeAll();
   model.replaceOutHead(opts.numClasses ?? 2, { bias: true, seed: opts.seed ?? 123 });

@@ -22,7 +22,12 @@ export interface ClassifyOptions {
 export type ClassifierModel = GPTModel & { trainedMaxLength?: number; padTokenId?: number };
 
 /** The token ids classifyReview feeds the model: truncated, then right-padded to the effective max length. */
-export function encodeForClassification(text: string, model: ClassifierModel, tokenizer: Tokenizer = getTokenizer(), opts: ClassifyOptions = {}): number[] {
+export function encodeForClassification(
+  text: string,
+  model: ClassifierModel,
+  tokenizer: Tokenizer = getTokenizer(),
+  opts: ClassifyOptions = {},
+): number[] {
   if (text.trim() === "") throw new ConfigError("Cannot classify an empty text");
   if (opts.maxLength !== undefined && !(Number.isInteger(opts.maxLength) && opts.maxLength > 0)) {
     throw new ConfigError(`maxLength must be a positive integer, got ${opts.maxLength}`);
@@ -43,7 +48,10 @@ export function encodeForClassification(text: string, model: ClassifierModel, to
   while (ids.length < maxLength) ids.push(pad); // right-pad
   const vocab = model.param("tok_emb.weight").shape[0];
   const bad = ids.find((id) => !(Number.isInteger(id) && id >= 0 && id < vocab));
-  if (bad !== undefined) throw new ConfigError(`Token id ${bad} is outside the model's vocabulary of ${vocab}: this model was not trained with the GPT-2 tokenizer (or padTokenId is wrong)`);
+  if (bad !== undefined)
+    throw new ConfigError(
+      `Token id ${bad} is outside the model's vocabulary of ${vocab}: this model was not trained with the GPT-2 tokenizer (or padTokenId is wrong)`,
+    );
   return ids;
 }
 
@@ -53,13 +61,25 @@ export function encodeForClassification(text: string, model: ClassifierModel, to
  * missing maxLength means the trained length (the book raises a TypeError there).
  * @throws ConfigError for an empty or untokenizable text or a bad maxLength.
  */
-export function classifyReview(text: string, model: ClassifierModel, tokenizer: Tokenizer = getTokenizer(), opts: ClassifyOptions = {}): "spam" | "not spam" {
+export function classifyReview(
+  text: string,
+  model: ClassifierModel,
+  tokenizer: Tokenizer = getTokenizer(),
+  opts: ClassifyOptions = {},
+): "spam" | "not spam" {
   return classifyWithProbability(text, model, tokenizer, opts).label;
 }
 
 /** Like classifyReview, also returning the spam probability (softmax of the two logits). */
-export function classifyWithProbability(text: string, model: ClassifierModel, tokenizer: Tokenizer = getTokenizer(), opts: ClassifyOptions = {}): { label: "spam" | "not spam"; spamProbability: number } {
+export function classifyWithProbability(
+  text: string,
+  model: ClassifierModel,
+  tokenizer: Tokenizer = getTokenizer(),
+  opts: ClassifyOptions = {},
+): { label: "spam" | "not spam"; spamProbability: number } {
   const ids = encodeForClassification(text, model, tokenizer, opts);
-  const probs = tf.tidy(() => tf.softmax(lastTokenLogitsOf(model, tf.tensor2d([ids], [1, ids.length], "int32"))).dataSync());
+  const probs = tf.tidy(() =>
+    tf.softmax(lastTokenLogitsOf(model, tf.tensor2d([ids], [1, ids.length], "int32"))).dataSync(),
+  );
   return { label: probs[1] > probs[0] ? "spam" : "not spam", spamProbability: probs[1] };
 }

@@ -14,7 +14,11 @@ import { PlainRunner, type ClassifierRunner, type PlainRunnerOptions } from "./r
 export interface FastPathLike {
   precompute(rows: readonly Int32Array[]): Promise<unknown>;
   logitsLastToken(batch: Batch): Promise<Float32Array>;
-  trainStep(batch: Batch, labels: ArrayLike<number>, optim: { lr: number; weightDecay: number; beta1: number; beta2: number; eps: number }): Promise<number>;
+  trainStep(
+    batch: Batch,
+    labels: ArrayLike<number>,
+    optim: { lr: number; weightDecay: number; beta1: number; beta2: number; eps: number },
+  ): Promise<number>;
   dispose(): Promise<void>;
 }
 
@@ -25,12 +29,18 @@ export interface FastPathFactoryOptions {
 }
 
 /** Creates a fast path for a model, or says why it cannot. */
-export type FastPathFactory = (model: GPTModel, opts: FastPathFactoryOptions) => Promise<FastPathLike | { reason: string }>;
+export type FastPathFactory = (
+  model: GPTModel,
+  opts: FastPathFactoryOptions,
+) => Promise<FastPathLike | { reason: string }>;
 
 /** The fast path with AdamW on the optimizer's settings. */
 export class FastRunner implements ClassifierRunner {
   readonly kind = "fast";
-  constructor(readonly path: FastPathLike, private readonly optimizer?: AdamW) {}
+  constructor(
+    readonly path: FastPathLike,
+    private readonly optimizer?: AdamW,
+  ) {}
 
   logits(batch: Batch): Promise<Float32Array> {
     return this.path.logitsLastToken(batch);
@@ -39,7 +49,13 @@ export class FastRunner implements ClassifierRunner {
   trainStep(batch: Batch): Promise<number> {
     const o = this.optimizer;
     if (!o) throw new Error("FastRunner.trainStep needs an optimizer");
-    return this.path.trainStep(batch, batch.labels, { lr: o.lr, weightDecay: o.weightDecay, beta1: o.betas[0], beta2: o.betas[1], eps: o.eps });
+    return this.path.trainStep(batch, batch.labels, {
+      lr: o.lr,
+      weightDecay: o.weightDecay,
+      beta1: o.betas[0],
+      beta2: o.betas[1],
+      eps: o.eps,
+    });
   }
 
   async finish(): Promise<void> {
@@ -73,7 +89,9 @@ export function registerFastPath(factory: FastPathFactory | undefined): void {
 export function availableFastPath(): FastPathFactory | undefined {
   if (registered) return registered;
   const engine = optionalEngineModule<{ createFastClassifierPath?: unknown }>("fastPath");
-  return typeof engine?.createFastClassifierPath === "function" ? (engine.createFastClassifierPath as FastPathFactory) : undefined;
+  return typeof engine?.createFastClassifierPath === "function"
+    ? (engine.createFastClassifierPath as FastPathFactory)
+    : undefined;
 }
 
 /**
@@ -81,8 +99,16 @@ export function availableFastPath(): FastPathFactory | undefined {
  * Runtime (computed for every batch) and tfjs's matmuls on ONNX Runtime. Same numbers within float32
  * rounding; `native: false` (or ONNX_DISABLE=1) computes every layer with tfjs's own kernels.
  */
-export async function createPlainRunner(model: GPTModel, optimizer: AdamW | undefined, opts: { native?: boolean; log?: (line: string) => void } = {}): Promise<PlainRunner> {
-  const factory = opts.native === false ? undefined : optionalEngineModule<{ createPlainAcceleration?: PlainAccelerationFactory }>("plainAcceleration")?.createPlainAcceleration;
+export async function createPlainRunner(
+  model: GPTModel,
+  optimizer: AdamW | undefined,
+  opts: { native?: boolean; log?: (line: string) => void } = {},
+): Promise<PlainRunner> {
+  const factory =
+    opts.native === false
+      ? undefined
+      : optionalEngineModule<{ createPlainAcceleration?: PlainAccelerationFactory }>("plainAcceleration")
+          ?.createPlainAcceleration;
   if (!factory) {
     opts.log?.("Plain path: every layer in tfjs");
     return new PlainRunner(model, optimizer);
@@ -109,7 +135,11 @@ export interface RunnerOptions {
  * Chooses the runner for a model and its optimizer (see RunnerOptions.path).
  * @throws ConfigError when path "fast" is asked for but unavailable or not applicable.
  */
-export async function createRunner(model: GPTModel, optimizer: AdamW | undefined, opts: RunnerOptions = {}): Promise<ClassifierRunner> {
+export async function createRunner(
+  model: GPTModel,
+  optimizer: AdamW | undefined,
+  opts: RunnerOptions = {},
+): Promise<ClassifierRunner> {
   const want = opts.path ?? "auto";
   const plain = () => createPlainRunner(model, optimizer, { native: opts.native, log: opts.log });
   if (want === "plain") return plain();
@@ -118,7 +148,11 @@ export async function createRunner(model: GPTModel, optimizer: AdamW | undefined
     if (want === "fast") throw new ConfigError("The fast path is not part of this build; use --path plain (or auto)");
     return plain();
   }
-  const fast = await factory(model, { cacheDir: opts.cacheDir, log: opts.log, onPrefixProgress: opts.onPrefixProgress });
+  const fast = await factory(model, {
+    cacheDir: opts.cacheDir,
+    log: opts.log,
+    onPrefixProgress: opts.onPrefixProgress,
+  });
   if ("reason" in fast) {
     if (want === "fast") throw new ConfigError(`The fast path cannot be used: ${fast.reason}`);
     opts.log?.(`Plain training path (the fast path needs a frozen prefix: ${fast.reason})`);

@@ -18,7 +18,8 @@ function runnerOf(m: ModelOrRunner): ClassifierRunner {
 function* firstBatches(loader: DataLoader, numBatches?: number): Generator<Batch> {
   const n = numBatches === undefined ? loader.length : Math.min(numBatches, loader.length);
   let i = 0;
-  for (const batch of loader) { // iterating a shuffled loader draws a new order, as in PyTorch
+  for (const batch of loader) {
+    // iterating a shuffled loader draws a new order, as in PyTorch
     if (i++ >= n) break;
     yield batch;
   }
@@ -26,7 +27,8 @@ function* firstBatches(loader: DataLoader, numBatches?: number): Generator<Batch
 
 /** Mean cross-entropy of last-token logits [B, C] against labels, in float64 (equal to PyTorch's to ~1e-7). */
 export function crossEntropyOfLogits(logits: Float32Array, labels: ArrayLike<number>): number {
-  const B = labels.length, C = logits.length / B;
+  const B = labels.length,
+    C = logits.length / B;
   let total = 0;
   for (let b = 0; b < B; b++) {
     let max = -Infinity;
@@ -47,10 +49,15 @@ export function calcLossBatch(inputBatch: tf.Tensor2D, targetBatch: tf.Tensor1D,
 }
 
 /** Average batch loss over the first `numBatches` batches (all by default). Book: calc_loss_loader, 6.6. */
-export async function calcLossLoader(loader: DataLoader, model: ModelOrRunner, opts: { numBatches?: number } = {}): Promise<number> {
+export async function calcLossLoader(
+  loader: DataLoader,
+  model: ModelOrRunner,
+  opts: { numBatches?: number } = {},
+): Promise<number> {
   if (loader.length === 0) return NaN;
   const runner = runnerOf(model);
-  let total = 0, n = 0;
+  let total = 0,
+    n = 0;
   for (const batch of firstBatches(loader, opts.numBatches)) {
     total += crossEntropyOfLogits(await runner.logits(batch), batch.labels);
     n++;
@@ -59,9 +66,14 @@ export async function calcLossLoader(loader: DataLoader, model: ModelOrRunner, o
 }
 
 /** Share of correct argmax predictions over the first `numBatches` batches. Book: calc_accuracy_loader, 6.6. */
-export async function calcAccuracyLoader(loader: DataLoader, model: ModelOrRunner, opts: { numBatches?: number } = {}): Promise<number> {
+export async function calcAccuracyLoader(
+  loader: DataLoader,
+  model: ModelOrRunner,
+  opts: { numBatches?: number } = {},
+): Promise<number> {
   const runner = runnerOf(model);
-  let correct = 0, examples = 0;
+  let correct = 0,
+    examples = 0;
   for (const batch of firstBatches(loader, opts.numBatches)) {
     const logits = await runner.logits(batch);
     const C = logits.length / batch.batchSize;
@@ -76,9 +88,13 @@ export async function calcAccuracyLoader(loader: DataLoader, model: ModelOrRunne
 }
 
 /** Train and validation loss over `evalIter` batches each. Book: evaluate_model, 6.7. */
-export async function evaluateModel(model: ModelOrRunner, trainLoader: DataLoader, valLoader: DataLoader, evalIter: number): Promise<{ trainLoss: number; valLoss: number }> {
+export async function evaluateModel(
+  model: ModelOrRunner,
+  trainLoader: DataLoader,
+  valLoader: DataLoader,
+  evalIter: number,
+): Promise<{ trainLoss: number; valLoss: number }> {
   const trainLoss = await calcLossLoader(trainLoader, model, { numBatches: evalIter });
   const valLoss = await calcLossLoader(valLoader, model, { numBatches: evalIter });
   return { trainLoss, valLoss };
 }
-

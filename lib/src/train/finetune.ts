@@ -23,19 +23,30 @@ import { loadClassifier, saveClassifier } from "./checkpoint";
 import { saveTrainingReport, type Evaluation } from "./report";
 
 /** The book's schedule (5 epochs, eval every 50 steps over 5 batches), or a few steps in smoke mode. */
-export function trainingSchedule(smoke: boolean): Required<Pick<TrainOptions, "numEpochs" | "evalFreq" | "evalIter">> & Pick<TrainOptions, "maxStepsPerEpoch"> {
-  return smoke ? { numEpochs: 2, evalFreq: 3, evalIter: 2, maxStepsPerEpoch: 6 } : { numEpochs: 5, evalFreq: 50, evalIter: 5 };
+export function trainingSchedule(
+  smoke: boolean,
+): Required<Pick<TrainOptions, "numEpochs" | "evalFreq" | "evalIter">> & Pick<TrainOptions, "maxStepsPerEpoch"> {
+  return smoke
+    ? { numEpochs: 2, evalFreq: 3, evalIter: 2, maxStepsPerEpoch: 6 }
+    : { numEpochs: 5, evalFreq: 50, evalIter: 5 };
 }
 
 /** The three loaders of section 6.3 (batch 8; training shuffled with seed 123 and drop_last). */
 export function createSpamLoaders(files: { train: string; validation: string; test: string }): {
-  trainDataset: SpamDataset; valDataset: SpamDataset; testDataset: SpamDataset; trainLoader: DataLoader; valLoader: DataLoader; testLoader: DataLoader;
+  trainDataset: SpamDataset;
+  valDataset: SpamDataset;
+  testDataset: SpamDataset;
+  trainLoader: DataLoader;
+  valLoader: DataLoader;
+  testLoader: DataLoader;
 } {
   const trainDataset = new SpamDataset(files.train);
   const valDataset = new SpamDataset(files.validation, undefined, { maxLength: trainDataset.maxLength });
   const testDataset = new SpamDataset(files.test, undefined, { maxLength: trainDataset.maxLength });
   return {
-    trainDataset, valDataset, testDataset,
+    trainDataset,
+    valDataset,
+    testDataset,
     trainLoader: new DataLoader(trainDataset, { batchSize: 8, shuffle: true, dropLast: true, seed: 123 }),
     valLoader: new DataLoader(valDataset, { batchSize: 8 }),
     testLoader: new DataLoader(testDataset, { batchSize: 8 }),
@@ -87,29 +98,49 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
 
   // 6.2–6.3: data and loaders
   const prepared = await prepareSpamData(settings.dataDir, { urls: settings.smsSpamUrls, log });
-  const d = createSpamLoaders({ train: prepared.files.train.path, validation: prepared.files.validation.path, test: prepared.files.test.path });
-  log(`${d.trainLoader.length} training batches, ${d.valLoader.length} validation batches, ${d.testLoader.length} test batches (max length ${d.trainDataset.maxLength})`);
+  const d = createSpamLoaders({
+    train: prepared.files.train.path,
+    validation: prepared.files.validation.path,
+    test: prepared.files.test.path,
+  });
+  log(
+    `${d.trainLoader.length} training batches, ${d.valLoader.length} validation batches, ${d.testLoader.length} test batches (max length ${d.trainDataset.maxLength})`,
+  );
 
   // 6.4–6.5: pretrained GPT-2 with a new 2-class head
-  const { model, source } = await loadPretrainedGpt2({ weights: o.weights ?? "124M", dataDir: settings.dataDir, baseUrls: settings.gpt2BaseUrls, log });
+  const { model, source } = await loadPretrainedGpt2({
+    weights: o.weights ?? "124M",
+    dataDir: settings.dataDir,
+    baseUrls: settings.gpt2BaseUrls,
+    log,
+  });
   try {
     if (d.trainDataset.maxLength > model.cfg.contextLength) {
-      throw new ConfigError(`The longest training text has ${d.trainDataset.maxLength} tokens, more than the model's context length ${model.cfg.contextLength}`);
+      throw new ConfigError(
+        `The longest training text has ${d.trainDataset.maxLength} tokens, more than the model's context length ${model.cfg.contextLength}`,
+      );
     }
     const counts = prepareClassifier(model, { numClasses: 2, trainable, seed: 123 });
-    log(`Total parameters: ${counts.total.toLocaleString("en-US")}; trainable (${trainable}): ${counts.trainable.toLocaleString("en-US")}`);
+    log(
+      `Total parameters: ${counts.total.toLocaleString("en-US")}; trainable (${trainable}): ${counts.trainable.toLocaleString("en-US")}`,
+    );
     const optimizer = new AdamW(model.trainableParams(), { lr: 5e-5, weightDecay: 0.1 });
     let prefixBar: Progress | undefined;
     const runner = await createRunner(model, optimizer, {
-      path: o.path ?? "auto", sequences: [d.trainDataset, d.valDataset, d.testDataset].flatMap((x) => x.encodedTexts),
-      cacheDir: path.join(settings.dataDir, "cache"), log, onPrefixProgress: (done, total) => {
+      path: o.path ?? "auto",
+      sequences: [d.trainDataset, d.valDataset, d.testDataset].flatMap((x) => x.encodedTexts),
+      cacheDir: path.join(settings.dataDir, "cache"),
+      log,
+      onPrefixProgress: (done, total) => {
         if (!showProgress) return;
         prefixBar ??= createProgress({ label: "Frozen layers (once per text)", total, unit: "items" });
         prefixBar.update(done);
       },
     });
     prefixBar?.finish();
-    log(`Training path: ${runner.kind === "fast" ? "fast exact (frozen prefix cached, last-position suffix)" : "plain (every layer, every step)"}`);
+    log(
+      `Training path: ${runner.kind === "fast" ? "fast exact (frozen prefix cached, last-position suffix)" : "plain (every layer, every step)"}`,
+    );
     try {
       // 6.6: before fine-tuning (book: 46.25% / 45.00% / 48.75%, losses 2.453 / 2.583 / 2.322)
       const initial = {
@@ -120,12 +151,19 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
         valLoss: await calcLossLoader(d.valLoader, runner, { numBatches: 5 }),
         testLoss: await calcLossLoader(d.testLoader, runner, { numBatches: 5 }),
       };
-      log(`Training accuracy: ${pct(initial.trainAcc)}\nValidation accuracy: ${pct(initial.valAcc)}\nTest accuracy: ${pct(initial.testAcc)}`);
-      log(`Training loss: ${initial.trainLoss.toFixed(3)}\nValidation loss: ${initial.valLoss.toFixed(3)}\nTest loss: ${initial.testLoss.toFixed(3)}`);
+      log(
+        `Training accuracy: ${pct(initial.trainAcc)}\nValidation accuracy: ${pct(initial.valAcc)}\nTest accuracy: ${pct(initial.testAcc)}`,
+      );
+      log(
+        `Training loss: ${initial.trainLoss.toFixed(3)}\nValidation loss: ${initial.valLoss.toFixed(3)}\nTest loss: ${initial.testLoss.toFixed(3)}`,
+      );
 
       // 6.7: training
       const train = await trainClassifierSimple(runner, d.trainLoader, d.valLoader, {
-        ...schedule, log, signal: o.signal, onProgress: showProgress ? trainingProgress() : undefined,
+        ...schedule,
+        log,
+        signal: o.signal,
+        onProgress: showProgress ? trainingProgress() : undefined,
       });
 
       // Full-set accuracies (the training loader drops its last incomplete batch, as in the book: 1040 of 1045)
@@ -134,12 +172,24 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
         valAcc: await calcAccuracyLoader(d.valLoader, runner),
         testAcc: await calcAccuracyLoader(d.testLoader, runner),
       };
-      log(`Training accuracy: ${pct(final.trainAcc)}\nValidation accuracy: ${pct(final.valAcc)}\nTest accuracy: ${pct(final.testAcc)}`);
+      log(
+        `Training accuracy: ${pct(final.trainAcc)}\nValidation accuracy: ${pct(final.valAcc)}\nTest accuracy: ${pct(final.testAcc)}`,
+      );
       await runner.finish(); // the fast path writes its trained values back into the model here
 
       // 6.8: save the model, metrics, log and plots
-      saveClassifier(outDir, model, { maxLength: d.trainDataset.maxLength, info: { baseWeights: source, trainable, epochs: schedule.numEpochs, smoke, runner: runner.kind } });
-      const pngs = await saveTrainingReport(outDir, { initial, final, train, numEpochs: schedule.numEpochs, runner: runner.kind, log });
+      saveClassifier(outDir, model, {
+        maxLength: d.trainDataset.maxLength,
+        info: { baseWeights: source, trainable, epochs: schedule.numEpochs, smoke, runner: runner.kind },
+      });
+      const pngs = await saveTrainingReport(outDir, {
+        initial,
+        final,
+        train,
+        numEpochs: schedule.numEpochs,
+        runner: runner.kind,
+        log,
+      });
       log(`Saved the classifier, metrics, log and plots in ${outDir}`);
       return { outDir, initial, final, train, runner: runner.kind, pngs };
     } catch (err) {
@@ -155,10 +205,15 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
  * Loads the classifier in `outDir` (default <dataDir>/review-classifier), fine-tuning it first with
  * finetuneClassifier when there is none yet (so notebook 06 runs on its own).
  */
-export async function loadOrTrainClassifier(settings: Settings, o: FinetuneOptions = {}): Promise<ReturnType<typeof loadClassifier> & { dir: string }> {
+export async function loadOrTrainClassifier(
+  settings: Settings,
+  o: FinetuneOptions = {},
+): Promise<ReturnType<typeof loadClassifier> & { dir: string }> {
   const dir = path.resolve(o.outDir ?? path.join(settings.dataDir, "review-classifier"));
   if (!fs.existsSync(path.join(dir, "model.safetensors"))) {
-    o.log?.(`No classifier in ${dir} yet: fine-tuning one first${(o.smoke ?? settings.smoke) ? " (smoke mode: a few steps)" : " (the full chapter run)"}`);
+    o.log?.(
+      `No classifier in ${dir} yet: fine-tuning one first${(o.smoke ?? settings.smoke) ? " (smoke mode: a few steps)" : " (the full chapter run)"}`,
+    );
     await finetuneClassifier(settings, { ...o, outDir: dir });
   }
   return { ...loadClassifier(dir), dir };

@@ -16,15 +16,24 @@ export type TrainingProgressOptions = Pick<ProgressOptions, "stream" | "display"
  * @example trainClassifierSimple(model, trainLoader, valLoader, optimizer, { onProgress: trainingProgress() })
  */
 export function trainingProgress(opts: TrainingProgressOptions = {}): (p: TrainProgress) => void {
-  let epoch = 0, bar: Progress | undefined;
+  let epoch = 0,
+    bar: Progress | undefined;
   return (p) => {
     if (p.epoch !== epoch) {
       bar?.finish();
       epoch = p.epoch;
-      bar = createProgress({ ...opts, label: `Epoch ${p.epoch}/${p.numEpochs}`, total: p.stepsPerEpoch, unit: "items" });
+      bar = createProgress({
+        ...opts,
+        label: `Epoch ${p.epoch}/${p.numEpochs}`,
+        total: p.stepsPerEpoch,
+        unit: "items",
+      });
     }
     bar?.status(`loss ${p.loss.toFixed(3)}`);
     bar?.update(p.step);
-    if (p.step === p.stepsPerEpoch) { bar?.finish(); bar = undefined; }
+    if (p.step === p.stepsPerEpoch) {
+      bar?.finish();
+      bar = undefined;
+    }
   };
 }

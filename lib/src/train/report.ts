@@ -33,11 +33,21 @@ export interface TrainingReport {
 export async function saveTrainingReport(dir: string, r: TrainingReport): Promise<string[]> {
   fs.mkdirSync(dir, { recursive: true });
   const { logLines, ...curves } = r.train;
-  writeFileAtomic(path.join(dir, "metrics.json"), JSON.stringify({ initial: r.initial, final: r.final, runner: r.runner, numEpochs: r.numEpochs, ...curves }, null, 2) + "\n");
+  writeFileAtomic(
+    path.join(dir, "metrics.json"),
+    JSON.stringify(
+      { initial: r.initial, final: r.final, runner: r.runner, numEpochs: r.numEpochs, ...curves },
+      null,
+      2,
+    ) + "\n",
+  );
   writeFileAtomic(path.join(dir, "log.txt"), logLines.join("\n") + "\n");
   const figs = trainingFigures(r.train, r.numEpochs);
   const pngs: string[] = [];
-  for (const [name, fig] of [["loss-plot", figs.loss], ["accuracy-plot", figs.accuracy]] as const) {
+  for (const [name, fig] of [
+    ["loss-plot", figs.loss],
+    ["accuracy-plot", figs.accuracy],
+  ] as const) {
     writePlotHtml(path.join(dir, `${name}.html`), fig, name);
     const png = path.join(dir, `${name}.png`);
     try {

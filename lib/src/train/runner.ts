@@ -85,7 +85,11 @@ export class PlainRunner implements ClassifierRunner {
   private trunkEngine: TrunkEngine | undefined;
   private onFinish: PlainRunnerOptions["onFinish"];
 
-  constructor(readonly model: GPTModel, readonly optimizer?: AdamW, opts: PlainRunnerOptions = {}) {
+  constructor(
+    readonly model: GPTModel,
+    readonly optimizer?: AdamW,
+    opts: PlainRunnerOptions = {},
+  ) {
     this.trunkEngine = opts.trunk;
     this.onFinish = opts.onFinish;
   }
@@ -160,7 +164,10 @@ export class PlainRunner implements ClassifierRunner {
     // The book's model.train(): dropout on (when dropRate > 0). The trunk needs no gradient: computed before the tape starts.
     const features = await this.trunkOf(batch, inputs, true);
     const params = this.optimizer.params;
-    const { value, grads } = tf.variableGrads(() => crossEntropy(this.suffix(features, { training: true }), targets), [...params.values()]);
+    const { value, grads } = tf.variableGrads(
+      () => crossEntropy(this.suffix(features, { training: true }), targets),
+      [...params.values()],
+    );
     // variableGrads keys gradients by tfjs variable name; map them back to our parameter names.
     const byName: Record<string, tf.Tensor> = {};
     for (const [name, v] of params) if (grads[v.name]) byName[name] = grads[v.name];
@@ -172,7 +179,8 @@ export class PlainRunner implements ClassifierRunner {
 
   /** Frees the trunk engine and runs onFinish (idempotent). The runner still works afterwards, in tfjs. */
   async finish(): Promise<void> {
-    const engine = this.trunkEngine, done = this.onFinish;
+    const engine = this.trunkEngine,
+      done = this.onFinish;
     this.trunkEngine = undefined;
     this.onFinish = undefined;
     await engine?.release();

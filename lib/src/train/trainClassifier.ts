@@ -79,19 +79,51 @@ export function formatAccuracyLine(trainAcc: number, valAcc: number): string {
  * @returns losses, accuracies, examples seen, minutes and the log lines.
  * @throws TrainingInterruptedError when `opts.signal` aborts.
  */
-export async function trainClassifierSimple(model: GPTModel, trainLoader: DataLoader, valLoader: DataLoader, optimizer: AdamW, opts?: TrainOptions): Promise<TrainResult>;
-export async function trainClassifierSimple(runner: ClassifierRunner, trainLoader: DataLoader, valLoader: DataLoader, opts?: TrainOptions): Promise<TrainResult>;
 export async function trainClassifierSimple(
-  model: GPTModel | ClassifierRunner, trainLoader: DataLoader, valLoader: DataLoader, optOrOpts?: AdamW | TrainOptions, maybeOpts?: TrainOptions,
+  model: GPTModel,
+  trainLoader: DataLoader,
+  valLoader: DataLoader,
+  optimizer: AdamW,
+  opts?: TrainOptions,
+): Promise<TrainResult>;
+export async function trainClassifierSimple(
+  runner: ClassifierRunner,
+  trainLoader: DataLoader,
+  valLoader: DataLoader,
+  opts?: TrainOptions,
+): Promise<TrainResult>;
+export async function trainClassifierSimple(
+  model: GPTModel | ClassifierRunner,
+  trainLoader: DataLoader,
+  valLoader: DataLoader,
+  optOrOpts?: AdamW | TrainOptions,
+  maybeOpts?: TrainOptions,
 ): Promise<TrainResult> {
   const isRunner = "kind" in model;
   const optimizer = optOrOpts !== undefined && "step" in optOrOpts ? optOrOpts : undefined;
   const opts: TrainOptions = (optimizer ? maybeOpts : (optOrOpts as TrainOptions | undefined)) ?? {};
-  if (!isRunner && !optimizer) throw new TypeError("trainClassifierSimple(model, trainLoader, valLoader, optimizer, opts): the optimizer is missing");
+  if (!isRunner && !optimizer)
+    throw new TypeError(
+      "trainClassifierSimple(model, trainLoader, valLoader, optimizer, opts): the optimizer is missing",
+    );
   const runner: ClassifierRunner = isRunner ? model : new PlainRunner(model, optimizer);
-  const numEpochs = opts.numEpochs ?? 5, evalFreq = opts.evalFreq ?? 50, evalIter = opts.evalIter ?? 5;
-  const r: TrainResult = { trainLosses: [], valLosses: [], trainAccs: [], valAccs: [], examplesSeen: 0, evalSteps: [], minutes: 0, logLines: [] };
-  const log = (line: string) => { r.logLines.push(line); opts.log?.(line); };
+  const numEpochs = opts.numEpochs ?? 5,
+    evalFreq = opts.evalFreq ?? 50,
+    evalIter = opts.evalIter ?? 5;
+  const r: TrainResult = {
+    trainLosses: [],
+    valLosses: [],
+    trainAccs: [],
+    valAccs: [],
+    examplesSeen: 0,
+    evalSteps: [],
+    minutes: 0,
+    logLines: [],
+  };
+  const log = (line: string) => {
+    r.logLines.push(line);
+    opts.log?.(line);
+  };
   const start = Date.now();
   let globalStep = -1;
   const steps = Math.min(trainLoader.length, opts.maxStepsPerEpoch ?? Infinity);
@@ -101,12 +133,21 @@ export async function trainClassifierSimple(
       if (step >= steps) break;
       // Let the event loop run (signal handlers, timers, progress output): tfjs work resolves as microtasks only.
       await new Promise<void>((resolve) => setImmediate(resolve));
-      if (opts.signal?.aborted) throw new TrainingInterruptedError(`Training interrupted in epoch ${epoch} after ${globalStep + 1} steps`);
+      if (opts.signal?.aborted)
+        throw new TrainingInterruptedError(`Training interrupted in epoch ${epoch} after ${globalStep + 1} steps`);
       const loss = await runner.trainStep(batch); // zero_grad, loss, backward, step
       r.examplesSeen += batch.batchSize;
       globalStep++;
       step++;
-      opts.onProgress?.({ epoch, numEpochs, step, stepsPerEpoch: steps, globalStep, examplesSeen: r.examplesSeen, loss });
+      opts.onProgress?.({
+        epoch,
+        numEpochs,
+        step,
+        stepsPerEpoch: steps,
+        globalStep,
+        examplesSeen: r.examplesSeen,
+        loss,
+      });
       if (globalStep % evalFreq === 0) {
         const { trainLoss, valLoss } = await evaluateModel(runner, trainLoader, valLoader, evalIter);
         r.trainLosses.push(trainLoss);

@@ -43,7 +43,10 @@ export interface DownloadResult {
 
 /** Thrown for an HTTP status; 4xx are not retried. */
 class HttpStatusError extends Error {
-  constructor(readonly status: number, url: string) {
+  constructor(
+    readonly status: number,
+    url: string,
+  ) {
     super(`HTTP ${status} from ${url}`);
   }
 }
@@ -75,7 +78,10 @@ async function fetchInto(url: string, part: string, opts: DownloadOptions, label
   const have = opts.resume !== false && fs.existsSync(part) ? fs.statSync(part).size : 0;
   const controller = new AbortController();
   let timer = setTimeout(() => controller.abort(new Error(`no data for ${timeoutMs / 1000}s (timeout)`)), timeoutMs);
-  const kick = () => { clearTimeout(timer); timer = setTimeout(() => controller.abort(new Error(`no data for ${timeoutMs / 1000}s (timeout)`)), timeoutMs); };
+  const kick = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => controller.abort(new Error(`no data for ${timeoutMs / 1000}s (timeout)`)), timeoutMs);
+  };
   try {
     const res = await fetch(url, { signal: controller.signal, headers: have > 0 ? { Range: `bytes=${have}-` } : {} });
     if (res.status === 416 && have > 0) {
@@ -84,14 +90,22 @@ async function fetchInto(url: string, part: string, opts: DownloadOptions, label
       await res.body?.cancel();
       return fetchInto(url, part, { ...opts, resume: false }, label);
     }
-    if (!res.ok) { await res.body?.cancel(); throw new HttpStatusError(res.status, url); }
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new HttpStatusError(res.status, url);
+    }
     const resumed = res.status === 206 && have > 0;
     const length = Number(res.headers.get("content-length") ?? NaN);
     const total = Number.isFinite(length) ? length + (resumed ? have : 0) : undefined;
-    const bar = opts.progress === false ? undefined : createProgress({
-      label, total, unit: "bytes",
-      ...(typeof opts.progress === "object" ? opts.progress : {}),
-    });
+    const bar =
+      opts.progress === false
+        ? undefined
+        : createProgress({
+            label,
+            total,
+            unit: "bytes",
+            ...(typeof opts.progress === "object" ? opts.progress : {}),
+          });
     const out = fs.createWriteStream(part, { flags: resumed ? "a" : "w" });
     let written = resumed ? have : 0;
     bar?.update(written);
@@ -120,7 +134,11 @@ async function fetchInto(url: string, part: string, opts: DownloadOptions, label
  * Downloads the first URL of `urls` that works into `dest` (atomic: `dest` appears only when complete).
  * @throws DownloadError listing each URL and why it failed.
  */
-export async function downloadFile(urls: readonly string[], dest: string, opts: DownloadOptions = {}): Promise<DownloadResult> {
+export async function downloadFile(
+  urls: readonly string[],
+  dest: string,
+  opts: DownloadOptions = {},
+): Promise<DownloadResult> {
   if (urls.length === 0) throw new DownloadError(`No URL given for ${dest}`);
   fs.mkdirSync(path.dirname(path.resolve(dest)), { recursive: true });
   const part = `${dest}.part`;
@@ -145,12 +163,15 @@ export async function downloadFile(urls: readonly string[], dest: string, opts: 
         }
         failures.push(`${url}: ${why}`);
         if (opts.resume === false || !retryable) fs.rmSync(part, { force: true });
-        if (i + 1 < urls.length) opts.log?.(`Primary URL (${url}) failed (${why}). Attempting backup URL: ${urls[i + 1]}`);
+        if (i + 1 < urls.length)
+          opts.log?.(`Primary URL (${url}) failed (${why}). Attempting backup URL: ${urls[i + 1]}`);
         break;
       }
     }
   }
-  throw new DownloadError(`Could not download ${path.basename(dest)}:\n  ${failures.join("\n  ")}${opts.hint ? `\n${opts.hint}` : ""}`);
+  throw new DownloadError(
+    `Could not download ${path.basename(dest)}:\n  ${failures.join("\n  ")}${opts.hint ? `\n${opts.hint}` : ""}`,
+  );
 }
 
 /**

@@ -71,14 +71,19 @@ export interface Progress {
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   const units = ["kB", "MB", "GB", "TB"];
-  let v = n / 1024, i = 0;
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  let v = n / 1024,
+    i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
   return `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
 }
 
 function formatSeconds(s: number): string {
   if (!Number.isFinite(s)) return "?";
-  const m = Math.floor(s / 60), sec = Math.round(s % 60);
+  const m = Math.floor(s / 60),
+    sec = Math.round(s % 60);
   return m ? `${m}m${String(sec).padStart(2, "0")}s` : `${sec}s`;
 }
 
@@ -115,15 +120,24 @@ function throttle(ms: number): (force: boolean) => boolean {
 
 function textBar(s: BarState): string {
   if (s.fraction === undefined) return `${s.label} ${s.counts}`;
-  const width = 24, filled = Math.round(s.fraction * width);
+  const width = 24,
+    filled = Math.round(s.fraction * width);
   return `${s.label} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${s.counts}`;
 }
 
 /** One terminal line, redrawn at most every 100 ms. */
 function terminalSink(stream: NodeJS.WritableStream): Sink {
   const due = throttle(100);
-  const draw = (state: () => BarState, force: boolean) => { if (due(force)) stream.write(`\r${textBar(state())}\x1b[K`); };
-  return { draw, end: (state) => { draw(state, true); stream.write("\n"); } };
+  const draw = (state: () => BarState, force: boolean) => {
+    if (due(force)) stream.write(`\r${textBar(state())}\x1b[K`);
+  };
+  return {
+    draw,
+    end: (state) => {
+      draw(state, true);
+      stream.write("\n");
+    },
+  };
 }
 
 /** A plain line at every new tenth (logs, pipes); nothing before the end without a total. */
@@ -136,7 +150,12 @@ function decileSink(stream: NodeJS.WritableStream): Sink {
     lastDecile = decile;
     stream.write(textBar(s) + "\n");
   };
-  return { draw, end: (state) => { if (lastDecile < 10) draw(state, true); } };
+  return {
+    draw,
+    end: (state) => {
+      if (lastDecile < 10) draw(state, true);
+    },
+  };
 }
 
 /** An HTML bar in one notebook display, replaced in place at most every `throttleMs`. */
@@ -146,7 +165,9 @@ function notebookSink(display: NotebookDisplay, throttleMs: number): Sink {
     if (!due(force)) return;
     const s = state();
     const value = s.fraction === undefined ? "" : ` value="${s.done}" max="${s.total}"`;
-    display.html(`<div style="font-family:monospace">${escapeHtml(s.label)} <progress${value} style="width:240px"></progress> ${escapeHtml(s.counts)}</div>`);
+    display.html(
+      `<div style="font-family:monospace">${escapeHtml(s.label)} <progress${value} style="width:240px"></progress> ${escapeHtml(s.counts)}</div>`,
+    );
   };
   return { draw, end: (state) => draw(state, true) };
 }
@@ -165,22 +186,44 @@ export function createProgress(opts: ProgressOptions): Progress {
   const sink = chooseSink(opts);
   const fmt = (n: number) => (opts.unit === "bytes" ? formatBytes(n) : String(n));
   const start = Date.now();
-  let done = 0, suffix = "", finished = false;
+  let done = 0,
+    suffix = "",
+    finished = false;
 
   const state = (): BarState => {
-    const elapsed = (Date.now() - start) / 1000, total = opts.total, tail = suffix ? " " + suffix : "";
-    if (!(total && total > 0)) return { label: opts.label, fraction: undefined, done, total, counts: `${fmt(done)} ${formatSeconds(elapsed)}${tail}` };
+    const elapsed = (Date.now() - start) / 1000,
+      total = opts.total,
+      tail = suffix ? " " + suffix : "";
+    if (!(total && total > 0))
+      return {
+        label: opts.label,
+        fraction: undefined,
+        done,
+        total,
+        counts: `${fmt(done)} ${formatSeconds(elapsed)}${tail}`,
+      };
     const fraction = Math.min(1, done / total);
     const eta = fraction > 0 ? (elapsed / fraction) * (1 - fraction) : NaN;
     const counts = `${(fraction * 100).toFixed(0).padStart(3)}% ${fmt(done)}/${fmt(total)} ${formatSeconds(elapsed)}<${formatSeconds(eta)}${tail}`;
     return { label: opts.label, fraction, done, total, counts };
   };
-  const changed = () => { opts.onUpdate?.(done, opts.total); sink?.draw(state, false); };
+  const changed = () => {
+    opts.onUpdate?.(done, opts.total);
+    sink?.draw(state, false);
+  };
 
   return {
-    tick(n = 1) { done += n; changed(); },
-    update(d) { done = d; changed(); },
-    status(text) { suffix = text; },
+    tick(n = 1) {
+      done += n;
+      changed();
+    },
+    update(d) {
+      done = d;
+      changed();
+    },
+    status(text) {
+      suffix = text;
+    },
     finish() {
       if (finished) return;
       finished = true;

@@ -13,7 +13,10 @@ export function readFileRange(file: string, offset: number, length: number): Buf
   try {
     for (let done = 0; done < length;) {
       const n = fs.readSync(fd, buf, done, length - done, offset + done);
-      if (n === 0) throw new DataFormatError(`${path.basename(file)} ends at byte ${offset + done}, before ${offset + length}; the file is truncated`);
+      if (n === 0)
+        throw new DataFormatError(
+          `${path.basename(file)} ends at byte ${offset + done}, before ${offset + length}; the file is truncated`,
+        );
       done += n;
     }
   } finally {

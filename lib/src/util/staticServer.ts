@@ -44,15 +44,33 @@ export async function serveFiles(routes: Record<string, string>, port = 0): Prom
     const size = fs.statSync(file).size;
     const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? "");
     if (range) {
-      const start = Number(range[1]), end = range[2] ? Number(range[2]) : size - 1;
-      if (start >= size) { res.writeHead(416, { "content-range": `bytes */${size}` }).end(); return; }
-      res.writeHead(206, { "content-length": end - start + 1, "content-range": `bytes ${start}-${end}/${size}`, "accept-ranges": "bytes" });
-      if (req.method === "HEAD") { res.end(); return; }
+      const start = Number(range[1]),
+        end = range[2] ? Number(range[2]) : size - 1;
+      if (start >= size) {
+        res.writeHead(416, { "content-range": `bytes */${size}` }).end();
+        return;
+      }
+      res.writeHead(206, {
+        "content-length": end - start + 1,
+        "content-range": `bytes ${start}-${end}/${size}`,
+        "accept-ranges": "bytes",
+      });
+      if (req.method === "HEAD") {
+        res.end();
+        return;
+      }
       fs.createReadStream(file, { start, end }).pipe(res);
       return;
     }
-    res.writeHead(200, { "content-length": size, "accept-ranges": "bytes", "content-type": "application/octet-stream" });
-    if (req.method === "HEAD") { res.end(); return; }
+    res.writeHead(200, {
+      "content-length": size,
+      "accept-ranges": "bytes",
+      "content-type": "application/octet-stream",
+    });
+    if (req.method === "HEAD") {
+      res.end();
+      return;
+    }
     fs.createReadStream(file).pipe(res);
   });
   await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
@@ -60,6 +78,10 @@ export async function serveFiles(routes: Record<string, string>, port = 0): Prom
   return {
     baseUrl: `http://127.0.0.1:${actual}`,
     requests,
-    close: () => new Promise<void>((r) => { server.closeAllConnections?.(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections?.();
+        server.close(() => r());
+      }),
   };
 }

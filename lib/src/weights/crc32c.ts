@@ -6,7 +6,8 @@ const TABLE = (() => {
     for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
     t[n] = c >>> 0;
   }
-  for (let n = 0; n < 256; n++) for (let s = 1; s < 8; s++) t[s * 256 + n] = (t[(s - 1) * 256 + n] >>> 8) ^ t[t[(s - 1) * 256 + n] & 0xff];
+  for (let n = 0; n < 256; n++)
+    for (let s = 1; s < 8; s++) t[s * 256 + n] = (t[(s - 1) * 256 + n] >>> 8) ^ t[t[(s - 1) * 256 + n] & 0xff];
   return t;
 })();
 
@@ -17,8 +18,15 @@ export function crc32c(data: Uint8Array, crc = 0): number {
   const n = data.length;
   for (; i + 8 <= n; i += 8) {
     c ^= data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24);
-    c = TABLE[7 * 256 + (c & 0xff)] ^ TABLE[6 * 256 + ((c >>> 8) & 0xff)] ^ TABLE[5 * 256 + ((c >>> 16) & 0xff)] ^ TABLE[4 * 256 + (c >>> 24)] ^
-      TABLE[3 * 256 + data[i + 4]] ^ TABLE[2 * 256 + data[i + 5]] ^ TABLE[256 + data[i + 6]] ^ TABLE[data[i + 7]];
+    c =
+      TABLE[7 * 256 + (c & 0xff)] ^
+      TABLE[6 * 256 + ((c >>> 8) & 0xff)] ^
+      TABLE[5 * 256 + ((c >>> 16) & 0xff)] ^
+      TABLE[4 * 256 + (c >>> 24)] ^
+      TABLE[3 * 256 + data[i + 4]] ^
+      TABLE[2 * 256 + data[i + 5]] ^
+      TABLE[256 + data[i + 6]] ^
+      TABLE[data[i + 7]];
   }
   for (; i < n; i++) c = TABLE[(c ^ data[i]) & 0xff] ^ (c >>> 8);
   return ~c >>> 0;

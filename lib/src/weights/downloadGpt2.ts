@@ -9,9 +9,20 @@ import { downloadFile, remoteSize, type DownloadOptions } from "../util/download
 
 export const ALLOWED_SIZES = ["124M", "355M", "774M", "1558M"] as const;
 export type Gpt2Size = (typeof ALLOWED_SIZES)[number];
-export const GPT2_FILES = ["checkpoint", "encoder.json", "hparams.json", "model.ckpt.data-00000-of-00001", "model.ckpt.index", "model.ckpt.meta", "vocab.bpe"] as const;
+export const GPT2_FILES = [
+  "checkpoint",
+  "encoder.json",
+  "hparams.json",
+  "model.ckpt.data-00000-of-00001",
+  "model.ckpt.index",
+  "model.ckpt.meta",
+  "vocab.bpe",
+] as const;
 
-export interface DownloadGpt2Options extends Pick<DownloadOptions, "progress" | "timeoutMs" | "retries" | "retryDelayMs"> {
+export interface DownloadGpt2Options extends Pick<
+  DownloadOptions,
+  "progress" | "timeoutMs" | "retries" | "retryDelayMs"
+> {
   /** Base URLs tried in order (settings.gpt2BaseUrls); the size and file name are appended. */
   baseUrls: readonly string[];
   log?: (line: string) => void;
@@ -19,7 +30,8 @@ export interface DownloadGpt2Options extends Pick<DownloadOptions, "progress" | 
 
 /** Checks a size name. @throws ConfigError listing the allowed sizes. */
 export function checkGpt2Size(size: string): Gpt2Size {
-  if (!(ALLOWED_SIZES as readonly string[]).includes(size)) throw new ConfigError(`Model size not in ${ALLOWED_SIZES.join(", ")}: "${size}"`);
+  if (!(ALLOWED_SIZES as readonly string[]).includes(size))
+    throw new ConfigError(`Model size not in ${ALLOWED_SIZES.join(", ")}: "${size}"`);
   return size as Gpt2Size;
 }
 
@@ -35,7 +47,11 @@ export function checkGpt2Size(size: string): Gpt2Size {
  */
 export async function downloadGpt2(size: string, modelsDir: string, opts: DownloadGpt2Options): Promise<string>;
 export async function downloadGpt2(size: string, opts: DownloadGpt2Options & { dataDir: string }): Promise<string>;
-export async function downloadGpt2(size: string, dirOrOpts: string | (DownloadGpt2Options & { dataDir: string }), maybeOpts?: DownloadGpt2Options): Promise<string> {
+export async function downloadGpt2(
+  size: string,
+  dirOrOpts: string | (DownloadGpt2Options & { dataDir: string }),
+  maybeOpts?: DownloadGpt2Options,
+): Promise<string> {
   const modelsDir = typeof dirOrOpts === "string" ? dirOrOpts : path.join(dirOrOpts.dataDir, "gpt2");
   const opts = typeof dirOrOpts === "string" ? maybeOpts! : dirOrOpts;
   const dir = path.join(modelsDir, checkGpt2Size(size));
@@ -52,7 +68,12 @@ export async function downloadGpt2(size: string, dirOrOpts: string | (DownloadGp
     }
     const { progress, timeoutMs, retries, retryDelayMs } = opts;
     await downloadFile(urls, dest, {
-      progress, timeoutMs, retries, retryDelayMs, log, label: `${size}/${file}`,
+      progress,
+      timeoutMs,
+      retries,
+      retryDelayMs,
+      log,
+      label: `${size}/${file}`,
       hint: `Without internet, set GPT2_BASE_URL (or --gpt2-base-url) to a mirror or folder holding <size>/<file>, or put the seven files in ${dir}. For a quick offline check use --smoke.`,
     });
   }

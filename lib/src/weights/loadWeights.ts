@@ -26,7 +26,9 @@ export function detectLayout(src: WeightSource): { layout: WeightLayout; prefix:
   if (src.has("wte.weight")) return { layout: "huggingface", prefix: "" };
   if (src.has("transformer.wte.weight")) return { layout: "huggingface", prefix: "transformer." };
   if (src.has("tok_emb.weight")) return { layout: "book", prefix: "" };
-  throw new DataFormatError("Not a GPT-2 checkpoint: found neither model/wte (OpenAI), wte.weight (Hugging Face) nor tok_emb.weight (the book's state_dict)");
+  throw new DataFormatError(
+    "Not a GPT-2 checkpoint: found neither model/wte (OpenAI), wte.weight (Hugging Face) nor tok_emb.weight (the book's state_dict)",
+  );
 }
 
 /** Source tensor names for one of our parameters, per layout (c_attn splits into q/k/v). */
@@ -34,8 +36,10 @@ function sourceName(layout: WeightLayout, prefix: string, ours: string): { name:
   const oa = layout === "openai";
   const m = /^trf_blocks\.(\d+)\.(.+)$/.exec(ours);
   const top: Record<string, [string, string]> = {
-    "tok_emb.weight": ["wte", "wte.weight"], "pos_emb.weight": ["wpe", "wpe.weight"],
-    "final_norm.scale": ["ln_f/g", "ln_f.weight"], "final_norm.shift": ["ln_f/b", "ln_f.bias"],
+    "tok_emb.weight": ["wte", "wte.weight"],
+    "pos_emb.weight": ["wpe", "wpe.weight"],
+    "final_norm.scale": ["ln_f/g", "ln_f.weight"],
+    "final_norm.shift": ["ln_f/b", "ln_f.bias"],
   };
   if (!m) {
     const t = top[ours];
@@ -46,15 +50,23 @@ function sourceName(layout: WeightLayout, prefix: string, ours: string): { name:
   const block = oa ? `h${i}/` : `h.${i}.`;
   const qkv = /^att\.W_(query|key|value)\.(weight|bias)$/.exec(rest);
   if (qkv) {
-    const kind = qkv[2] === "weight" ? (oa ? "w" : "weight") : (oa ? "b" : "bias");
-    return { name: prefix + block + (oa ? `attn/c_attn/${kind}` : `attn.c_attn.${kind}`), part: ["query", "key", "value"].indexOf(qkv[1]) };
+    const kind = qkv[2] === "weight" ? (oa ? "w" : "weight") : oa ? "b" : "bias";
+    return {
+      name: prefix + block + (oa ? `attn/c_attn/${kind}` : `attn.c_attn.${kind}`),
+      part: ["query", "key", "value"].indexOf(qkv[1]),
+    };
   }
   const map: Record<string, [string, string]> = {
-    "att.out_proj.weight": ["attn/c_proj/w", "attn.c_proj.weight"], "att.out_proj.bias": ["attn/c_proj/b", "attn.c_proj.bias"],
-    "ff.layers.0.weight": ["mlp/c_fc/w", "mlp.c_fc.weight"], "ff.layers.0.bias": ["mlp/c_fc/b", "mlp.c_fc.bias"],
-    "ff.layers.2.weight": ["mlp/c_proj/w", "mlp.c_proj.weight"], "ff.layers.2.bias": ["mlp/c_proj/b", "mlp.c_proj.bias"],
-    "norm1.scale": ["ln_1/g", "ln_1.weight"], "norm1.shift": ["ln_1/b", "ln_1.bias"],
-    "norm2.scale": ["ln_2/g", "ln_2.weight"], "norm2.shift": ["ln_2/b", "ln_2.bias"],
+    "att.out_proj.weight": ["attn/c_proj/w", "attn.c_proj.weight"],
+    "att.out_proj.bias": ["attn/c_proj/b", "attn.c_proj.bias"],
+    "ff.layers.0.weight": ["mlp/c_fc/w", "mlp.c_fc.weight"],
+    "ff.layers.0.bias": ["mlp/c_fc/b", "mlp.c_fc.bias"],
+    "ff.layers.2.weight": ["mlp/c_proj/w", "mlp.c_proj.weight"],
+    "ff.layers.2.bias": ["mlp/c_proj/b", "mlp.c_proj.bias"],
+    "norm1.scale": ["ln_1/g", "ln_1.weight"],
+    "norm1.shift": ["ln_1/b", "ln_1.bias"],
+    "norm2.scale": ["ln_2/g", "ln_2.weight"],
+    "norm2.shift": ["ln_2/b", "ln_2.bias"],
   };
   const t = map[rest];
   if (!t) throw new DataFormatError(`No pretrained tensor for ${ours}`);
@@ -68,7 +80,11 @@ function sourceName(layout: WeightLayout, prefix: string, ours: string): { name:
  * the source has its own `out_head.weight`; a replaced (classifier) head is left alone.
  * @throws DataFormatError for a missing tensor; ShapeMismatchError naming the tensor and both shapes.
  */
-export function loadWeightsIntoGpt(model: GPTModel, src: WeightSource, log?: (line: string) => void): { layout: WeightLayout } {
+export function loadWeightsIntoGpt(
+  model: GPTModel,
+  src: WeightSource,
+  log?: (line: string) => void,
+): { layout: WeightLayout } {
   const { layout, prefix } = detectLayout(src);
   if (layout === "book") {
     loadBookStateDict(model, src);
@@ -93,15 +109,26 @@ export function loadWeightsIntoGpt(model: GPTModel, src: WeightSource, log?: (li
     const expected = variable.shape;
     if (part === undefined) {
       if (t.shape.length !== expected.length || t.shape.some((d, k) => d !== expected[k])) {
-        throw new ShapeMismatchError(`Shape mismatch for ${ours} (from ${name}): model expects [${expected.join(",")}], checkpoint has [${t.shape.join(",")}]`);
+        throw new ShapeMismatchError(
+          `Shape mismatch for ${ours} (from ${name}): model expects [${expected.join(",")}], checkpoint has [${t.shape.join(",")}]`,
+        );
       }
       model.setParam(ours, t.data, t.shape);
       continue;
     }
     // c_attn packs q, k, v side by side: [E, 3E] (weights) or [3E] (biases); take the part-th third.
     const E = expected[expected.length - 1];
-    const okShape = t.shape.length === expected.length && t.shape[t.shape.length - 1] === 3 * E && (t.shape.length === 1 || t.shape[0] === expected[0]);
-    if (!okShape) throw new ShapeMismatchError(`Shape mismatch for ${ours} (from ${name}): expected [${expected.slice(0, -1).concat(3 * E).join(",")}], checkpoint has [${t.shape.join(",")}]`);
+    const okShape =
+      t.shape.length === expected.length &&
+      t.shape[t.shape.length - 1] === 3 * E &&
+      (t.shape.length === 1 || t.shape[0] === expected[0]);
+    if (!okShape)
+      throw new ShapeMismatchError(
+        `Shape mismatch for ${ours} (from ${name}): expected [${expected
+          .slice(0, -1)
+          .concat(3 * E)
+          .join(",")}], checkpoint has [${t.shape.join(",")}]`,
+      );
     tf.tidy(() => {
       const full = tf.tensor(t.data, t.shape);
       const slice = t.shape.length === 1 ? full.slice([part * E], [E]) : full.slice([0, part * E], [t.shape[0], E]);
@@ -128,7 +155,9 @@ function loadBookStateDict(model: GPTModel, src: WeightSource): void {
     const transpose = isLinearWeight(ours) && name === ours; // PyTorch Linear [out, in] → ours [in, out]
     const expected = transpose || name !== ours ? [...variable.shape].reverse() : variable.shape;
     if (t.shape.length !== expected.length || t.shape.some((d, k) => d !== expected[k])) {
-      throw new ShapeMismatchError(`Shape mismatch for ${ours} (from ${name}): model expects [${expected.join(",")}], checkpoint has [${t.shape.join(",")}]`);
+      throw new ShapeMismatchError(
+        `Shape mismatch for ${ours} (from ${name}): model expects [${expected.join(",")}], checkpoint has [${t.shape.join(",")}]`,
+      );
     }
     if (transpose || name !== ours) tf.tidy(() => model.setParam(ours, tf.tensor(t.data, t.shape).transpose()));
     else model.setParam(ours, t.data, t.shape);

@@ -7,7 +7,14 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { ConfigError, DataFormatError } from "../errors";
 import { getSettings } from "../config";
-import { BASE_CONFIG, configFromHparams, modelConfig, MODEL_SIZES, resolveModelName, type GPTConfig } from "../model/config";
+import {
+  BASE_CONFIG,
+  configFromHparams,
+  modelConfig,
+  MODEL_SIZES,
+  resolveModelName,
+  type GPTConfig,
+} from "../model/config";
 import { GPTModel } from "../model/gptModel";
 import { downloadGpt2, type DownloadGpt2Options } from "./downloadGpt2";
 import { TfCheckpoint } from "./tfCheckpoint";
@@ -36,11 +43,21 @@ export interface Pretrained {
 
 /** Config from a Hugging Face config.json (n_embd, n_layer, n_head, n_positions/n_ctx, vocab_size). */
 export function configFromHfConfig(c: Record<string, unknown>): GPTConfig {
-  return configFromHparams({ n_vocab: c.vocab_size, n_ctx: c.n_positions ?? c.n_ctx, n_embd: c.n_embd, n_head: c.n_head, n_layer: c.n_layer });
+  return configFromHparams({
+    n_vocab: c.vocab_size,
+    n_ctx: c.n_positions ?? c.n_ctx,
+    n_embd: c.n_embd,
+    n_head: c.n_head,
+    n_layer: c.n_layer,
+  });
 }
 
 function readJson(file: string): Record<string, unknown> {
-  try { return JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>; } catch (err) { throw new DataFormatError(`${file} is not valid JSON`, { cause: err }); }
+  try {
+    return JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
+  } catch (err) {
+    throw new DataFormatError(`${file} is not valid JSON`, { cause: err });
+  }
 }
 
 /** A weight file or bundle that can also list its tensors (TfCheckpoint or SafetensorsFile). */
@@ -58,13 +75,25 @@ export type ListableWeightSource = WeightSource & {
 export function openWeightSource(p: string): { src: ListableWeightSource; dir: string; source: string } {
   const abs = path.resolve(p);
   if (!fs.existsSync(abs) && !fs.existsSync(`${abs}.index`)) {
-    throw new ConfigError(`No weights at ${p}: give a size (124M, 355M, 774M, 1558M), an OpenAI checkpoint folder, a Hugging Face model folder or a .safetensors file`);
+    throw new ConfigError(
+      `No weights at ${p}: give a size (124M, 355M, 774M, 1558M), an OpenAI checkpoint folder, a Hugging Face model folder or a .safetensors file`,
+    );
   }
   const isDir = fs.existsSync(abs) && fs.statSync(abs).isDirectory();
   const dir = isDir ? abs : path.dirname(abs);
-  if (abs.endsWith(".safetensors") || abs.endsWith(".safetensors.index.json") || fs.existsSync(path.join(abs, "model.safetensors")) || fs.existsSync(path.join(abs, "model.safetensors.index.json"))) {
+  if (
+    abs.endsWith(".safetensors") ||
+    abs.endsWith(".safetensors.index.json") ||
+    fs.existsSync(path.join(abs, "model.safetensors")) ||
+    fs.existsSync(path.join(abs, "model.safetensors.index.json"))
+  ) {
     const file = isDir
-      ? path.join(abs, fs.existsSync(path.join(abs, "model.safetensors.index.json")) ? "model.safetensors.index.json" : "model.safetensors")
+      ? path.join(
+          abs,
+          fs.existsSync(path.join(abs, "model.safetensors.index.json"))
+            ? "model.safetensors.index.json"
+            : "model.safetensors",
+        )
       : abs;
     return { src: new SafetensorsFile(file), dir, source: file };
   }
@@ -93,17 +122,35 @@ export function openWeights(p: string): { src: ListableWeightSource; config: GPT
 function inferConfig(src: ListableWeightSource): GPTConfig {
   const vars = src.listVariables();
   const find = (re: RegExp) => vars.find((v) => re.test(v.name));
-  const wte = find(/(^|\/|\.)(wte|tok_emb)(\.weight)?$/), wpe = find(/(^|\/|\.)(wpe|pos_emb)(\.weight)?$/);
-  if (!wte || !wpe) throw new DataFormatError("Cannot infer the model config: no wte/wpe (or tok_emb/pos_emb) tensors (add hparams.json or config.json)");
-  const layers = new Set(vars.map((v) => /(?:^|\/|\.)(?:h\.?|trf_blocks\.)(\d+)[./]/.exec(v.name)?.[1]).filter(Boolean)).size;
+  const wte = find(/(^|\/|\.)(wte|tok_emb)(\.weight)?$/),
+    wpe = find(/(^|\/|\.)(wpe|pos_emb)(\.weight)?$/);
+  if (!wte || !wpe)
+    throw new DataFormatError(
+      "Cannot infer the model config: no wte/wpe (or tok_emb/pos_emb) tensors (add hparams.json or config.json)",
+    );
+  const layers = new Set(vars.map((v) => /(?:^|\/|\.)(?:h\.?|trf_blocks\.)(\d+)[./]/.exec(v.name)?.[1]).filter(Boolean))
+    .size;
   const E = wte.shape[1];
   const qkvBias = !src.has("tok_emb.weight") || src.has("trf_blocks.0.att.W_query.bias");
-  return { ...BASE_CONFIG, vocabSize: wte.shape[0], contextLength: wpe.shape[0], embDim: E, nLayers: layers, nHeads: Math.max(1, Math.round(E / 64)), qkvBias };
+  return {
+    ...BASE_CONFIG,
+    vocabSize: wte.shape[0],
+    contextLength: wpe.shape[0],
+    embDim: E,
+    nLayers: layers,
+    nHeads: Math.max(1, Math.round(E / 64)),
+    qkvBias,
+  };
 }
 
 /** True when `weights` names a GPT-2 size rather than a path. */
 export function isModelSize(weights: string): boolean {
-  try { resolveModelName(weights); return !fs.existsSync(weights); } catch { return false; }
+  try {
+    resolveModelName(weights);
+    return !fs.existsSync(weights);
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -121,7 +168,14 @@ export async function loadPretrainedGpt2(opts: PretrainedOptions = {}): Promise<
     const settings = opts.dataDir && opts.baseUrls ? undefined : getSettings();
     const modelsDir = path.join(opts.dataDir ?? settings!.dataDir, "gpt2");
     const { progress, timeoutMs, retries, retryDelayMs, log } = opts;
-    location = await downloadGpt2(size, modelsDir, { baseUrls: opts.baseUrls ?? settings!.gpt2BaseUrls, progress, timeoutMs, retries, retryDelayMs, log });
+    location = await downloadGpt2(size, modelsDir, {
+      baseUrls: opts.baseUrls ?? settings!.gpt2BaseUrls,
+      progress,
+      timeoutMs,
+      retries,
+      retryDelayMs,
+      log,
+    });
   } else if (opts.size !== undefined && opts.path === undefined) {
     throw new ConfigError(`Unknown GPT-2 size "${opts.size}"; use one of ${Object.values(MODEL_SIZES).join(", ")}`);
   }
@@ -129,7 +183,9 @@ export async function loadPretrainedGpt2(opts: PretrainedOptions = {}): Promise<
   if (opts.path === undefined && isModelSize(weights)) {
     const expected = modelConfig(weights);
     if (config.embDim !== expected.embDim || config.nLayers !== expected.nLayers) {
-      opts.log?.(`Note: ${source} holds a model with ${config.nLayers} layers of width ${config.embDim}, not GPT-2 ${MODEL_SIZES[resolveModelName(weights)]}'s ${expected.nLayers} × ${expected.embDim} (smoke-mode weights?)`);
+      opts.log?.(
+        `Note: ${source} holds a model with ${config.nLayers} layers of width ${config.embDim}, not GPT-2 ${MODEL_SIZES[resolveModelName(weights)]}'s ${expected.nLayers} × ${expected.embDim} (smoke-mode weights?)`,
+      );
     }
   }
   const model = new GPTModel(config, { init: "zeros" }); // every weight is overwritten by the load

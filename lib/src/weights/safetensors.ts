@@ -30,29 +30,54 @@ function parseHeader(file: string): { entries: SafetensorsEntry[]; metadata: Rec
     const lenBuf = Buffer.alloc(8);
     fs.readSync(fd, lenBuf, 0, 8, 0);
     const n = lenBuf.readBigUInt64LE(0);
-    if (n > BigInt(MAX_HEADER_BYTES)) throw new DataFormatError(`${what}: header claims ${n} bytes (limit ${MAX_HEADER_BYTES}); not a safetensors file?`);
-    if (Number(n) + 8 > size) throw new DataFormatError(`${what}: header claims ${n} bytes but the file has only ${size}; the file is truncated`);
+    if (n > BigInt(MAX_HEADER_BYTES))
+      throw new DataFormatError(
+        `${what}: header claims ${n} bytes (limit ${MAX_HEADER_BYTES}); not a safetensors file?`,
+      );
+    if (Number(n) + 8 > size)
+      throw new DataFormatError(
+        `${what}: header claims ${n} bytes but the file has only ${size}; the file is truncated`,
+      );
     const headerBuf = Buffer.alloc(Number(n));
     fs.readSync(fd, headerBuf, 0, headerBuf.length, 8);
     let header: unknown;
-    try { header = JSON.parse(headerBuf.toString("utf8")); } catch (err) { throw new DataFormatError(`${what}: header is not valid JSON`, { cause: err }); }
-    if (typeof header !== "object" || header === null || Array.isArray(header)) throw new DataFormatError(`${what}: header is not a JSON object`);
+    try {
+      header = JSON.parse(headerBuf.toString("utf8"));
+    } catch (err) {
+      throw new DataFormatError(`${what}: header is not valid JSON`, { cause: err });
+    }
+    if (typeof header !== "object" || header === null || Array.isArray(header))
+      throw new DataFormatError(`${what}: header is not a JSON object`);
     const dataStart = 8 + Number(n);
     const entries: SafetensorsEntry[] = [];
     let metadata: Record<string, string> = {};
     for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
-      if (name === "__metadata__") { metadata = raw as Record<string, string>; continue; }
+      if (name === "__metadata__") {
+        metadata = raw as Record<string, string>;
+        continue;
+      }
       const info = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
       const dtype = String(info.dtype);
-      if (!(dtype in SAFETENSORS_DTYPES)) throw new DataFormatError(`${what}: tensor "${name}" has unknown dtype "${dtype}"`);
-      const shape = info.shape, offsets = info.data_offsets;
-      if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0) || !Array.isArray(offsets) || offsets.length !== 2) {
+      if (!(dtype in SAFETENSORS_DTYPES))
+        throw new DataFormatError(`${what}: tensor "${name}" has unknown dtype "${dtype}"`);
+      const shape = info.shape,
+        offsets = info.data_offsets;
+      if (
+        !Array.isArray(shape) ||
+        !shape.every((d) => Number.isInteger(d) && d >= 0) ||
+        !Array.isArray(offsets) ||
+        offsets.length !== 2
+      ) {
         throw new DataFormatError(`${what}: tensor "${name}" has a malformed shape or data_offsets`);
       }
       const [b, e] = offsets as number[];
       const expected = shape.reduce((a: number, d: number) => a * d, 1) * SAFETENSORS_DTYPES[dtype];
-      if (!(Number.isInteger(b) && Number.isInteger(e) && b >= 0 && e - b === Math.ceil(expected))) throw new DataFormatError(`${what}: tensor "${name}" has ${e - b} bytes, expected ${expected} for ${dtype}[${shape.join(",")}]`);
-      if (dataStart + e > size) throw new DataFormatError(`${what}: tensor "${name}" runs past the end of the file; the file is truncated`);
+      if (!(Number.isInteger(b) && Number.isInteger(e) && b >= 0 && e - b === Math.ceil(expected)))
+        throw new DataFormatError(
+          `${what}: tensor "${name}" has ${e - b} bytes, expected ${expected} for ${dtype}[${shape.join(",")}]`,
+        );
+      if (dataStart + e > size)
+        throw new DataFormatError(`${what}: tensor "${name}" runs past the end of the file; the file is truncated`);
       entries.push({ name, dtype, shape: shape as number[], file, begin: dataStart + b, end: dataStart + e });
     }
     return { entries, metadata };
@@ -83,14 +108,20 @@ export class SafetensorsFile {
 
   private shardFiles(indexFile: string): string[] {
     let index: { weight_map?: Record<string, string> };
-    try { index = JSON.parse(fs.readFileSync(indexFile, "utf8")) as typeof index; } catch (err) { throw new DataFormatError(`${indexFile} is not valid JSON`, { cause: err }); }
+    try {
+      index = JSON.parse(fs.readFileSync(indexFile, "utf8")) as typeof index;
+    } catch (err) {
+      throw new DataFormatError(`${indexFile} is not valid JSON`, { cause: err });
+    }
     if (!index.weight_map) throw new DataFormatError(`${indexFile} has no "weight_map"`);
     return [...new Set(Object.values(index.weight_map))].map((f) => path.resolve(path.dirname(indexFile), f));
   }
 
   /** Tensors with dtype and shape, sorted by name; `prefix` keeps only names starting with it. */
   listVariables(prefix = ""): SafetensorsEntry[] {
-    return [...this.entries.values()].filter((e) => e.name.startsWith(prefix)).sort((a, b) => (a.name < b.name ? -1 : 1));
+    return [...this.entries.values()]
+      .filter((e) => e.name.startsWith(prefix))
+      .sort((a, b) => (a.name < b.name ? -1 : 1));
   }
 
   has(name: string): boolean {
@@ -119,7 +150,11 @@ export class SafetensorsFile {
  * @param metadata string key/values stored under `__metadata__`.
  * @throws ShapeMismatchError when a tensor's data length does not match its shape.
  */
-export function writeSafetensors(file: string, tensors: ReadonlyMap<string, { dtype?: "F32"; data: Float32Array; shape: readonly number[] }>, metadata: Record<string, string> = {}): void {
+export function writeSafetensors(
+  file: string,
+  tensors: ReadonlyMap<string, { dtype?: "F32"; data: Float32Array; shape: readonly number[] }>,
+  metadata: Record<string, string> = {},
+): void {
   const names = [...tensors.keys()].sort();
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
@@ -127,7 +162,10 @@ export function writeSafetensors(file: string, tensors: ReadonlyMap<string, { dt
   for (const n of names) {
     const t = tensors.get(n)!;
     const count = t.shape.reduce((a, d) => a * d, 1);
-    if (count !== t.data.length) throw new ShapeMismatchError(`writeSafetensors: tensor "${n}" has ${t.data.length} values but shape [${t.shape.join(",")}] needs ${count}`);
+    if (count !== t.data.length)
+      throw new ShapeMismatchError(
+        `writeSafetensors: tensor "${n}" has ${t.data.length} values but shape [${t.shape.join(",")}] needs ${count}`,
+      );
     header[n] = { dtype: "F32", shape: [...t.shape], data_offsets: [offset, offset + t.data.byteLength] };
     offset += t.data.byteLength;
   }

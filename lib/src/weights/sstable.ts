@@ -17,7 +17,10 @@ import { readVarint } from "./protobuf";
 const MAGIC = 0xdb4775248b80fb57n;
 const FOOTER_LEN = 48;
 
-interface BlockHandle { offset: number; size: number }
+interface BlockHandle {
+  offset: number;
+  size: number;
+}
 
 /** How the `.index` table is laid out (what the reader went through; useful in tests and `weights inspect`). */
 export interface IndexLayout {
@@ -38,16 +41,24 @@ function readHandle(buf: Uint8Array, pos: number): [BlockHandle, number] {
 
 /** Reads and checks one block (contents + trailer) of the table, decompressing Snappy blocks. */
 function readBlock(file: Uint8Array, h: BlockHandle, what: string, layout?: IndexLayout): Uint8Array {
-  if (h.offset + h.size + 5 > file.length) throw new DataFormatError(`${what}: block at ${h.offset} (+${h.size}) runs past the end of the file (${file.length} bytes); the file is truncated`);
+  if (h.offset + h.size + 5 > file.length)
+    throw new DataFormatError(
+      `${what}: block at ${h.offset} (+${h.size}) runs past the end of the file (${file.length} bytes); the file is truncated`,
+    );
   const contents = file.subarray(h.offset, h.offset + h.size);
   const type = file[h.offset + h.size];
   const stored = new DataView(file.buffer, file.byteOffset + h.offset + h.size + 1, 4).getUint32(0, true);
   const actual = maskCrc(crc32c(file.subarray(h.offset, h.offset + h.size + 1)));
-  if (stored !== actual) throw new DataFormatError(`${what}: checksum mismatch in block at offset ${h.offset}; the file is corrupt`);
+  if (stored !== actual)
+    throw new DataFormatError(`${what}: checksum mismatch in block at offset ${h.offset}; the file is corrupt`);
   if (type === 0) return contents;
   if (type === 1) {
     if (layout) layout.snappyBlocks++;
-    try { return snappy.uncompress(contents); } catch (err) { throw new DataFormatError(`${what}: bad Snappy block at offset ${h.offset}`, { cause: err }); }
+    try {
+      return snappy.uncompress(contents);
+    } catch (err) {
+      throw new DataFormatError(`${what}: bad Snappy block at offset ${h.offset}`, { cause: err });
+    }
   }
   throw new DataFormatError(`${what}: unknown block compression type ${type}`);
 }
@@ -60,7 +71,8 @@ function blockEntries(block: Uint8Array, what: string): Array<[string, Uint8Arra
   if (end < 0) throw new DataFormatError(`${what}: bad restart count ${numRestarts}`);
   // Restart points: offsets of entries whose key is stored in full (shared = 0).
   const restarts = new Set<number>();
-  for (let i = 0; i < numRestarts; i++) restarts.add(new DataView(block.buffer, block.byteOffset + end + 4 * i, 4).getUint32(0, true));
+  for (let i = 0; i < numRestarts; i++)
+    restarts.add(new DataView(block.buffer, block.byteOffset + end + 4 * i, 4).getUint32(0, true));
   const out: Array<[string, Uint8Array]> = [];
   let pos = 0;
   let key = Buffer.alloc(0);
@@ -68,16 +80,21 @@ function blockEntries(block: Uint8Array, what: string): Array<[string, Uint8Arra
     let shared: number, nonShared: number, valueLen: number;
     const start = pos;
     [shared, pos] = readVarint(block, pos);
-    if (restarts.delete(start) && shared !== 0) throw new DataFormatError(`${what}: corrupt block (restart point at ${start} shares a key prefix)`);
+    if (restarts.delete(start) && shared !== 0)
+      throw new DataFormatError(`${what}: corrupt block (restart point at ${start} shares a key prefix)`);
     [nonShared, pos] = readVarint(block, pos);
     [valueLen, pos] = readVarint(block, pos);
-    if (shared > key.length || pos + nonShared + valueLen > end) throw new DataFormatError(`${what}: corrupt block entry`);
+    if (shared > key.length || pos + nonShared + valueLen > end)
+      throw new DataFormatError(`${what}: corrupt block entry`);
     key = Buffer.concat([key.subarray(0, shared), block.subarray(pos, pos + nonShared)]);
     pos += nonShared;
     out.push([key.toString("utf8"), block.subarray(pos, pos + valueLen)]);
     pos += valueLen;
   }
-  if (end > 0 && restarts.size > 0) throw new DataFormatError(`${what}: corrupt block (restart offsets ${[...restarts].join(", ")} are not entry starts)`);
+  if (end > 0 && restarts.size > 0)
+    throw new DataFormatError(
+      `${what}: corrupt block (restart offsets ${[...restarts].join(", ")} are not entry starts)`,
+    );
   return out;
 }
 
@@ -88,10 +105,13 @@ function blockEntries(block: Uint8Array, what: string): Array<[string, Uint8Arra
  * @throws DataFormatError for a truncated or corrupt table (bad magic, block checksum, Snappy data, entry).
  */
 export function readTable(file: Uint8Array, what: string, layout?: IndexLayout): Array<[string, Uint8Array]> {
-  if (file.length < FOOTER_LEN) throw new DataFormatError(`${what} is too short to be a checkpoint index (${file.length} bytes)`);
+  if (file.length < FOOTER_LEN)
+    throw new DataFormatError(`${what} is too short to be a checkpoint index (${file.length} bytes)`);
   const footer = file.subarray(file.length - FOOTER_LEN);
   if (new DataView(footer.buffer, footer.byteOffset + 40, 8).getBigUint64(0, true) !== MAGIC) {
-    throw new DataFormatError(`${what} is not a TensorFlow checkpoint index (bad magic number); the file may be truncated`);
+    throw new DataFormatError(
+      `${what} is not a TensorFlow checkpoint index (bad magic number); the file may be truncated`,
+    );
   }
   const [, pos] = readHandle(footer, 0); // metaindex (unused)
   const [indexHandle] = readHandle(footer, pos);

@@ -38,7 +38,10 @@ export interface BundleEntry extends TensorInfo {
 }
 
 function parseEntry(name: string, value: Uint8Array): BundleEntry {
-  let dtypeNum = 0, shardId = 0, offset = 0, size = 0;
+  let dtypeNum = 0,
+    shardId = 0,
+    offset = 0,
+    size = 0;
   let crc: number | undefined;
   const shape: number[] = [];
   for (const f of readFields(value)) {
@@ -76,7 +79,9 @@ export function resolveCheckpointPrefix(p: string): string {
     const savedModel = path.join(p, "variables", "variables");
     if (fs.existsSync(`${savedModel}.index`)) return savedModel;
   }
-  throw new DataFormatError(`No TensorFlow checkpoint at ${p} (expected a prefix like model.ckpt with a model.ckpt.index file, a folder containing one, or a SavedModel folder with variables/variables.index)`);
+  throw new DataFormatError(
+    `No TensorFlow checkpoint at ${p} (expected a prefix like model.ckpt with a model.ckpt.index file, a folder containing one, or a SavedModel folder with variables/variables.index)`,
+  );
 }
 
 /** A TensorFlow checkpoint bundle, opened from its `.index` alone; tensors are read on demand. */
@@ -101,7 +106,8 @@ export class TfCheckpoint {
       if (key === "") {
         for (const f of readFields(value)) {
           if (f.field === 1) numShards = f.value as number;
-          if (f.field === 2 && f.value !== 0) throw new DataFormatError(`${what}: big-endian checkpoints are not supported`);
+          if (f.field === 2 && f.value !== 0)
+            throw new DataFormatError(`${what}: big-endian checkpoints are not supported`);
         }
       } else this.entries.set(key, parseEntry(key, value));
     }
@@ -113,7 +119,9 @@ export class TfCheckpoint {
    * @param prefix only names starting with it (e.g. `model/h0/`).
    */
   listVariables(prefix = ""): BundleEntry[] {
-    return [...this.entries.values()].filter((e) => e.name.startsWith(prefix)).sort((a, b) => (a.name < b.name ? -1 : 1));
+    return [...this.entries.values()]
+      .filter((e) => e.name.startsWith(prefix))
+      .sort((a, b) => (a.name < b.name ? -1 : 1));
   }
 
   has(name: string): boolean {
@@ -139,7 +147,9 @@ export class TfCheckpoint {
     if (!fs.existsSync(shard)) throw new DataFormatError(`Missing checkpoint shard ${at.shard} (needed for ${name})`);
     const fileSize = fs.statSync(shard).size;
     if (e.offset + e.size > fileSize) {
-      throw new DataFormatError(`${name}: needs bytes ${e.offset}..${e.offset + e.size} of ${at.shard}, which has only ${fileSize}; the file is truncated`);
+      throw new DataFormatError(
+        `${name}: needs bytes ${e.offset}..${e.offset + e.size} of ${at.shard}, which has only ${fileSize}; the file is truncated`,
+      );
     }
     return { e, at, raw: readFileRange(shard, e.offset, e.size) };
   }
@@ -165,7 +175,12 @@ export class TfCheckpoint {
     const dtype = this.entry(name).dtype;
     if (dtype !== "DT_STRING") throw new DataFormatError(`${name} has dtype ${dtype}, not DT_STRING`);
     const { e, at, raw } = this.readStored(name);
-    return decodeStringTensor(raw, e.shape.reduce((a, d) => a * d, 1), at, e.crc32c);
+    return decodeStringTensor(
+      raw,
+      e.shape.reduce((a, d) => a * d, 1),
+      at,
+      e.crc32c,
+    );
   }
 
   /**
@@ -176,7 +191,10 @@ export class TfCheckpoint {
     const e = this.entry(name);
     const data = toFloat32(this.readBytes(name), e.dtype, name);
     const count = e.shape.reduce((a, d) => a * d, 1);
-    if (data.length !== count) throw new DataFormatError(`${name}: ${data.length} values stored but shape [${e.shape.join(",")}] needs ${count}`);
+    if (data.length !== count)
+      throw new DataFormatError(
+        `${name}: ${data.length} values stored but shape [${e.shape.join(",")}] needs ${count}`,
+      );
     return { data, shape: e.shape };
   }
 }

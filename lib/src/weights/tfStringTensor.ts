@@ -27,7 +27,9 @@ export interface TensorLocation {
 
 /** The error for a failed checksum: names the tensor, the checksum (`which`) and the shard. */
 export function checksumMismatch(at: TensorLocation, which: string, detail = ""): DataFormatError {
-  return new DataFormatError(`${at.name}: ${which} mismatch in ${at.shard}${detail ? ` (${detail})` : ""}; the file is corrupt (download it again)`);
+  return new DataFormatError(
+    `${at.name}: ${which} mismatch in ${at.shard}${detail ? ` (${detail})` : ""}; the file is corrupt (download it again)`,
+  );
 }
 
 const hex = (n: number) => `0x${n.toString(16).padStart(8, "0")}`;
@@ -42,14 +44,27 @@ export function checksummedLength(length: number): Uint8Array {
 }
 
 /** Reads the `count` varint lengths; returns them, the position after them and the CRC32C (unmasked) of their fixed-width form. */
-function readLengths(raw: Uint8Array, count: number, at: TensorLocation): { lengths: number[]; pos: number; crc: number } {
-  const overrun = () => new DataFormatError(`${at.name}: the ${count} DT_STRING lengths and their checksum run past the entry's ${raw.length} bytes in ${at.shard}; the file is corrupt`);
+function readLengths(
+  raw: Uint8Array,
+  count: number,
+  at: TensorLocation,
+): { lengths: number[]; pos: number; crc: number } {
+  const overrun = () =>
+    new DataFormatError(
+      `${at.name}: the ${count} DT_STRING lengths and their checksum run past the entry's ${raw.length} bytes in ${at.shard}; the file is corrupt`,
+    );
   if (count + 4 > raw.length) throw overrun(); // every varint takes at least one byte
   const lengths: number[] = [];
-  let pos = 0, crc = 0;
+  let pos = 0,
+    crc = 0;
   for (let i = 0; i < count; i++) {
     let len: number;
-    try { [len, pos] = readVarint(raw, pos); } catch (err) { if (err instanceof DataFormatError) throw overrun(); throw err; }
+    try {
+      [len, pos] = readVarint(raw, pos);
+    } catch (err) {
+      if (err instanceof DataFormatError) throw overrun();
+      throw err;
+    }
     lengths.push(len);
     crc = crc32c(checksummedLength(len), crc);
   }
@@ -67,24 +82,42 @@ function readLengths(raw: Uint8Array, count: number, at: TensorLocation): { leng
  * @throws DataFormatError naming the tensor and the check that failed: the length checksum, the entry
  *   checksum over lengths and bytes, lengths running past the entry, or lengths not adding up to its size.
  */
-export function decodeStringTensor(raw: Uint8Array, count: number, at: TensorLocation, entryCrc?: number): Uint8Array[] {
+export function decodeStringTensor(
+  raw: Uint8Array,
+  count: number,
+  at: TensorLocation,
+  entryCrc?: number,
+): Uint8Array[] {
   if (count === 0 && raw.length === 0) return [];
   const { lengths, pos, crc } = readLengths(raw, count, at);
   const stored = new DataView(raw.buffer, raw.byteOffset + pos, 4).getUint32(0, true);
   if (stored !== maskCrc(crc)) {
-    throw checksumMismatch(at, "DT_STRING length checksum", `the masked CRC32C of the ${count} element lengths: stored ${hex(stored)}, computed ${hex(maskCrc(crc))}`);
+    throw checksumMismatch(
+      at,
+      "DT_STRING length checksum",
+      `the masked CRC32C of the ${count} element lengths: stored ${hex(stored)}, computed ${hex(maskCrc(crc))}`,
+    );
   }
   const start = pos + 4;
   const total = lengths.reduce((a, b) => a + b, 0);
   if (start + total !== raw.length) {
-    throw new DataFormatError(`${at.name}: the DT_STRING lengths add up to ${total} bytes but the entry holds ${raw.length - start} after them in ${at.shard}; the file is corrupt`);
+    throw new DataFormatError(
+      `${at.name}: the DT_STRING lengths add up to ${total} bytes but the entry holds ${raw.length - start} after them in ${at.shard}; the file is corrupt`,
+    );
   }
   const full = crc32c(raw.subarray(start), crc32c(raw.subarray(pos, start), crc));
   if (entryCrc !== undefined && maskCrc(full) !== entryCrc) {
-    throw checksumMismatch(at, "DT_STRING data checksum", `the entry's CRC32C over the lengths, their checksum and the ${total} string bytes: stored ${hex(entryCrc)}, computed ${hex(maskCrc(full))}`);
+    throw checksumMismatch(
+      at,
+      "DT_STRING data checksum",
+      `the entry's CRC32C over the lengths, their checksum and the ${total} string bytes: stored ${hex(entryCrc)}, computed ${hex(maskCrc(full))}`,
+    );
   }
   const out: Uint8Array[] = [];
   let p = start;
-  for (const len of lengths) { out.push(raw.subarray(p, p + len)); p += len; }
+  for (const len of lengths) {
+    out.push(raw.subarray(p, p + len));
+    p += len;
+  }
   return out;
 }
