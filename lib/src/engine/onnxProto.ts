@@ -1,114 +1,15 @@
 /**
- * The subset of the ONNX protobuf schema (onnx/onnx.proto, IR version 9) that we need to write models,
- * parsed at runtime by protobufjs (no code generation). Field numbers are those of the official schema.
+ * The subset of the ONNX protobuf schema (onnx/onnx.proto, IR version 9) that we need to write models:
+ * `assets/onnx/onnx-subset.proto`, parsed at run time by protobufjs (no code generation).
  *
  * Big float initializers are not passed through protobufjs: `encodeModel` encodes the graph without them
  * and appends each initializer as its own length-delimited field (protobuf merges repeated fields), so the
  * weights are copied exactly once, into the final buffer.
  */
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as protobuf from "protobufjs";
-
-const ONNX_SUBSET_PROTO = `
-syntax = "proto3";
-package onnx;
-
-message AttributeProto {
-  enum AttributeType { UNDEFINED = 0; FLOAT = 1; INT = 2; STRING = 3; TENSOR = 4; GRAPH = 5;
-    FLOATS = 6; INTS = 7; STRINGS = 8; TENSORS = 9; GRAPHS = 10; }
-  string name = 1;
-  string doc_string = 13;
-  AttributeType type = 20;
-  float f = 2;
-  int64 i = 3;
-  bytes s = 4;
-  TensorProto t = 5;
-  repeated float floats = 7;
-  repeated int64 ints = 8;
-}
-
-message ValueInfoProto {
-  string name = 1;
-  TypeProto type = 2;
-  string doc_string = 3;
-}
-
-message NodeProto {
-  repeated string input = 1;
-  repeated string output = 2;
-  string name = 3;
-  string op_type = 4;
-  string domain = 7;
-  repeated AttributeProto attribute = 5;
-  string doc_string = 6;
-}
-
-message StringStringEntryProto {
-  string key = 1;
-  string value = 2;
-}
-
-message ModelProto {
-  int64 ir_version = 1;
-  repeated OperatorSetIdProto opset_import = 8;
-  string producer_name = 2;
-  string producer_version = 3;
-  string domain = 4;
-  int64 model_version = 5;
-  string doc_string = 6;
-  GraphProto graph = 7;
-  repeated StringStringEntryProto metadata_props = 14;
-}
-
-message GraphProto {
-  repeated NodeProto node = 1;
-  string name = 2;
-  repeated TensorProto initializer = 5;
-  string doc_string = 10;
-  repeated ValueInfoProto input = 11;
-  repeated ValueInfoProto output = 12;
-  repeated ValueInfoProto value_info = 13;
-}
-
-message TensorProto {
-  enum DataType { UNDEFINED = 0; FLOAT = 1; UINT8 = 2; INT8 = 3; UINT16 = 4; INT16 = 5; INT32 = 6;
-    INT64 = 7; STRING = 8; BOOL = 9; FLOAT16 = 10; DOUBLE = 11; }
-  repeated int64 dims = 1;
-  int32 data_type = 2;
-  repeated float float_data = 4 [packed = true];
-  repeated int32 int32_data = 5 [packed = true];
-  repeated int64 int64_data = 7 [packed = true];
-  string name = 8;
-  string doc_string = 12;
-  bytes raw_data = 9;
-}
-
-message TensorShapeProto {
-  message Dimension {
-    oneof value {
-      int64 dim_value = 1;
-      string dim_param = 2;
-    }
-    string denotation = 3;
-  }
-  repeated Dimension dim = 1;
-}
-
-message TypeProto {
-  message Tensor {
-    int32 elem_type = 1;
-    TensorShapeProto shape = 2;
-  }
-  oneof value {
-    Tensor tensor_type = 1;
-  }
-  string denotation = 6;
-}
-
-message OperatorSetIdProto {
-  string domain = 1;
-  int64 version = 2;
-}
-`;
+import { ASSETS_DIR } from "../assets";
 
 /** ONNX TensorProto.DataType codes we use. */
 export const OnnxDataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9 } as const;
@@ -119,7 +20,9 @@ let root: protobuf.Root | undefined;
 
 /** The parsed schema (parsed once, lazily). */
 export function onnxSchema(): protobuf.Root {
-  root ??= protobuf.parse(ONNX_SUBSET_PROTO, { keepCase: true }).root;
+  root ??= protobuf.parse(fs.readFileSync(path.join(ASSETS_DIR, "onnx", "onnx-subset.proto"), "utf8"), {
+    keepCase: true,
+  }).root;
   return root;
 }
 

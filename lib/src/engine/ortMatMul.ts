@@ -85,20 +85,15 @@ const flagGradient: tf.GradConfig = {
     const [a, b] = saved;
     const d = dy as tf.Tensor;
     const { transposeA: tA, transposeB: tB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
-    const da = !tA
+    // d(a) and d(b) of op(a) @ op(b) for each pair of flags, as products with flags (no explicit transposes).
+    const mm = (x: tf.Tensor, y: tf.Tensor, tx: boolean, ty: boolean) => () => tf.matMul(x, y, tx, ty);
+    const [da, db] = !tA
       ? !tB
-        ? () => tf.matMul(d, b, false, true)
-        : () => tf.matMul(d, b, false, false)
+        ? [mm(d, b, false, true), mm(a, d, true, false)]
+        : [mm(d, b, false, false), mm(d, a, true, false)]
       : !tB
-        ? () => tf.matMul(b, d, false, true)
-        : () => tf.matMul(b, d, true, true);
-    const db = !tA
-      ? !tB
-        ? () => tf.matMul(a, d, true, false)
-        : () => tf.matMul(d, a, true, false)
-      : !tB
-        ? () => tf.matMul(a, d, false, false)
-        : () => tf.matMul(d, a, true, true);
+        ? [mm(b, d, false, true), mm(a, d, false, false)]
+        : [mm(b, d, true, true), mm(d, a, true, true)];
     return { a: () => reduceTo(da(), a.shape), b: () => reduceTo(db(), b.shape) };
   },
 };

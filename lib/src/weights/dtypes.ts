@@ -118,3 +118,8 @@ export function toFloat32(bytes: Uint8Array, dtype: string, what: string): Float
       );
   }
 }
+
+/** A reader's entries whose names start with `prefix`, sorted by name (like `tf.train.list_variables`). */
+export function sortedEntries<T extends { name: string }>(entries: ReadonlyMap<string, T>, prefix = ""): T[] {
+  return [...entries.values()].filter((e) => e.name.startsWith(prefix)).sort((a, b) => (a.name < b.name ? -1 : 1));
+}

@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { DataFormatError, ShapeMismatchError } from "../errors";
 import { writePartsAtomic } from "../util/atomic";
 import { readFileRange } from "../util/readRange";
-import { SAFETENSORS_DTYPES, toFloat32 } from "./dtypes";
+import { SAFETENSORS_DTYPES, sortedEntries, toFloat32 } from "./dtypes";
 import type { TensorInfo } from "./tfCheckpoint";
 
 /** Headers larger than this are refused (the format's own reference implementation uses 100 MB). */
@@ -119,9 +119,7 @@ export class SafetensorsFile {
 
   /** Tensors with dtype and shape, sorted by name; `prefix` keeps only names starting with it. */
   listVariables(prefix = ""): SafetensorsEntry[] {
-    return [...this.entries.values()]
-      .filter((e) => e.name.startsWith(prefix))
-      .sort((a, b) => (a.name < b.name ? -1 : 1));
+    return sortedEntries(this.entries, prefix);
   }
 
   has(name: string): boolean {

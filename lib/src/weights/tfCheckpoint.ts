@@ -18,7 +18,7 @@ import { readFileRange } from "../util/readRange";
 import { crc32c, maskCrc } from "./crc32c";
 import { readFields } from "./protobuf";
 import { readTable, type IndexLayout } from "./sstable";
-import { TF_DTYPES, toFloat32 } from "./dtypes";
+import { TF_DTYPES, sortedEntries, toFloat32 } from "./dtypes";
 import { checksumMismatch, decodeStringTensor, type TensorLocation } from "./tfStringTensor";
 
 export interface TensorInfo {
@@ -119,9 +119,7 @@ export class TfCheckpoint {
    * @param prefix only names starting with it (e.g. `model/h0/`).
    */
   listVariables(prefix = ""): BundleEntry[] {
-    return [...this.entries.values()]
-      .filter((e) => e.name.startsWith(prefix))
-      .sort((a, b) => (a.name < b.name ? -1 : 1));
+    return sortedEntries(this.entries, prefix);
   }
 
   has(name: string): boolean {
