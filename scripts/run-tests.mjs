@@ -51,7 +51,7 @@ let passed = num("pass"),
   skipped = num("skipped") + num("todo");
 
 if (!unitOnly) {
-  console.log("\nNotebooks (smoke mode: tiny model, local 127.0.0.1 downloads):");
+  console.log("\nNotebooks (smoke mode: tiny model, the package's own dataset copy and checkpoint):");
   const nb = spawnSync(process.execPath, [path.join(root, "scripts", "run-notebooks.mjs")], {
     cwd: root,
     encoding: "utf8",
