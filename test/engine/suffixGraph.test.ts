@@ -36,7 +36,7 @@ function tfjsReference(model: GPTModel, hidden: tf.Tensor3D, names: string[]) {
     });
   const logits = logitsOf();
   const { value, grads } = tf.variableGrads(
-    () => tf.losses.softmaxCrossEntropy<tf.Scalar>(y, logitsOf()),
+    () => tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(y, logitsOf()),
     names.map((n) => model.param(n)),
   );
   const result = {

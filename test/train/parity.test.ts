@@ -7,7 +7,6 @@ import {
   PlainRunner,
   createRunner,
   createPlainRunner,
-  availableFastPath,
   loadOnnxRuntime,
   ortMatMulStats,
   type TrunkEngine,
@@ -106,8 +105,7 @@ test("trainClassifierSimple (plain runner) reproduces PyTorch's loss at every st
   model.dispose();
 });
 
-test("the fast path, when this build has it, gives the same losses through the same runner interface", async (t) => {
-  if (!availableFastPath()) return t.skip("no performance engine in this build");
+test("the fast path gives the same losses through the same runner interface", async () => {
   const model = fixtureModel();
   const opt = new AdamW(model.trainableParams(), { lr: ref.lr, weightDecay: ref.weight_decay });
   const runner = await createRunner(model, opt, {

@@ -50,7 +50,9 @@ export { PrefixCache, sequenceKey, rowsOf, hashParams, hashSequences } from "./p
 export type { TokenBatch, PrefixBatchFn, PrefixFillOptions } from "./prefixCache";
 export { FastClassifierPath, createFastClassifierPath, fastPathIneligibility } from "./fastPath";
 export type { FastPathModel, FastPathOptions, PrefixStats } from "./fastPath";
+export type { PrefixPoolModel } from "./tfjsPrefixPool";
 export { enableOrtMatMul, disableOrtMatMul, acquireOrtMatMul, ortMatMulStats } from "./ortMatMul";
+export type { ClassifierRunner, TrunkEngine, PlainRunnerOptions } from "./runnerTypes";
 export { createPlainAcceleration } from "./plainAcceleration";
 export type { PlainAcceleration } from "./plainAcceleration";
 export { OnnxClassifier, generateTextOnnx } from "./inference";

@@ -6,7 +6,8 @@ import * as tf from "@tensorflow/tfjs";
 import type { DataLoader, Batch } from "../data/dataLoader";
 
 import type { GPTModel } from "../model/gptModel";
-import { crossEntropy, lastTokenLogitsOf, PlainRunner, type ClassifierRunner } from "./runner";
+import type { ClassifierRunner } from "../engine/runnerTypes";
+import { crossEntropy, lastTokenLogitsOf, PlainRunner } from "./runner";
 
 /** A model, or a runner that already wraps one (e.g. the fast path). */
 export type ModelOrRunner = GPTModel | ClassifierRunner;

@@ -15,19 +15,10 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Batch } from "../data/dataLoader";
 import { batchTensors } from "../data/dataLoader";
+import type { ClassifierRunner, PlainRunnerOptions, TrunkEngine } from "../engine/runnerTypes";
+import { frozenTrunkSize } from "../model/frozenTrunk";
 import type { ForwardOptions, GPTModel } from "../model/gptModel";
 import type { AdamW } from "./adamw";
-
-export interface ClassifierRunner {
-  /** "plain": the book's computation; "fast": the cached-prefix path. */
-  readonly kind: "plain" | "fast";
-  /** Last-token logits (no gradient), row-major [B, numClasses]. */
-  logits(batch: Batch): Promise<Float32Array>;
-  /** One optimizer step on the batch (zero_grad, loss, backward, step); returns the loss before the update. */
-  trainStep(batch: Batch): Promise<number>;
-  /** Writes trained values back into the model (fast path) and frees resources. */
-  finish(): Promise<void>;
-}
 
 /** Cross-entropy of last-token logits, computed in tfjs: logits [B, C], targets int32 [B] → scalar (mean). */
 export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
@@ -43,40 +34,6 @@ export function lastTokenLogitsOf(model: GPTModel, inputs: tf.Tensor2D): tf.Tens
     const out = model.forward(inputs); // [B, T, C]
     return out.slice([0, out.shape[1] - 1, 0], [-1, 1, -1]).squeeze<tf.Tensor2D>([1]);
   });
-}
-
-const isTrainable = (model: GPTModel, prefix: string) =>
-  [...model.params].some(([name, v]) => v.trainable && (name === prefix || name.startsWith(`${prefix}.`)));
-
-/**
- * Where the frozen trunk ends: `embedFrozen` (token and position embeddings frozen) and `blocks`, the
- * number of leading transformer blocks that are entirely frozen (0 when the embeddings train).
- */
-export function frozenTrunkSize(model: GPTModel): { embedFrozen: boolean; blocks: number } {
-  if (isTrainable(model, "tok_emb") || isTrainable(model, "pos_emb")) return { embedFrozen: false, blocks: 0 };
-  let blocks = 0;
-  while (blocks < model.cfg.nLayers && !isTrainable(model, `trf_blocks.${blocks}`)) blocks++;
-  return { embedFrozen: true, blocks };
-}
-
-/**
- * A native engine for the frozen trunk's forward pass (embeddings + the first `blocks` blocks, no
- * dropout), e.g. the performance engine's `OnnxGptEngine`. Built from the frozen weights once; it
- * computes every batch anew (nothing is cached).
- */
-export interface TrunkEngine {
-  /** Number of transformer blocks after the embeddings that it computes. */
-  readonly blocks: number;
-  /** Token ids, row-major [batch, T] → hidden states, row-major [batch, T, E]. */
-  run(ids: Int32Array, batch: number): Promise<Float32Array>;
-  release(): Promise<void>;
-}
-
-export interface PlainRunnerOptions {
-  /** Computes the frozen trunk natively (see TrunkEngine); without it tfjs computes it. */
-  trunk?: TrunkEngine;
-  /** Called once by finish(), e.g. to hand tfjs's matmuls back (acquireOrtMatMul's release). */
-  onFinish?: () => void | Promise<void>;
 }
 
 /** The book's loop (every layer computed every step), with the frozen trunk kept out of the gradient tape. */

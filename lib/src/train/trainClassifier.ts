@@ -5,7 +5,8 @@ import type { DataLoader } from "../data/dataLoader";
 import { UserError } from "../errors";
 import type { GPTModel } from "../model/gptModel";
 import type { AdamW } from "./adamw";
-import { PlainRunner, type ClassifierRunner } from "./runner";
+import type { ClassifierRunner } from "../engine/runnerTypes";
+import { PlainRunner } from "./runner";
 import { calcAccuracyLoader, evaluateModel } from "./evaluate";
 
 /** Where training stands after a step (for progress bars). */
