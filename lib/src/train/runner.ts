@@ -3,7 +3,8 @@
  * one seam so that the frozen layers never enter the gradient tape:
  *
  *   features = frozenTrunk(inputs)   // embeddings + leading frozen blocks, no gradient (per-block tidy)
- *   logits   = suffix(features)      // trainable blocks → final norm → head, last position, differentiable
+ *   loss     = calcLossBatch(features, targets, suffix)   // the book's calc_loss_batch on the rest:
+ *              // trainable blocks → final norm → head at the last position → cross-entropy, differentiable
  *
  * Same numbers as running the whole model inside tf.variableGrads, without the memory of a tape over
  * every block (on WASM a full-model tape of GPT-2 124M exceeds the 4 GB heap). The frozen trunk is a
@@ -34,6 +35,55 @@ export function lastTokenLogitsOf(model: GPTModel, inputs: tf.Tensor2D): tf.Tens
     const out = model.forward(inputs); // [B, T, C]
     return out.slice([0, out.shape[1] - 1, 0], [-1, 1, -1]).squeeze<tf.Tensor2D>([1]);
   });
+}
+
+/** Mean cross-entropy of last-token logits [B, C] against labels, in float64 (equal to PyTorch's to ~1e-7). */
+export function crossEntropyOfLogits(logits: Float32Array, labels: ArrayLike<number>): number {
+  const B = labels.length,
+    C = logits.length / B;
+  let total = 0;
+  for (let b = 0; b < B; b++) {
+    let max = -Infinity;
+    for (let c = 0; c < C; c++) max = Math.max(max, logits[b * C + c]);
+    let sum = 0;
+    for (let c = 0; c < C; c++) sum += Math.exp(logits[b * C + c] - max);
+    total += max + Math.log(sum) - logits[b * C + labels[b]];
+  }
+  return total / B;
+}
+
+/** The last token's logits [B, C] from a batch's inputs: the whole model, or a runner's layers after its frozen trunk. */
+export type LastTokenLogitsFn = (inputBatch: tf.Tensor) => tf.Tensor2D;
+
+/**
+ * Loss of one batch: cross-entropy of the last token's logits. Book: calc_loss_batch, 6.6.
+ *
+ * - `calcLossBatch(inputBatch, targetBatch, model)` → a tfjs scalar, differentiable: the book's form, and
+ *   PlainRunner.trainStep's inside tf.variableGrads (there `model` is the layers after the frozen trunk and
+ *   `inputBatch` the trunk's features). The caller disposes the result.
+ * - `calcLossBatch(batch, runner)` → the loss without gradient, as a number (calcLossLoader's step): the
+ *   runner's last-token logits (the fast path's from ONNX Runtime) and their cross-entropy in float64.
+ */
+export function calcLossBatch(
+  inputBatch: tf.Tensor,
+  targetBatch: tf.Tensor1D,
+  model: GPTModel | LastTokenLogitsFn,
+): tf.Scalar;
+export function calcLossBatch(batch: Batch, runner: ClassifierRunner): Promise<number>;
+export function calcLossBatch(
+  input: tf.Tensor | Batch,
+  target: tf.Tensor1D | ClassifierRunner,
+  model?: GPTModel | LastTokenLogitsFn,
+): tf.Scalar | Promise<number> {
+  if (!(input instanceof tf.Tensor)) {
+    if (target instanceof tf.Tensor) throw new TypeError("calcLossBatch(batch, runner): the runner is missing");
+    return target.logits(input).then((logits) => crossEntropyOfLogits(logits, input.labels));
+  }
+  if (!(target instanceof tf.Tensor) || !model)
+    throw new TypeError("calcLossBatch(inputBatch, targetBatch, model): the targets or the model are missing");
+  const forward: LastTokenLogitsFn =
+    typeof model === "function" ? model : (x) => lastTokenLogitsOf(model, x as tf.Tensor2D);
+  return tf.tidy(() => crossEntropy(forward(input), target));
 }
 
 /** The book's loop (every layer computed every step), with the frozen trunk kept out of the gradient tape. */
@@ -122,7 +172,7 @@ export class PlainRunner implements ClassifierRunner {
     const features = await this.trunkOf(batch, inputs, true);
     const params = this.optimizer.params;
     const { value, grads } = tf.variableGrads(
-      () => crossEntropy(this.suffix(features, { training: true }), targets),
+      () => calcLossBatch(features, targets, (x) => this.suffix(x, { training: true })),
       [...params.values()],
     );
     // variableGrads keys gradients by tfjs variable name; map them back to our parameter names.

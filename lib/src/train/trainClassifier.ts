@@ -136,7 +136,7 @@ export async function trainClassifierSimple(
       await new Promise<void>((resolve) => setImmediate(resolve));
       if (opts.signal?.aborted)
         throw new TrainingInterruptedError(`Training interrupted in epoch ${epoch} after ${globalStep + 1} steps`);
-      const loss = await runner.trainStep(batch); // zero_grad, loss, backward, step
+      const loss = await runner.trainStep(batch); // zero_grad, calcLossBatch, backward, step
       r.examplesSeen += batch.batchSize;
       globalStep++;
       step++;
