@@ -8,19 +8,17 @@ import {
   createRunner,
   createPlainRunner,
   loadOnnxRuntime,
-  ortMatMulStats,
-  type TrunkEngine,
   trainClassifierSimple,
   calcLossLoader,
   calcAccuracyLoader,
   calcLossBatch,
-  crossEntropyOfLogits,
-  lastTokenLogitsOf,
-  frozenTrunkSize,
   prepareClassifier,
   GPTModel,
   type TrainProgress,
 } from "llm-spam-classifier";
+import { ortMatMulStats, type TrunkEngine } from "llm-spam-classifier/engine";
+import { frozenTrunkSize } from "llm-spam-classifier/model";
+import { crossEntropyOfLogits, lastTokenLogitsOf } from "llm-spam-classifier/train";
 import { adamRef, batches, close, fixedLoader, fixtureModel, ref } from "./fixture";
 
 // Parity with PyTorch 1.13 (scripts/fixtures/train_reference.py): the book's loop on a small random GPT.
