@@ -15,7 +15,6 @@ import {
   trainClassifierSimple,
   type Batch,
   type ClassifierRunner,
-  type FastClassifierPath,
 } from "llm-spam-classifier";
 import { peakRssBytes } from "./machine";
 import { loadBenchModel } from "./loadModel";
@@ -106,7 +105,7 @@ async function main(): Promise<void> {
   const inner = await createRunner(model, optimizer, { path: "fast", sequences });
   const prefixSeconds = (performance.now() - tChapter) / 1000;
   if (!(inner instanceof FastRunner)) throw new Error("the fast path was not chosen");
-  const fastPath = inner.path as FastClassifierPath;
+  const fastPath = inner.path;
   const stats = fastPath.prefixStats!;
   const stepTimes: number[] = [],
     evalTimes: number[] = [];

@@ -2,7 +2,8 @@
  * Loads PyTorch's random weights (safetensors written by scripts/bench/torch_reference.py) into our GPTModel
  * (124M config, 2-class head with bias) with the book's freezing: last block, final norm and head trainable.
  */
-import { GPTModel, isLinearWeight, modelConfig } from "llm-spam-classifier";
+import { GPTModel, modelConfig } from "llm-spam-classifier";
+import { isLinearWeight } from "llm-spam-classifier/model";
 import { readSafetensorsF32, transpose2d } from "./safetensors";
 
 export function loadBenchModel(weightsPath: string): GPTModel {

@@ -2,7 +2,8 @@
  * ONNX Runtime plain-matmul throughput: the reference for "prefix pass ≥ 60% of ORT's matmul GFLOP/s".
  * Single-node graphs, weights as initializers, median of `reps` runs after warm-up.
  */
-import { createOrtSession, loadOnnxRuntime, OnnxDataType, OnnxGraphBuilder } from "llm-spam-classifier";
+import { loadOnnxRuntime } from "llm-spam-classifier";
+import { createOrtSession, OnnxDataType, OnnxGraphBuilder } from "llm-spam-classifier/engine";
 
 export interface MatmulResult {
   shape: string;

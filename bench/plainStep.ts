@@ -12,18 +12,17 @@
  */
 import * as fs from "node:fs";
 import {
-  acquireOrtMatMul,
   AdamW,
   createPlainRunner,
   createRunner,
   DataLoader,
   describeBackend,
   initBackend,
-  ortMatMulStats,
   PlainRunner,
   tf,
   type ClassifierRunner,
 } from "llm-spam-classifier";
+import { acquireOrtMatMul, ortMatMulStats } from "llm-spam-classifier/engine";
 import { loadBenchModel } from "./loadModel";
 import { peakRssBytes } from "./machine";
 import type { ChapterPlan, PlainMode } from "./plan";

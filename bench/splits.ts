@@ -1,5 +1,6 @@
 /** The three datasets of the chapter (subsets for the quick plan), tokenized like the book (max length 120). */
-import { readSplitCsv, splitPaths, SpamDataset } from "llm-spam-classifier";
+import { readSplitCsv, SpamDataset } from "llm-spam-classifier";
+import { splitPaths } from "llm-spam-classifier/data";
 import type { ChapterPlan } from "./plan";
 
 export interface Splits {

@@ -63,7 +63,7 @@ function errorMessage(err: unknown): string {
 }
 
 /** Loads a native tfjs package; throws unless it is a real binding (danfo's override maps tfjs-node to plain tfjs). */
-async function loadNative(pkg: string): Promise<void> {
+async function loadNative(pkg: "@tensorflow/tfjs-node" | "@tensorflow/tfjs-node-gpu"): Promise<void> {
   await import(pkg);
   if (!tf.engine().registryFactory["tensorflow"])
     throw new Error("not installed (only the plain-tfjs alias that danfojs-node uses)");

@@ -1,21 +1,141 @@
 /**
  * llm-spam-classifier: chapter 6 of "Build a Large Language Model (From Scratch)" in TypeScript.
- * One import path for notebooks, the CLI, tests and your own projects.
+ *
+ * This entry holds the chapter's functions, in the book's order (sections 6.2–6.8), with the types of their
+ * options and results; then settings, the tfjs backend, the errors and tfjs itself. Notebooks, the CLI and
+ * your own projects import from here.
+ *
+ * Each folder of the library also has its own entry, with everything it exports (the pieces under the
+ * chapter's functions, file formats, engine internals):
+ *
+ *   llm-spam-classifier/data     the dataset: TSV/CSV parsers, pandas' value_counts, zip extraction (6.2–6.3)
+ *   llm-spam-classifier/model    the GPT model: configurations, parameter layout, the classifier's input (6.4)
+ *   llm-spam-classifier/weights  GPT-2 checkpoints: TF checkpoint (SSTable, CRC32C), safetensors, layouts (6.4)
+ *   llm-spam-classifier/train    classifier head, losses, runners, training loop, saving, reports (6.5–6.8)
+ *   llm-spam-classifier/plot     Plotly figures and their HTML/PNG rendering (6.7)
+ *   llm-spam-classifier/engine   ONNX export, ONNX Runtime sessions, the cached fast path, native kernels
+ *   llm-spam-classifier/util     atomic writes, downloads, progress bars, a local file server
  */
+
+// 6.2 The dataset: download, balance, split
+export { downloadAndUnzipSpamData, type DownloadSpamOptions } from "./data/download";
+export { readSmsSpamFile, type SmsRow } from "./data/tsv";
+export { createBalancedDataset, mapLabels, randomSplit, LABEL_MAP, CLASS_NAMES, type Splits } from "./data/balance";
+export { RandomState } from "./data/random";
+export {
+  writeSplitCsvs,
+  readSplitCsv,
+  prepareSpamData,
+  SPLIT_NAMES,
+  type SplitName,
+  type SplitFile,
+  type PreparedSpamData,
+} from "./data/prepare";
+
+// 6.3 Data loaders: the tokenizer, SpamDataset, DataLoader
+export { getTokenizer, textToTokenIds, tokenIdsToText, PAD_TOKEN_ID, END_OF_TEXT, type Tokenizer } from "./tokenizer";
+export { SpamDataset, type SpamDatasetOptions } from "./data/spamDataset";
+export { DataLoader, batchTensors, type Batch, type DataLoaderOptions } from "./data/dataLoader";
+
+// 6.4 The pretrained GPT-2: configurations, the model, loading its weights, generating text
+export {
+  modelConfig,
+  BASE_CONFIG,
+  MODEL_CONFIGS,
+  MODEL_SIZES,
+  configFromHparams,
+  type GPTConfig,
+  type ModelName,
+} from "./model/config";
+export { GPTModel, type ForwardOptions } from "./model/gptModel";
+export { modelSummary } from "./model/summary";
+export { downloadGpt2, ALLOWED_SIZES, type Gpt2Size, type DownloadGpt2Options } from "./weights/downloadGpt2";
+export { TfCheckpoint } from "./weights/tfCheckpoint";
+export { openWeights, loadPretrainedGpt2, type Pretrained, type PretrainedOptions } from "./weights/pretrained";
+export { loadWeightsIntoGpt, type WeightSource } from "./weights/loadWeights";
+export { generateTextSimple, generateText } from "./model/generate";
+
+// 6.5 The classification head, and which layers train
+export {
+  prepareClassifier,
+  classifierParamCount,
+  checkTrainable,
+  TRAINABLE_CHOICES,
+  type TrainableLayers,
+  type PrepareClassifierOptions,
+} from "./train/classifier";
+
+// 6.6 Classification loss and accuracy
+export { calcLossBatch, type LastTokenLogitsFn } from "./train/runner";
+export { calcLossLoader, calcAccuracyLoader, type ModelOrRunner } from "./train/evaluate";
+
+// 6.7 Fine-tuning: the training loop, AdamW, the runners under it, progress and plots
+export {
+  trainClassifierSimple,
+  TrainingInterruptedError,
+  type TrainOptions,
+  type TrainResult,
+  type TrainProgress,
+} from "./train/trainClassifier";
+export { evaluateModel } from "./train/evaluate";
+export { AdamW, type AdamWSettings } from "./train/adamw";
+export { createRunner, createPlainRunner, FastRunner, type RunnerOptions } from "./train/createRunner";
+export { PlainRunner } from "./train/runner";
+export type { ClassifierRunner } from "./engine/runnerTypes";
+export {
+  trainingSchedule,
+  createSpamLoaders,
+  finetuneClassifier,
+  loadOrTrainClassifier,
+  type FinetuneOptions,
+  type FinetuneResult,
+} from "./train/finetune";
+export { trainingProgress, type TrainingProgressOptions } from "./train/progress";
+export { plotValues, trainingFigures, type PlotlyFigure, type TrainingCurves } from "./plot/plotValues";
+export { showPlot, writePlotHtml, writePlotPng } from "./plot/render";
+
+// 6.8 Using the classifier: classifying texts (tfjs, or ONNX Runtime for many), saving and loading it
+export { classifyReview, classifyWithProbability } from "./train/classify";
+export type { ClassifyOptions, ClassifierModel } from "./model/classifierInput";
+export { OnnxClassifier, type Classification } from "./engine/inference";
+export { saveClassifier, loadClassifier, type ClassifierConfig, type SaveClassifierOptions } from "./train/checkpoint";
+
+// Settings: folders, download URLs, smoke mode (the package's tiny GPT-2 and dataset copy, served locally)
+export {
+  getSettings,
+  parseFlag,
+  SMS_SPAM_URL,
+  SMS_SPAM_BACKUP_URL,
+  GPT2_BASE_URL,
+  GPT2_BACKUP_BASE_URL,
+  type Settings,
+  type SettingsOverrides,
+} from "./config";
+export { SMS_SPAM_ZIP, TINY_GPT2_DIR } from "./assets";
+export { startSmokeServer, type SmokeServer } from "./smoke";
+
+// The tfjs backend (and whether ONNX Runtime is there for the native paths)
+export {
+  initBackend,
+  describeBackend,
+  backendInfo,
+  parseBackendChoice,
+  BACKEND_ORDER,
+  type BackendChoice,
+  type BackendInfo,
+} from "./backend";
+export { loadOnnxRuntime } from "./engine/onnxRuntime";
+
+// Errors: every UserError is one clear message about the input, never a stack trace
+export {
+  UserError,
+  ConfigError,
+  DataFormatError,
+  DownloadError,
+  ShapeMismatchError,
+  BackendError,
+  isUserError,
+} from "./errors";
+
+// tfjs itself, the instance the library uses
 export * as tf from "@tensorflow/tfjs";
-export * from "./errors";
-export * from "./config";
-export * from "./backend";
-export { registerWasmKernels, registerFastMatMulGradient, unsortedSegmentSumValues } from "./wasmKernels";
-export * from "./util/atomic";
-export * from "./util/progress";
-export * from "./util/download";
-export * from "./util/staticServer";
-export * from "./tokenizer";
-export * from "./smoke";
-export * from "./data";
-export * from "./model";
-export * from "./weights";
-export * from "./train";
-export * from "./plot";
-export * from "./engine";

@@ -3,9 +3,9 @@ import assert from "node:assert/strict";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import {
-  downloadAndUnzipSpamData, spamDataPaths, serveFiles, extractZip, ensureDataDir, DownloadError, DataFormatError, ConfigError, escapesFolder,
-} from "llm-spam-classifier";
+import { downloadAndUnzipSpamData, DownloadError, DataFormatError, ConfigError } from "llm-spam-classifier";
+import { spamDataPaths, extractZip, ensureDataDir, escapesFolder } from "llm-spam-classifier/data";
+import { serveFiles } from "llm-spam-classifier/util";
 import { SMS_SPAM_ZIP, SMS_SPAM_COLLECTION_SHA256, tempDir, makeZip, closedUrl } from "../helpers";
 
 const realZip = SMS_SPAM_ZIP;

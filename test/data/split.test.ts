@@ -3,10 +3,8 @@ import assert from "node:assert/strict";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import {
-  readSmsSpamTsv, valueCounts, createBalancedDataset, mapLabels, randomSplit, formatCsv, parseCsv, parseDelimited,
-  prepareSpamData, spamDataPaths, readSplitCsv, readSmsSpamFile, DataFormatError, type PreparedSpamData,
-} from "llm-spam-classifier";
+import { createBalancedDataset, mapLabels, randomSplit, prepareSpamData, readSplitCsv, readSmsSpamFile, DataFormatError, type PreparedSpamData } from "llm-spam-classifier";
+import { readSmsSpamTsv, valueCounts, formatCsv, parseCsv, parseDelimited, spamDataPaths } from "llm-spam-classifier/data";
 import { SMS_SPAM_ZIP, tempDir } from "../helpers";
 
 // Written by scripts/fixtures/numpy_pandas_reference.py with pandas itself (the book's code).

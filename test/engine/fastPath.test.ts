@@ -4,17 +4,13 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { tf, initBackend, loadOnnxRuntime, GPTModel, prepareClassifier } from "llm-spam-classifier";
 import {
-  tf,
-  initBackend,
   createFastClassifierPath,
   FastClassifierPath,
   OnnxGptEngine,
-  loadOnnxRuntime,
   fastPathIneligibility,
-  GPTModel,
-  prepareClassifier,
-} from "llm-spam-classifier";
+} from "llm-spam-classifier/engine";
 import { fixtureParamsModel, maxAbsDiff, ourLayout, readTinyReference } from "./fixtureModel";
 
 const ref = readTinyReference();
@@ -151,13 +147,13 @@ test("with cacheDir the prefix is saved once and loaded (not recomputed) by the 
 
 test("ONNX_DISABLE=1 (or no onnxruntime-node) falls back to the tfjs fast path", () => {
   const code = `
-    const lib = require("llm-spam-classifier");
+    const lib = require("llm-spam-classifier"), engine = require("llm-spam-classifier/engine");
     (async () => {
       await lib.initBackend();
       const m = new lib.GPTModel({ vocabSize: 50, contextLength: 8, embDim: 16, nHeads: 2, nLayers: 2, dropRate: 0, qkvBias: true });
       m.freezeAll(); m.replaceOutHead(2); m.setTrainable(["trf_blocks.1", "final_norm", "out_head"]);
-      const fast = await lib.createFastClassifierPath(m);
-      console.log(JSON.stringify({ ort: lib.loadOnnxRuntime() === undefined ? "absent" : "present", reason: lib.onnxRuntimeUnavailableReason(), kind: fast.kind }));
+      const fast = await engine.createFastClassifierPath(m);
+      console.log(JSON.stringify({ ort: lib.loadOnnxRuntime() === undefined ? "absent" : "present", reason: engine.onnxRuntimeUnavailableReason(), kind: fast.kind }));
     })();`;
   const r = spawnSync(process.execPath, ["-e", code], { encoding: "utf8", env: { ...process.env, ONNX_DISABLE: "1" } });
   assert.equal(r.status, 0, r.stderr);

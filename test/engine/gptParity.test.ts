@@ -1,16 +1,13 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
+import { tf, initBackend, GPTModel, loadOnnxRuntime } from "llm-spam-classifier";
 import {
-  tf,
-  initBackend,
-  GPTModel,
   OnnxGptEngine,
-  loadOnnxRuntime,
   createFastClassifierPath,
   FastClassifierPath,
   adamwUpdateInPlace,
   resolveFastAdamW,
-} from "llm-spam-classifier";
+} from "llm-spam-classifier/engine";
 import { maxAbsDiff, randomClassifier } from "./fixtureModel";
 
 const CFG = { vocabSize: 97, contextLength: 16, embDim: 32, nHeads: 4, nLayers: 3, dropRate: 0, qkvBias: true };

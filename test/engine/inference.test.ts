@@ -8,10 +8,10 @@ import {
   loadOnnxRuntime,
   OnnxClassifier,
   classifyWithProbability,
-  generateTextOnnx,
   generateText,
   ConfigError,
 } from "llm-spam-classifier";
+import { generateTextOnnx } from "llm-spam-classifier/engine";
 
 // Classification and generation on ONNX Runtime give what the tfjs functions give, on a small random GPT
 // with GPT-2's vocabulary (so the real tokenizer's ids fit).

@@ -1,15 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { loadOnnxRuntime } from "llm-spam-classifier";
 import {
   encodeModel,
   decodeModel,
   OnnxGraphBuilder,
   OnnxDataType,
   createOrtSession,
-  loadOnnxRuntime,
   ONNX_OPSET,
   ONNX_IR_VERSION,
-} from "llm-spam-classifier";
+} from "llm-spam-classifier/engine";
 
 test("encodeModel writes a ModelProto that decodes back (graph, opset, raw initializers)", () => {
   const w = Float32Array.of(1, 2, 3, 4, 5, 6);

@@ -1,14 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  tf,
-  initBackend,
-  enableOrtMatMul,
-  disableOrtMatMul,
-  acquireOrtMatMul,
-  ortMatMulStats,
-  loadOnnxRuntime,
-} from "llm-spam-classifier";
+import { tf, initBackend, loadOnnxRuntime } from "llm-spam-classifier";
+import { enableOrtMatMul, disableOrtMatMul, acquireOrtMatMul, ortMatMulStats } from "llm-spam-classifier/engine";
 
 const cases: Array<{ a: number[]; b: number[]; tA: boolean; tB: boolean }> = [
   { a: [96, 64], b: [64, 80], tA: false, tB: false },

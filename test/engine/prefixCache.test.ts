@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { PrefixCache, sequenceKey, rowsOf, hashSequences, DataFormatError, tf, initBackend } from "llm-spam-classifier";
+import { DataFormatError, tf, initBackend } from "llm-spam-classifier";
+import { PrefixCache, sequenceKey, rowsOf, hashSequences } from "llm-spam-classifier/engine";
 
 const E = 3;
 /** A fake prefix: hidden[t, e] = id_t * 10 + e, so rows are easy to check. */

@@ -1,15 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  tf,
-  initBackend,
-  loadOnnxRuntime,
-  createOrtSession,
-  buildSuffixOnnx,
-  suffixParamNames,
-  type GPTModel,
-  type OrtModule,
-} from "llm-spam-classifier";
+import { tf, initBackend, loadOnnxRuntime, type GPTModel } from "llm-spam-classifier";
+import { createOrtSession, buildSuffixOnnx, suffixParamNames, type OrtModule } from "llm-spam-classifier/engine";
 import { maxAbsDiff, randomClassifier } from "./fixtureModel";
 
 // The hand-derived backward pass of suffixGraph.ts against tfjs autodiff of the same loss through the

@@ -6,7 +6,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
-import { downloadFile, remoteSize, serveFiles, DownloadError, writeFileAtomic } from "llm-spam-classifier";
+import { DownloadError } from "llm-spam-classifier";
+import { downloadFile, remoteSize, serveFiles, writeFileAtomic } from "llm-spam-classifier/util";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "dl-test-"));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
-import { createProgress, tslabDisplay, trainingProgress, type NotebookDisplay } from "llm-spam-classifier";
+import { trainingProgress } from "llm-spam-classifier";
+import { createProgress, tslabDisplay, type NotebookDisplay } from "llm-spam-classifier/util";
 
 /** A stand-in for a tslab display: records every HTML it is given. */
 function fakeDisplay(): NotebookDisplay & { shown: string[] } {

@@ -12,14 +12,13 @@ import {
   modelConfig,
   configFromHparams,
   ConfigError,
-  SafetensorsFile,
-  writeSafetensors,
   loadPretrainedGpt2,
   DataFormatError,
   ShapeMismatchError,
-  isLinearWeight,
   type GPTConfig,
 } from "llm-spam-classifier";
+import { isLinearWeight } from "llm-spam-classifier/model";
+import { SafetensorsFile, writeSafetensors } from "llm-spam-classifier/weights";
 import { tempDir } from "../helpers";
 
 // Written by scripts/fixtures/gpt2_reference.py: the book's PyTorch GPTModel with random weights.

@@ -178,15 +178,38 @@ test("in a user's project: the CLI fine-tunes a smoke classifier; copied cells r
   }
 });
 
+/** One function from each subpath entry (lib/package.json `exports`). */
+const SUBPATH_NAMES: Record<string, string> = {
+  data: "valueCounts",
+  model: "encodeForClassification",
+  weights: "openWeightSource",
+  train: "crossEntropyOfLogits",
+  plot: "linspace",
+  engine: "OnnxGptEngine",
+  util: "writeFileAtomic",
+};
+
 test("in a user's project: subpath exports and plain Node ESM find the package's names and types", () => {
-  const code = `import { getTokenizer, SMS_SPAM_ZIP } from "llm-spam-classifier"; import { OnnxGptEngine } from "llm-spam-classifier/engine";
-import { openWeightSource } from "llm-spam-classifier/weights"; import * as fs from "node:fs";
-console.log(JSON.stringify([getTokenizer().encode("hi").length, fs.existsSync(SMS_SPAM_ZIP), typeof OnnxGptEngine, typeof openWeightSource]));`;
+  const pkg = JSON.parse(fs.readFileSync(path.join(LIB, "package.json"), "utf8")) as {
+    exports: Record<string, unknown>;
+  };
+  const declared = Object.keys(pkg.exports).filter((k) => k !== "." && k !== "./package.json");
+  assert.deepEqual(Object.keys(SUBPATH_NAMES).sort(), declared.map((k) => k.slice(2)).sort(), "one name per subpath");
+  const subs = Object.entries(SUBPATH_NAMES);
+  const imports = subs.map(([sub, name]) => `import { ${name} } from "llm-spam-classifier/${sub}";`).join("\n");
+  const code = `import { getTokenizer, SMS_SPAM_ZIP } from "llm-spam-classifier"; import * as fs from "node:fs";
+${imports}
+console.log(JSON.stringify([getTokenizer().encode("hi").length, fs.existsSync(SMS_SPAM_ZIP), ${subs.map(([, n]) => `typeof ${n}`).join(", ")}]));`;
   const r = sh("node", ["--input-type=module", "-e", code], app);
-  assert.deepEqual(JSON.parse(r.stdout.trim()), [1, true, "function", "function"]);
+  assert.deepEqual(JSON.parse(r.stdout.trim()), [1, true, ...subs.map(() => "function")]);
+  const cjs = `console.log(JSON.stringify([${subs.map(([sub, n]) => `typeof require("llm-spam-classifier/${sub}").${n}`).join(", ")}]));`;
+  assert.deepEqual(
+    JSON.parse(sh("node", ["-e", cjs], app).stdout.trim()),
+    subs.map(() => "function"),
+  );
   fs.writeFileSync(
     path.join(app, "sub.mts"),
-    `import { OnnxGptEngine } from "llm-spam-classifier/engine";\nconst f: typeof OnnxGptEngine.create = OnnxGptEngine.create;\nconsole.log(typeof f);\n`,
+    `${imports}\nconst f: typeof OnnxGptEngine.create = OnnxGptEngine.create;\nconsole.log(typeof f, ${subs.map(([, n]) => `typeof ${n}`).join(", ")});\n`,
   );
   fs.writeFileSync(
     path.join(app, "tsconfig.json"),

@@ -3,17 +3,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import {
-  findChromium,
-  linspace,
-  notebookPlotHtml,
-  plotlyHtml,
-  plotlyLibrary,
-  plotValues,
-  trainingFigures,
-  writePlotHtml,
-  writePlotPng,
-} from "llm-spam-classifier";
+import { plotValues, trainingFigures, writePlotHtml, writePlotPng } from "llm-spam-classifier";
+import { findChromium, linspace, notebookPlotHtml, plotlyHtml, plotlyLibrary } from "llm-spam-classifier/plot";
 import type { PlotlyFigure } from "llm-spam-classifier";
 import { tempDir } from "../helpers";
 

@@ -15,15 +15,14 @@ import {
   DataFormatError,
   classifyReview,
   classifyWithProbability,
-  encodeForClassification,
-  lastTokenLogitsOf,
   loadClassifier,
   saveClassifier,
-  SafetensorsFile,
   getTokenizer,
   PAD_TOKEN_ID,
-  writeSafetensors,
 } from "llm-spam-classifier";
+import { encodeForClassification } from "llm-spam-classifier/model";
+import { lastTokenLogitsOf } from "llm-spam-classifier/train";
+import { SafetensorsFile, writeSafetensors } from "llm-spam-classifier/weights";
 import { fixtureModel } from "./fixture";
 
 before(async () => {

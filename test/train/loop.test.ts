@@ -12,13 +12,12 @@ import {
   DataLoader,
   trainClassifierSimple,
   trainingProgress,
-  formatEvalLine,
-  formatAccuracyLine,
   TrainingInterruptedError,
   UserError,
   trainingSchedule,
   type TrainProgress,
 } from "llm-spam-classifier";
+import { formatEvalLine, formatAccuracyLine } from "llm-spam-classifier/train";
 
 // The loop of 6.7 on a tiny GPT and a small real-looking dataset (real GPT-2 tokens, batch 8, shuffled, drop_last).
 const TEXTS = [

@@ -7,21 +7,18 @@ import {
   PlainRunner,
   createRunner,
   createPlainRunner,
-  availableFastPath,
   loadOnnxRuntime,
-  ortMatMulStats,
-  type TrunkEngine,
   trainClassifierSimple,
   calcLossLoader,
   calcAccuracyLoader,
   calcLossBatch,
-  crossEntropyOfLogits,
-  lastTokenLogitsOf,
-  frozenTrunkSize,
   prepareClassifier,
   GPTModel,
   type TrainProgress,
 } from "llm-spam-classifier";
+import { ortMatMulStats, type TrunkEngine } from "llm-spam-classifier/engine";
+import { frozenTrunkSize } from "llm-spam-classifier/model";
+import { crossEntropyOfLogits, lastTokenLogitsOf } from "llm-spam-classifier/train";
 import { adamRef, batches, close, fixedLoader, fixtureModel, ref } from "./fixture";
 
 // Parity with PyTorch 1.13 (scripts/fixtures/train_reference.py): the book's loop on a small random GPT.
@@ -106,8 +103,7 @@ test("trainClassifierSimple (plain runner) reproduces PyTorch's loss at every st
   model.dispose();
 });
 
-test("the fast path, when this build has it, gives the same losses through the same runner interface", async (t) => {
-  if (!availableFastPath()) return t.skip("no performance engine in this build");
+test("the fast path gives the same losses through the same runner interface", async () => {
   const model = fixtureModel();
   const opt = new AdamW(model.trainableParams(), { lr: ref.lr, weightDecay: ref.weight_decay });
   const runner = await createRunner(model, opt, {
@@ -242,7 +238,7 @@ test("the seam: frozenTrunk + suffix equal the whole model's last-token logits f
   ids.dispose();
 });
 
-test("calcLossBatch (tfjs, differentiable) equals PyTorch's F.cross_entropy on the last token, and the float64 evaluation", () => {
+test("calcLossBatch (tfjs, differentiable) equals PyTorch's F.cross_entropy on the last token, and the float64 evaluation", async () => {
   const model = fixtureModel();
   const x = tf.tensor2d(batches[0].inputIds, [4, 10], "int32"),
     y = tf.tensor1d(batches[0].labels, "int32");
@@ -251,7 +247,15 @@ test("calcLossBatch (tfjs, differentiable) equals PyTorch's F.cross_entropy on t
   assert.ok(close(l.dataSync()[0], crossEntropyOfLogits(logits.dataSync() as Float32Array, batches[0].labels), 1e-5));
   // the first training step's loss in the fixture is the loss of batch 0 before any update
   assert.ok(close(l.dataSync()[0], ref.losses[0], 1e-5));
-  tf.dispose([x, y, l, logits]);
+  // The runners' forms: on the frozen trunk's features with the layers after it (PlainRunner.trainStep), and
+  // without gradient from a runner's logits (calcLossLoader's step).
+  const runner = new PlainRunner(model);
+  const features = runner.frozenTrunk(x);
+  assert.ok(frozenTrunkSize(model).blocks > 0, "the fixture's trunk is frozen");
+  const viaSeam = calcLossBatch(features, y, (f) => runner.suffix(f));
+  assert.ok(close(viaSeam.dataSync()[0], l.dataSync()[0], 1e-6));
+  assert.ok(close(await calcLossBatch(batches[0], runner), l.dataSync()[0], 1e-6));
+  tf.dispose([x, y, l, logits, features, viaSeam]);
   model.dispose();
 });
 

@@ -9,11 +9,11 @@ import {
   loadPretrainedGpt2,
   downloadGpt2,
   generateText,
-  GPT2_FILES,
   ConfigError,
   DownloadError,
   type SmokeServer,
 } from "llm-spam-classifier";
+import { GPT2_FILES } from "llm-spam-classifier/weights";
 import { tempDir } from "../helpers";
 
 const tmp = tempDir("gpt2-dl-");

@@ -4,16 +4,13 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import {
   TfCheckpoint,
-  SafetensorsFile,
-  writeSafetensors,
-  crc32c,
-  maskCrc,
   DataFormatError,
   GPTModel,
   loadWeightsIntoGpt,
   ShapeMismatchError,
   openWeights,
 } from "llm-spam-classifier";
+import { SafetensorsFile, writeSafetensors, crc32c, maskCrc } from "llm-spam-classifier/weights";
 import { tempDir } from "../helpers";
 
 const FIX = path.join(__dirname, "..", "fixtures", "model");

@@ -2,17 +2,8 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import {
-  TfCheckpoint,
-  DataFormatError,
-  GPTModel,
-  loadWeightsIntoGpt,
-  openWeights,
-  crc32c,
-  maskCrc,
-  checksummedLength,
-  decodeStringTensor,
-} from "llm-spam-classifier";
+import { TfCheckpoint, DataFormatError, GPTModel, loadWeightsIntoGpt, openWeights } from "llm-spam-classifier";
+import { crc32c, maskCrc, checksummedLength, decodeStringTensor } from "llm-spam-classifier/weights";
 import { tempDir } from "../helpers";
 
 // DT_STRING tensors in TensorFlow bundles (tensor_bundle.cc, WriteStringTensor). Fixtures:

@@ -10,18 +10,14 @@ import { ConfigError } from "../errors";
 import { FastAdamWSettings } from "./adamw";
 import { lastTokenLogits } from "./lastTokenSuffix";
 import { OnnxGptEngine } from "./onnxEngine";
-import type { GptLike } from "./onnxGpt";
 import { loadOnnxRuntime, onnxRuntimeUnavailableReason } from "./onnxRuntime";
 import { hashParams, hashSequences, PrefixCache, rowsOf, TokenBatch } from "./prefixCache";
 import { suffixParamNames } from "./suffixGraph";
 import { SuffixTrainer } from "./suffixTrainer";
-import { TfjsPrefixPool } from "./tfjsPrefixPool";
+import { TfjsPrefixPool, type PrefixPoolModel } from "./tfjsPrefixPool";
 
-/** A GPTModel as the fast path sees it: `GptLike` plus the dropout rate and tfjs forward pieces. */
-export interface FastPathModel extends GptLike {
-  readonly cfg: GptLike["cfg"] & { readonly dropRate: number };
-  /** Embeddings [B,T] → [B,T,E] (tfjs fallback for the prefix). */
-  embed?(idx: tf.Tensor2D): tf.Tensor3D;
+/** A GPTModel as the fast path sees it: `GptLike` plus the dropout rate and tfjs forward pieces (embed, block). */
+export interface FastPathModel extends PrefixPoolModel {
   /** Block i [B,T,E] → [B,T,E] (tfjs fallback for the prefix). */
   block?(i: number, x: tf.Tensor3D): tf.Tensor3D;
 }

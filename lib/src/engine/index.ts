@@ -19,7 +19,7 @@
  *
  *   For a tfjs loop with its own optimizer, the seam is `features = fast.frozenTrunk(inputBatch)` (cache,
  *   no grad) and `logits = fast.suffix(features)` (tfjs, differentiable w.r.t. the model's variables).
- *   lib/src/train/runner.ts (FastRunner / createRunner) is the library's user of this API.
+ *   lib/src/train/createRunner.ts (FastRunner, createRunner) is the library's user of this API.
  * - Inference without gradients: `OnnxClassifier.create(model)` → `classify(texts)` (6.8, the answers of
  *   `classifyWithProbability`, 8 texts per forward) and `generateTextOnnx(model, prompt, opts)` (greedy, the
  *   tokens of `generateText`); underneath, `OnnxGptEngine.create(model, { head: true, lastTokenOnly: true })`
@@ -28,6 +28,8 @@
  *   trunk on ONNX Runtime for every batch (nothing cached) and tfjs's matmuls on ONNX Runtime.
  * - Native matmuls for plain tfjs code: `enableOrtMatMul()` routes tfjs's BatchMatMul (wasm/cpu backends) with
  *   ≥ 2 MFLOP to ONNX Runtime (~5× on GPT-2 sizes); `disableOrtMatMul()` restores tfjs's kernel.
+ * - tfjs-wasm's missing or slow kernels (`registerWasmKernels`, which initBackend calls for the wasm backend).
+ * - The runner interface the training loop asks engines for (`ClassifierRunner`, `TrunkEngine`; runnerTypes.ts).
  *
  * Numbers and how to reproduce them: BENCHMARKS.md (`npm run bench`, `npm run bench -- --quick`).
  */
@@ -50,7 +52,10 @@ export { PrefixCache, sequenceKey, rowsOf, hashParams, hashSequences } from "./p
 export type { TokenBatch, PrefixBatchFn, PrefixFillOptions } from "./prefixCache";
 export { FastClassifierPath, createFastClassifierPath, fastPathIneligibility } from "./fastPath";
 export type { FastPathModel, FastPathOptions, PrefixStats } from "./fastPath";
+export type { PrefixPoolModel } from "./tfjsPrefixPool";
 export { enableOrtMatMul, disableOrtMatMul, acquireOrtMatMul, ortMatMulStats } from "./ortMatMul";
+export { registerWasmKernels, registerFastMatMulGradient, unsortedSegmentSumValues } from "../wasmKernels";
+export type { ClassifierRunner, TrunkEngine, PlainRunnerOptions } from "./runnerTypes";
 export { createPlainAcceleration } from "./plainAcceleration";
 export type { PlainAcceleration } from "./plainAcceleration";
 export { OnnxClassifier, generateTextOnnx } from "./inference";

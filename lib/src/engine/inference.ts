@@ -7,9 +7,9 @@
  * worth it from a few texts or a few dozen new tokens on (the CLI's `--engine auto`).
  */
 import { ConfigError } from "../errors";
+import { encodeForClassification, type ClassifierModel, type ClassifyOptions } from "../model/classifierInput";
 import { checkTokenIds } from "../model/generate";
 import { getTokenizer, textToTokenIds, tokenIdsToText, type Tokenizer } from "../tokenizer";
-import { encodeForClassification, type ClassifierModel, type ClassifyOptions } from "../train/classify";
 import { OnnxGptEngine } from "./onnxEngine";
 import type { GptLike } from "./onnxGpt";
 

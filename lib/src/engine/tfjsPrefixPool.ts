@@ -10,7 +10,14 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Worker } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
-import type { FastPathModel } from "./fastPath";
+import type { GptLike } from "./onnxGpt";
+
+/** The model as the pool sees it: config and weights for the workers, the embeddings for the main thread. */
+export interface PrefixPoolModel extends GptLike {
+  readonly cfg: GptLike["cfg"] & { readonly dropRate: number };
+  /** Embeddings [B,T] → [B,T,E] (tfjs fallback for the prefix). */
+  embed?(idx: tf.Tensor2D): tf.Tensor3D;
+}
 
 type BatchFn = (ids: Int32Array, batch: number) => Promise<Float32Array>;
 interface Job {
@@ -30,7 +37,7 @@ export class TfjsPrefixPool {
   private mainBusy = false;
 
   private constructor(
-    private readonly model: FastPathModel,
+    private readonly model: PrefixPoolModel,
     private readonly slots: Slot[],
     private readonly mainThread: BatchFn,
   ) {
@@ -69,7 +76,7 @@ export class TfjsPrefixPool {
    *          multi-threaded) or a worker cannot start (then the main thread computes the prefix alone)
    */
   static async create(
-    model: FastPathModel,
+    model: PrefixPoolModel,
     blocks: number,
     opts: { threads?: number; mainThread: BatchFn },
   ): Promise<TfjsPrefixPool | undefined> {

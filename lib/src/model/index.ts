@@ -3,3 +3,5 @@ export * from "./config";
 export * from "./gptModel";
 export * from "./generate";
 export * from "./summary";
+export * from "./frozenTrunk";
+export * from "./classifierInput";

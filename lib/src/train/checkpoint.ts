@@ -15,7 +15,7 @@ import { GPTModel, isLinearWeight } from "../model/gptModel";
 import { validateConfig, type GPTConfig } from "../model/config";
 import { PAD_TOKEN_ID } from "../tokenizer";
 import { SafetensorsFile, writeSafetensors } from "../weights/safetensors";
-import type { ClassifierModel } from "./classify";
+import type { ClassifierModel } from "../model/classifierInput";
 
 export const CLASSIFIER_FORMAT = "llm-spam-classifier/1";
 

@@ -1,44 +1,23 @@
 /**
  * Choosing a runner: the plain path (lib/src/train/runner.ts) or the exact fast path of the
- * performance engine (frozen prefix computed once per text, last-position suffix), when the engine is
- * part of this build and the model qualifies (frozen embeddings and leading blocks, dropout 0).
+ * performance engine (frozen prefix computed once per text, last-position suffix), when the model
+ * qualifies (frozen embeddings and leading blocks, dropout 0).
  * Both give the same numbers; the training loop sees only the ClassifierRunner interface.
  */
 import type { Batch } from "../data/dataLoader";
+import { createFastClassifierPath, type FastClassifierPath } from "../engine/fastPath";
+import { createPlainAcceleration } from "../engine/plainAcceleration";
+import type { ClassifierRunner } from "../engine/runnerTypes";
 import { ConfigError } from "../errors";
 import type { GPTModel } from "../model/gptModel";
 import type { AdamW } from "./adamw";
-import { PlainRunner, type ClassifierRunner, type PlainRunnerOptions } from "./runner";
-
-/** What the training loop needs from a fast classifier path (lib/src/engine's FastClassifierPath). */
-export interface FastPathLike {
-  precompute(rows: readonly Int32Array[]): Promise<unknown>;
-  logitsLastToken(batch: Batch): Promise<Float32Array>;
-  trainStep(
-    batch: Batch,
-    labels: ArrayLike<number>,
-    optim: { lr: number; weightDecay: number; beta1: number; beta2: number; eps: number },
-  ): Promise<number>;
-  dispose(): Promise<void>;
-}
-
-export interface FastPathFactoryOptions {
-  cacheDir?: string;
-  log?: (line: string) => void;
-  onPrefixProgress?: (done: number, total: number) => void;
-}
-
-/** Creates a fast path for a model, or says why it cannot. */
-export type FastPathFactory = (
-  model: GPTModel,
-  opts: FastPathFactoryOptions,
-) => Promise<FastPathLike | { reason: string }>;
+import { PlainRunner } from "./runner";
 
 /** The fast path with AdamW on the optimizer's settings. */
 export class FastRunner implements ClassifierRunner {
   readonly kind = "fast";
   constructor(
-    readonly path: FastPathLike,
+    readonly path: FastClassifierPath,
     private readonly optimizer?: AdamW,
   ) {}
 
@@ -63,37 +42,6 @@ export class FastRunner implements ClassifierRunner {
   }
 }
 
-/** Native engines for the plain path (lib/src/engine/plainAcceleration.ts). */
-export type PlainAccelerationFactory = (model: GPTModel) => Promise<PlainRunnerOptions & { description: string }>;
-
-/** Loads an optional module of the performance engine; undefined when this build has none. */
-function optionalEngineModule<T>(name: string): T | undefined {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a module this build may lack (run-time path)
-    return require(`../engine/${name}`) as T;
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === "MODULE_NOT_FOUND" && new RegExp(`engine[\\\\/]${name}`).test(e.message)) return undefined;
-    throw err;
-  }
-}
-
-let registered: FastPathFactory | undefined;
-
-/** Registers the fast path used by createRunner (the performance engine does this; tests may too). */
-export function registerFastPath(factory: FastPathFactory | undefined): void {
-  registered = factory;
-}
-
-/** The registered fast path, else the engine's `createFastClassifierPath` when this build has it. */
-export function availableFastPath(): FastPathFactory | undefined {
-  if (registered) return registered;
-  const engine = optionalEngineModule<{ createFastClassifierPath?: unknown }>("fastPath");
-  return typeof engine?.createFastClassifierPath === "function"
-    ? (engine.createFastClassifierPath as FastPathFactory)
-    : undefined;
-}
-
 /**
  * The plain runner, with the engine's native help unless `native` is false: the frozen trunk on ONNX
  * Runtime (computed for every batch) and tfjs's matmuls on ONNX Runtime. Same numbers within float32
@@ -104,16 +52,11 @@ export async function createPlainRunner(
   optimizer: AdamW | undefined,
   opts: { native?: boolean; log?: (line: string) => void } = {},
 ): Promise<PlainRunner> {
-  const factory =
-    opts.native === false
-      ? undefined
-      : optionalEngineModule<{ createPlainAcceleration?: PlainAccelerationFactory }>("plainAcceleration")
-          ?.createPlainAcceleration;
-  if (!factory) {
+  if (opts.native === false) {
     opts.log?.("Plain path: every layer in tfjs");
     return new PlainRunner(model, optimizer);
   }
-  const { description, ...native } = await factory(model);
+  const { description, ...native } = await createPlainAcceleration(model);
   opts.log?.(`Plain path: ${description}`);
   return new PlainRunner(model, optimizer, native);
 }
@@ -143,12 +86,7 @@ export async function createRunner(
   const want = opts.path ?? "auto";
   const plain = () => createPlainRunner(model, optimizer, { native: opts.native, log: opts.log });
   if (want === "plain") return plain();
-  const factory = availableFastPath();
-  if (!factory) {
-    if (want === "fast") throw new ConfigError("The fast path is not part of this build; use --path plain (or auto)");
-    return plain();
-  }
-  const fast = await factory(model, {
+  const fast = await createFastClassifierPath(model, {
     cacheDir: opts.cacheDir,
     log: opts.log,
     onPrefixProgress: opts.onPrefixProgress,

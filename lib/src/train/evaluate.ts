@@ -1,12 +1,12 @@
 /**
  * Section 6.6: accuracy and loss on the last token's logits, with the book's `num_batches` semantics
- * (the first min(numBatches, len(loader)) batches; NaN loss for an empty loader).
+ * (the first min(numBatches, len(loader)) batches; NaN loss for an empty loader). The loss of one batch,
+ * calcLossBatch (the book's calc_loss_batch), is in runner.ts, beside the training step that also calls it.
  */
-import * as tf from "@tensorflow/tfjs";
 import type { DataLoader, Batch } from "../data/dataLoader";
-
+import type { ClassifierRunner } from "../engine/runnerTypes";
 import type { GPTModel } from "../model/gptModel";
-import { crossEntropy, lastTokenLogitsOf, PlainRunner, type ClassifierRunner } from "./runner";
+import { calcLossBatch, PlainRunner } from "./runner";
 
 /** A model, or a runner that already wraps one (e.g. the fast path). */
 export type ModelOrRunner = GPTModel | ClassifierRunner;
@@ -25,29 +25,6 @@ function* firstBatches(loader: DataLoader, numBatches?: number): Generator<Batch
   }
 }
 
-/** Mean cross-entropy of last-token logits [B, C] against labels, in float64 (equal to PyTorch's to ~1e-7). */
-export function crossEntropyOfLogits(logits: Float32Array, labels: ArrayLike<number>): number {
-  const B = labels.length,
-    C = logits.length / B;
-  let total = 0;
-  for (let b = 0; b < B; b++) {
-    let max = -Infinity;
-    for (let c = 0; c < C; c++) max = Math.max(max, logits[b * C + c]);
-    let sum = 0;
-    for (let c = 0; c < C; c++) sum += Math.exp(logits[b * C + c] - max);
-    total += max + Math.log(sum) - logits[b * C + labels[b]];
-  }
-  return total / B;
-}
-
-/**
- * Loss of one batch as a tfjs scalar (differentiable): cross-entropy of the last token's logits.
- * Book: calc_loss_batch, 6.6. The caller disposes the result.
- */
-export function calcLossBatch(inputBatch: tf.Tensor2D, targetBatch: tf.Tensor1D, model: GPTModel): tf.Scalar {
-  return tf.tidy(() => crossEntropy(lastTokenLogitsOf(model, inputBatch), targetBatch));
-}
-
 /** Average batch loss over the first `numBatches` batches (all by default). Book: calc_loss_loader, 6.6. */
 export async function calcLossLoader(
   loader: DataLoader,
@@ -59,7 +36,7 @@ export async function calcLossLoader(
   let total = 0,
     n = 0;
   for (const batch of firstBatches(loader, opts.numBatches)) {
-    total += crossEntropyOfLogits(await runner.logits(batch), batch.labels);
+    total += await calcLossBatch(batch, runner);
     n++;
   }
   return total / n;

@@ -2,6 +2,7 @@
 export * from "./classifier";
 export * from "./adamw";
 export * from "./runner";
+export type { ClassifierRunner } from "../engine/runnerTypes";
 export * from "./createRunner";
 export * from "./evaluate";
 export * from "./trainClassifier";

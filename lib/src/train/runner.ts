@@ -3,7 +3,8 @@
  * one seam so that the frozen layers never enter the gradient tape:
  *
  *   features = frozenTrunk(inputs)   // embeddings + leading frozen blocks, no gradient (per-block tidy)
- *   logits   = suffix(features)      // trainable blocks → final norm → head, last position, differentiable
+ *   loss     = calcLossBatch(features, targets, suffix)   // the book's calc_loss_batch on the rest:
+ *              // trainable blocks → final norm → head at the last position → cross-entropy, differentiable
  *
  * Same numbers as running the whole model inside tf.variableGrads, without the memory of a tape over
  * every block (on WASM a full-model tape of GPT-2 124M exceeds the 4 GB heap). The frozen trunk is a
@@ -15,19 +16,10 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Batch } from "../data/dataLoader";
 import { batchTensors } from "../data/dataLoader";
+import type { ClassifierRunner, PlainRunnerOptions, TrunkEngine } from "../engine/runnerTypes";
+import { frozenTrunkSize } from "../model/frozenTrunk";
 import type { ForwardOptions, GPTModel } from "../model/gptModel";
 import type { AdamW } from "./adamw";
-
-export interface ClassifierRunner {
-  /** "plain": the book's computation; "fast": the cached-prefix path. */
-  readonly kind: "plain" | "fast";
-  /** Last-token logits (no gradient), row-major [B, numClasses]. */
-  logits(batch: Batch): Promise<Float32Array>;
-  /** One optimizer step on the batch (zero_grad, loss, backward, step); returns the loss before the update. */
-  trainStep(batch: Batch): Promise<number>;
-  /** Writes trained values back into the model (fast path) and frees resources. */
-  finish(): Promise<void>;
-}
 
 /** Cross-entropy of last-token logits, computed in tfjs: logits [B, C], targets int32 [B] → scalar (mean). */
 export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
@@ -45,38 +37,53 @@ export function lastTokenLogitsOf(model: GPTModel, inputs: tf.Tensor2D): tf.Tens
   });
 }
 
-const isTrainable = (model: GPTModel, prefix: string) =>
-  [...model.params].some(([name, v]) => v.trainable && (name === prefix || name.startsWith(`${prefix}.`)));
-
-/**
- * Where the frozen trunk ends: `embedFrozen` (token and position embeddings frozen) and `blocks`, the
- * number of leading transformer blocks that are entirely frozen (0 when the embeddings train).
- */
-export function frozenTrunkSize(model: GPTModel): { embedFrozen: boolean; blocks: number } {
-  if (isTrainable(model, "tok_emb") || isTrainable(model, "pos_emb")) return { embedFrozen: false, blocks: 0 };
-  let blocks = 0;
-  while (blocks < model.cfg.nLayers && !isTrainable(model, `trf_blocks.${blocks}`)) blocks++;
-  return { embedFrozen: true, blocks };
+/** Mean cross-entropy of last-token logits [B, C] against labels, in float64 (equal to PyTorch's to ~1e-7). */
+export function crossEntropyOfLogits(logits: Float32Array, labels: ArrayLike<number>): number {
+  const B = labels.length,
+    C = logits.length / B;
+  let total = 0;
+  for (let b = 0; b < B; b++) {
+    let max = -Infinity;
+    for (let c = 0; c < C; c++) max = Math.max(max, logits[b * C + c]);
+    let sum = 0;
+    for (let c = 0; c < C; c++) sum += Math.exp(logits[b * C + c] - max);
+    total += max + Math.log(sum) - logits[b * C + labels[b]];
+  }
+  return total / B;
 }
 
-/**
- * A native engine for the frozen trunk's forward pass (embeddings + the first `blocks` blocks, no
- * dropout), e.g. the performance engine's `OnnxGptEngine`. Built from the frozen weights once; it
- * computes every batch anew (nothing is cached).
- */
-export interface TrunkEngine {
-  /** Number of transformer blocks after the embeddings that it computes. */
-  readonly blocks: number;
-  /** Token ids, row-major [batch, T] → hidden states, row-major [batch, T, E]. */
-  run(ids: Int32Array, batch: number): Promise<Float32Array>;
-  release(): Promise<void>;
-}
+/** The last token's logits [B, C] from a batch's inputs: the whole model, or a runner's layers after its frozen trunk. */
+export type LastTokenLogitsFn = (inputBatch: tf.Tensor) => tf.Tensor2D;
 
-export interface PlainRunnerOptions {
-  /** Computes the frozen trunk natively (see TrunkEngine); without it tfjs computes it. */
-  trunk?: TrunkEngine;
-  /** Called once by finish(), e.g. to hand tfjs's matmuls back (acquireOrtMatMul's release). */
-  onFinish?: () => void | Promise<void>;
+/**
+ * Loss of one batch: cross-entropy of the last token's logits. Book: calc_loss_batch, 6.6.
+ *
+ * - `calcLossBatch(inputBatch, targetBatch, model)` → a tfjs scalar, differentiable: the book's form, and
+ *   PlainRunner.trainStep's inside tf.variableGrads (there `model` is the layers after the frozen trunk and
+ *   `inputBatch` the trunk's features). The caller disposes the result.
+ * - `calcLossBatch(batch, runner)` → the loss without gradient, as a number (calcLossLoader's step): the
+ *   runner's last-token logits (the fast path's from ONNX Runtime) and their cross-entropy in float64.
+ */
+export function calcLossBatch(
+  inputBatch: tf.Tensor,
+  targetBatch: tf.Tensor1D,
+  model: GPTModel | LastTokenLogitsFn,
+): tf.Scalar;
+export function calcLossBatch(batch: Batch, runner: ClassifierRunner): Promise<number>;
+export function calcLossBatch(
+  input: tf.Tensor | Batch,
+  target: tf.Tensor1D | ClassifierRunner,
+  model?: GPTModel | LastTokenLogitsFn,
+): tf.Scalar | Promise<number> {
+  if (!(input instanceof tf.Tensor)) {
+    if (target instanceof tf.Tensor) throw new TypeError("calcLossBatch(batch, runner): the runner is missing");
+    return target.logits(input).then((logits) => crossEntropyOfLogits(logits, input.labels));
+  }
+  if (!(target instanceof tf.Tensor) || !model)
+    throw new TypeError("calcLossBatch(inputBatch, targetBatch, model): the targets or the model are missing");
+  const forward: LastTokenLogitsFn =
+    typeof model === "function" ? model : (x) => lastTokenLogitsOf(model, x as tf.Tensor2D);
+  return tf.tidy(() => crossEntropy(forward(input), target));
 }
 
 /** The book's loop (every layer computed every step), with the frozen trunk kept out of the gradient tape. */
@@ -165,7 +172,7 @@ export class PlainRunner implements ClassifierRunner {
     const features = await this.trunkOf(batch, inputs, true);
     const params = this.optimizer.params;
     const { value, grads } = tf.variableGrads(
-      () => crossEntropy(this.suffix(features, { training: true }), targets),
+      () => calcLossBatch(features, targets, (x) => this.suffix(x, { training: true })),
       [...params.values()],
     );
     // variableGrads keys gradients by tfjs variable name; map them back to our parameter names.

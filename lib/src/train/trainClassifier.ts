@@ -5,7 +5,8 @@ import type { DataLoader } from "../data/dataLoader";
 import { UserError } from "../errors";
 import type { GPTModel } from "../model/gptModel";
 import type { AdamW } from "./adamw";
-import { PlainRunner, type ClassifierRunner } from "./runner";
+import type { ClassifierRunner } from "../engine/runnerTypes";
+import { PlainRunner } from "./runner";
 import { calcAccuracyLoader, evaluateModel } from "./evaluate";
 
 /** Where training stands after a step (for progress bars). */
@@ -135,7 +136,7 @@ export async function trainClassifierSimple(
       await new Promise<void>((resolve) => setImmediate(resolve));
       if (opts.signal?.aborted)
         throw new TrainingInterruptedError(`Training interrupted in epoch ${epoch} after ${globalStep + 1} steps`);
-      const loss = await runner.trainStep(batch); // zero_grad, loss, backward, step
+      const loss = await runner.trainStep(batch); // zero_grad, calcLossBatch, backward, step
       r.examplesSeen += batch.batchSize;
       globalStep++;
       step++;
