@@ -148,6 +148,53 @@ test("`npm start -- --smoke` (the chapter) trains a few steps with the book's lo
   }
 });
 
+test("`finetune --smoke --max-steps 2` trains 2 steps: the log and metrics.json say so, the model is saved", async () => {
+  const { dir, cleanup } = tempDir("cli-max-steps-");
+  try {
+    const r = await run(["finetune", "--smoke", "--max-steps", "2", "--data-dir", dir, "--json"], {
+      SMS_SPAM_URL: "",
+      TFJS_BACKEND: "wasm",
+    });
+    assert.equal(r.status, 0, r.stderr.slice(-3000));
+    const summary = JSON.parse(r.stdout) as { outDir: string; steps: number; log: string[] };
+    assert.equal(summary.steps, 2);
+    // The smoke schedule evaluates every 3 steps: step 0 only; one epoch begun, so one accuracy line
+    assert.deepEqual(
+      summary.log.map((l) => l.replace(/\d+\.\d+/g, "#")),
+      [
+        "Ep 1 (Step 000000): Train loss #, Val loss #",
+        "Training accuracy: #% | Validation accuracy: #%",
+        "Stopped after 2 optimizer steps (max steps 2)",
+        "Training completed in # minutes.",
+      ],
+    );
+    assert.match(r.stderr, /^Test accuracy: \d+\.\d\d%$/m); // evaluated after training, as usual
+    const metrics = JSON.parse(fs.readFileSync(path.join(summary.outDir, "metrics.json"), "utf8")) as {
+      steps: number;
+      epochs: number;
+      numEpochs: number;
+      evalSteps: number[];
+      trainLosses: number[];
+      trainAccs: number[];
+      examplesSeen: number;
+    };
+    assert.equal(metrics.steps, 2);
+    assert.equal(metrics.examplesSeen, 16);
+    assert.deepEqual(metrics.evalSteps, [0]);
+    assert.equal(metrics.trainLosses.length, 1);
+    assert.equal(metrics.trainAccs.length, 1);
+    assert.equal(metrics.epochs, 1);
+    assert.equal(metrics.numEpochs, 1);
+    const config = JSON.parse(fs.readFileSync(path.join(summary.outDir, "config.json"), "utf8")) as {
+      info: { steps: number; epochs: number };
+    };
+    assert.deepEqual([config.info.steps, config.info.epochs], [2, 1]);
+    assert.ok(fs.existsSync(path.join(summary.outDir, "model.safetensors")));
+  } finally {
+    cleanup();
+  }
+});
+
 test("classify and finetune mistakes are one clear line, no stack trace", async () => {
   const { dir, cleanup } = tempDir("cli-bad-");
   try {
@@ -164,6 +211,9 @@ test("classify and finetune mistakes are one clear line, no stack trace", async 
       [["--epochs", "-3"], /^error: --epochs must be a positive integer \(at most 1000\), got "-3"$/m], // not an "ambiguous option"
       [["--epochs=-3"], /^error: --epochs must be a positive integer \(at most 1000\), got "-3"$/m],
       [["--path", "warp"], /^error: --path must be auto, plain or fast/m],
+      [["--max-steps", "0"], /^error: --max-steps must be a positive integer, got "0"$/m],
+      [["--max-steps", "-1"], /^error: --max-steps must be a positive integer, got "-1"$/m],
+      [["--max-steps", "two"], /^error: --max-steps must be a positive integer, got "two"$/m],
     ];
     for (const [args, re] of finetuneMistakes) {
       const r = await run(["finetune", ...args, "--data-dir", dir]);

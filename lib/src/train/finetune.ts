@@ -17,7 +17,7 @@ import { prepareClassifier, type TrainableLayers } from "./classifier";
 import { AdamW } from "./adamw";
 import { createRunner } from "./createRunner";
 import { calcAccuracyLoader, calcLossLoader } from "./evaluate";
-import { trainClassifierSimple, type TrainOptions, type TrainResult } from "./trainClassifier";
+import { checkMaxSteps, trainClassifierSimple, type TrainOptions, type TrainResult } from "./trainClassifier";
 import { trainingProgress } from "./progress";
 import { loadClassifier, saveClassifier } from "./checkpoint";
 import { saveTrainingReport, type Evaluation } from "./report";
@@ -58,6 +58,8 @@ export interface FinetuneOptions {
   weights?: string;
   /** Default: the schedule's (5, or 2 in smoke mode). */
   epochs?: number;
+  /** Stop after this many optimizer steps (then evaluate and save as usual): a quick check of a configuration. */
+  maxSteps?: number;
   trainable?: TrainableLayers;
   /** Output folder (default <dataDir>/review-classifier). */
   outDir?: string;
@@ -91,7 +93,11 @@ const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 export async function finetuneClassifier(settings: Settings, o: FinetuneOptions = {}): Promise<FinetuneResult> {
   const log = o.log ?? (() => {});
   const smoke = o.smoke ?? settings.smoke;
-  const schedule = { ...trainingSchedule(smoke), ...(o.epochs !== undefined ? { numEpochs: o.epochs } : {}) };
+  const schedule = {
+    ...trainingSchedule(smoke),
+    ...(o.epochs !== undefined ? { numEpochs: o.epochs } : {}),
+    ...(o.maxSteps !== undefined ? { maxSteps: checkMaxSteps(o.maxSteps) } : {}), // checked before any work
+  };
   const trainable = o.trainable ?? "last-block";
   const outDir = path.resolve(o.outDir ?? path.join(settings.dataDir, "review-classifier"));
   const showProgress = o.progress ?? true;
@@ -180,13 +186,13 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
       // 6.8: save the model, metrics, log and plots
       saveClassifier(outDir, model, {
         maxLength: d.trainDataset.maxLength,
-        info: { baseWeights: source, trainable, epochs: schedule.numEpochs, smoke, runner: runner.kind },
+        info: { baseWeights: source, trainable, epochs: train.epochs, steps: train.steps, smoke, runner: runner.kind },
       });
       const pngs = await saveTrainingReport(outDir, {
         initial,
         final,
         train,
-        numEpochs: schedule.numEpochs,
+        numEpochs: train.epochs,
         runner: runner.kind,
         log,
       });
