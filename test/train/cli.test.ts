@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { configFromHparams, estimateClassifierTraining, TINY_GPT2_DIR } from "llm-spam-classifier";
 import { ROOT, tempDir } from "../helpers";
 
 // The CLI of 6.5–6.8 in smoke mode: the real data (served from a local file), the tiny GPT-2 that ships
@@ -190,6 +191,39 @@ test("`finetune --smoke --max-steps 2` trains 2 steps: the log and metrics.json 
     };
     assert.deepEqual([config.info.steps, config.info.epochs], [2, 1]);
     assert.ok(fs.existsSync(path.join(summary.outDir, "model.safetensors")));
+  } finally {
+    cleanup();
+  }
+});
+
+test("a configuration the WASM heap cannot hold is one `error:` line (need, limit, alternatives) before any evaluation, no abort", async () => {
+  // LLM_WASM_HEAP_LIMIT_MB lowers the heap limit between what `all` and `last-block` need on the smoke model
+  // (batch 8 × 120 tokens), so `--trainable all` cannot fit and last-block is named as an alternative.
+  const hparams = JSON.parse(fs.readFileSync(path.join(TINY_GPT2_DIR, "124M", "hparams.json"), "utf8")) as Record<
+    string,
+    unknown
+  >;
+  const cfg = configFromHparams(hparams);
+  const shape = { batchSize: 8, seqLen: 120 };
+  const all = estimateClassifierTraining(cfg, "all", shape).tfjs,
+    lastBlock = estimateClassifierTraining(cfg, "last-block", shape).tfjs;
+  assert.ok(lastBlock < all);
+  const { dir, cleanup } = tempDir("cli-memory-");
+  try {
+    const r = await run(["finetune", "--smoke", "--trainable", "all", "--data-dir", dir], {
+      SMS_SPAM_URL: "",
+      TFJS_BACKEND: "wasm",
+      LLM_WASM_HEAP_LIMIT_MB: String((all + lastBlock) / 2 / 1e6),
+    });
+    assert.equal(r.status, 2, r.stderr);
+    oneCleanLine(r.stderr);
+    assert.match(
+      r.stderr,
+      /^error: This training configuration needs about \d+\.\d MB in tfjs's WASM heap \(weights .* \+ the gradient tape over 2 blocks and the embeddings .*\), more than its \d+\.\d MB limit on the wasm backend\. Alternatives: train fewer layers: --trainable last-block \(about \d+\.\d MB of tfjs tensors\) or last-layer .*; a smaller model; /m,
+    );
+    assert.match(r.stdout, /^Memory estimate \(plain path\): /m);
+    assert.doesNotMatch(r.stdout + r.stderr, /Aborted|RuntimeError|Training accuracy|Ep 1/); // stopped before evaluating
+    assert.ok(!fs.existsSync(path.join(dir, "smoke", "review-classifier")));
   } finally {
     cleanup();
   }

@@ -16,6 +16,7 @@ import { createProgress, type Progress } from "../util/progress";
 import { prepareClassifier, type TrainableLayers } from "./classifier";
 import { AdamW } from "./adamw";
 import { createRunner } from "./createRunner";
+import { checkTrainingMemory } from "./memory";
 import { calcAccuracyLoader, calcLossLoader } from "./evaluate";
 import { checkMaxSteps, trainClassifierSimple, type TrainOptions, type TrainResult } from "./trainClassifier";
 import { trainingProgress } from "./progress";
@@ -132,9 +133,10 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
     );
     const optimizer = new AdamW(model.trainableParams(), { lr: 5e-5, weightDecay: 0.1 });
     let prefixBar: Progress | undefined;
+    const sequences = [d.trainDataset, d.valDataset, d.testDataset].flatMap((x) => x.encodedTexts);
     const runner = await createRunner(model, optimizer, {
       path: o.path ?? "auto",
-      sequences: [d.trainDataset, d.valDataset, d.testDataset].flatMap((x) => x.encodedTexts),
+      sequences,
       cacheDir: path.join(settings.dataDir, "cache"),
       log,
       onPrefixProgress: (done, total) => {
@@ -148,6 +150,14 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
       `Training path: ${runner.kind === "fast" ? "fast exact (frozen prefix cached, last-position suffix)" : "plain (every layer, every step)"}`,
     );
     try {
+      // Before any evaluation or step: a configuration this machine cannot hold ends here, with one clear error.
+      checkTrainingMemory(model, runner, {
+        batchSize: d.trainLoader.batchSize,
+        seqLen: d.trainDataset.maxLength,
+        cachedTokens: sequences.reduce((a, s) => a + s.length, 0),
+        trainable,
+        log,
+      });
       // 6.6: before fine-tuning (book: 46.25% / 45.00% / 48.75%, losses 2.453 / 2.583 / 2.322)
       const initial = {
         trainAcc: await calcAccuracyLoader(d.trainLoader, runner, { numBatches: 10 }),

@@ -5,6 +5,7 @@ export * from "./runner";
 export * from "./createRunner";
 export * from "./evaluate";
 export * from "./trainClassifier";
+export * from "./memory";
 export * from "./progress";
 export * from "./classify";
 export * from "./checkpoint";

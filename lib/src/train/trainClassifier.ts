@@ -7,6 +7,7 @@ import type { GPTModel } from "../model/gptModel";
 import type { AdamW } from "./adamw";
 import { PlainRunner, type ClassifierRunner } from "./runner";
 import { calcAccuracyLoader, evaluateModel } from "./evaluate";
+import { checkTrainingMemory } from "./memory";
 
 /** Where training stands after a step (for progress bars). */
 export interface TrainProgress {
@@ -93,7 +94,8 @@ export function formatAccuracyLine(trainAcc: number, valAcc: number): string {
  * @param model the classifier (run by the plain runner with `optimizer`), or a runner from
  *   createRunner (which already holds its optimizer; then omit `optimizer`).
  * @returns losses, accuracies, examples seen, minutes and the log lines.
- * @throws TrainingInterruptedError when `opts.signal` aborts; ConfigError for a `maxSteps` that is not a positive integer.
+ * @throws TrainingInterruptedError when `opts.signal` aborts; ConfigError for a `maxSteps` that is not a positive
+ *   integer; InsufficientMemoryError when the plain path's estimate (train/memory.ts) does not fit this machine.
  */
 export async function trainClassifierSimple(
   model: GPTModel,
@@ -123,6 +125,12 @@ export async function trainClassifierSimple(
       "trainClassifierSimple(model, trainLoader, valLoader, optimizer, opts): the optimizer is missing",
     );
   const runner: ClassifierRunner = isRunner ? model : new PlainRunner(model, optimizer);
+  // The plain path's tape and optimizer state grow with what trains: stop before a step the heap cannot hold.
+  if (runner instanceof PlainRunner)
+    checkTrainingMemory(runner.model, runner, {
+      batchSize: trainLoader.batchSize,
+      seqLen: trainLoader.dataset.maxLength,
+    });
   const numEpochs = opts.numEpochs ?? 5,
     evalFreq = opts.evalFreq ?? 50,
     evalIter = opts.evalIter ?? 5,
