@@ -12,6 +12,12 @@ export class UserError extends Error {
 /** An invalid setting, option or environment variable. */
 export class ConfigError extends UserError {}
 
+/**
+ * A training configuration that needs more memory than this machine (or the tfjs backend's heap) holds;
+ * the message says what is needed, what is available and the alternatives.
+ */
+export class InsufficientMemoryError extends ConfigError {}
+
 /** A file whose contents are not what the format promises (CSV, zip, checkpoint, safetensors). */
 export class DataFormatError extends UserError {}
 

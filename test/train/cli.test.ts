@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { configFromHparams, estimateClassifierTraining, TINY_GPT2_DIR } from "llm-spam-classifier";
 import { ROOT, tempDir } from "../helpers";
 
 // The CLI of 6.5–6.8 in smoke mode: the real data (served from a local file), the tiny GPT-2 that ships
@@ -148,6 +149,86 @@ test("`npm start -- --smoke` (the chapter) trains a few steps with the book's lo
   }
 });
 
+test("`finetune --smoke --max-steps 2` trains 2 steps: the log and metrics.json say so, the model is saved", async () => {
+  const { dir, cleanup } = tempDir("cli-max-steps-");
+  try {
+    const r = await run(["finetune", "--smoke", "--max-steps", "2", "--data-dir", dir, "--json"], {
+      SMS_SPAM_URL: "",
+      TFJS_BACKEND: "wasm",
+    });
+    assert.equal(r.status, 0, r.stderr.slice(-3000));
+    const summary = JSON.parse(r.stdout) as { outDir: string; steps: number; log: string[] };
+    assert.equal(summary.steps, 2);
+    // The smoke schedule evaluates every 3 steps: step 0 only; one epoch begun, so one accuracy line
+    assert.deepEqual(
+      summary.log.map((l) => l.replace(/\d+\.\d+/g, "#")),
+      [
+        "Ep 1 (Step 000000): Train loss #, Val loss #",
+        "Training accuracy: #% | Validation accuracy: #%",
+        "Stopped after 2 optimizer steps (max steps 2)",
+        "Training completed in # minutes.",
+      ],
+    );
+    assert.match(r.stderr, /^Test accuracy: \d+\.\d\d%$/m); // evaluated after training, as usual
+    const metrics = JSON.parse(fs.readFileSync(path.join(summary.outDir, "metrics.json"), "utf8")) as {
+      steps: number;
+      epochs: number;
+      numEpochs: number;
+      evalSteps: number[];
+      trainLosses: number[];
+      trainAccs: number[];
+      examplesSeen: number;
+    };
+    assert.equal(metrics.steps, 2);
+    assert.equal(metrics.examplesSeen, 16);
+    assert.deepEqual(metrics.evalSteps, [0]);
+    assert.equal(metrics.trainLosses.length, 1);
+    assert.equal(metrics.trainAccs.length, 1);
+    assert.equal(metrics.epochs, 1);
+    assert.equal(metrics.numEpochs, 1);
+    const config = JSON.parse(fs.readFileSync(path.join(summary.outDir, "config.json"), "utf8")) as {
+      info: { steps: number; epochs: number };
+    };
+    assert.deepEqual([config.info.steps, config.info.epochs], [2, 1]);
+    assert.ok(fs.existsSync(path.join(summary.outDir, "model.safetensors")));
+  } finally {
+    cleanup();
+  }
+});
+
+test("a configuration the WASM heap cannot hold is one `error:` line (need, limit, alternatives) before any evaluation, no abort", async () => {
+  // LLM_WASM_HEAP_LIMIT_MB lowers the heap limit between what `all` and `last-block` need on the smoke model
+  // (batch 8 × 120 tokens), so `--trainable all` cannot fit and last-block is named as an alternative.
+  const hparams = JSON.parse(fs.readFileSync(path.join(TINY_GPT2_DIR, "124M", "hparams.json"), "utf8")) as Record<
+    string,
+    unknown
+  >;
+  const cfg = configFromHparams(hparams);
+  const shape = { batchSize: 8, seqLen: 120 };
+  const all = estimateClassifierTraining(cfg, "all", shape).tfjs,
+    lastBlock = estimateClassifierTraining(cfg, "last-block", shape).tfjs;
+  assert.ok(lastBlock < all);
+  const { dir, cleanup } = tempDir("cli-memory-");
+  try {
+    const r = await run(["finetune", "--smoke", "--trainable", "all", "--data-dir", dir], {
+      SMS_SPAM_URL: "",
+      TFJS_BACKEND: "wasm",
+      LLM_WASM_HEAP_LIMIT_MB: String((all + lastBlock) / 2 / 1e6),
+    });
+    assert.equal(r.status, 2, r.stderr);
+    oneCleanLine(r.stderr);
+    assert.match(
+      r.stderr,
+      /^error: This training configuration needs about \d+\.\d MB in tfjs's WASM heap \(weights .* \+ the gradient tape over 2 blocks and the embeddings .*\), more than its \d+\.\d MB limit on the wasm backend\. Alternatives: train fewer layers: --trainable last-block \(about \d+\.\d MB of tfjs tensors\) or last-layer .*; a smaller model; /m,
+    );
+    assert.match(r.stdout, /^Memory estimate \(plain path\): /m);
+    assert.doesNotMatch(r.stdout + r.stderr, /Aborted|RuntimeError|Training accuracy|Ep 1/); // stopped before evaluating
+    assert.ok(!fs.existsSync(path.join(dir, "smoke", "review-classifier")));
+  } finally {
+    cleanup();
+  }
+});
+
 test("classify and finetune mistakes are one clear line, no stack trace", async () => {
   const { dir, cleanup } = tempDir("cli-bad-");
   try {
@@ -164,6 +245,9 @@ test("classify and finetune mistakes are one clear line, no stack trace", async 
       [["--epochs", "-3"], /^error: --epochs must be a positive integer \(at most 1000\), got "-3"$/m], // not an "ambiguous option"
       [["--epochs=-3"], /^error: --epochs must be a positive integer \(at most 1000\), got "-3"$/m],
       [["--path", "warp"], /^error: --path must be auto, plain or fast/m],
+      [["--max-steps", "0"], /^error: --max-steps must be a positive integer, got "0"$/m],
+      [["--max-steps", "-1"], /^error: --max-steps must be a positive integer, got "-1"$/m],
+      [["--max-steps", "two"], /^error: --max-steps must be a positive integer, got "two"$/m],
     ];
     for (const [args, re] of finetuneMistakes) {
       const r = await run(["finetune", ...args, "--data-dir", dir]);

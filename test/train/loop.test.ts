@@ -14,6 +14,7 @@ import {
   trainingProgress,
   TrainingInterruptedError,
   UserError,
+  ConfigError,
   trainingSchedule,
   type TrainProgress,
 } from "llm-spam-classifier";
@@ -197,6 +198,56 @@ test("maxStepsPerEpoch limits a smoke run; a model without optimizer is a clear 
     /optimizer is missing/,
   );
   assert.deepEqual(trainingSchedule(false), { numEpochs: 5, evalFreq: 50, evalIter: 5 });
+  s.optimizer.dispose();
+  s.model.dispose();
+});
+
+test("maxSteps stops after exactly that many optimizer steps: evaluations at evalFreq, the epoch's accuracy line, a stop line", async () => {
+  // The schedule: 3 steps per epoch, 2 epochs (6 steps); the full run is the reference for the steps both take.
+  const full = setup();
+  const ref = await trainClassifierSimple(full.model, full.trainLoader, full.valLoader, full.optimizer, opts);
+  full.optimizer.dispose();
+  full.model.dispose();
+  assert.equal(ref.steps, 6);
+  assert.equal(ref.epochs, 2);
+  assert.ok(!ref.logLines.some((l) => l.startsWith("Stopped")), ref.logLines.join("\n"));
+
+  for (const maxSteps of [1, 2, 4, 6, 50]) {
+    const s = setup();
+    const seen: TrainProgress[] = [];
+    const r = await trainClassifierSimple(s.model, s.trainLoader, s.valLoader, s.optimizer, {
+      ...opts,
+      maxSteps,
+      onProgress: (p) => seen.push(p),
+    });
+    const steps = Math.min(maxSteps, 6),
+      epochs = Math.ceil(steps / 3);
+    assert.equal(r.steps, steps, `maxSteps ${maxSteps}`);
+    assert.equal(seen.length, steps);
+    assert.equal(s.optimizer.t, steps); // optimizer steps actually taken
+    assert.equal(r.examplesSeen, 8 * steps);
+    assert.equal(r.epochs, epochs);
+    assert.equal(r.trainAccs.length, epochs);
+    // Evaluations at every evalFreq (2) step that was run, with the full run's numbers (the same steps)
+    const evalSteps = ref.evalSteps.filter((g) => g < steps);
+    assert.deepEqual(r.evalSteps, evalSteps);
+    assert.deepEqual(r.trainLosses, ref.trainLosses.slice(0, evalSteps.length));
+    const stop = r.logLines.filter((l) => l.startsWith("Stopped"));
+    assert.deepEqual(stop, steps < 6 ? [`Stopped after ${steps} optimizer steps (max steps ${maxSteps})`] : []);
+    // eval lines + one accuracy line per epoch begun + the stop line + the minutes
+    assert.equal(r.logLines.length, evalSteps.length + epochs + stop.length + 1);
+    assert.match(r.logLines.at(-1)!, /^Training completed in/);
+    s.optimizer.dispose();
+    s.model.dispose();
+  }
+
+  const s = setup();
+  for (const bad of [0, -1, 1.5, NaN])
+    await assert.rejects(
+      trainClassifierSimple(s.model, s.trainLoader, s.valLoader, s.optimizer, { ...opts, maxSteps: bad }),
+      (err: unknown) => err instanceof ConfigError && /maxSteps must be a positive integer/.test(err.message),
+    );
+  assert.equal(s.optimizer.t, 0);
   s.optimizer.dispose();
   s.model.dispose();
 });

@@ -13,7 +13,7 @@ export const BOOK_EXAMPLES = [
 export const chapterCommand: CliCommand = {
   name: "chapter",
   summary: "Run the whole chapter: data, weights, finetune, evaluate, classify examples",
-  usage: "[--epochs N] [--trainable LAYERS] [--weights PATH_OR_SIZE] [--out DIR] [--smoke]",
+  usage: "[--epochs N] [--max-steps N] [--trainable LAYERS] [--weights PATH_OR_SIZE] [--out DIR] [--smoke]",
   help: `Runs chapter 6 end to end: downloads and splits the SMS Spam Collection (6.2–6.3), downloads GPT-2
 124M (6.4), swaps in the classification head (6.5), reports the initial accuracies and losses (6.6),
 fine-tunes for 5 epochs with the book's log (6.7), prints the full-set accuracies (book: 97.21% /

@@ -6,6 +6,7 @@ import { finetuneClassifier, type FinetuneResult } from "../train/finetune";
 
 export const FINETUNE_OPTIONS = {
   epochs: { type: "string" },
+  "max-steps": { type: "string" },
   trainable: { type: "string" },
   weights: { type: "string" },
   out: { type: "string" },
@@ -14,6 +15,8 @@ export const FINETUNE_OPTIONS = {
 
 export const FINETUNE_HELP = `Options:
   --epochs N                 training epochs (default 5, the book's; 2 short ones with --smoke)
+  --max-steps N              stop after N optimizer steps, then evaluate and save as usual (a quick check
+                             of a configuration on the real model sizes; default: the whole schedule)
   --trainable LAYERS         last-block (default, the book's), all, or last-layer (head only)
   --weights PATH_OR_SIZE     GPT-2 to start from: a size (124M, 355M, 774M, 1558M; downloaded), an OpenAI
                              checkpoint folder or a Hugging Face model folder (default 124M)
@@ -31,6 +34,7 @@ export const FINETUNE_HELP = `Options:
 export async function finetuneFromOptions(values: ParsedValues, ctx: CliContext): Promise<FinetuneResult> {
   const smoke = ctx.settings.smoke;
   const epochs = optionalIntOption(values, "epochs", 1, 1000);
+  const maxSteps = optionalIntOption(values, "max-steps", 1);
   const trainable = checkTrainable(typeof values.trainable === "string" ? values.trainable : "last-block");
   const p = typeof values.path === "string" ? values.path : "auto";
   if (!["auto", "plain", "fast"].includes(p)) throw new ConfigError(`--path must be auto, plain or fast, got "${p}"`);
@@ -39,6 +43,7 @@ export async function finetuneFromOptions(values: ParsedValues, ctx: CliContext)
   return finetuneClassifier(ctx.settings, {
     weights: typeof values.weights === "string" ? values.weights : "124M",
     epochs,
+    maxSteps,
     trainable,
     smoke,
     outDir: typeof values.out === "string" ? values.out : undefined,
@@ -54,6 +59,7 @@ export function finetuneSummary(r: FinetuneResult): string {
     initial: r.initial,
     final: r.final,
     minutes: r.train.minutes,
+    steps: r.train.steps,
     runner: r.runner,
     log: r.train.logLines,
   });
@@ -63,7 +69,8 @@ export function finetuneSummary(r: FinetuneResult): string {
 export const finetuneCommand: CliCommand = {
   name: "finetune",
   summary: "Fine-tune GPT-2 into a spam classifier and save it with metrics and plots",
-  usage: "[--epochs N] [--trainable last-block|all|last-layer] [--weights PATH_OR_SIZE] [--out DIR] [--smoke]",
+  usage:
+    "[--epochs N] [--max-steps N] [--trainable last-block|all|last-layer] [--weights PATH_OR_SIZE] [--out DIR] [--smoke]",
   help: `Prepares the data (if needed), loads GPT-2, swaps in a 2-class head, trains with AdamW (lr 5e-5,
 weight decay 0.1, batch 8) printing the book's log lines, reports full-set accuracies and saves the
 classifier (model.safetensors + config.json), metrics.json, log.txt and the loss/accuracy plots

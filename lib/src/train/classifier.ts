@@ -18,7 +18,7 @@ export function checkTrainable(v: string): TrainableLayers {
 }
 
 /** Names (or prefixes) trained besides the new head. */
-function trainablePrefixes(cfg: GPTConfig, trainable: TrainableLayers): string[] {
+export function trainablePrefixes(cfg: GPTConfig, trainable: TrainableLayers): string[] {
   if (trainable === "all") return ["tok_emb", "pos_emb", "trf_blocks", "final_norm"];
   if (trainable === "last-block") return [`trf_blocks.${cfg.nLayers - 1}`, "final_norm"];
   return [];

@@ -16,8 +16,9 @@ import { createProgress, type Progress } from "../util/progress";
 import { prepareClassifier, type TrainableLayers } from "./classifier";
 import { AdamW } from "./adamw";
 import { createRunner } from "./createRunner";
+import { checkTrainingMemory } from "./memory";
 import { calcAccuracyLoader, calcLossLoader } from "./evaluate";
-import { trainClassifierSimple, type TrainOptions, type TrainResult } from "./trainClassifier";
+import { checkMaxSteps, trainClassifierSimple, type TrainOptions, type TrainResult } from "./trainClassifier";
 import { trainingProgress } from "./progress";
 import { loadClassifier, saveClassifier } from "./checkpoint";
 import { saveTrainingReport, type Evaluation } from "./report";
@@ -58,6 +59,8 @@ export interface FinetuneOptions {
   weights?: string;
   /** Default: the schedule's (5, or 2 in smoke mode). */
   epochs?: number;
+  /** Stop after this many optimizer steps (then evaluate and save as usual): a quick check of a configuration. */
+  maxSteps?: number;
   trainable?: TrainableLayers;
   /** Output folder (default <dataDir>/review-classifier). */
   outDir?: string;
@@ -91,7 +94,11 @@ const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 export async function finetuneClassifier(settings: Settings, o: FinetuneOptions = {}): Promise<FinetuneResult> {
   const log = o.log ?? (() => {});
   const smoke = o.smoke ?? settings.smoke;
-  const schedule = { ...trainingSchedule(smoke), ...(o.epochs !== undefined ? { numEpochs: o.epochs } : {}) };
+  const schedule = {
+    ...trainingSchedule(smoke),
+    ...(o.epochs !== undefined ? { numEpochs: o.epochs } : {}),
+    ...(o.maxSteps !== undefined ? { maxSteps: checkMaxSteps(o.maxSteps) } : {}), // checked before any work
+  };
   const trainable = o.trainable ?? "last-block";
   const outDir = path.resolve(o.outDir ?? path.join(settings.dataDir, "review-classifier"));
   const showProgress = o.progress ?? true;
@@ -126,9 +133,10 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
     );
     const optimizer = new AdamW(model.trainableParams(), { lr: 5e-5, weightDecay: 0.1 });
     let prefixBar: Progress | undefined;
+    const sequences = [d.trainDataset, d.valDataset, d.testDataset].flatMap((x) => x.encodedTexts);
     const runner = await createRunner(model, optimizer, {
       path: o.path ?? "auto",
-      sequences: [d.trainDataset, d.valDataset, d.testDataset].flatMap((x) => x.encodedTexts),
+      sequences,
       cacheDir: path.join(settings.dataDir, "cache"),
       log,
       onPrefixProgress: (done, total) => {
@@ -142,6 +150,14 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
       `Training path: ${runner.kind === "fast" ? "fast exact (frozen prefix cached, last-position suffix)" : "plain (every layer, every step)"}`,
     );
     try {
+      // Before any evaluation or step: a configuration this machine cannot hold ends here, with one clear error.
+      checkTrainingMemory(model, runner, {
+        batchSize: d.trainLoader.batchSize,
+        seqLen: d.trainDataset.maxLength,
+        cachedTokens: sequences.reduce((a, s) => a + s.length, 0),
+        trainable,
+        log,
+      });
       // 6.6: before fine-tuning (book: 46.25% / 45.00% / 48.75%, losses 2.453 / 2.583 / 2.322)
       const initial = {
         trainAcc: await calcAccuracyLoader(d.trainLoader, runner, { numBatches: 10 }),
@@ -180,13 +196,13 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
       // 6.8: save the model, metrics, log and plots
       saveClassifier(outDir, model, {
         maxLength: d.trainDataset.maxLength,
-        info: { baseWeights: source, trainable, epochs: schedule.numEpochs, smoke, runner: runner.kind },
+        info: { baseWeights: source, trainable, epochs: train.epochs, steps: train.steps, smoke, runner: runner.kind },
       });
       const pngs = await saveTrainingReport(outDir, {
         initial,
         final,
         train,
-        numEpochs: schedule.numEpochs,
+        numEpochs: train.epochs,
         runner: runner.kind,
         log,
       });

@@ -6,6 +6,7 @@ export type { ClassifierRunner } from "../engine/runnerTypes";
 export * from "./createRunner";
 export * from "./evaluate";
 export * from "./trainClassifier";
+export * from "./memory";
 export * from "./progress";
 export * from "./classify";
 export * from "./checkpoint";

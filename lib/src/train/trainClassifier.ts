@@ -2,12 +2,13 @@
  * Section 6.7: the book's training loop, `train_classifier_simple`, with its log lines.
  */
 import type { DataLoader } from "../data/dataLoader";
-import { UserError } from "../errors";
+import { ConfigError, UserError } from "../errors";
 import type { GPTModel } from "../model/gptModel";
 import type { AdamW } from "./adamw";
 import type { ClassifierRunner } from "../engine/runnerTypes";
 import { PlainRunner } from "./runner";
 import { calcAccuracyLoader, evaluateModel } from "./evaluate";
+import { checkTrainingMemory } from "./memory";
 
 /** Where training stands after a step (for progress bars). */
 export interface TrainProgress {
@@ -31,6 +32,11 @@ export interface TrainOptions {
   evalIter?: number;
   /** Stop each epoch after this many steps (smoke runs); default: every batch. */
   maxStepsPerEpoch?: number;
+  /**
+   * Stop after this many optimizer steps in all (a quick check of a configuration): the epoch in progress
+   * ends there with its accuracy line, and no further epoch starts. Default: no limit.
+   */
+  maxSteps?: number;
   /** Book-format log lines (`Ep 1 (Step 000050): Train loss 0.617, Val loss 0.637`). */
   log?: (line: string) => void;
   /** Called after every step (see trainingProgress() for ready-made progress bars). */
@@ -47,6 +53,10 @@ export interface TrainResult {
   trainAccs: number[];
   valAccs: number[];
   examplesSeen: number;
+  /** Optimizer steps taken. */
+  steps: number;
+  /** Epochs begun (fewer than `numEpochs` when `maxSteps` stopped the run; the last one may be partial). */
+  epochs: number;
   /** Global step of each evaluation. */
   evalSteps: number[];
   /** Wall-clock minutes of the loop (the book's `Training completed in 1.07 minutes.`). */
@@ -57,6 +67,13 @@ export interface TrainResult {
 
 /** Training stopped by its AbortSignal; nothing half-written is left behind. */
 export class TrainingInterruptedError extends UserError {}
+
+/** Checks a `maxSteps` setting. @throws ConfigError unless it is a positive integer. */
+export function checkMaxSteps(maxSteps: number): number {
+  if (!(Number.isSafeInteger(maxSteps) && maxSteps > 0))
+    throw new ConfigError(`maxSteps must be a positive integer, got ${maxSteps}`);
+  return maxSteps;
+}
 
 /** `Ep 1 (Step 000050): Train loss 0.617, Val loss 0.637` */
 export function formatEvalLine(epoch: number, step: number, trainLoss: number, valLoss: number): string {
@@ -71,14 +88,15 @@ export function formatAccuracyLine(trainAcc: number, valAcc: number): string {
 /**
  * Fine-tunes with one AdamW step per batch; every `evalFreq` steps logs the train/val loss over
  * `evalIter` batches, after each epoch the train/val accuracy over `evalIter` batches, at the end the
- * minutes taken. Evaluations iterate the shuffled training loader, which (as in PyTorch) advances its
+ * minutes taken; `maxSteps` ends the run early. Evaluations iterate the shuffled training loader, which (as in PyTorch) advances its
  * shuffle generator: a fresh loader with the same seed gives the same run and the same log.
  * Book: train_classifier_simple, 6.7.
  *
  * @param model the classifier (run by the plain runner with `optimizer`), or a runner from
  *   createRunner (which already holds its optimizer; then omit `optimizer`).
  * @returns losses, accuracies, examples seen, minutes and the log lines.
- * @throws TrainingInterruptedError when `opts.signal` aborts.
+ * @throws TrainingInterruptedError when `opts.signal` aborts; ConfigError for a `maxSteps` that is not a positive
+ *   integer; InsufficientMemoryError when the plain path's estimate (train/memory.ts) does not fit this machine.
  */
 export async function trainClassifierSimple(
   model: GPTModel,
@@ -108,15 +126,25 @@ export async function trainClassifierSimple(
       "trainClassifierSimple(model, trainLoader, valLoader, optimizer, opts): the optimizer is missing",
     );
   const runner: ClassifierRunner = isRunner ? model : new PlainRunner(model, optimizer);
+  // The plain path's tape and optimizer state grow with what trains: stop before a step the heap cannot hold.
+  if (runner instanceof PlainRunner)
+    checkTrainingMemory(runner.model, runner, {
+      batchSize: trainLoader.batchSize,
+      seqLen: trainLoader.dataset.maxLength,
+    });
   const numEpochs = opts.numEpochs ?? 5,
     evalFreq = opts.evalFreq ?? 50,
-    evalIter = opts.evalIter ?? 5;
+    evalIter = opts.evalIter ?? 5,
+    maxSteps = opts.maxSteps ?? Infinity;
+  if (opts.maxSteps !== undefined) checkMaxSteps(opts.maxSteps);
   const r: TrainResult = {
     trainLosses: [],
     valLosses: [],
     trainAccs: [],
     valAccs: [],
     examplesSeen: 0,
+    steps: 0,
+    epochs: 0,
     evalSteps: [],
     minutes: 0,
     logLines: [],
@@ -128,16 +156,18 @@ export async function trainClassifierSimple(
   const start = Date.now();
   let globalStep = -1;
   const steps = Math.min(trainLoader.length, opts.maxStepsPerEpoch ?? Infinity);
-  for (let epoch = 1; epoch <= numEpochs; epoch++) {
+  for (let epoch = 1; epoch <= numEpochs && r.steps < maxSteps; epoch++) {
+    r.epochs = epoch;
     let step = 0;
     for (const batch of trainLoader) {
-      if (step >= steps) break;
+      if (step >= steps || r.steps >= maxSteps) break;
       // Let the event loop run (signal handlers, timers, progress output): tfjs work resolves as microtasks only.
       await new Promise<void>((resolve) => setImmediate(resolve));
       if (opts.signal?.aborted)
         throw new TrainingInterruptedError(`Training interrupted in epoch ${epoch} after ${globalStep + 1} steps`);
       const loss = await runner.trainStep(batch); // zero_grad, calcLossBatch, backward, step
       r.examplesSeen += batch.batchSize;
+      r.steps++;
       globalStep++;
       step++;
       opts.onProgress?.({
@@ -163,6 +193,7 @@ export async function trainClassifierSimple(
     r.trainAccs.push(trainAcc);
     r.valAccs.push(valAcc);
   }
+  if (r.steps < numEpochs * steps) log(`Stopped after ${r.steps} optimizer steps (max steps ${maxSteps})`);
   r.minutes = (Date.now() - start) / 60000;
   log(`Training completed in ${r.minutes.toFixed(2)} minutes.`);
   return r;
