@@ -36,6 +36,8 @@ export type { RawInitializer, ModelObject } from "./onnxProto";
 export { OnnxGraphBuilder, ONNX_OPSET, ONNX_IR_VERSION } from "./onnxGraph";
 export { loadOnnxRuntime, onnxRuntimeUnavailableReason, onnxRuntimeVersion, createOrtSession } from "./onnxRuntime";
 export type { OrtModule, OrtSession, OrtSessionOptions } from "./onnxRuntime";
+export { OnnxOps, concatColumns } from "./onnxOps";
+export type { OnnxValue, OnnxFusion } from "./onnxOps";
 export { buildGptOnnx, resolvePart } from "./onnxGpt";
 export type { GptLike, OnnxGptPart, BuildGptOnnxOptions, ResolvedPart } from "./onnxGpt";
 export { OnnxGptEngine } from "./onnxEngine";
