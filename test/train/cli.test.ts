@@ -163,7 +163,7 @@ test("classify and finetune mistakes are one clear line, no stack trace", async 
       [["--epochs", "0"], /^error: --epochs must be a positive integer \(at most 1000\), got "0"$/m],
       [["--epochs", "-3"], /^error: --epochs must be a positive integer \(at most 1000\), got "-3"$/m], // not an "ambiguous option"
       [["--epochs=-3"], /^error: --epochs must be a positive integer \(at most 1000\), got "-3"$/m],
-      [["--path", "warp"], /^error: --path must be auto, plain or fast/m],
+      [["--path", "warp"], /^error: --path must be auto, plain, fast or native/m],
     ];
     for (const [args, re] of finetuneMistakes) {
       const r = await run(["finetune", ...args, "--data-dir", dir]);

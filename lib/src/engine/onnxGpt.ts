@@ -6,7 +6,7 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "../errors";
-import { gptForward, type ParamLookup } from "../model/gpt";
+import { gptForward, readoutOf, type ParamLookup, type Readout, type ReadoutKind } from "../model/gpt";
 import { OnnxGraphBuilder, ONNX_OPSET } from "./onnxGraph";
 import { OnnxOps, type OnnxValue } from "./onnxOps";
 import { OnnxDataType } from "./onnxProto";
@@ -73,19 +73,34 @@ export interface BuildGptOnnxOptions extends OnnxGptPart {
   gelu?: "op" | "tanh";
   /** Attention as ONNX Runtime's fused `com.microsoft.Attention` (default false: standard ONNX ops only). */
   fusedAttention?: boolean;
+  /** Parameters fed as graph inputs (by their names) at every run instead of initializers, e.g. those being trained. */
+  paramInputs?: Iterable<string>;
+  /**
+   * With `head`: the classifier's readout ("last" is `lastTokenOnly`): logits [batch, outDim]. "flexible" and
+   * "mean" take their weights as input "readout" float [batch, seq] (see `readoutWeights`).
+   */
+  readout?: ReadoutKind;
+  /** Causal attention mask (default true). */
+  causal?: boolean;
 }
 
 /**
  * The model's parameters as ONNX initializers (created on first use; each one's values are copied from
  * the tfjs tensor when the graph is serialised, one at a time).
  */
-export function initializerLookup(ops: OnnxOps, model: GptLike): ParamLookup<OnnxValue> {
+export function initializerLookup(
+  ops: OnnxOps,
+  model: GptLike,
+  inputs: ReadonlySet<string> = new Set(),
+): ParamLookup<OnnxValue> {
   const made = new Map<string, OnnxValue>();
   return (name) => {
     let v = made.get(name);
     const t = model.params.get(name);
     if (!v && t) {
-      v = ops.initializer(name, t.shape, () => t.dataSync() as Float32Array);
+      v = inputs.has(name)
+        ? ops.input(name, OnnxDataType.FLOAT, t.shape)
+        : ops.initializer(name, t.shape, () => t.dataSync() as Float32Array);
       made.set(name, v);
     }
     return v;
@@ -96,7 +111,8 @@ export function initializerLookup(ops: OnnxOps, model: GptLike): ParamLookup<Onn
  * Serialises (part of) a GPT model as an ONNX ModelProto (opset 20, float32 initializers): the model
  * definition of lib/src/model/gpt.ts run with `OnnxOps` (fused LayerNormalization, Gelu and Q/K/V MatMul).
  * Inputs: "input_ids" int32 [batch, seq] when the part starts with the embeddings, else "hidden_in" float [batch, seq, E].
- * Output: "hidden" [batch, seq, E]; or with `head` "logits" [batch, seq, outDim] ([batch, outDim] with lastTokenOnly).
+ * Output: "hidden" [batch, seq, E]; or with `head` "logits" [batch, seq, outDim] ([batch, outDim] with lastTokenOnly
+ * or a readout).
  * @param model a GPTModel (or anything with its `cfg` and `params`)
  * @throws ConfigError for an invalid part or missing parameters
  */
@@ -115,12 +131,17 @@ export function buildGptOnnx(model: GptLike, opts: BuildGptOnnxOptions = {}): Ui
   const input = part.embed
     ? ops.input("input_ids", OnnxDataType.INT32, ["batch", "seq"])
     : ops.input("hidden_in", OnnxDataType.FLOAT, ["batch", "seq", cfg.embDim]);
-  const y = gptForward(ops, initializerLookup(ops, model), cfg, input, {
+  const kind = part.head ? (opts.readout ?? (part.lastTokenOnly ? "last" : undefined)) : undefined;
+  const readout: Readout<OnnxValue> = kind
+    ? readoutOf(kind, () => ops.input("readout", OnnxDataType.FLOAT, ["batch", "seq"]))
+    : { kind: "all" };
+  const y = gptForward(ops, initializerLookup(ops, model, new Set(opts.paramInputs)), cfg, input, {
     fromBlock: part.fromBlock,
     toBlock: part.toBlock,
     embed: part.embed,
     head: part.head,
-    readout: part.lastTokenOnly ? { kind: "last" } : { kind: "all" },
+    readout,
+    causal: opts.causal,
   });
   ops.output(y, part.head ? "logits" : "hidden");
   return g.build({

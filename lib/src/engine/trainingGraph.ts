@@ -12,7 +12,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "../errors";
 import { DiffOps, type Tracked } from "../model/autodiff";
-import { gptForward, type Readout, type ReadoutKind } from "../model/gpt";
+import { gptForward, readoutOf, type ReadoutKind } from "../model/gpt";
 import { crossEntropy } from "../model/layers";
 import { OnnxGraphBuilder, ONNX_OPSET } from "./onnxGraph";
 import type { GptLike } from "./onnxGpt";
@@ -47,13 +47,6 @@ export interface TrainingGraph {
   readonly takesReadout: boolean;
   /** Number of classes (the head's outputs). */
   readonly classes: number;
-}
-
-/** The readout of the definition for a kind, with its data input when it has one. */
-export function readoutOf<T>(kind: ReadoutKind, weights: () => T): Readout<T> {
-  if (kind === "flexible") return { kind: "position", weights: weights() };
-  if (kind === "mean") return { kind: "mean", weights: weights() };
-  return { kind };
 }
 
 /** Bytes of float32 parameters. */

@@ -170,6 +170,13 @@ export function gptForward<T>(
 /** The readouts by name, as the bonus experiments call them. */
 export type ReadoutKind = "last" | "first" | "flexible" | "mean";
 
+/** The definition's readout for a kind by name; `weights` makes its data (called for "flexible" and "mean" only). */
+export function readoutOf<T>(kind: ReadoutKind, weights: () => T): Readout<T> {
+  if (kind === "flexible") return { kind: "position", weights: weights() };
+  if (kind === "mean") return { kind: "mean", weights: weights() };
+  return { kind };
+}
+
 /** Options of `readoutWeights`. */
 export interface ReadoutWeightsOptions {
   /** The padding token (default 50256, GPT-2's <|endoftext|>, the book's padding). */

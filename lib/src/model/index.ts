@@ -10,5 +10,5 @@ export { TfjsOps } from "./tfjsOps";
 export { DiffOps } from "./autodiff";
 export type { Tracked } from "./autodiff";
 export * as layers from "./layers";
-export { gptForward, gptBlockParams, readoutWeights } from "./gpt";
+export { gptForward, gptBlockParams, readoutOf, readoutWeights } from "./gpt";
 export type { GptShape, ParamLookup, Readout, ReadoutKind, GptForwardOptions, ReadoutWeightsOptions } from "./gpt";

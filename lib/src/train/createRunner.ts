@@ -7,18 +7,14 @@
 import type { Batch } from "../data/dataLoader";
 import { ConfigError } from "../errors";
 import type { GPTModel } from "../model/gptModel";
-import type { AdamW } from "./adamw";
+import type { AdamW, AdamWSettings } from "./adamw";
 import { PlainRunner, type ClassifierRunner, type PlainRunnerOptions } from "./runner";
 
 /** What the training loop needs from a fast classifier path (lib/src/engine's FastClassifierPath). */
 export interface FastPathLike {
   precompute(rows: readonly Int32Array[]): Promise<unknown>;
   logitsLastToken(batch: Batch): Promise<Float32Array>;
-  trainStep(
-    batch: Batch,
-    labels: ArrayLike<number>,
-    optim: { lr: number; weightDecay: number; beta1: number; beta2: number; eps: number },
-  ): Promise<number>;
+  trainStep(batch: Batch, labels: ArrayLike<number>, optim: AdamWSettings): Promise<number>;
   dispose(): Promise<void>;
 }
 
@@ -34,12 +30,12 @@ export type FastPathFactory = (
   opts: FastPathFactoryOptions,
 ) => Promise<FastPathLike | { reason: string }>;
 
-/** The fast path with AdamW on the optimizer's settings. */
+/** The fast path (or the native trainer, which has the same interface) with AdamW on the optimizer's settings. */
 export class FastRunner implements ClassifierRunner {
-  readonly kind = "fast";
   constructor(
     readonly path: FastPathLike,
     private readonly optimizer?: AdamW,
+    readonly kind: "fast" | "native" = "fast",
   ) {}
 
   logits(batch: Batch): Promise<Float32Array> {
@@ -49,19 +45,16 @@ export class FastRunner implements ClassifierRunner {
   trainStep(batch: Batch): Promise<number> {
     const o = this.optimizer;
     if (!o) throw new Error("FastRunner.trainStep needs an optimizer");
-    return this.path.trainStep(batch, batch.labels, {
-      lr: o.lr,
-      weightDecay: o.weightDecay,
-      beta1: o.betas[0],
-      beta2: o.betas[1],
-      eps: o.eps,
-    });
+    return this.path.trainStep(batch, batch.labels, o.settings);
   }
 
   async finish(): Promise<void> {
     await this.path.dispose();
   }
 }
+
+/** Creates the native trainer (lib/src/engine/ortTrainer.ts) for a model, or says why it cannot. */
+export type NativeTrainerFactory = (model: GPTModel) => Promise<FastPathLike | { reason: string }>;
 
 /** Native engines for the plain path (lib/src/engine/plainAcceleration.ts). */
 export type PlainAccelerationFactory = (model: GPTModel) => Promise<PlainRunnerOptions & { description: string }>;
@@ -119,8 +112,11 @@ export async function createPlainRunner(
 }
 
 export interface RunnerOptions {
-  /** "auto" (default): fast when available and the model qualifies; "plain": the book's loop; "fast": require it. */
-  path?: "auto" | "plain" | "fast";
+  /**
+   * "auto" (default): fast when available and the model qualifies, else native when ONNX Runtime can train
+   * it, else plain; "plain": the book's loop; "fast" / "native": require that path.
+   */
+  path?: "auto" | "plain" | "fast" | "native";
   /** The plain path's native help (frozen trunk and matmuls on ONNX Runtime; see createPlainRunner). Default true. */
   native?: boolean;
   /** Every sequence the run will see (train, validation, test), to compute the frozen prefix once up front. */
@@ -143,21 +139,38 @@ export async function createRunner(
   const want = opts.path ?? "auto";
   const plain = () => createPlainRunner(model, optimizer, { native: opts.native, log: opts.log });
   if (want === "plain") return plain();
-  const factory = availableFastPath();
-  if (!factory) {
-    if (want === "fast") throw new ConfigError("The fast path is not part of this build; use --path plain (or auto)");
-    return plain();
+  let why = "";
+  if (want !== "native") {
+    const factory = availableFastPath();
+    if (!factory) {
+      if (want === "fast") throw new ConfigError("The fast path is not part of this build; use --path plain (or auto)");
+      why = "the fast path is not part of this build";
+    } else {
+      const fast = await factory(model, {
+        cacheDir: opts.cacheDir,
+        log: opts.log,
+        onPrefixProgress: opts.onPrefixProgress,
+      });
+      if (!("reason" in fast)) {
+        if (opts.sequences?.length) await fast.precompute(opts.sequences);
+        return new FastRunner(fast, optimizer);
+      }
+      if (want === "fast") throw new ConfigError(`The fast path cannot be used: ${fast.reason}`);
+      why = `the fast path needs a frozen prefix: ${fast.reason}`;
+    }
   }
-  const fast = await factory(model, {
-    cacheDir: opts.cacheDir,
-    log: opts.log,
-    onPrefixProgress: opts.onPrefixProgress,
-  });
-  if ("reason" in fast) {
-    if (want === "fast") throw new ConfigError(`The fast path cannot be used: ${fast.reason}`);
-    opts.log?.(`Plain training path (the fast path needs a frozen prefix: ${fast.reason})`);
-    return plain();
+  // Every layer on ONNX Runtime, forward and backward (engine/ortTrainer.ts), when this build and the model allow.
+  const nativeFactory = optionalEngineModule<{ createOrtTrainerPath?: NativeTrainerFactory }>(
+    "ortTrainer",
+  )?.createOrtTrainerPath;
+  const native = nativeFactory
+    ? await nativeFactory(model)
+    : { reason: "the native trainer is not part of this build" };
+  if (!("reason" in native)) {
+    opts.log?.(`Native training path: every layer on ONNX Runtime, forward and backward${why ? ` (${why})` : ""}`);
+    return new FastRunner(native, optimizer, "native");
   }
-  if (opts.sequences?.length) await fast.precompute(opts.sequences);
-  return new FastRunner(fast, optimizer);
+  if (want === "native") throw new ConfigError(`The native path cannot be used: ${native.reason}`);
+  opts.log?.(`Plain training path (${why}; native: ${native.reason})`);
+  return plain();
 }
