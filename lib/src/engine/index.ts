@@ -39,7 +39,7 @@ export type { OrtModule, OrtSession, OrtSessionOptions } from "./onnxRuntime";
 export { OnnxOps, concatColumns } from "./onnxOps";
 export type { OnnxValue, OnnxFusion } from "./onnxOps";
 export { buildGptOnnx, resolvePart } from "./onnxGpt";
-export { buildTrainingGraph, MAX_INITIALIZER_BYTES } from "./trainingGraph";
+export { buildTrainingGraph, addRowGradient, MAX_INITIALIZER_BYTES } from "./trainingGraph";
 export type { TrainingGraph, TrainingGraphOptions } from "./trainingGraph";
 export type { GptLike, OnnxGptPart, BuildGptOnnxOptions, ResolvedPart } from "./onnxGpt";
 export { OnnxGptEngine } from "./onnxEngine";

@@ -25,9 +25,16 @@ import {
   type OrtSession,
 } from "./onnxRuntime";
 import { ParallelAdamW } from "./parallelAdamW";
-import { buildTrainingGraph, MAX_INITIALIZER_BYTES } from "./trainingGraph";
+import { addRowGradient, buildTrainingGraph, MAX_INITIALIZER_BYTES } from "./trainingGraph";
 
 type OrtTensor = InstanceType<OrtModule["Tensor"]>;
+
+/** A training session of one batch shape, with buffers for its embedding row gradients. */
+interface TrainSession {
+  readonly session: OrtSession;
+  readonly takesReadout: boolean;
+  readonly rowGrads: ReadonlyMap<string, { rows: Float32Array; ids: Int32Array }>;
+}
 
 /** A batch of token ids, row-major [batchSize, seqLen] (a DataLoader batch fits). */
 export interface IdsBatch {
@@ -64,9 +71,11 @@ export function ortTrainerIneligibility(model: OrtTrainerModel): string | undefi
 
 /** Trains a GPT classifier's parameters on ONNX Runtime. Create with `OrtTrainer.create`. */
 export class OrtTrainer {
-  private readonly trainSessions = new Map<string, OrtSession>();
+  private readonly trainSessions = new Map<string, TrainSession>();
   private stepCount = 0;
   private dirty = false;
+  /** Where the last step's time went, in seconds: ONNX Runtime's forward and backward pass, and AdamW. */
+  lastStepSeconds = { graph: 0, optimizer: 0 };
 
   private constructor(
     private readonly ort: OrtModule,
@@ -145,10 +154,9 @@ export class OrtTrainer {
     return feeds;
   }
 
-  private async trainSession(B: number, T: number): Promise<{ session: OrtSession; takesReadout: boolean }> {
+  private async trainSession(B: number, T: number): Promise<TrainSession> {
     const key = `${B}x${T}`;
     let session = this.trainSessions.get(key);
-    const takesReadout = this.opts.readout === "flexible" || this.opts.readout === "mean";
     if (!session) {
       const graph = buildTrainingGraph(this.model, {
         batch: B,
@@ -159,10 +167,19 @@ export class OrtTrainer {
         frozen: this.frozenInputs.size ? "inputs" : "initializers",
       });
       // No spinning: AdamW (two threads) runs between this session's runs.
-      session = await createOrtSession(graph.bytes, { threads: this.opts.threads, spinning: false });
+      session = {
+        session: await createOrtSession(graph.bytes, { threads: this.opts.threads, spinning: false }),
+        takesReadout: graph.takesReadout,
+        rowGrads: new Map(
+          graph.rowGrads.map((n) => [
+            n,
+            { rows: new Float32Array(B * T * this.model.cfg.embDim), ids: new Int32Array(B * T) },
+          ]),
+        ),
+      };
       this.trainSessions.set(key, session);
     }
-    return { session, takesReadout };
+    return session;
   }
 
   /**
@@ -174,7 +191,7 @@ export class OrtTrainer {
     const B = batch.batchSize,
       T = batch.inputIds.length / B;
     const C = this.model.params.get("out_head.weight")!.shape[1] as number;
-    const { session, takesReadout } = await this.trainSession(B, T);
+    const { session, takesReadout, rowGrads } = await this.trainSession(B, T);
     const feeds = this.feeds(batch, takesReadout);
     const onehot = new Float32Array(B * C);
     for (let b = 0; b < B; b++) {
@@ -186,11 +203,24 @@ export class OrtTrainer {
     // Preallocated outputs: ONNX Runtime writes the gradients straight into the optimizer's buffers.
     const loss = new Float32Array(1);
     const fetches: Record<string, OrtTensor> = { loss: this.tensor(loss, []) };
-    for (const n of this.opt.names())
-      fetches[`grad:${n}`] = this.tensor(this.opt.grad(n), this.model.params.get(n)!.shape);
+    for (const n of this.opt.names()) {
+      const rows = rowGrads.get(n);
+      if (rows) {
+        fetches[`grad:${n}`] = this.tensor(rows.rows, [rows.ids.length, this.model.cfg.embDim]);
+        fetches[`ids:${n}`] = this.tensor(rows.ids, [rows.ids.length]);
+      } else fetches[`grad:${n}`] = this.tensor(this.opt.grad(n), this.model.params.get(n)!.shape);
+    }
+    const t0 = performance.now();
     await session.run(feeds, fetches);
+    const t1 = performance.now();
+    // Embedding tables: the dense gradient is zeros plus the rows read (PyTorch's dense embedding gradient).
+    for (const [n, rows] of rowGrads) {
+      const dense = this.opt.grad(n).fill(0);
+      addRowGradient(dense, rows.rows, rows.ids, this.model.cfg.embDim);
+    }
     this.stepCount++;
     await this.opt.step(this.stepCount, optim);
+    this.lastStepSeconds = { graph: (t1 - t0) / 1000, optimizer: (performance.now() - t1) / 1000 };
     this.dirty = true;
     return loss[0];
   }
@@ -214,7 +244,7 @@ export class OrtTrainer {
   /** Writes the weights back into the model and frees the sessions and the optimizer's worker. */
   async dispose(): Promise<void> {
     this.syncToModel();
-    const sessions = [this.forward, ...this.trainSessions.values()];
+    const sessions = [this.forward, ...[...this.trainSessions.values()].map((s) => s.session)];
     this.trainSessions.clear();
     await Promise.all(sessions.map((s) => s.release()));
     await this.opt.dispose();

@@ -14,6 +14,7 @@ import { ConfigError } from "../errors";
 import { DiffOps, type Tracked } from "../model/autodiff";
 import { gptForward, readoutOf, type ReadoutKind } from "../model/gpt";
 import { crossEntropy } from "../model/layers";
+import { dimProduct, numericDims } from "../model/ops";
 import { OnnxGraphBuilder, ONNX_OPSET } from "./onnxGraph";
 import type { GptLike } from "./onnxGpt";
 import { OnnxOps, type OnnxValue } from "./onnxOps";
@@ -47,6 +48,12 @@ export interface TrainingGraph {
   readonly takesReadout: boolean;
   /** Number of classes (the head's outputs). */
   readonly classes: number;
+  /**
+   * Parameters read only by an embedding lookup: their "grad:<name>" output is the gradient of the rows
+   * read, [batch·seq, E], at the token ids of output "ids:<name>" (int32 [batch·seq]); the caller adds
+   * them into its dense gradient (`addRowGradient`), so the graph never holds a [V, E] gradient.
+   */
+  readonly rowGrads: readonly string[];
 }
 
 /** Bytes of float32 parameters. */
@@ -76,7 +83,8 @@ export function buildTrainingGraph(model: GptLike, opts: TrainingGraphOptions): 
   const { batch: B, seq: T } = opts;
 
   const g = new OnnxGraphBuilder("gpt_train");
-  const base = new OnnxOps(g);
+  // LayerNorm and GELU forward on ONNX Runtime's kernels (their backward passes: layers.ts, by hand).
+  const base = new OnnxOps(g, { layerNorm: true, gelu: true });
   const d = new DiffOps(base);
   const paramInputs: string[] = [];
   const made = new Map<string, Tracked<OnnxValue>>();
@@ -101,13 +109,38 @@ export function buildTrainingGraph(model: GptLike, opts: TrainingGraphOptions): 
   const logits = gptForward(d, lookup, cfg, ids, { head: true, readout, causal: opts.causal ?? true });
   const loss = crossEntropy(d, logits, targets);
   const names = opts.trainable.filter((n) => lookup(n));
-  const grads = d.grad(
+  const grads = d.gradOrRows(
     loss,
     names.map((n) => made.get(n)!),
   );
   base.output(loss.value, "loss");
   base.output(logits.value, "logits");
-  names.forEach((n, i) => base.output(grads[i], `grad:${n}`));
+  const rowGrads: string[] = [];
+  names.forEach((n, i) => {
+    const grad = grads[i];
+    if (typeof grad === "object" && "rows" in grad) {
+      rowGrads.push(n);
+      const [N] = numericDims([dimProduct(base.shape(grad.ids))], "an embedding's ids");
+      const E = model.params.get(n)!.shape[1] as number;
+      base.output(base.reshape(grad.rows, [N, E]), `grad:${n}`);
+      base.output(base.reshape(grad.ids, [N]), `ids:${n}`);
+    } else base.output(grad, `grad:${n}`);
+  });
   const bytes = g.build({ docString: `GPT classifier training step (${kind} readout, ${B}x${T})`, opset: ONNX_OPSET });
-  return { bytes, paramInputs, takesReadout: kind === "flexible" || kind === "mean", classes };
+  return { bytes, paramInputs, takesReadout: kind === "flexible" || kind === "mean", classes, rowGrads };
+}
+
+/**
+ * Adds a row gradient (rows [N, E] at ids [N]) into a dense gradient [V, E] that was zeroed.
+ * @throws ConfigError for an id outside [0, V)
+ */
+export function addRowGradient(dense: Float32Array, rows: Float32Array, ids: Int32Array, width: number): void {
+  const V = dense.length / width;
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
+    if (!(id >= 0 && id < V)) throw new ConfigError(`token id ${id} is outside the vocabulary [0, ${V})`);
+    const src = i * width,
+      dst = id * width;
+    for (let j = 0; j < width; j++) dense[dst + j] += rows[src + j];
+  }
 }

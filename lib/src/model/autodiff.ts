@@ -5,10 +5,12 @@
  * on ONNX it becomes graph nodes: the ONNX trainer's backward). `grad(loss, wrt)` walks the tape back.
  *
  * Only values that depend on a `variable` are recorded, and a VJP computes only the input gradients that
- * lead to a variable: a frozen prefix costs no backward work. Broadcast operands get their gradient summed
+ * lead to a variable: a frozen prefix costs no backward work. LayerNorm and GELU are recorded whole, with
+ * backward passes derived by hand (layers.ts); an embedding's gradient can stay rows at ids (`gradOrRows`). Broadcast operands get their gradient summed
  * back to their shape (static ranks). Shapes may be symbolic for the forward pass; the backward of a
  * slice/mean over a symbolic axis needs numbers (the trainer builds one graph per batch shape).
  */
+import { gelu, geluVjp, layerNorm, layerNormVjp } from "./layers";
 import { normAxes, numericDims, sumToShape, type Dim, type FusedOps, type MatMulOptions, type Ops } from "./ops";
 
 /** A value under the tape: the engine's value, and its tape entry when it depends on a variable. */
@@ -18,12 +20,29 @@ export interface Tracked<T> {
   readonly node?: TapeNode<T>;
 }
 
+/**
+ * A gradient given as rows added at ids, as `gather`'s VJP makes for an embedding table: [numRows, ...]
+ * zeros plus `rows` [...ids.shape, ...] at `ids`. Kept sparse until something needs it dense.
+ */
+export interface RowGradient<T> {
+  readonly ids: T;
+  readonly rows: T;
+  readonly numRows: number;
+}
+
+/** A gradient: dense, or rows at ids (see `DiffOps.gradOrRows`). */
+export type Gradient<T> = T | RowGradient<T>;
+
+function isRows<T>(g: Gradient<T>): g is RowGradient<T> {
+  return typeof g === "object" && g !== null && "rows" in g && "numRows" in g;
+}
+
 /** One recorded primitive: its inputs and the VJP that maps the output's cotangent to theirs. */
 interface TapeNode<T> {
   readonly id: number;
   readonly inputs: readonly (Tracked<T> | undefined)[];
   /** Cotangents of the inputs for which `needs[i]` holds (others may be undefined). */
-  readonly vjp: (dy: T, needs: readonly boolean[]) => (T | undefined)[];
+  readonly vjp: (dy: T, needs: readonly boolean[]) => (Gradient<T> | undefined)[];
   readonly dims: readonly Dim[];
 }
 
@@ -32,8 +51,21 @@ type Arg<T> = Tracked<T> | number;
 /** The tape: `Ops` on tracked values, plus `variable` and `grad`. */
 export class DiffOps<T> implements Ops<Tracked<T>> {
   private nextId = 0;
-  /** No fused layers: the composites' primitives carry the VJPs. */
-  readonly fused?: FusedOps<Tracked<T>> = undefined;
+  /**
+   * Layers with a hand-derived backward pass (layers.ts, beside each forward; tested against the
+   * composite's autodiff): forward on the engine's fused kernel when it has one, one tape entry each.
+   */
+  readonly fused: FusedOps<Tracked<T>> = {
+    layerNorm: (x, scale, shift, eps) => {
+      const o = this.base;
+      const y = layerNorm(o, x.value, { scale: scale.value, shift: shift.value }, eps);
+      return this.record(y, [x, scale, shift], (dy) => {
+        const { dx, dScale, dShift } = layerNormVjp(o, x.value, scale.value, eps, dy);
+        return [dx, dScale, dShift];
+      });
+    },
+    gelu: (x) => this.record(gelu(this.base, x.value), [x], (dy) => [geluVjp(this.base, x.value, dy)]),
+  };
 
   constructor(readonly base: Ops<T>) {}
 
@@ -222,10 +254,11 @@ export class DiffOps<T> implements Ops<Tracked<T>> {
   }
 
   gather(table: Tracked<T>, ids: Tracked<T>): Tracked<T> {
-    const o = this.base;
-    const rows = this.shape(table)[0];
-    const [V] = numericDims([rows], "the gradient of gather");
-    return this.record(o.gather(table.value, ids.value), [table], (dy) => [o.scatterAddRows(ids.value, dy, V)]);
+    const [numRows] = numericDims([this.shape(table)[0]], "the gradient of gather");
+    // The table's gradient stays rows at ids (dense only when combined or asked for: see gradOrRows).
+    return this.record(this.base.gather(table.value, ids.value), [table], (dy) => [
+      { ids: ids.value, rows: dy, numRows },
+    ]);
   }
 
   scatterAddRows(ids: Tracked<T>, rows: Tracked<T>, numRows: number): Tracked<T> {
@@ -288,15 +321,29 @@ export class DiffOps<T> implements Ops<Tracked<T>> {
     return this.record(this.base.broadcastTo(x.value, shape), [x], (dy) => [sumToShape(this.base, dy, dims)]);
   }
 
+  /** A gradient as a dense value. */
+  dense(g: Gradient<T>): T {
+    return isRows(g) ? this.base.scatterAddRows(g.ids, g.rows, g.numRows) : g;
+  }
+
   /**
-   * Gradients of a scalar (or of `seed`-weighted output) with respect to `wrt`: the tape walked in
+   * Gradients of a scalar (or of a `seed`-weighted output) with respect to `wrt`: the tape walked in
    * reverse. A variable the output does not depend on gets zeros.
    * @param seed the output's cotangent (default 1)
    */
   grad(output: Tracked<T>, wrt: readonly Tracked<T>[], seed?: T): T[] {
+    return this.gradOrRows(output, wrt, seed).map((g) => this.dense(g));
+  }
+
+  /**
+   * Like `grad`, but a table read only by `gather` (an embedding) gets its gradient as rows at ids,
+   * which is how an optimizer outside the graph can add it without a dense [V, E] tensor in the graph.
+   */
+  gradOrRows(output: Tracked<T>, wrt: readonly Tracked<T>[], seed?: T): Gradient<T>[] {
     const o = this.base;
-    const cot = new Map<number, T>();
-    if (!output.node) return wrt.map((w) => o.mul(w.value, 0));
+    const zeros = (w: Tracked<T>) => o.mul(w.value, 0);
+    if (!output.node) return wrt.map(zeros);
+    const cot = new Map<number, Gradient<T>>();
     cot.set(output.node.id, seed ?? o.broadcastTo(o.constant(Float32Array.of(1), []), output.node.dims));
     // Nodes reachable from the output, in reverse creation order (ids grow along the forward pass).
     const nodes = new Map<number, TapeNode<T>>();
@@ -311,14 +358,14 @@ export class DiffOps<T> implements Ops<Tracked<T>> {
       const dy = cot.get(node.id);
       if (dy === undefined || !node.inputs.length) continue;
       const needs = node.inputs.map((x) => x?.node !== undefined);
-      const dxs = node.vjp(dy, needs);
+      const dxs = node.vjp(this.dense(dy), needs);
       node.inputs.forEach((x, i) => {
         const dx = dxs[i];
         if (!x?.node || dx === undefined) return;
         const prev = cot.get(x.node.id);
-        cot.set(x.node.id, prev === undefined ? dx : o.add(prev, dx));
+        cot.set(x.node.id, prev === undefined ? dx : o.add(this.dense(prev), this.dense(dx)));
       });
     }
-    return wrt.map((w) => (w.node && cot.get(w.node.id)) ?? o.mul(w.value, 0));
+    return wrt.map((w) => (w.node && cot.get(w.node.id)) ?? zeros(w));
   }
 }

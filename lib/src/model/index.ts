@@ -8,7 +8,7 @@ export type { Ops, Dim, FusedOps, MatMulOptions } from "./ops";
 export { dimProduct } from "./ops";
 export { TfjsOps } from "./tfjsOps";
 export { DiffOps } from "./autodiff";
-export type { Tracked } from "./autodiff";
+export type { Tracked, Gradient, RowGradient } from "./autodiff";
 export * as layers from "./layers";
 export { gptForward, gptBlockParams, readoutOf, readoutWeights } from "./gpt";
 export type { GptShape, ParamLookup, Readout, ReadoutKind, GptForwardOptions, ReadoutWeightsOptions } from "./gpt";

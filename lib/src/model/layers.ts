@@ -67,11 +67,40 @@ export function layerNorm<T>(o: Ops<T>, x: T, p: NormParams<T>, eps = LAYER_NORM
   return o.add(o.mul(o.div(centred, o.sqrt(o.add(variance, eps))), p.scale), p.shift);
 }
 
+/**
+ * LayerNorm's backward pass, derived by hand (fewer passes and saved values than the composite's autodiff;
+ * tested against it): with x̂ = (x − mean)·r, r = 1/√(var + eps) recomputed from x and g = dy ⊙ scale,
+ *   dx = r ⊙ (g − mean(g) − x̂ ⊙ mean(g ⊙ x̂)),  dscale = Σ dy ⊙ x̂,  dshift = Σ dy  (sums over leading axes).
+ */
+export function layerNormVjp<T>(o: Ops<T>, x: T, scale: T, eps: number, dy: T): { dx: T; dScale: T; dShift: T } {
+  const centred = o.sub(x, o.mean(x, -1, true));
+  const rstd = o.div(1, o.sqrt(o.add(o.mean(o.mul(centred, centred), -1, true), eps)));
+  const xhat = o.mul(centred, rstd);
+  const g = o.mul(dy, scale);
+  const dx = o.mul(rstd, o.sub(o.sub(g, o.mean(g, -1, true)), o.mul(xhat, o.mean(o.mul(g, xhat), -1, true))));
+  const lead = o
+    .shape(x)
+    .map((_, i) => i)
+    .slice(0, -1);
+  return { dx, dScale: o.sum(o.mul(dy, xhat), lead), dShift: o.sum(dy, lead) };
+}
+
 /** GELU, tanh approximation (GPT-2, the book): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). x·x·x: cheaper than pow. */
 export function gelu<T>(o: Ops<T>, x: T): T {
   if (o.fused?.gelu) return o.fused.gelu(x);
   const inner = o.mul(o.add(x, o.mul(o.mul(o.mul(x, x), x), 0.044715)), GELU_C);
   return o.mul(o.mul(x, 0.5), o.add(o.tanh(inner), 1));
+}
+
+/**
+ * GELU's backward pass, derived by hand (only x is kept; tested against the composite's autodiff): with
+ * t = tanh(c·(x + k·x³)), dx = dy ⊙ ½·(1 + t)·(1 + c·x·(1 − t)·(1 + 3k·x²)), using 1 − t² = (1 − t)(1 + t).
+ */
+export function geluVjp<T>(o: Ops<T>, x: T, dy: T): T {
+  const x2 = o.mul(x, x);
+  const t = o.tanh(o.mul(x, o.add(o.mul(x2, 0.044715 * GELU_C), GELU_C)));
+  const w = o.mul(o.mul(x, o.sub(1, t)), o.add(o.mul(x2, 3 * 0.044715 * GELU_C), GELU_C));
+  return o.mul(o.mul(dy, o.add(t, 1)), o.mul(o.add(w, 1), 0.5));
 }
 
 /** GELU with the exact erf (BERT): 0.5·x·(1 + erf(x/√2)). */
