@@ -16,6 +16,7 @@ import {
   type Batch,
   type ClassifierRunner,
 } from "llm-spam-classifier";
+import type { FastClassifierPath } from "llm-spam-classifier/engine";
 import { peakRssBytes } from "./machine";
 import { loadBenchModel } from "./loadModel";
 import { loadSplits } from "./splits";
@@ -105,7 +106,7 @@ async function main(): Promise<void> {
   const inner = await createRunner(model, optimizer, { path: "fast", sequences });
   const prefixSeconds = (performance.now() - tChapter) / 1000;
   if (!(inner instanceof FastRunner)) throw new Error("the fast path was not chosen");
-  const fastPath = inner.path;
+  const fastPath = inner.path as FastClassifierPath;
   const stats = fastPath.prefixStats!;
   const stepTimes: number[] = [],
     evalTimes: number[] = [];

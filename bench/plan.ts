@@ -17,6 +17,8 @@ export interface ChapterPlan {
   readonly torchStepReps: number;
   /** Plain (uncached tfjs) training steps timed. */
   readonly plainReps: number;
+  /** Training steps with every parameter trainable timed, ours and PyTorch's (after one warm-up step). */
+  readonly allStepReps: number;
 }
 
 export const FULL_PLAN: ChapterPlan = {
@@ -29,6 +31,7 @@ export const FULL_PLAN: ChapterPlan = {
   initLossBatches: 5,
   torchStepReps: 5,
   plainReps: 2,
+  allStepReps: 3,
 };
 
 export const QUICK_PLAN: ChapterPlan = {
@@ -44,6 +47,7 @@ export const QUICK_PLAN: ChapterPlan = {
   initLossBatches: 1,
   torchStepReps: 2,
   plainReps: 1,
+  allStepReps: 2,
 };
 
 /** Unit counts of the chapter under a plan: training steps and evaluation forwards (batches). */

@@ -134,6 +134,7 @@ export {
   DownloadError,
   ShapeMismatchError,
   BackendError,
+  InsufficientMemoryError,
   isUserError,
 } from "./errors";
 

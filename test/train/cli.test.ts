@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { configFromHparams, estimateClassifierTraining, TINY_GPT2_DIR } from "llm-spam-classifier";
+import { configFromHparams, TINY_GPT2_DIR } from "llm-spam-classifier";
+import { estimateClassifierTraining } from "llm-spam-classifier/train";
 import { ROOT, tempDir } from "../helpers";
 
 // The CLI of 6.5–6.8 in smoke mode: the real data (served from a local file), the tiny GPT-2 that ships
@@ -244,7 +245,7 @@ test("classify and finetune mistakes are one clear line, no stack trace", async 
       [["--epochs", "0"], /^error: --epochs must be a positive integer \(at most 1000\), got "0"$/m],
       [["--epochs", "-3"], /^error: --epochs must be a positive integer \(at most 1000\), got "-3"$/m], // not an "ambiguous option"
       [["--epochs=-3"], /^error: --epochs must be a positive integer \(at most 1000\), got "-3"$/m],
-      [["--path", "warp"], /^error: --path must be auto, plain or fast/m],
+      [["--path", "warp"], /^error: --path must be auto, plain, fast or native/m],
       [["--max-steps", "0"], /^error: --max-steps must be a positive integer, got "0"$/m],
       [["--max-steps", "-1"], /^error: --max-steps must be a positive integer, got "-1"$/m],
       [["--max-steps", "two"], /^error: --max-steps must be a positive integer, got "two"$/m],

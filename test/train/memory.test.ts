@@ -11,6 +11,11 @@ import {
   trainClassifierSimple,
   modelConfig,
   classifierParamCount,
+  InsufficientMemoryError,
+  ConfigError,
+  type GPTConfig,
+} from "llm-spam-classifier";
+import {
   blockActivationFloats,
   estimateTrainingMemory,
   estimateClassifierTraining,
@@ -22,12 +27,10 @@ import {
   machineMemoryLimits,
   wasmHeapLimit,
   WASM_HEAP_MAX_BYTES,
-  InsufficientMemoryError,
-  ConfigError,
-  type GPTConfig,
   type MemoryLimits,
   type TrainingMemoryInput,
-} from "llm-spam-classifier";
+  type PlainPathMemory,
+} from "llm-spam-classifier/train";
 
 before(async () => {
   await initBackend();
@@ -63,14 +66,8 @@ test("activations of one block, counted from its operations: 74·N·E + 4·B·H�
 });
 
 test("the plain path's arithmetic on a small config: weights, AdamW's moments, then the largest moment of the step", () => {
-  const base: TrainingMemoryInput = {
-    cfg: SMALL,
-    trainableParams: 300,
-    totalParams: 1000,
-    batchSize: B,
-    seqLen: T,
-    path: { kind: "plain", tapeBlocks: 1, embeddingsInTape: false, trunkOnOnnx: false },
-  };
+  const plain: PlainPathMemory = { kind: "plain", tapeBlocks: 1, embeddingsInTape: false, trunkOnOnnx: false };
+  const base = { cfg: SMALL, trainableParams: 300, totalParams: 1000, batchSize: B, seqLen: T, path: plain };
   const e = estimateTrainingMemory(base);
   const activations = 1920,
     grads = 300 * 4,
@@ -85,7 +82,7 @@ test("the plain path's arithmetic on a small config: weights, AdamW's moments, t
   assert.equal(e.native, e.items.find((i) => i.where === "native")!.bytes); // the runtime only: no ONNX Runtime trunk
 
   // A second block in the tape adds exactly one block's tape
-  const two = estimateTrainingMemory({ ...base, path: { ...base.path, kind: "plain", tapeBlocks: 2 } as const });
+  const two = estimateTrainingMemory({ ...base, path: { ...plain, tapeBlocks: 2 } });
   assert.ok(Math.abs(two.tfjs - e.tfjs - tape) < 1e-6);
   // Trainable embeddings: their lookup's gradient (2 · vocab · E) and 11·N·E, and no trunk output
   const all = estimateTrainingMemory({
@@ -98,7 +95,7 @@ test("the plain path's arithmetic on a small config: weights, AdamW's moments, t
   assert.ok(Math.abs(big.tfjs - (4000 + 8000 + 15 * 4000)) < 1e-6, String(big.tfjs));
   assert.match(big.items[2].what, /AdamW's step/);
   // ONNX Runtime's trunk adds native memory only: 1.5 copies of the frozen weights (embeddings 10·4 + 8·4, one block)
-  const ort = estimateTrainingMemory({ ...base, path: { ...base.path, kind: "plain", trunkOnOnnx: true } as const });
+  const ort = estimateTrainingMemory({ ...base, path: { ...plain, trunkOnOnnx: true } });
   assert.equal(ort.tfjs, e.tfjs);
   assert.ok(Math.abs(ort.native - e.native - (1.5 * (72 + BLOCK_PARAMS) + 1.27 * activations) * 4) < 1e-6);
 });

@@ -22,10 +22,12 @@ export const FINETUNE_HELP = `Options:
                              checkpoint folder or a Hugging Face model folder (default 124M)
   --out DIR                  where the classifier, metrics.json, log.txt and the plots go
                              (default <data>/review-classifier)
-  --path auto|plain|fast     auto (default): the exact fast path when available and the frozen layers
-                             allow it; plain: every layer every step, like the book's loop (the frozen
-                             layers' forward pass on ONNX Runtime when it loads; ONNX_DISABLE=1 keeps
-                             every layer in tfjs)`;
+  --path auto|plain|fast|native
+                             auto (default): the exact fast path when available and the frozen layers
+                             allow it, else native; plain: every layer every step, like the book's loop
+                             (the frozen layers' forward pass on ONNX Runtime when it loads;
+                             ONNX_DISABLE=1 keeps every layer in tfjs); native: every layer, forward and
+                             backward, on ONNX Runtime (any trainable layers, e.g. --trainable all)`;
 
 /**
  * Runs the fine-tuning from parsed options (shared by `finetune` and `chapter`). Ctrl-C ends the process
@@ -37,7 +39,8 @@ export async function finetuneFromOptions(values: ParsedValues, ctx: CliContext)
   const maxSteps = optionalIntOption(values, "max-steps", 1);
   const trainable = checkTrainable(typeof values.trainable === "string" ? values.trainable : "last-block");
   const p = typeof values.path === "string" ? values.path : "auto";
-  if (!["auto", "plain", "fast"].includes(p)) throw new ConfigError(`--path must be auto, plain or fast, got "${p}"`);
+  if (!["auto", "plain", "fast", "native"].includes(p))
+    throw new ConfigError(`--path must be auto, plain, fast or native, got "${p}"`);
   if (values.weights === "") throw new ConfigError("--weights needs a size (124M, …) or a path");
   await ctx.backend();
   return finetuneClassifier(ctx.settings, {
@@ -47,7 +50,7 @@ export async function finetuneFromOptions(values: ParsedValues, ctx: CliContext)
     trainable,
     smoke,
     outDir: typeof values.out === "string" ? values.out : undefined,
-    path: p as "auto" | "plain" | "fast",
+    path: p as "auto" | "plain" | "fast" | "native",
     log: ctx.log,
   });
 }

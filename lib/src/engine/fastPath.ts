@@ -7,7 +7,7 @@
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "../errors";
-import { FastAdamWSettings } from "./adamw";
+import type { AdamWSettings } from "./adamw";
 import { lastTokenLogits } from "./lastTokenSuffix";
 import { OnnxGptEngine } from "./onnxEngine";
 import { loadOnnxRuntime, onnxRuntimeUnavailableReason } from "./onnxRuntime";
@@ -221,7 +221,7 @@ export class FastClassifierPath {
   async trainStep(
     inputBatch: TokenBatch,
     targetBatch: tf.Tensor1D | ArrayLike<number>,
-    optim: FastAdamWSettings,
+    optim: AdamWSettings,
   ): Promise<number> {
     const rows = rowsOf(inputBatch);
     const labels = targetBatch instanceof tf.Tensor ? targetBatch.dataSync() : targetBatch;

@@ -5,7 +5,7 @@
  * the worker). Falls back to the main thread alone when a worker cannot start.
  */
 import { Worker } from "node:worker_threads";
-import { adamwUpdateInPlace, FastAdamWSettings, resolveFastAdamW } from "./adamw";
+import { adamwUpdateInPlace, resolveAdamW, type AdamWSettings } from "./adamw";
 
 interface Slot {
   p: Float32Array;
@@ -92,8 +92,8 @@ export class ParallelAdamW {
   }
 
   /** One AdamW update of every parameter from its gradient buffer. @param step 1-based step number */
-  async step(step: number, settings: FastAdamWSettings): Promise<void> {
-    const s = resolveFastAdamW(settings);
+  async step(step: number, settings: AdamWSettings): Promise<void> {
+    const s = resolveAdamW(settings);
     let reply: Promise<WireItem[]> | undefined;
     if (this.worker && this.remote.size) {
       const w = this.worker;

@@ -7,8 +7,11 @@ import type { Batch } from "../data/dataLoader";
 
 /** How a batch is run during training and evaluation (train/runner.ts's PlainRunner, createRunner's FastRunner). */
 export interface ClassifierRunner {
-  /** "plain": the book's computation; "fast": the cached-prefix path. */
-  readonly kind: "plain" | "fast";
+  /**
+   * "plain": the book's computation (tfjs); "fast": the cached-prefix path; "native": every layer on
+   * ONNX Runtime, forward and backward (any trainable set, weights and optimizer outside the WASM heap).
+   */
+  readonly kind: "plain" | "fast" | "native";
   /** Last-token logits (no gradient), row-major [B, numClasses]. */
   logits(batch: Batch): Promise<Float32Array>;
   /** One optimizer step on the batch (zero_grad, loss, backward, step); returns the loss before the update. */

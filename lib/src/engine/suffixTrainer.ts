@@ -6,7 +6,7 @@
  * `lastTokenLogits` when ONNX Runtime is unavailable.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { FastAdamWSettings } from "./adamw";
+import type { AdamWSettings } from "./adamw";
 import { lastTokenLogits } from "./lastTokenSuffix";
 import type { GptLike } from "./onnxGpt";
 import { createOrtSession, loadOnnxRuntime, OrtModule, OrtSession } from "./onnxRuntime";
@@ -136,7 +136,7 @@ export class SuffixTrainer {
     hidden: Float32Array,
     batch: number,
     labels: ArrayLike<number>,
-    optim: FastAdamWSettings,
+    optim: AdamWSettings,
   ): Promise<SuffixStepResult> {
     const C = this.classes;
     let loss: number;

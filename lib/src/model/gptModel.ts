@@ -1,5 +1,6 @@
 /**
- * The book's GPT model (chapter 4, used in 6.4) in tfjs, in one readable file.
+ * The book's GPT model (chapter 4, used in 6.4) in tfjs: the parameters, and the definition of gpt.ts
+ * (layers written once for every engine) run with tfjs's primitives.
  *
  * Parameters live in `params`, keyed by the book's PyTorch `state_dict` names
  * (`trf_blocks.0.att.W_query.weight`, …). One deliberate difference: every Linear weight is stored
@@ -9,9 +10,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { ShapeMismatchError, ConfigError } from "../errors";
 import { validateConfig, type GPTConfig } from "./config";
-
-const LN_EPS = 1e-5;
-const GELU_C = Math.sqrt(2 / Math.PI);
+import { gptBlockParams, gptEmbed, gptFinalNorm, gptHead } from "./gpt";
+import { feedForward, multiHeadAttention, transformerBlock } from "./layers";
+import { TfjsOps } from "./tfjsOps";
 
 /** True for parameters stored `[in, out]` here but `[out, in]` in PyTorch (all `*.weight` except embeddings). */
 export function isLinearWeight(name: string): boolean {
@@ -57,6 +58,8 @@ export class GPTModel {
   /** Parameters by the book's state_dict names (Linear weights `[in, out]`). */
   readonly params = new Map<string, tf.Variable>();
   private seed: number;
+  /** The primitives on tfjs (holds the cached causal masks). */
+  private readonly ops = new TfjsOps();
 
   /**
    * Creates a model with random weights (N(0, 0.02) matrices, zero biases, unit LayerNorm scales).
@@ -106,87 +109,50 @@ export class GPTModel {
     tf.tidy(() => p.assign(values instanceof Float32Array ? tf.tensor(values, p.shape) : values));
   }
 
-  // ---- the forward pass, in pieces the training fast path and the ONNX engine reuse ----
+  // ---- the forward pass: the definition of gpt.ts run with tfjs, in pieces the fast path and the runner reuse ----
 
-  private linear(x: tf.Tensor, prefix: string): tf.Tensor {
-    // x [..., in] @ W [in, out] (+ b), as one 2-D matmul (fast on every backend)
-    const w = this.param(`${prefix}.weight`);
-    const lead = x.shape.slice(0, -1);
-    let y = tf.matMul(x.reshape([-1, w.shape[0]]), w);
-    const b = this.params.get(`${prefix}.bias`);
-    if (b) y = y.add(b);
-    return y.reshape([...lead, w.shape[1]!]);
-  }
+  /** This model's parameters as the definition looks them up. */
+  private readonly lookup = (name: string): tf.Tensor | undefined => this.params.get(name);
 
-  private layerNorm(x: tf.Tensor, prefix: string): tf.Tensor {
-    const mean = x.mean(-1, true);
-    const variance = x.sub(mean).square().mean(-1, true); // biased, like the book's unbiased=False
-    return x
-      .sub(mean)
-      .div(variance.add(LN_EPS).sqrt())
-      .mul(this.param(`${prefix}.scale`))
-      .add(this.param(`${prefix}.shift`));
-  }
-
-  private dropout(x: tf.Tensor, training: boolean): tf.Tensor {
-    return training && this.cfg.dropRate > 0 ? tf.dropout(x, this.cfg.dropRate) : x;
+  private dropRate(opts: ForwardOptions): number {
+    return opts.training ? this.cfg.dropRate : 0;
   }
 
   /** Token + position embeddings. idx int32 [B, T] → [B, T, E]. */
   embed(idx: tf.Tensor, opts: ForwardOptions = {}): tf.Tensor3D {
-    return tf.tidy(() => {
-      const T = idx.shape[1]!;
-      if (T > this.cfg.contextLength)
-        throw new ConfigError(`Input has ${T} tokens; the model supports at most ${this.cfg.contextLength}`);
-      const tok = tf.gather(this.param("tok_emb.weight"), idx); // [B, T, E]
-      const pos = this.param("pos_emb.weight").slice([0, 0], [T, this.cfg.embDim]); // [T, E]
-      return this.dropout(tok.add(pos), opts.training ?? false) as tf.Tensor3D;
-    });
+    return tf.tidy(() => gptEmbed(this.ops, this.lookup, this.cfg, idx, this.dropRate(opts)) as tf.Tensor3D);
   }
 
   /** Causal multi-head self-attention of block i. x [B, T, E] → [B, T, E]. */
   attention(i: number, x: tf.Tensor, opts: ForwardOptions = {}): tf.Tensor {
-    const [B, T, E] = x.shape;
-    const H = this.cfg.nHeads,
-      D = E / H;
-    const p = `trf_blocks.${i}.att`;
-    const heads = (t: tf.Tensor) => t.reshape([B, T, H, D]).transpose([0, 2, 1, 3]); // [B, H, T, D]
-    const q = heads(this.linear(x, `${p}.W_query`));
-    const k = heads(this.linear(x, `${p}.W_key`));
-    const v = heads(this.linear(x, `${p}.W_value`));
-    const scores = tf.matMul(q, k.transpose([0, 1, 3, 2])).div(Math.sqrt(D)); // [B, H, T, T]
-    const masked = scores.add(this.causalMask(T)); // -Infinity above the diagonal: no peeking ahead
-    const weights = this.dropout(tf.softmax(masked, -1), opts.training ?? false);
-    const context = tf.matMul(weights, v).transpose([0, 2, 1, 3]).reshape([B, T, E]); // [B, T, E]
-    return this.linear(context, `${p}.out_proj`);
+    const att = gptBlockParams(this.lookup, i).att;
+    return multiHeadAttention(this.ops, x, att, { nHeads: this.cfg.nHeads, dropRate: this.dropRate(opts) });
   }
 
   /** The feed-forward network of block i: Linear(E→4E) → GELU (tanh approximation) → Linear(4E→E). */
   feedForward(i: number, x: tf.Tensor): tf.Tensor {
-    const h = this.linear(x, `trf_blocks.${i}.ff.layers.0`);
-    const gelu = h.mul(0.5).mul(tf.tanh(h.add(h.mul(h).mul(h).mul(0.044715)).mul(GELU_C)).add(1)); // x·x·x: cheaper than pow on WASM
-    return this.linear(gelu, `trf_blocks.${i}.ff.layers.2`);
+    return feedForward(this.ops, x, gptBlockParams(this.lookup, i).ff);
   }
 
   /** Transformer block i (pre-LayerNorm, residual connections). [B, T, E] → [B, T, E]. */
   block(i: number, x: tf.Tensor, opts: ForwardOptions = {}): tf.Tensor3D {
-    return tf.tidy(() => {
-      const training = opts.training ?? false;
-      const h = x.add(this.dropout(this.attention(i, this.layerNorm(x, `trf_blocks.${i}.norm1`), opts), training));
-      return h.add<tf.Tensor3D>(
-        this.dropout(this.feedForward(i, this.layerNorm(h, `trf_blocks.${i}.norm2`)), training),
-      );
-    });
+    return tf.tidy(
+      () =>
+        transformerBlock(this.ops, x, gptBlockParams(this.lookup, i), {
+          nHeads: this.cfg.nHeads,
+          dropRate: this.dropRate(opts),
+        }) as tf.Tensor3D,
+    );
   }
 
   /** The final LayerNorm. */
   finalNorm(x: tf.Tensor): tf.Tensor {
-    return tf.tidy(() => this.layerNorm(x, "final_norm"));
+    return tf.tidy(() => gptFinalNorm(this.ops, this.lookup, x));
   }
 
   /** The output head: [..., E] → [..., outDim]. */
   head(x: tf.Tensor): tf.Tensor {
-    return tf.tidy(() => this.linear(x, "out_head"));
+    return tf.tidy(() => gptHead(this.ops, this.lookup, x));
   }
 
   /** Logits for every position. idx int32 [B, T] → [B, T, outDim]. The caller disposes the result. */
@@ -252,31 +218,10 @@ export class GPTModel {
     });
   }
 
-  private readonly masks = new Map<number, tf.Tensor2D>();
-
-  /** The additive causal mask [T, T]: 0 on and below the diagonal, -Infinity above (built once per T). */
-  private causalMask(T: number): tf.Tensor2D {
-    let m = this.masks.get(T);
-    if (!m) {
-      m = tf.tidy(() =>
-        tf.keep(
-          tf.where<tf.Tensor2D>(
-            tf.linalg.bandPart(tf.ones([T, T]), -1, 0).cast("bool"),
-            tf.zeros([T, T]),
-            tf.fill([T, T], -Infinity),
-          ),
-        ),
-      );
-      this.masks.set(T, m);
-    }
-    return m;
-  }
-
   /** Frees every parameter (and cached masks). */
   dispose(): void {
     for (const v of this.params.values()) v.dispose();
     this.params.clear();
-    for (const m of this.masks.values()) m.dispose();
-    this.masks.clear();
+    this.ops.dispose();
   }
 }

@@ -1,11 +1,13 @@
 /**
  * Choosing a runner: the plain path (lib/src/train/runner.ts) or the exact fast path of the
- * performance engine (frozen prefix computed once per text, last-position suffix), when the model
- * qualifies (frozen embeddings and leading blocks, dropout 0).
+ * performance engine (frozen prefix computed once per text, last-position suffix), when the engine is
+ * part of this build and the model qualifies (frozen embeddings and leading blocks, dropout 0).
  * Both give the same numbers; the training loop sees only the ClassifierRunner interface.
  */
 import type { Batch } from "../data/dataLoader";
-import { createFastClassifierPath, type FastClassifierPath } from "../engine/fastPath";
+import type { AdamWSettings } from "../engine/adamw";
+import { createFastClassifierPath } from "../engine/fastPath";
+import { createOrtTrainerPath } from "../engine/ortTrainer";
 import { createPlainAcceleration } from "../engine/plainAcceleration";
 import type { ClassifierRunner } from "../engine/runnerTypes";
 import { ConfigError } from "../errors";
@@ -13,12 +15,20 @@ import type { GPTModel } from "../model/gptModel";
 import type { AdamW } from "./adamw";
 import { PlainRunner } from "./runner";
 
-/** The fast path with AdamW on the optimizer's settings. */
+/** What the training loop needs from a fast classifier path (lib/src/engine's FastClassifierPath). */
+export interface FastPathLike {
+  precompute(rows: readonly Int32Array[]): Promise<unknown>;
+  logitsLastToken(batch: Batch): Promise<Float32Array>;
+  trainStep(batch: Batch, labels: ArrayLike<number>, optim: AdamWSettings): Promise<number>;
+  dispose(): Promise<void>;
+}
+
+/** The fast path (or the native trainer, which has the same interface) with AdamW on the optimizer's settings. */
 export class FastRunner implements ClassifierRunner {
-  readonly kind = "fast";
   constructor(
-    readonly path: FastClassifierPath,
+    readonly path: FastPathLike,
     private readonly optimizer?: AdamW,
+    readonly kind: "fast" | "native" = "fast",
   ) {}
 
   logits(batch: Batch): Promise<Float32Array> {
@@ -28,13 +38,7 @@ export class FastRunner implements ClassifierRunner {
   trainStep(batch: Batch): Promise<number> {
     const o = this.optimizer;
     if (!o) throw new Error("FastRunner.trainStep needs an optimizer");
-    return this.path.trainStep(batch, batch.labels, {
-      lr: o.lr,
-      weightDecay: o.weightDecay,
-      beta1: o.betas[0],
-      beta2: o.betas[1],
-      eps: o.eps,
-    });
+    return this.path.trainStep(batch, batch.labels, o.settings);
   }
 
   async finish(): Promise<void> {
@@ -62,8 +66,11 @@ export async function createPlainRunner(
 }
 
 export interface RunnerOptions {
-  /** "auto" (default): fast when available and the model qualifies; "plain": the book's loop; "fast": require it. */
-  path?: "auto" | "plain" | "fast";
+  /**
+   * "auto" (default): fast when available and the model qualifies, else native when ONNX Runtime can train
+   * it, else plain; "plain": the book's loop; "fast" / "native": require that path.
+   */
+  path?: "auto" | "plain" | "fast" | "native";
   /** The plain path's native help (frozen trunk and matmuls on ONNX Runtime; see createPlainRunner). Default true. */
   native?: boolean;
   /** Every sequence the run will see (train, validation, test), to compute the frozen prefix once up front. */
@@ -86,16 +93,27 @@ export async function createRunner(
   const want = opts.path ?? "auto";
   const plain = () => createPlainRunner(model, optimizer, { native: opts.native, log: opts.log });
   if (want === "plain") return plain();
-  const fast = await createFastClassifierPath(model, {
-    cacheDir: opts.cacheDir,
-    log: opts.log,
-    onPrefixProgress: opts.onPrefixProgress,
-  });
-  if ("reason" in fast) {
+  let why = "";
+  if (want !== "native") {
+    const fast = await createFastClassifierPath(model, {
+      cacheDir: opts.cacheDir,
+      log: opts.log,
+      onPrefixProgress: opts.onPrefixProgress,
+    });
+    if (!("reason" in fast)) {
+      if (opts.sequences?.length) await fast.precompute(opts.sequences);
+      return new FastRunner(fast, optimizer);
+    }
     if (want === "fast") throw new ConfigError(`The fast path cannot be used: ${fast.reason}`);
-    opts.log?.(`Plain training path (the fast path needs a frozen prefix: ${fast.reason})`);
-    return plain();
+    why = `the fast path needs a frozen prefix: ${fast.reason}`;
   }
-  if (opts.sequences?.length) await fast.precompute(opts.sequences);
-  return new FastRunner(fast, optimizer);
+  // Every layer on ONNX Runtime, forward and backward (engine/ortTrainer.ts), when ONNX Runtime and the model allow.
+  const native = await createOrtTrainerPath(model);
+  if (!("reason" in native)) {
+    opts.log?.(`Native training path: every layer on ONNX Runtime, forward and backward${why ? ` (${why})` : ""}`);
+    return new FastRunner(native, optimizer, "native");
+  }
+  if (want === "native") throw new ConfigError(`The native path cannot be used: ${native.reason}`);
+  opts.log?.(`Plain training path (${why}; native: ${native.reason})`);
+  return plain();
 }

@@ -64,8 +64,8 @@ export interface FinetuneOptions {
   trainable?: TrainableLayers;
   /** Output folder (default <dataDir>/review-classifier). */
   outDir?: string;
-  /** "auto" uses the exact fast path when available. */
-  path?: "auto" | "plain" | "fast";
+  /** "auto" uses the exact fast path when available, else the native one (ONNX Runtime), else plain. */
+  path?: "auto" | "plain" | "fast" | "native";
   /** Default: settings.smoke. */
   smoke?: boolean;
   log?: (line: string) => void;
@@ -147,7 +147,7 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
     });
     prefixBar?.finish();
     log(
-      `Training path: ${runner.kind === "fast" ? "fast exact (frozen prefix cached, last-position suffix)" : "plain (every layer, every step)"}`,
+      `Training path: ${runner.kind === "fast" ? "fast exact (frozen prefix cached, last-position suffix)" : runner.kind === "native" ? "native (every layer on ONNX Runtime, forward and backward)" : "plain (every layer, every step)"}`,
     );
     try {
       // Before any evaluation or step: a configuration this machine cannot hold ends here, with one clear error.

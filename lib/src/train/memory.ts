@@ -43,8 +43,13 @@ export interface FastPathMemory {
   readonly cachedTokens: number;
 }
 
+/** The native path (engine/ortTrainer.ts): every layer on ONNX Runtime, forward and backward. */
+export interface NativePathMemory {
+  readonly kind: "native";
+}
+
 /** The training path whose memory is estimated; `kind` selects its estimator. */
-export type TrainingPathMemory = PlainPathMemory | FastPathMemory;
+export type TrainingPathMemory = PlainPathMemory | FastPathMemory | NativePathMemory;
 
 export interface TrainingMemoryInput {
   readonly cfg: GPTConfig;
@@ -215,6 +220,26 @@ const estimateFast: Estimator<FastPathMemory> = ({ cfg, trainableParams, totalPa
   ]);
 };
 
+/**
+ * The native path: tfjs keeps the model's weights only; ONNX Runtime gets the weights (frozen ones as
+ * initializers, trainable ones as inputs), keeps the forward pass's activations of every block for the
+ * backward pass, and the gradients and AdamW's m and v live in Float32Arrays.
+ */
+const estimateNative: Estimator<NativePathMemory> = ({ cfg, trainableParams, totalParams, batchSize, seqLen }) => {
+  const activations = blockActivationFloats(cfg, batchSize, seqLen);
+  return summarize("native", [
+    { what: "weights (tf.Variables)", where: "tfjs", bytes: totalParams * F32 },
+    { what: "Node.js, tfjs and ONNX Runtime", where: "native", bytes: RUNTIME_BYTES },
+    { what: "weights fed to ONNX Runtime", where: "native", bytes: totalParams * ORT_WEIGHT_COPIES * F32 },
+    { what: "gradients and AdamW's m and v", where: "native", bytes: 3 * trainableParams * F32 },
+    {
+      what: "the activations kept for the backward pass",
+      where: "native",
+      bytes: cfg.nLayers * TAPE_FACTOR * activations * F32,
+    },
+  ]);
+};
+
 function summarize(path: TrainingPathMemory["kind"], items: MemoryItem[]): TrainingMemoryEstimate {
   const sum = (where: MemoryItem["where"]) => items.reduce((a, i) => a + (i.where === where ? i.bytes : 0), 0);
   return { path, tfjs: sum("tfjs"), native: sum("native"), items };
@@ -224,6 +249,7 @@ function summarize(path: TrainingPathMemory["kind"], items: MemoryItem[]): Train
 const ESTIMATORS: { [K in TrainingPathMemory["kind"]]: Estimator<Extract<TrainingPathMemory, { kind: K }>> } = {
   plain: estimatePlain,
   fast: estimateFast,
+  native: estimateNative,
 };
 
 /**
@@ -364,7 +390,7 @@ interface ModelLike {
 export function trainingMemoryInput(
   model: ModelLike,
   o: { batchSize: number; seqLen: number } & (
-    { path: "plain"; trunkOnOnnx: boolean } | { path: "fast"; cachedTokens: number }
+    { path: "plain"; trunkOnOnnx: boolean } | { path: "fast"; cachedTokens: number } | { path: "native" }
   ),
 ): TrainingMemoryInput {
   const trainable = [...model.params].filter(([, v]) => v.trainable).map(([n]) => n);
@@ -377,7 +403,9 @@ export function trainingMemoryInput(
   const path: TrainingPathMemory =
     o.path === "fast"
       ? { kind: "fast", cachedTokens: o.cachedTokens }
-      : plainPathOf(model.cfg, trainable, o.trunkOnOnnx);
+      : o.path === "native"
+        ? { kind: "native" }
+        : plainPathOf(model.cfg, trainable, o.trunkOnOnnx);
   return { cfg: model.cfg, trainableParams, totalParams, batchSize: o.batchSize, seqLen: o.seqLen, path };
 }
 
@@ -434,7 +462,7 @@ export function fewerLayersAlternative(
  */
 export function checkTrainingMemory(
   model: ModelLike,
-  runner: { readonly kind: "plain" | "fast"; readonly trunkKind?: "onnx" | "tfjs" },
+  runner: { readonly kind: "plain" | "fast" | "native"; readonly trunkKind?: "onnx" | "tfjs" },
   o: {
     batchSize: number;
     seqLen: number;
@@ -451,7 +479,9 @@ export function checkTrainingMemory(
       model,
       runner.kind === "fast"
         ? { ...shape, path: "fast", cachedTokens: o.cachedTokens ?? 0 }
-        : { ...shape, path: "plain", trunkOnOnnx: runner.trunkKind === "onnx" },
+        : runner.kind === "native"
+          ? { ...shape, path: "native" }
+          : { ...shape, path: "plain", trunkOnOnnx: runner.trunkKind === "onnx" },
     ),
   );
   o.log?.(describeTrainingMemory(e, limits));

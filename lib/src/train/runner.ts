@@ -19,14 +19,15 @@ import { batchTensors } from "../data/dataLoader";
 import type { ClassifierRunner, PlainRunnerOptions, TrunkEngine } from "../engine/runnerTypes";
 import { frozenTrunkSize } from "../model/frozenTrunk";
 import type { ForwardOptions, GPTModel } from "../model/gptModel";
+import { crossEntropy as crossEntropyOf } from "../model/layers";
+import { TfjsOps } from "../model/tfjsOps";
 import type { AdamW } from "./adamw";
 
-/** Cross-entropy of last-token logits, computed in tfjs: logits [B, C], targets int32 [B] → scalar (mean). */
+const tfjsOps = new TfjsOps();
+
+/** Cross-entropy of last-token logits (the model definition's, layers.ts) in tfjs: logits [B, C], targets int32 [B] → scalar (mean). */
 export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
-  return tf.tidy(() => {
-    const logp = tf.logSoftmax(logits, -1);
-    return tf.neg(tf.mean(tf.sum(logp.mul(tf.oneHot(targets, logits.shape[1])), -1))) as tf.Scalar;
-  });
+  return tf.tidy(() => crossEntropyOf(tfjsOps, logits, tf.oneHot(targets, logits.shape[1])) as tf.Scalar);
 }
 
 /** Last-position logits of the whole model: inputs int32 [B, T] → [B, C] (the book's `model(x)[:, -1, :]`). */

@@ -1,0 +1,281 @@
+/**
+ * Trains any set of a GPT classifier's parameters on ONNX Runtime (e.g. every parameter: the book's
+ * exercise 6.2 / the bonus experiments' `all`), with the weights outside the tfjs (WASM) heap:
+ *
+ *   - one training session per batch shape computes the loss and the gradient of every trainable
+ *     parameter (trainingGraph.ts: the model definition under the gradient tape);
+ *   - one forward session (symbolic batch and sequence) evaluates with the current weights;
+ *   - the trainable parameters, their gradients and AdamW's moments are Float32Arrays (`ParallelAdamW`,
+ *     PyTorch's AdamW on two threads), fed to both sessions at every run; frozen parameters are the
+ *     sessions' initializers (graph inputs from Float32Arrays when they would overflow a protobuf);
+ *   - `syncToModel()` writes the trained values back into the GPTModel's variables.
+ *
+ * Dropout is not part of the native graphs: models with dropRate > 0 train on the plain (tfjs) path.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { ConfigError } from "../errors";
+import { readoutWeights, type ReadoutKind } from "../model/gpt";
+import type { AdamWSettings } from "./adamw";
+import { buildGptOnnx, type GptLike } from "./onnxGpt";
+import {
+  createOrtSession,
+  loadOnnxRuntime,
+  onnxRuntimeUnavailableReason,
+  type OrtModule,
+  type OrtSession,
+} from "./onnxRuntime";
+import { ParallelAdamW } from "./parallelAdamW";
+import { addRowGradient, buildTrainingGraph, MAX_INITIALIZER_BYTES } from "./trainingGraph";
+
+type OrtTensor = InstanceType<OrtModule["Tensor"]>;
+
+/** A training session of one batch shape, with buffers for its embedding row gradients. */
+interface TrainSession {
+  readonly session: OrtSession;
+  readonly takesReadout: boolean;
+  readonly rowGrads: ReadonlyMap<string, { rows: Float32Array; ids: Int32Array }>;
+}
+
+/** A batch of token ids, row-major [batchSize, seqLen] (a DataLoader batch fits). */
+export interface IdsBatch {
+  readonly inputIds: Int32Array;
+  readonly batchSize: number;
+}
+
+/** Options of `OrtTrainer.create`. */
+export interface OrtTrainerOptions {
+  /** Parameter names to train (default: the model's trainable variables). */
+  trainable?: Iterable<string>;
+  /** What the classifier reads (default "last", the book's). */
+  readout?: ReadoutKind;
+  /** Causal attention mask (default true). */
+  causal?: boolean;
+  /** Padding token, for the flexible and mean readouts (default 50256). */
+  padTokenId?: number;
+  /** ONNX Runtime intra-op threads (default: one per core). */
+  threads?: number;
+}
+
+/** A GPTModel as the trainer sees it: parameters by name, dropout rate. */
+export interface OrtTrainerModel extends GptLike {
+  readonly cfg: GptLike["cfg"] & { readonly dropRate: number };
+}
+
+/** Why the ONNX Runtime trainer cannot train this model, or undefined when it can. */
+export function ortTrainerIneligibility(model: OrtTrainerModel): string | undefined {
+  if (!loadOnnxRuntime()) return `onnxruntime-node is unavailable (${onnxRuntimeUnavailableReason()})`;
+  if (model.cfg.dropRate > 0) return `dropRate is ${model.cfg.dropRate} (the native graphs have no dropout)`;
+  if (!model.params.has("out_head.weight")) return "the model has no out_head";
+  return undefined;
+}
+
+/** Trains a GPT classifier's parameters on ONNX Runtime. Create with `OrtTrainer.create`. */
+export class OrtTrainer {
+  private readonly trainSessions = new Map<string, TrainSession>();
+  private stepCount = 0;
+  private dirty = false;
+  /** Where the last step's time went, in seconds: ONNX Runtime's forward and backward pass, and AdamW. */
+  lastStepSeconds = { graph: 0, optimizer: 0 };
+
+  private constructor(
+    private readonly ort: OrtModule,
+    private readonly model: OrtTrainerModel,
+    /** The trained parameters, their gradient buffers and AdamW state. */
+    private readonly opt: ParallelAdamW,
+    /** Frozen parameters fed as inputs (large models only), as Float32Arrays. */
+    private readonly frozenInputs: ReadonlyMap<string, Float32Array>,
+    private readonly forward: OrtSession,
+    private readonly opts: OrtTrainerOptions & { readout: ReadoutKind },
+  ) {}
+
+  /**
+   * Copies the trainable parameters out of the model and opens the forward session (training sessions
+   * open at the first step of each batch shape).
+   * @throws ConfigError when the model cannot be trained here (see `ortTrainerIneligibility`)
+   */
+  static async create(model: OrtTrainerModel, opts: OrtTrainerOptions = {}): Promise<OrtTrainer> {
+    const reason = ortTrainerIneligibility(model);
+    if (reason) throw new ConfigError(`The ONNX Runtime trainer cannot train this model: ${reason}`);
+    const trainable = new Set(
+      opts.trainable ?? [...model.params].filter(([, t]) => (t as tf.Variable).trainable === true).map(([n]) => n),
+    );
+    for (const n of trainable) if (!model.params.has(n)) throw new ConfigError(`Model has no parameter "${n}"`);
+    if (!trainable.size) throw new ConfigError("Nothing to train: no parameter is trainable");
+    const copy = (n: string) => Float32Array.from(model.params.get(n)!.dataSync());
+    const opt = new ParallelAdamW(new Map([...trainable].map((n) => [n, copy(n)])));
+    const frozen = [...model.params.keys()].filter((n) => !trainable.has(n));
+    const frozenBytes = frozen.reduce((a, n) => a + model.params.get(n)!.size * 4, 0);
+    const frozenInputs = new Map(frozenBytes > MAX_INITIALIZER_BYTES ? frozen.map((n) => [n, copy(n)]) : []);
+    const all = { ...opts, readout: opts.readout ?? "last" };
+    const forward = await createOrtSession(
+      buildGptOnnx(model, {
+        head: true,
+        readout: all.readout,
+        causal: opts.causal,
+        paramInputs: [...trainable, ...frozenInputs.keys()],
+      }),
+      { threads: opts.threads },
+    );
+    return new OrtTrainer(loadOnnxRuntime()!, model, opt, frozenInputs, forward, all);
+  }
+
+  /** Names of the trained parameters. */
+  get trainable(): string[] {
+    return this.opt.names();
+  }
+
+  /** Optimizer steps taken. */
+  get steps(): number {
+    return this.stepCount;
+  }
+
+  /** Current value of a trained parameter (a view, valid until the next step). */
+  param(name: string): Float32Array {
+    return this.opt.param(name);
+  }
+
+  private tensor(data: Float32Array | Int32Array, dims: readonly number[]): OrtTensor {
+    return data instanceof Int32Array
+      ? new this.ort.Tensor("int32", data, dims)
+      : new this.ort.Tensor("float32", data, dims);
+  }
+
+  /** Inputs shared by both sessions: token ids, parameters, readout weights. */
+  private feeds(batch: IdsBatch, withReadout: boolean): Record<string, OrtTensor> {
+    const B = batch.batchSize,
+      T = batch.inputIds.length / B;
+    const feeds: Record<string, OrtTensor> = { input_ids: this.tensor(batch.inputIds, [B, T]) };
+    for (const n of this.opt.names()) feeds[n] = this.tensor(this.opt.param(n), this.model.params.get(n)!.shape);
+    for (const [n, v] of this.frozenInputs) feeds[n] = this.tensor(v, this.model.params.get(n)!.shape);
+    const w = withReadout
+      ? readoutWeights(this.opts.readout, batch.inputIds, B, { padTokenId: this.opts.padTokenId })
+      : undefined;
+    if (w) feeds.readout = this.tensor(w, [B, T]);
+    return feeds;
+  }
+
+  private async trainSession(B: number, T: number): Promise<TrainSession> {
+    const key = `${B}x${T}`;
+    let session = this.trainSessions.get(key);
+    if (!session) {
+      const graph = buildTrainingGraph(this.model, {
+        batch: B,
+        seq: T,
+        trainable: this.opt.names(),
+        readout: this.opts.readout,
+        causal: this.opts.causal,
+        frozen: this.frozenInputs.size ? "inputs" : "initializers",
+      });
+      // No spinning: AdamW (two threads) runs between this session's runs.
+      session = {
+        session: await createOrtSession(graph.bytes, { threads: this.opts.threads, spinning: false }),
+        takesReadout: graph.takesReadout,
+        rowGrads: new Map(
+          graph.rowGrads.map((n) => [
+            n,
+            { rows: new Float32Array(B * T * this.model.cfg.embDim), ids: new Int32Array(B * T) },
+          ]),
+        ),
+      };
+      this.trainSessions.set(key, session);
+    }
+    return session;
+  }
+
+  /**
+   * One AdamW step on a batch (zero_grad, loss, backward, step).
+   * @param labels class ids [batchSize]
+   * @returns the batch's mean cross-entropy before the update
+   */
+  async trainStep(batch: IdsBatch, labels: ArrayLike<number>, optim: AdamWSettings): Promise<number> {
+    const B = batch.batchSize,
+      T = batch.inputIds.length / B;
+    const C = this.model.params.get("out_head.weight")!.shape[1] as number;
+    const { session, takesReadout, rowGrads } = await this.trainSession(B, T);
+    const feeds = this.feeds(batch, takesReadout);
+    const onehot = new Float32Array(B * C);
+    for (let b = 0; b < B; b++) {
+      const l = labels[b];
+      if (!(Number.isInteger(l) && l >= 0 && l < C)) throw new ConfigError(`label ${l} is not a class id in [0, ${C})`);
+      onehot[b * C + l] = 1;
+    }
+    feeds.targets = this.tensor(onehot, [B, C]);
+    // Preallocated outputs: ONNX Runtime writes the gradients straight into the optimizer's buffers.
+    const loss = new Float32Array(1);
+    const fetches: Record<string, OrtTensor> = { loss: this.tensor(loss, []) };
+    for (const n of this.opt.names()) {
+      const rows = rowGrads.get(n);
+      if (rows) {
+        fetches[`grad:${n}`] = this.tensor(rows.rows, [rows.ids.length, this.model.cfg.embDim]);
+        fetches[`ids:${n}`] = this.tensor(rows.ids, [rows.ids.length]);
+      } else fetches[`grad:${n}`] = this.tensor(this.opt.grad(n), this.model.params.get(n)!.shape);
+    }
+    const t0 = performance.now();
+    await session.run(feeds, fetches);
+    const t1 = performance.now();
+    // Embedding tables: the dense gradient is zeros plus the rows read (PyTorch's dense embedding gradient).
+    for (const [n, rows] of rowGrads) {
+      const dense = this.opt.grad(n).fill(0);
+      addRowGradient(dense, rows.rows, rows.ids, this.model.cfg.embDim);
+    }
+    this.stepCount++;
+    await this.opt.step(this.stepCount, optim);
+    this.lastStepSeconds = { graph: (t1 - t0) / 1000, optimizer: (performance.now() - t1) / 1000 };
+    this.dirty = true;
+    return loss[0];
+  }
+
+  /** The classifier's logits for a batch with the current weights (no gradient), row-major [batchSize, classes]. */
+  async logits(batch: IdsBatch): Promise<Float32Array> {
+    const out = await this.forward.run(this.feeds(batch, true), ["logits"]);
+    return out.logits.data as Float32Array;
+  }
+
+  /** Writes the trained values into the model's variables (before saving or using the model itself). */
+  syncToModel(): void {
+    if (!this.dirty) return;
+    for (const n of this.opt.names()) {
+      const v = this.model.params.get(n) as tf.Variable;
+      tf.tidy(() => v.assign(tf.tensor(this.opt.param(n), v.shape)));
+    }
+    this.dirty = false;
+  }
+
+  /** Writes the weights back into the model and frees the sessions and the optimizer's worker. */
+  async dispose(): Promise<void> {
+    this.syncToModel();
+    const sessions = [this.forward, ...[...this.trainSessions.values()].map((s) => s.session)];
+    this.trainSessions.clear();
+    await Promise.all(sessions.map((s) => s.release()));
+    await this.opt.dispose();
+  }
+}
+
+/**
+ * The trainer as a classifier path for createRunner (the interface of the fast path: `precompute`,
+ * `logitsLastToken`, `trainStep`, `dispose`), or the reason it cannot serve the model.
+ */
+export async function createOrtTrainerPath(
+  model: OrtTrainerModel,
+  opts: OrtTrainerOptions = {},
+): Promise<
+  | {
+      trainer: OrtTrainer;
+      precompute(rows: readonly Int32Array[]): Promise<void>;
+      logitsLastToken(batch: IdsBatch): Promise<Float32Array>;
+      trainStep(batch: IdsBatch, labels: ArrayLike<number>, optim: AdamWSettings): Promise<number>;
+      dispose(): Promise<void>;
+    }
+  | { reason: string }
+> {
+  const reason = ortTrainerIneligibility(model);
+  if (reason) return { reason };
+  const trainer = await OrtTrainer.create(model, opts);
+  return {
+    trainer,
+    precompute: () => Promise.resolve(), // nothing is cached: every step computes the whole model
+    logitsLastToken: (batch) => trainer.logits(batch),
+    trainStep: (batch, labels, optim) => trainer.trainStep(batch, labels, optim),
+    dispose: () => trainer.dispose(),
+  };
+}
