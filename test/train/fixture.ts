@@ -42,6 +42,8 @@ export const batches: Batch[] = ref.batches.map((b, i) => ({
 export function fixedLoader(list: Batch[] = batches): DataLoader {
   return {
     length: list.length,
+    batchSize: list[0]?.labels.length ?? 0,
+    dataset: { maxLength: list[0]?.seqLen ?? 0 },
     *[Symbol.iterator]() {
       yield* list;
     },
