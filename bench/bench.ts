@@ -11,6 +11,8 @@
  *     peak RSS): prefix cached once per sequence (ONNX Runtime), suffix at the last position; all evaluations.
  *  3. The plain (uncached tfjs) training step (bench/plainStep.ts, own process), and ONNX Runtime's plain
  *     matmul GFLOP/s as the yardstick for the prefix pass.
+ *  4. The training step with every parameter trainable (bench/allStep.ts, own process: the native path, every
+ *     layer on ONNX Runtime forward and backward) beside PyTorch's (requires_grad everywhere): `ratio all_step`.
  * Prints per-phase times, GFLOP/s, peak RSS and `ratio` lines; writes bench/results/bench-<plan>-<time>.json.
  * Quick mode (--quick) runs 10 train batches, 2 val, 2 test, 1 epoch through the same code (< 10 min).
  */
@@ -24,6 +26,7 @@ import type { ChapterResult, ChapterSpec } from "./chapterRun";
 import { describeMachine } from "./machine";
 import { measureOrtMatmul } from "./ortMatmul";
 import { chapterUnits, FULL_PLAN, PLAIN_MODE_LABELS, QUICK_PLAN, type PlainMode } from "./plan";
+import type { AllStepResult, AllStepSpec } from "./allStep";
 import type { PlainResult } from "./plainStep";
 import { loadSplits } from "./splits";
 import { runTorchReference, SplitRows, TorchSpec } from "./torchRef";
@@ -107,6 +110,7 @@ async function main(): Promise<void> {
       acc_batches: plan.initAccBatches,
       loss_batches: plan.initLossBatches,
       step_reps: plan.torchStepReps,
+      all_step_reps: process.argv.includes("--skip-all") ? 0 : plan.allStepReps,
       // A fair reference multiplies at least at a quarter of ONNX Runtime's speed (reference BLAS: ~3 %).
       min_matmul_gflops: process.argv.includes("--allow-slow-torch") ? 0 : 0.25 * matmulGflops,
       splits: {
@@ -143,6 +147,18 @@ async function main(): Promise<void> {
       }
     }
 
+    // 4. The step with every parameter trainable (native path: every layer on ONNX Runtime, forward and backward).
+    let allStep: AllStepResult | undefined;
+    if (!process.argv.includes("--skip-all")) {
+      console.log("Training step with every parameter trainable (native path) ...");
+      allStep = child<AllStepResult>(
+        "allStep.ts",
+        { weightsPath, dataDir, plan, seed: SEED } satisfies AllStepSpec,
+        work,
+        "all-step",
+      );
+    }
+
     // Checks: initial accuracies equal, losses within 1e-3.
     const keys = [
       "train_accuracy",
@@ -152,12 +168,17 @@ async function main(): Promise<void> {
       "validation_loss",
       "test_loss",
     ] as const;
-    const checks = keys.map((k) => {
+    const checks: Array<{ key: string; ours: number; torch: number; ok: boolean }> = keys.map((k) => {
       const a = ours.initial[k],
         b = torch.initial[k];
       const ok = k.endsWith("accuracy") ? Math.abs(a - b) < 1e-9 : Math.abs(a - b) <= 1e-3;
       return { key: k, ours: a, torch: b, ok };
     });
+    if (allStep && torch.all_step_first_loss !== undefined) {
+      const a = allStep.firstLoss,
+        b = torch.all_step_first_loss;
+      checks.push({ key: "all_step_first_loss", ours: a, torch: b, ok: Math.abs(a - b) <= 1e-3 });
+    }
     let logitDiff = 0;
     torch.first_train_batch_logits.forEach((row, i) =>
       row.forEach((v, j) => {
@@ -191,6 +212,13 @@ async function main(): Promise<void> {
         `plain training step, ${PLAIN_MODE_LABELS[p.mode]}: ${p.stepSeconds.toFixed(2)} s vs PyTorch ${torch.step_median_s.toFixed(2)} s: step ratio ${(p.stepSeconds / torch.step_median_s).toFixed(2)}; forward ${p.forwardSeconds.toFixed(2)} s vs ${torch.forward_median_s.toFixed(2)} s; first loss ${p.firstLoss.toFixed(6)} (peak RSS ${gb(p.peakRssBytes)})`,
       );
     }
+    let allStepRatio: number | undefined;
+    if (allStep && torch.all_step_median_s !== undefined) {
+      allStepRatio = allStep.stepSeconds / torch.all_step_median_s;
+      console.log(
+        `all_step (every parameter trainable, ${allStep.trainableParams.toLocaleString("en-US")} parameters, ${allStep.description}): ours ${allStep.stepSeconds.toFixed(2)} s (ONNX Runtime ${allStep.graphSeconds.toFixed(2)} s + AdamW ${allStep.optimizerSeconds.toFixed(2)} s; first step +${allStep.setupSeconds.toFixed(1)} s to build the graph) vs PyTorch ${torch.all_step_median_s.toFixed(2)} s: ratio all_step = ${allStepRatio.toFixed(3)}; peak RSS ${gb(allStep.peakRssBytes)}`,
+      );
+    }
     console.log(
       `chapter: ours ${ours.seconds.chapter.toFixed(1)} s vs PyTorch ${torchChapter.toFixed(1)} s (estimate): ratio ${ratio.toFixed(3)}`,
     );
@@ -207,6 +235,8 @@ async function main(): Promise<void> {
       torch: { ...torch, chapterEstimateForPlan_s: torchChapter },
       ours,
       plain,
+      allStep,
+      allStepRatio,
       checks,
       firstLogitsMaxDiff: logitDiff,
       ratio,
@@ -239,6 +269,7 @@ Options:
   --quick             a small subset through the same code (about 3 minutes)
   --data-dir DIR      where the dataset is (default: LLM_DATA_DIR or data/)
   --skip-plain        skip the plain training step
+  --skip-all          skip the training step with every parameter trainable (ours and PyTorch's)
   --allow-slow-torch  compare against a PyTorch on a reference BLAS anyway (the ratio then flatters ours)
   --keep              keep the work folder (PyTorch's weights and JSON files)
   --help              this text

@@ -1,8 +1,10 @@
 /**
  * Micro-benchmarks of the model definition's engines on 124M-shaped blocks (E 768, 12 heads), batch 8 × 120:
  *   block   one transformer block's forward in tfjs (the WASM backend unless TFJS_BACKEND says otherwise);
- *   prefix  ONNX Runtime's forward of the embeddings + 11 blocks (the cached prefix's pass): build and run.
- * Usage: [ENGINE_LIB=DIR] node --import tsx bench/engineMicro.ts [block|prefix ...] [--reps N]
+ *   prefix  ONNX Runtime's forward of the embeddings + 11 blocks (the cached prefix's pass): build and run;
+ *   suffix  the fast path's training step from cached hidden states (last block at the last position, final
+ *           norm, head; loss, gradients and AdamW over its 7.09 M parameters), on ONNX Runtime and on tfjs.
+ * Usage: [ENGINE_LIB=DIR] node --import tsx bench/engineMicro.ts [block|prefix|suffix|suffix-tfjs ...] [--reps N]
  * Prints one line per measurement: wall-clock and CPU-time medians and minima. On a shared machine compare
  * the CPU times of single-threaded runs (ORT_THREADS=1): they depend little on what else runs.
  */
@@ -15,7 +17,7 @@ const libDir = process.env.ENGINE_LIB;
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- the library under test is chosen at run time
 const { GPTModel, initBackend, tf } = require(libDir ?? "llm-spam-classifier") as typeof Lib;
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- the same build's engine entry
-const { OnnxGptEngine } = require(
+const { OnnxGptEngine, SuffixTrainer } = require(
   libDir ? path.join(libDir, "dist", "engine") : "llm-spam-classifier/engine",
 ) as typeof Engine;
 
@@ -75,6 +77,20 @@ async function prefixForward(reps: number): Promise<void> {
   await engine.release();
 }
 
+async function suffixStep(reps: number, useOnnx: boolean): Promise<void> {
+  const model = new GPTModel({ ...cfg, nLayers: 1 }, { seed: 1 });
+  model.replaceOutHead(2, { bias: true });
+  const trainer = await SuffixTrainer.create(model, { useOnnx });
+  const hidden = tf.tidy(() => tf.randomNormal([B, T, cfg.embDim], 0, 1, "float32", 3).dataSync() as Float32Array);
+  const labels = [0, 1, 0, 1, 1, 0, 1, 0];
+  const line = await timed(reps, 2, async () => {
+    await trainer.trainStep(hidden, B, labels, { lr: 5e-5 });
+  });
+  console.log(`fast-path suffix training step 8x120 (${trainer.kind}): ${line}`);
+  await trainer.dispose();
+  model.dispose();
+}
+
 async function main(): Promise<void> {
   await initBackend();
   const args = process.argv.slice(2);
@@ -83,6 +99,8 @@ async function main(): Promise<void> {
   const which = args.filter((a, k) => !a.startsWith("--") && (k === 0 || args[k - 1] !== "--reps"));
   if (!which.length || which.includes("block")) await blockForward(reps);
   if (!which.length || which.includes("prefix")) await prefixForward(reps);
+  if (!which.length || which.includes("suffix")) await suffixStep(reps, true);
+  if (which.includes("suffix-tfjs")) await suffixStep(reps, false);
 }
 
 main().catch((err) => {

@@ -28,6 +28,8 @@ export interface TorchSpec {
   acc_batches: number;
   loss_batches: number;
   step_reps: number;
+  /** Steps with every parameter trainable to time (0: skip). */
+  all_step_reps?: number;
   /** Refuse a PyTorch whose 960×768 @ 768×3072 matmul is slower than this (GFLOP/s): a reference BLAS. */
   min_matmul_gflops: number;
   splits: { train: SplitRows; train_loss?: SplitRows; validation: SplitRows; test: SplitRows };
@@ -57,6 +59,11 @@ export interface TorchResult {
   chapter_estimate_s: number;
   trainable_params: number;
   total_params: number;
+  /** With all_step_reps: the every-parameter-trainable step (times, median, the warm-up step's loss). */
+  all_step_times_s?: number[];
+  all_step_median_s?: number;
+  all_step_first_loss?: number;
+  all_step_trainable_params?: number;
   /** Added by us: wall time of the whole Python run. */
   wall_s: number;
 }

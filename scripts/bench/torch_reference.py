@@ -24,8 +24,13 @@ What it does (the book's model and loop, ch. 4-6):
      warm-up step;
   4. estimates the chapter's total from the book's unit counts: 650 training steps and the evaluation forwards of
      the initial accuracies (3 x 10), initial losses (3 x 5), 13 evaluations (5 + 5), 5 per-epoch accuracies (5 + 5)
-     and the final full-set accuracies (130 + 19 + 38).
+     and the final full-set accuracies (130 + 19 + 38);
+  5. with "all_step_reps" > 0: times that many training steps (after one warm-up step) with EVERY parameter
+     trainable (the book's exercise 6.2, the bonus experiments' --trainable_layers all: requires_grad everywhere,
+     AdamW over all parameters) on a copy of the model as it was before step 3, on the first train batches; the
+     first step's loss lets the bench check that ours computes the same.
 """
+import copy
 import argparse
 import json
 import os
@@ -287,6 +292,8 @@ def main():
                 fwd_times.append(time.perf_counter() - t0)
             result[f"{split}_loss"] = sum(losses) / len(losses)
 
+    all_model = copy.deepcopy(model) if int(spec.get("all_step_reps", 0)) > 0 else None
+
     # 3. Training steps (book: AdamW lr 5e-5, weight decay 0.1; model.train() is a no-op with dropout 0).
     torch.manual_seed(123)
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.1)
@@ -304,6 +311,30 @@ def main():
         if i > 0:
             step_times.append(time.perf_counter() - t0)
 
+    # 5. Every parameter trainable (on the model as it was before the steps above).
+    all_step = {}
+    if all_model is not None:
+        for p in all_model.parameters():
+            p.requires_grad = True
+        all_opt = torch.optim.AdamW(all_model.parameters(), lr=5e-5, weight_decay=0.1)
+        all_model.train()
+        times, first_loss = [], None
+        for i in range(int(spec["all_step_reps"]) + 1):
+            x, y = train_batches[0]  # the same batch as ours (timing does not depend on the values)
+            t0 = time.perf_counter()
+            all_opt.zero_grad()
+            loss = calc_loss_batch(x, y, all_model)
+            loss.backward()
+            all_opt.step()
+            if i == 0:
+                first_loss = loss.item()
+            else:
+                times.append(time.perf_counter() - t0)
+        all_step = {"all_step_times_s": times, "all_step_median_s": statistics.median(times),
+                    "all_step_first_loss": first_loss,
+                    "all_step_trainable_params": sum(p.numel() for p in all_model.parameters())}
+        del all_model, all_opt
+
     step_s, fwd_s = statistics.median(step_times), statistics.median(fwd_times)
     units = {"training_steps": 650, "initial_accuracy_forwards": 30, "initial_loss_forwards": 15,
              "evaluation_forwards": 13 * 10, "epoch_accuracy_forwards": 5 * 10, "final_accuracy_forwards": 130 + 19 + 38}
@@ -318,6 +349,7 @@ def main():
         "units": units, "chapter_estimate_s": 650 * step_s + forwards * fwd_s,
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "total_params": sum(p.numel() for p in model.parameters()),
+        **all_step,
     }
     with open(args.output, "w") as f:
         json.dump(out, f, indent=1)

@@ -55,6 +55,7 @@ async function onnxResult(ort: OrtModule, model: GPTModel, hidden: tf.Tensor3D, 
       2,
     ]),
   };
+  feeds.row_weights = new ort.Tensor("float32", new Float32Array(B).fill(1 / B), [B]);
   for (const n of names)
     feeds[n] = new ort.Tensor("float32", Float32Array.from(model.param(n).dataSync()), model.param(n).shape);
   const out = await session.run(feeds);

@@ -2,8 +2,8 @@
  * Trains and evaluates the classifier's suffix (last block + final norm + head, last position only) from
  * cached prefix hidden states. The parameters live here as Float32Arrays while training (the model's
  * tf.Variables are updated by `syncToModel()`); AdamW runs on them in place (adamw.ts).
- * Gradients: ONNX Runtime with the hand-derived backward graph (suffixGraph.ts), or tfjs autodiff of
- * `lastTokenLogits` when ONNX Runtime is unavailable.
+ * Gradients: ONNX Runtime with the suffix graph's backward pass (suffixGraph.ts, the gradient tape over the
+ * model definition), or tfjs autodiff of `lastTokenLogits` when ONNX Runtime is unavailable.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { AdamWSettings } from "./adamw";
@@ -146,6 +146,7 @@ export class SuffixTrainer {
       const onehot = new Float32Array(batch * C);
       for (let b = 0; b < batch; b++) onehot[b * C + labels[b]] = 1;
       feeds.targets = new mod.Tensor("float32", onehot, [batch, C]);
+      feeds.row_weights = new mod.Tensor("float32", new Float32Array(batch).fill(1 / batch), [batch]); // the mean
       // Preallocated outputs: ORT writes the gradients straight into the optimizer's gradient buffers.
       const lossOut = new Float32Array(1);
       const fetches: Record<string, OrtTensor> = { loss: new mod.Tensor("float32", lossOut, []) };

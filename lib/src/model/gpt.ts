@@ -9,11 +9,12 @@ import {
   embed,
   layerNorm,
   linear,
+  singleQueryBlock,
   transformerBlock,
   dropout,
   type BlockParams,
   type LinearParams,
-  type QueryPick,
+  type QueryRow,
 } from "./layers";
 import type { Ops } from "./ops";
 
@@ -105,13 +106,13 @@ export function gptHead<T>(o: Ops<T>, param: ParamLookup<T>, x: T): T {
 }
 
 /**
- * The query rows the last block must compute for a readout, with their causal mask: one row per sequence
+ * The query row the last block must compute for a readout, with its causal mask: one row per sequence
  * for last / first / position readouts, undefined (every row) for "all" and "mean".
  * Position readouts pick row p with one-hot weights w [B, T] (w · x, exact); its causal mask allows keys
  * t ≤ p: w · exp(causalMask) is row p of the lower-triangular ones (exp(-∞) = 0), and (allowed - 1)·1e9
  * turns it into an additive mask that zeroes the softmax like -∞ does.
  */
-export function readoutPick<T>(o: Ops<T>, readout: Readout<T>, x: T, causal = true): QueryPick<T> | undefined {
+export function readoutRow<T>(o: Ops<T>, readout: Readout<T>, x: T, causal = true): QueryRow<T> | undefined {
   const [B, T] = o.shape(x);
   switch (readout.kind) {
     case "last":
@@ -153,17 +154,24 @@ export function gptForward<T>(
   let x = (opts.embed ?? from === 0) ? gptEmbed(o, param, cfg, input, opts.dropRate) : input;
   let picked = false;
   for (let i = from; i < to; i++) {
-    const pick = opts.head && i === cfg.nLayers - 1 ? readoutPick(o, readout, x, causal) : undefined;
-    picked = pick !== undefined;
-    const blockOpts = { nHeads: cfg.nHeads, causal, pick, dropRate: opts.dropRate };
-    x = transformerBlock(o, x, gptBlockParams(param, i), blockOpts);
+    // The last block computes only the row the readout reads (not with dropout: its identity needs weights summing to 1).
+    const row =
+      opts.head && i === cfg.nLayers - 1 && !((opts.dropRate ?? 0) > 0) ? readoutRow(o, readout, x, causal) : undefined;
+    picked = row !== undefined;
+    x = row
+      ? singleQueryBlock(o, x, gptBlockParams(param, i), { nHeads: cfg.nHeads, row })
+      : transformerBlock(o, x, gptBlockParams(param, i), { nHeads: cfg.nHeads, causal, dropRate: opts.dropRate });
   }
   if (!opts.head) return x;
-  if (!picked && readout.kind !== "all" && readout.kind !== "mean") x = readoutPick(o, readout, x, causal)!.rows(x);
-  let h = gptFinalNorm(o, param, x);
-  const [B, , E] = o.shape(h);
-  if (readout.kind === "mean") h = o.matMul(o.reshape(readout.weights, [B, 1, o.shape(h)[1]]), h); // [B, 1, E]
-  if (readout.kind !== "all") h = o.reshape(h, [B, E]);
+  if (!picked && readout.kind !== "all" && readout.kind !== "mean") {
+    const [B, , E] = o.shape(x);
+    x = o.reshape(readoutRow(o, readout, x, causal)!.rows(x), [B, E]);
+  }
+  let h = gptFinalNorm(o, param, x); // [B, T, E], or [B, E] for a single row
+  if (readout.kind === "mean") {
+    const [B, T, E] = o.shape(h);
+    h = o.reshape(o.matMul(o.reshape(readout.weights, [B, 1, T]), h), [B, E]); // weighted mean over positions
+  }
   return gptHead(o, param, h);
 }
 

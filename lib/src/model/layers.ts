@@ -4,7 +4,7 @@
  * gradient tape of autodiff.ts) runs the same definition. An engine may substitute a fused kernel for a
  * whole layer (`Ops.fused`); the composite here is the definition it must equal.
  */
-import { dimProduct, type Dim, type Ops } from "./ops";
+import { dimProduct, type Ops } from "./ops";
 
 /** LayerNorm epsilon of GPT-2 and the book (and BERT uses 1e-12: pass it). */
 export const LAYER_NORM_EPS = 1e-5;
@@ -59,12 +59,17 @@ export function linear<T>(o: Ops<T>, x: T, p: LinearParams<T>): T {
   return lead.length === 1 ? y : o.reshape(y, [...lead, outDim]);
 }
 
+/** (x − mean) / √(var + eps) over the last axis, biased variance: LayerNorm without its scale and shift. */
+export function normalize<T>(o: Ops<T>, x: T, eps = LAYER_NORM_EPS): T {
+  const centred = o.sub(x, o.mean(x, -1, true));
+  const variance = o.mean(o.mul(centred, centred), -1, true);
+  return o.div(centred, o.sqrt(o.add(variance, eps)));
+}
+
 /** LayerNorm over the last axis with the biased variance (the book's `unbiased=False`). */
 export function layerNorm<T>(o: Ops<T>, x: T, p: NormParams<T>, eps = LAYER_NORM_EPS): T {
   if (o.fused?.layerNorm) return o.fused.layerNorm(x, p.scale, p.shift, eps);
-  const centred = o.sub(x, o.mean(x, -1, true));
-  const variance = o.mean(o.mul(centred, centred), -1, true);
-  return o.add(o.mul(o.div(centred, o.sqrt(o.add(variance, eps))), p.scale), p.shift);
+  return o.add(o.mul(normalize(o, x, eps), p.scale), p.shift);
 }
 
 /**
@@ -108,22 +113,12 @@ export function geluErf<T>(o: Ops<T>, x: T): T {
   return o.mul(o.mul(x, 0.5), o.add(o.erf(o.mul(x, Math.SQRT1_2)), 1));
 }
 
-/** Which query rows an attention layer computes, when not every position. */
-export interface QueryPick<T> {
-  /** [B, T, E] → [B, Q, E]: the rows whose outputs are needed. */
-  readonly rows: (x: T) => T;
-  /** Additive mask on the scores of those rows, broadcast to [B, H, Q, T]; none: every key is visible. */
-  readonly mask?: T;
-}
-
 /** Options of `multiHeadAttention`. */
 export interface AttentionOptions<T> {
   readonly nHeads: number;
   /** The causal mask (default true); false lets every position attend to every other (the bonus's row 17). */
   readonly causal?: boolean;
-  /** Compute these query rows only (keys and values still cover every position); they bring their own mask. */
-  readonly pick?: QueryPick<T>;
-  /** Additive mask added to the scores (broadcast to [B, H, Q, T]), e.g. BERT's padding mask. */
+  /** Additive mask added to the scores (broadcast to [B, H, T, T]), e.g. BERT's padding mask. */
   readonly mask?: T;
   /** Dropout on the attention weights (training). */
   readonly dropRate?: number;
@@ -131,35 +126,24 @@ export interface AttentionOptions<T> {
 
 /**
  * Multi-head self-attention (book: MultiHeadAttention): scores q·kᵀ/√D, masked, softmax, weighted values,
- * output projection. x [B, T, E] → [B, T, E] ([B, Q, E] with `pick`).
+ * output projection. x [B, T, E] → [B, T, E].
  */
 export function multiHeadAttention<T>(o: Ops<T>, x: T, p: AttentionParams<T>, opts: AttentionOptions<T>): T {
   const [B, T, E] = o.shape(x);
   const H = opts.nHeads,
     D = (E as number) / H;
-  const plain = !opts.pick && !opts.mask && (opts.causal ?? true) && !((opts.dropRate ?? 0) > 0);
-  if (plain && o.fused?.causalSelfAttention) return o.fused.causalSelfAttention(x, p, H);
-  let q: T, k: T, v: T;
-  if (opts.pick) {
-    q = linear(o, opts.pick.rows(x), p.query);
-    k = linear(o, x, p.key);
-    v = linear(o, x, p.value);
-  } else if (o.fused?.linears) {
-    [q, k, v] = o.fused.linears(
-      x,
-      [p.query.weight, p.key.weight, p.value.weight],
-      [p.query.bias, p.key.bias, p.value.bias],
-    );
-  } else [q, k, v] = [linear(o, x, p.query), linear(o, x, p.key), linear(o, x, p.value)];
-  const Q = o.shape(q)[1];
-  const heads = (t: T, n: Dim) => o.transpose(o.reshape(t, [B, n, H, D]), [0, 2, 1, 3]); // [B, H, n, D]
-  let scores = o.div(o.matMul(heads(q, Q), heads(k, T), { transposeB: true }), Math.sqrt(D)); // [B, H, Q, T]
-  if (opts.pick) {
-    if (opts.pick.mask) scores = o.add(scores, opts.pick.mask);
-  } else if (opts.causal ?? true) scores = o.add(scores, o.causalMask(T));
+  const causal = opts.causal ?? true;
+  if (causal && !opts.mask && !((opts.dropRate ?? 0) > 0) && o.fused?.causalSelfAttention)
+    return o.fused.causalSelfAttention(x, p, H);
+  const [q, k, v] = o.fused?.linears
+    ? o.fused.linears(x, [p.query.weight, p.key.weight, p.value.weight], [p.query.bias, p.key.bias, p.value.bias])
+    : [linear(o, x, p.query), linear(o, x, p.key), linear(o, x, p.value)];
+  const heads = (t: T) => o.transpose(o.reshape(t, [B, T, H, D]), [0, 2, 1, 3]); // [B, H, T, D]
+  let scores = o.div(o.matMul(heads(q), heads(k), { transposeB: true }), Math.sqrt(D)); // [B, H, T, T]
+  if (causal) scores = o.add(scores, o.causalMask(T));
   if (opts.mask) scores = o.add(scores, opts.mask);
   const weights = dropout(o, o.softmax(scores), opts.dropRate);
-  const context = o.reshape(o.transpose(o.matMul(weights, heads(v, T)), [0, 2, 1, 3]), [B, Q, E]); // [B, Q, E]
+  const context = o.reshape(o.transpose(o.matMul(weights, heads(v)), [0, 2, 1, 3]), [B, T, E]); // [B, T, E]
   return linear(o, context, p.out);
 }
 
@@ -176,13 +160,61 @@ export interface BlockOptions<T> extends AttentionOptions<T> {
 
 /**
  * A pre-LayerNorm transformer block with residual connections (book: TransformerBlock):
- * x + attention(norm1(x)), then + feedForward(norm2(·)). [B, T, E] → [B, T, E] ([B, Q, E] with `pick`).
+ * x + attention(norm1(x)), then + feedForward(norm2(·)). [B, T, E] → [B, T, E].
  */
 export function transformerBlock<T>(o: Ops<T>, x: T, p: BlockParams<T>, opts: BlockOptions<T>): T {
   const eps = opts.eps ?? LAYER_NORM_EPS;
   const h = multiHeadAttention(o, layerNorm(o, x, p.norm1, eps), p.att, opts);
-  const x1 = o.add(opts.pick ? opts.pick.rows(x) : x, dropout(o, h, opts.dropRate));
+  const x1 = o.add(x, dropout(o, h, opts.dropRate));
   return o.add(x1, dropout(o, feedForward(o, layerNorm(o, x1, p.norm2, eps), p.ff), opts.dropRate));
+}
+
+/** One query row per sequence: which row, and the mask of its scores. */
+export interface QueryRow<T> {
+  /** [B, T, E] → [B, 1, E]: the row whose output is needed (the last, the first, a one-hot pick, …). */
+  readonly rows: (x: T) => T;
+  /** Additive mask on that row's scores, [B or 1, 1, 1, T]; none: every key is visible. */
+  readonly mask?: T;
+}
+
+/**
+ * A transformer block's output at ONE query row per sequence (the classifier's readout), without the keys
+ * and values of every position: per head, with LayerNorm 1's h = x̂ ⊙ s + b (x̂ normalised),
+ *   q·k_t = x̂_t·(s ⊙ u) + b·u + b_k·q,  u = W_k,h q_h            (E·D per head instead of T·E·D)
+ *   Σ_t a_t v_t = ((Σ_t a_t x̂_t) ⊙ s + b) W_v,h + b_v,h          (the weights a sum to 1)
+ * The same numbers as `transformerBlock` at that row up to float32 rounding (tested); no dropout (the
+ * weights must sum to 1). x [B, T, E] → [B, E].
+ */
+export function singleQueryBlock<T>(
+  o: Ops<T>,
+  x: T,
+  p: BlockParams<T>,
+  opts: { nHeads: number; row: QueryRow<T>; eps?: number },
+): T {
+  const eps = opts.eps ?? LAYER_NORM_EPS;
+  const [B, , E] = o.shape(x);
+  const H = opts.nHeads,
+    D = (E as number) / H;
+  const { scale: s, shift: b } = p.norm1,
+    att = p.att;
+  const xhat = normalize(o, x, eps); // [B, T, E]
+  const row = (t: T) => o.reshape(opts.row.rows(t), [B, E]);
+  const q = linear(o, o.add(o.mul(row(xhat), s), b), att.query); // [B, E]
+  const perHead = (w: T, perm: number[]) => o.transpose(o.reshape(w, [E, H, D]), perm);
+  const u = o.matMul(o.transpose(o.reshape(q, [B, H, D]), [1, 0, 2]), perHead(att.key.weight, [1, 2, 0])); // [H, B, E]
+  let shift = o.sum(o.mul(u, b), -1); // [H, B]: b·u
+  if (att.key.bias) shift = o.add(shift, o.transpose(o.sum(o.reshape(o.mul(q, att.key.bias), [B, H, D]), -1), [1, 0]));
+  const raw = o.matMul(o.transpose(o.mul(u, s), [1, 0, 2]), xhat, { transposeB: true }); // [B, H, T]
+  let scores = o.div(o.add(raw, o.reshape(o.transpose(shift, [1, 0]), [B, H, 1])), Math.sqrt(D));
+  if (opts.row.mask) scores = o.add(scores, o.reshape(opts.row.mask, [o.shape(opts.row.mask)[0], 1, o.shape(x)[1]]));
+  const z = o.add(o.mul(o.matMul(o.softmax(scores), xhat), s), b); // [B, H, E]
+  let context = o.reshape(
+    o.transpose(o.matMul(o.transpose(z, [1, 0, 2]), perHead(att.value.weight, [1, 0, 2])), [1, 0, 2]),
+    [B, E],
+  ); // per head z_h W_v,h: [H, B, D] → [B, E]
+  if (att.value.bias) context = o.add(context, att.value.bias);
+  const x1 = o.add(row(x), linear(o, context, att.out));
+  return o.add(x1, feedForward(o, layerNorm(o, x1, p.norm2, eps), p.ff));
 }
 
 /** Token + position embeddings: ids [B, T] → [B, T, E] (positions 0..T-1). */
