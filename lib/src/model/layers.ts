@@ -4,28 +4,18 @@
  * gradient tape of autodiff.ts) runs the same definition. An engine may substitute a fused kernel for a
  * whole layer (`Ops.fused`); the composite here is the definition it must equal.
  */
-import { dimProduct, type Ops } from "./ops";
+import { dimProduct, type AttentionParams, type LinearParams, type Ops } from "./ops";
+
+export type { AttentionParams, LinearParams } from "./ops";
 
 /** LayerNorm epsilon of GPT-2 and the book (and BERT uses 1e-12: pass it). */
 export const LAYER_NORM_EPS = 1e-5;
 const GELU_C = Math.sqrt(2 / Math.PI);
 
-/** A Linear layer: weight [in, out] (`x @ W`, GPT-2's Conv1D layout), optional bias [out]. */
-export interface LinearParams<T> {
-  readonly weight: T;
-  readonly bias?: T;
-}
 /** LayerNorm's scale and shift [E]. */
 export interface NormParams<T> {
   readonly scale: T;
   readonly shift: T;
-}
-/** Multi-head attention: query, key, value and output projections. */
-export interface AttentionParams<T> {
-  readonly query: LinearParams<T>;
-  readonly key: LinearParams<T>;
-  readonly value: LinearParams<T>;
-  readonly out: LinearParams<T>;
 }
 /** The feed-forward network: Linear(E → 4E), GELU, Linear(4E → E). */
 export interface FeedForwardParams<T> {

@@ -9,10 +9,23 @@
  * "seq", products such as "batch*seq") that an engine resolves when it runs. Binary operations broadcast
  * like NumPy and accept plain numbers as scalar constants.
  */
-import type { AttentionParams } from "./layers";
 
 /** A dimension: a size, or a symbolic name resolved at run time ("batch", "seq", "batch*seq"). */
+
 export type Dim = number | string;
+
+/** A Linear layer: weight [in, out] (`x @ W`, GPT-2's Conv1D layout), optional bias [out]. */
+export interface LinearParams<T> {
+  readonly weight: T;
+  readonly bias?: T;
+}
+/** Multi-head attention (the parameters of a fused attention kernel too): query, key, value and output projections. */
+export interface AttentionParams<T> {
+  readonly query: LinearParams<T>;
+  readonly key: LinearParams<T>;
+  readonly value: LinearParams<T>;
+  readonly out: LinearParams<T>;
+}
 
 /** Options of `matMul`: multiply by the transpose of the last two axes of an operand. */
 export interface MatMulOptions {
