@@ -7,7 +7,17 @@
  *   random N(0, 0.02) weights and random token ids (for a quick look: `node --import tsx bench/allStep.ts`).
  */
 import * as fs from "node:fs";
-import { AdamW, createRunner, DataLoader, GPTModel, initBackend, modelConfig, tf, type FastRunner, type Batch } from "llm-spam-classifier";
+import {
+  AdamW,
+  createRunner,
+  DataLoader,
+  GPTModel,
+  initBackend,
+  modelConfig,
+  tf,
+  type FastRunner,
+  type Batch,
+} from "llm-spam-classifier";
 import { type OrtTrainer } from "llm-spam-classifier/engine";
 import { loadBenchModel } from "./loadModel";
 import { peakRssBytes } from "./machine";

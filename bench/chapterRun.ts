@@ -4,7 +4,18 @@
  * Usage: node --import tsx bench/chapterRun.ts SPEC.json OUT.json
  */
 import * as fs from "node:fs";
-import { AdamW, calcAccuracyLoader, calcLossLoader, createRunner, DataLoader, FastRunner, initBackend, trainClassifierSimple, type Batch, type ClassifierRunner } from "llm-spam-classifier";
+import {
+  AdamW,
+  calcAccuracyLoader,
+  calcLossLoader,
+  createRunner,
+  DataLoader,
+  FastRunner,
+  initBackend,
+  trainClassifierSimple,
+  type Batch,
+  type ClassifierRunner,
+} from "llm-spam-classifier";
 import type { FastClassifierPath } from "llm-spam-classifier/engine";
 import { peakRssBytes } from "./machine";
 import { loadBenchModel } from "./loadModel";

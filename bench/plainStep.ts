@@ -11,7 +11,17 @@
  * Usage: node --import tsx bench/plainStep.ts SPEC.json OUT.json
  */
 import * as fs from "node:fs";
-import { AdamW, createPlainRunner, createRunner, DataLoader, describeBackend, initBackend, PlainRunner, tf, type ClassifierRunner } from "llm-spam-classifier";
+import {
+  AdamW,
+  createPlainRunner,
+  createRunner,
+  DataLoader,
+  describeBackend,
+  initBackend,
+  PlainRunner,
+  tf,
+  type ClassifierRunner,
+} from "llm-spam-classifier";
 import { acquireOrtMatMul, ortMatMulStats } from "llm-spam-classifier/engine";
 import { loadBenchModel } from "./loadModel";
 import { peakRssBytes } from "./machine";

@@ -1,6 +1,16 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { tf, initBackend, GPTModel, prepareClassifier, loadOnnxRuntime, OnnxClassifier, classifyWithProbability, generateText, ConfigError } from "llm-spam-classifier";
+import {
+  tf,
+  initBackend,
+  GPTModel,
+  prepareClassifier,
+  loadOnnxRuntime,
+  OnnxClassifier,
+  classifyWithProbability,
+  generateText,
+  ConfigError,
+} from "llm-spam-classifier";
 import { generateTextOnnx } from "llm-spam-classifier/engine";
 
 // Classification and generation on ONNX Runtime give what the tfjs functions give, on a small random GPT

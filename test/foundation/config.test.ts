@@ -1,7 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { getSettings, parseFlag, ConfigError, SMS_SPAM_URL, SMS_SPAM_BACKUP_URL, GPT2_BASE_URL, GPT2_BACKUP_BASE_URL } from "llm-spam-classifier";
+import {
+  getSettings,
+  parseFlag,
+  ConfigError,
+  SMS_SPAM_URL,
+  SMS_SPAM_BACKUP_URL,
+  GPT2_BASE_URL,
+  GPT2_BACKUP_BASE_URL,
+} from "llm-spam-classifier";
 
 test("defaults: the book's primary and backup URLs, the project's data folder, no smoke", () => {
   const s = getSettings({}, {});

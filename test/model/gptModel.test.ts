@@ -2,7 +2,21 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { tf, initBackend, GPTModel, openWeights, loadWeightsIntoGpt, generateTextSimple, modelConfig, configFromHparams, ConfigError, loadPretrainedGpt2, DataFormatError, ShapeMismatchError, type GPTConfig } from "llm-spam-classifier";
+import {
+  tf,
+  initBackend,
+  GPTModel,
+  openWeights,
+  loadWeightsIntoGpt,
+  generateTextSimple,
+  modelConfig,
+  configFromHparams,
+  ConfigError,
+  loadPretrainedGpt2,
+  DataFormatError,
+  ShapeMismatchError,
+  type GPTConfig,
+} from "llm-spam-classifier";
 import { isLinearWeight } from "llm-spam-classifier/model";
 import { SafetensorsFile, writeSafetensors } from "llm-spam-classifier/weights";
 import { tempDir } from "../helpers";

@@ -3,7 +3,23 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { tf, initBackend, GPTModel, prepareClassifier, classifierParamCount, checkTrainable, modelConfig, ConfigError, DataFormatError, classifyReview, classifyWithProbability, loadClassifier, saveClassifier, getTokenizer, PAD_TOKEN_ID } from "llm-spam-classifier";
+import {
+  tf,
+  initBackend,
+  GPTModel,
+  prepareClassifier,
+  classifierParamCount,
+  checkTrainable,
+  modelConfig,
+  ConfigError,
+  DataFormatError,
+  classifyReview,
+  classifyWithProbability,
+  loadClassifier,
+  saveClassifier,
+  getTokenizer,
+  PAD_TOKEN_ID,
+} from "llm-spam-classifier";
 import { encodeForClassification } from "llm-spam-classifier/model";
 import { lastTokenLogitsOf } from "llm-spam-classifier/train";
 import { SafetensorsFile, writeSafetensors } from "llm-spam-classifier/weights";

@@ -1,7 +1,23 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
-import { tf, initBackend, GPTModel, prepareClassifier, AdamW, PlainRunner, SpamDataset, DataLoader, trainClassifierSimple, trainingProgress, TrainingInterruptedError, UserError, ConfigError, trainingSchedule, type TrainProgress } from "llm-spam-classifier";
+import {
+  tf,
+  initBackend,
+  GPTModel,
+  prepareClassifier,
+  AdamW,
+  PlainRunner,
+  SpamDataset,
+  DataLoader,
+  trainClassifierSimple,
+  trainingProgress,
+  TrainingInterruptedError,
+  UserError,
+  ConfigError,
+  trainingSchedule,
+  type TrainProgress,
+} from "llm-spam-classifier";
 import { formatEvalLine, formatAccuracyLine } from "llm-spam-classifier/train";
 
 // The loop of 6.7 on a tiny GPT and a small real-looking dataset (real GPT-2 tokens, batch 8, shuffled, drop_last).

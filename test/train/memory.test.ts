@@ -1,6 +1,20 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { tf, initBackend, GPTModel, prepareClassifier, AdamW, SpamDataset, DataLoader, trainClassifierSimple, modelConfig, classifierParamCount, InsufficientMemoryError, ConfigError, type GPTConfig } from "llm-spam-classifier";
+import {
+  tf,
+  initBackend,
+  GPTModel,
+  prepareClassifier,
+  AdamW,
+  SpamDataset,
+  DataLoader,
+  trainClassifierSimple,
+  modelConfig,
+  classifierParamCount,
+  InsufficientMemoryError,
+  ConfigError,
+  type GPTConfig,
+} from "llm-spam-classifier";
 import {
   blockActivationFloats,
   estimateTrainingMemory,

@@ -1,6 +1,21 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { tf, initBackend, AdamW, PlainRunner, createRunner, createPlainRunner, loadOnnxRuntime, trainClassifierSimple, calcLossLoader, calcAccuracyLoader, calcLossBatch, prepareClassifier, GPTModel, type TrainProgress } from "llm-spam-classifier";
+import {
+  tf,
+  initBackend,
+  AdamW,
+  PlainRunner,
+  createRunner,
+  createPlainRunner,
+  loadOnnxRuntime,
+  trainClassifierSimple,
+  calcLossLoader,
+  calcAccuracyLoader,
+  calcLossBatch,
+  prepareClassifier,
+  GPTModel,
+  type TrainProgress,
+} from "llm-spam-classifier";
 import { ortMatMulStats, type TrunkEngine } from "llm-spam-classifier/engine";
 import { frozenTrunkSize } from "llm-spam-classifier/model";
 import { crossEntropyOfLogits, lastTokenLogitsOf } from "llm-spam-classifier/train";

@@ -2,7 +2,17 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { tf, initBackend, startSmokeServer, loadPretrainedGpt2, downloadGpt2, generateText, ConfigError, DownloadError, type SmokeServer } from "llm-spam-classifier";
+import {
+  tf,
+  initBackend,
+  startSmokeServer,
+  loadPretrainedGpt2,
+  downloadGpt2,
+  generateText,
+  ConfigError,
+  DownloadError,
+  type SmokeServer,
+} from "llm-spam-classifier";
 import { GPT2_FILES } from "llm-spam-classifier/weights";
 import { tempDir } from "../helpers";
 

@@ -2,7 +2,14 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { TfCheckpoint, DataFormatError, GPTModel, loadWeightsIntoGpt, ShapeMismatchError, openWeights } from "llm-spam-classifier";
+import {
+  TfCheckpoint,
+  DataFormatError,
+  GPTModel,
+  loadWeightsIntoGpt,
+  ShapeMismatchError,
+  openWeights,
+} from "llm-spam-classifier";
 import { SafetensorsFile, writeSafetensors, crc32c, maskCrc } from "llm-spam-classifier/weights";
 import { tempDir } from "../helpers";
 
