@@ -37,9 +37,20 @@ function relDiff(x: Float32Array, y: Float32Array): number {
   return d / m;
 }
 
-test("tfjs matmuls routed to ONNX Runtime equal tfjs's own (values and gradients, every transpose combination)", async (t) => {
-  if (!loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");
-  await initBackend();
+for (const backend of ["wasm", "cpu"] as const) {
+  test(`tfjs matmuls routed to ONNX Runtime equal tfjs's own on ${backend} (values and gradients, every transpose combination)`, async (t) => {
+    if (!loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");
+    const previous = (await initBackend()).choice;
+    await initBackend(backend);
+    try {
+      checkRoutedProducts();
+    } finally {
+      await initBackend(previous);
+    }
+  });
+}
+
+function checkRoutedProducts(): void {
   const want = products();
   assert.equal(enableOrtMatMul({ minFlops: 1 }), true);
   const before = tf.memory().numTensors;
@@ -55,7 +66,7 @@ test("tfjs matmuls routed to ONNX Runtime equal tfjs's own (values and gradients
   assert.equal(ortMatMulStats().enabled, false);
   const back = products();
   cases.forEach((_, i) => assert.deepEqual(back.values[i], want.values[i], "tfjs's kernel is restored"));
-});
+}
 
 test("acquireOrtMatMul is reference-counted and leaves a by-hand enableOrtMatMul alone", async (t) => {
   if (!loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");

@@ -33,9 +33,11 @@ interface TensorInfo {
   shape: number[];
   dtype: tf.DataType;
 }
+/** The parts of tfjs's wasm and cpu backends the kernel uses (their `makeOutput`s differ; cpu kernels use `makeTensorInfo`). */
 interface WasmLike {
   readSync(dataId: object): ArrayLike<number>;
   makeOutput(shape: number[], dtype: tf.DataType, memoryOffset?: number, values?: unknown): TensorInfo;
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values?: Float32Array): TensorInfo;
   typedArrayFromHeap?(t: TensorInfo): Float32Array;
 }
 
@@ -173,7 +175,7 @@ function kernelFor(backendName: string, original: tf.KernelConfig): tf.KernelFun
         a: new s.ort.Tensor("float32", backend.readSync(a.dataId) as Float32Array, dimsA),
         b: new s.ort.Tensor("float32", backend.readSync(b.dataId) as Float32Array, dimsB),
       };
-      out = backend.makeOutput(outShape, "float32", undefined, session.run(feeds, { y: null }, {}).y.data);
+      out = backend.makeTensorInfo(outShape, "float32", session.run(feeds, { y: null }, {}).y.data);
     }
     s.calls++;
     s.flops += flops;
