@@ -124,6 +124,20 @@ function resultOf(r: SpawnSyncReturns<string>): Record<string, unknown> {
   return JSON.parse(line.slice("RESULT ".length)) as Record<string, unknown>;
 }
 
+/** A user's strict NodeNext tsconfig.json in `dir` that type-checks only `file`. */
+function writeStrictTsconfig(dir: string, file: string): void {
+  const compilerOptions = {
+    target: "ES2022",
+    module: "nodenext",
+    moduleResolution: "nodenext",
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    types: ["node"],
+  };
+  fs.writeFileSync(path.join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions, include: [file] }));
+}
+
 test("in a user's project: the CLI fine-tunes a smoke classifier; copied cells run (tsx, ESM), type-check (tsc) and run with require (CJS)", () => {
   sh("npx", ["--no", "--", "llm-spam", "finetune", "--smoke", "--epochs", "1"], app);
   const saved = path.join(app, "data", "smoke", "review-classifier");
@@ -137,21 +151,7 @@ test("in a user's project: the CLI fine-tunes a smoke classifier; copied cells r
     path.join(app, "cells.cjs"),
     `const { ${NAMES} } = require("llm-spam-classifier");\nconst path = require("node:path");\n(async () => {${CELLS}})();\n`,
   );
-  fs.writeFileSync(
-    path.join(app, "tsconfig.json"),
-    JSON.stringify({
-      compilerOptions: {
-        target: "ES2022",
-        module: "nodenext",
-        moduleResolution: "nodenext",
-        strict: true,
-        noEmit: true,
-        skipLibCheck: true,
-        types: ["node"],
-      },
-      include: ["cells.mts"],
-    }),
-  );
+  writeStrictTsconfig(app, "cells.mts");
 
   const esm = resultOf(sh("npx", ["--no", "--", "tsx", "cells.mts"], app));
   sh("npx", ["--no", "--", "tsc", "-p", "."], app);
@@ -211,21 +211,7 @@ console.log(JSON.stringify([getTokenizer().encode("hi").length, fs.existsSync(SM
     path.join(app, "sub.mts"),
     `${imports}\nconst f: typeof OnnxGptEngine.create = OnnxGptEngine.create;\nconsole.log(typeof f, ${subs.map(([, n]) => `typeof ${n}`).join(", ")});\n`,
   );
-  fs.writeFileSync(
-    path.join(app, "tsconfig.json"),
-    JSON.stringify({
-      compilerOptions: {
-        target: "ES2022",
-        module: "nodenext",
-        moduleResolution: "nodenext",
-        strict: true,
-        noEmit: true,
-        skipLibCheck: true,
-        types: ["node"],
-      },
-      include: ["sub.mts"],
-    }),
-  );
+  writeStrictTsconfig(app, "sub.mts");
   sh("npx", ["--no", "--", "tsc", "-p", "."], app);
 });
 
