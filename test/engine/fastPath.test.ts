@@ -10,7 +10,9 @@ import {
   FastClassifierPath,
   OnnxGptEngine,
   fastPathIneligibility,
+  OrtTrainer,
 } from "llm-spam-classifier/engine";
+import type { ReadoutKind } from "llm-spam-classifier/model";
 import { fixtureParamsModel, maxAbsDiff, ourLayout, readTinyReference } from "./fixtureModel";
 
 const ref = readTinyReference();
@@ -207,4 +209,98 @@ test("without ONNX Runtime the prefix runs in tfjs worker threads: the values of
   assert.ok(maxAbsDiff(logits[1], want) < 1e-5, "the uncached model's last-token logits");
   ids.dispose();
   model.dispose();
+});
+
+// Any frozen-prefix depth and readout (the bonus experiments' last_layer / last_block / last_two_blocks ×
+// last / first / flexible / mean, with and without the causal mask): the fast path's cached prefix + suffix
+// reproduce the native trainer's losses and logits (which reproduces PyTorch's: ortTrainer.test.ts).
+const suffixCases: Array<{ train: string[]; readout: ReadoutKind; causal?: boolean; depth: number }> = [
+  { train: [], readout: "last", depth: 3 },
+  { train: [], readout: "first", depth: 3 },
+  { train: [], readout: "flexible", depth: 3 },
+  { train: [], readout: "mean", depth: 3 },
+  { train: ["trf_blocks.2", "final_norm"], readout: "first", depth: 2 },
+  { train: ["trf_blocks.2", "final_norm"], readout: "flexible", depth: 2 },
+  { train: ["trf_blocks.2", "final_norm"], readout: "mean", depth: 2 },
+  { train: ["trf_blocks.2", "final_norm"], readout: "last", causal: false, depth: 2 },
+  { train: ["trf_blocks.1", "trf_blocks.2", "final_norm"], readout: "last", depth: 1 },
+  { train: ["trf_blocks.1", "trf_blocks.2", "final_norm"], readout: "mean", causal: false, depth: 1 },
+];
+const PAD = 96;
+const suffixRows = [
+  [5, 17, 33, 8, 91, PAD, PAD],
+  [40, 2, 77, 63, 12, 9, 55],
+  [71, 30, PAD, PAD, PAD, PAD, PAD],
+  [14, 14, 88, 6, 23, 47, PAD],
+];
+const suffixLabels = [
+  [1, 0, 1, 0],
+  [0, 0, 1, 1],
+  [1, 1, 0, 0],
+];
+
+function suffixCaseModel(train: string[]): GPTModel {
+  const m = new GPTModel(
+    { vocabSize: 97, contextLength: 16, embDim: 16, nHeads: 2, nLayers: 3, dropRate: 0, qkvBias: true },
+    { seed: 11 },
+  );
+  m.freezeAll();
+  m.replaceOutHead(2, { bias: true, seed: 3 });
+  m.setTrainable(train);
+  return m;
+}
+
+for (const c of suffixCases) {
+  const name = `${c.train.join("+") || "head only"}, ${c.readout} readout${c.causal === false ? ", no causal mask" : ""}`;
+  test(`fast path with a cached prefix of ${c.depth} block(s) equals the native trainer, on ONNX Runtime and tfjs (${name})`, async (t) => {
+    if (!loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");
+    await initBackend();
+    const rotate = (k: number) => suffixRows.map((_, i) => suffixRows[(i + k) % suffixRows.length]);
+    const batch = (k: number) => ({ inputIds: Int32Array.from(rotate(k).flat()), batchSize: suffixRows.length });
+    const optim = { lr: 1e-2, weightDecay: 0.1 };
+    const b = suffixCaseModel(c.train);
+    const native = await OrtTrainer.create(b, { readout: c.readout, causal: c.causal, padTokenId: PAD, threads: 1 });
+    const want: number[] = [];
+    for (let s = 0; s < 3; s++) want.push(await native.trainStep(batch(s), suffixLabels[s], optim));
+    const wantLogits = await native.logits(batch(1));
+    await native.dispose();
+    b.dispose();
+    // The tfjs fast path computes its prefix with the causal mask only (createFastClassifierPath refuses otherwise).
+    for (const useOnnx of c.causal === false ? [true] : [true, false]) {
+      const a = suffixCaseModel(c.train);
+      const fast = await createFastClassifierPath(a, {
+        readout: c.readout,
+        causal: c.causal,
+        padTokenId: PAD,
+        useOnnx,
+        prefixWorkers: 1,
+      });
+      assert.ok(fast instanceof FastClassifierPath, "reason" in fast ? fast.reason : "");
+      assert.equal(fast.depth, c.depth);
+      assert.equal(fast.kind, useOnnx ? "onnx" : "tfjs");
+      await fast.precompute(suffixRows.map((r) => Int32Array.from(r)));
+      let before = 0;
+      for (let s = 0; s < 3; s++) {
+        const loss = await fast.trainStep(batch(s), suffixLabels[s], optim);
+        assert.ok(Math.abs(loss - want[s]) < 1e-5, `${fast.kind} step ${s}: fast ${loss} vs native ${want[s]}`);
+        if (s === 0) before = tf.memory().numTensors; // after the first step: tfjs caches one causal mask per length
+      }
+      const d = maxAbsDiff(await fast.logitsLastToken(batch(1)), wantLogits);
+      assert.ok(d < 1e-4, `${fast.kind} logits after 3 steps: max diff ${d}`);
+      assert.equal(tf.memory().numTensors, before, `${fast.kind}: no tensor leaks`);
+      await fast.dispose();
+      a.dispose();
+    }
+  });
+}
+
+test("fast path refuses a trainable first block (nothing to cache) and, without ONNX Runtime, a prefix without the causal mask", async () => {
+  await initBackend();
+  const m = suffixCaseModel(["trf_blocks.0", "trf_blocks.1", "trf_blocks.2", "final_norm"]);
+  assert.match(fastPathIneligibility(m) ?? "", /"trf_blocks\.0\.[^"]+" is trainable \(no frozen block/);
+  const head = suffixCaseModel([]);
+  const r = await createFastClassifierPath(head, { useOnnx: false, causal: false });
+  assert.ok("reason" in r && /causal mask only/.test(r.reason));
+  m.dispose();
+  head.dispose();
 });

@@ -1,18 +1,21 @@
 /**
- * The fast exact path for the chapter's fine-tuning: frozen prefix cached once per distinct sequence
- * (ONNX Runtime), trainable suffix computed for the last position only. `createFastClassifierPath` checks
- * the conditions (prefix frozen, dropout 0) and returns `{ reason }` instead of a path when they do not
- * hold, so callers fall back to the plain tfjs path.
+ * The fast exact path for fine-tuning with a frozen prefix: the frozen embeddings and leading blocks are
+ * computed once per distinct sequence (ONNX Runtime) and cached; each step runs only the trainable suffix
+ * (suffixGraph.ts) with the classifier's readout. The book's configuration caches blocks 0..L-2 and reads
+ * the last block at the last position only; head-only training caches every block, two trainable blocks
+ * cache L-2. `createFastClassifierPath` checks the conditions (embeddings and at least one leading block
+ * frozen, dropout 0) and returns `{ reason }` instead of a path when they do not hold, so callers fall back.
  */
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "../errors";
+import { readoutWeights, type ReadoutKind } from "../model/gpt";
 import type { AdamWSettings } from "./adamw";
-import { lastTokenLogits } from "./lastTokenSuffix";
+import { suffixLogits } from "./lastTokenSuffix";
 import { OnnxGptEngine } from "./onnxEngine";
 import { loadOnnxRuntime, onnxRuntimeUnavailableReason } from "./onnxRuntime";
 import { hashParams, hashSequences, PrefixCache, rowsOf, TokenBatch } from "./prefixCache";
-import { suffixParamNames } from "./suffixGraph";
+import { suffixParamNames, suffixTakesReadout } from "./suffixGraph";
 import { SuffixTrainer } from "./suffixTrainer";
 import { TfjsPrefixPool, type PrefixPoolModel } from "./tfjsPrefixPool";
 
@@ -22,15 +25,33 @@ export interface FastPathModel extends PrefixPoolModel {
   block?(i: number, x: tf.Tensor3D): tf.Tensor3D;
 }
 
+const isTrainable = (t: tf.Tensor) => (t as tf.Variable).trainable === true;
+
+/**
+ * How many leading blocks are frozen (0..nLayers): the prefix the fast path caches. The suffix starts there.
+ * nLayers when only the final norm and the head train (the bonus experiments' `last_layer`).
+ */
+export function frozenPrefixDepth(model: FastPathModel): number {
+  for (let i = 0; i < model.cfg.nLayers; i++) {
+    const p = `trf_blocks.${i}.`;
+    for (const [name, t] of model.params) if (name.startsWith(p) && isTrainable(t)) return i;
+  }
+  return model.cfg.nLayers;
+}
+
 /** Why the fast path cannot be used for a model, or undefined when it can. */
 export function fastPathIneligibility(model: FastPathModel): string | undefined {
   const cfg = model.cfg;
   if (cfg.dropRate > 0) return `dropRate is ${cfg.dropRate} (the cached prefix needs dropout 0)`;
   if (cfg.nLayers < 1) return "the model has no transformer block";
-  const suffix = new Set(suffixParamNames(model));
+  const depth = frozenPrefixDepth(model);
+  const suffix = new Set(suffixParamNames(model, depth));
   for (const [name, t] of model.params) {
-    if (!suffix.has(name) && (t as tf.Variable).trainable === true)
-      return `"${name}" is trainable (the cached prefix must be frozen)`;
+    if (!suffix.has(name) && isTrainable(t)) return `"${name}" is trainable (the cached prefix must be frozen)`;
+  }
+  if (depth === 0) {
+    const first = [...model.params].find(([name, t]) => name.startsWith("trf_blocks.0.") && isTrainable(t))![0];
+    return `"${first}" is trainable (no frozen block before it to cache)`;
   }
   if (!model.params.has("out_head.weight")) return "the model has no out_head";
   return undefined;
@@ -51,6 +72,12 @@ export interface FastPathOptions {
   prefixWorkers?: number;
   /** Progress of the prefix pass: (done, total) sequences. */
   onPrefixProgress?: (done: number, total: number) => void;
+  /** What the classifier reads (default "last", the book's; the bonus experiments' first, flexible, mean). */
+  readout?: ReadoutKind;
+  /** Causal attention mask in the suffix (default true; the prefix must then be computed without it too). */
+  causal?: boolean;
+  /** Padding token, for the flexible and mean readouts (default 50256). */
+  padTokenId?: number;
   /** Logging (cache hits, engine choice). */
   log?: (line: string) => void;
 }
@@ -89,11 +116,15 @@ export class FastClassifierPath {
     return this.trainer.kind;
   }
 
+  /** Blocks in the cached prefix (0..depth-1); the suffix starts at block `depth`. */
+  get depth(): number {
+    return this.trainer.spec.fromBlock;
+  }
+
   /** FLOPs of the prefix for one sequence of length T (embeddings free; 2 per multiply-add). */
   prefixFlopsPerSequence(T: number): number {
-    const E = this.model.cfg.embDim,
-      L = this.model.cfg.nLayers - 1;
-    return L * T * (24 * E * E + 4 * T * E);
+    const E = this.model.cfg.embDim;
+    return this.depth * T * (24 * E * E + 4 * T * E);
   }
 
   /**
@@ -102,7 +133,7 @@ export class FastClassifierPath {
    */
   private async startTfjsPool(): Promise<TfjsPrefixPool | undefined> {
     const t0 = performance.now();
-    const pool = await TfjsPrefixPool.create(this.model, this.model.cfg.nLayers - 1, {
+    const pool = await TfjsPrefixPool.create(this.model, this.depth, {
       threads: this.opts.prefixWorkers,
       mainThread: (ids, batch) => this.computePrefixHere(ids, batch),
     });
@@ -118,7 +149,10 @@ export class FastClassifierPath {
     if (this.kind === "onnx") {
       if (!this.prefixEngine) {
         const t0 = performance.now();
-        this.prefixEngine = await OnnxGptEngine.create(this.model, { toBlock: this.model.cfg.nLayers - 1 });
+        this.prefixEngine = await OnnxGptEngine.create(this.model, {
+          toBlock: this.depth,
+          causal: this.trainer.spec.causal,
+        });
         this.buildSeconds += (performance.now() - t0) / 1000;
       }
       return this.prefixEngine.run(ids, batch);
@@ -133,7 +167,7 @@ export class FastClassifierPath {
     if (!embed || !block) throw new ConfigError("tfjs prefix needs model.embed and model.block");
     const T = ids.length / batch;
     let x = tf.tidy(() => embed(tf.tensor2d(ids, [batch, T], "int32")));
-    for (let i = 0; i < this.model.cfg.nLayers - 1; i++) {
+    for (let i = 0; i < this.depth; i++) {
       const y = tf.tidy(() => block(i, x));
       x.dispose();
       x = y;
@@ -154,9 +188,16 @@ export class FastClassifierPath {
       file: string | undefined,
       tag = "";
     if (this.opts.cacheDir) {
-      const prefixNames = [...this.model.params.keys()].filter((n) => !suffixParamNames(this.model).includes(n)).sort();
-      tag = hashParams(this.model.params, prefixNames);
-      file = path.join(this.opts.cacheDir, `prefix-${hashSequences(rows).slice(0, 16)}-${tag.slice(0, 16)}.bin`);
+      const suffix = new Set(suffixParamNames(this.model, this.depth));
+      const prefixNames = [...this.model.params.keys()].filter((n) => !suffix.has(n)).sort();
+      // Without the causal mask the same weights give other hidden states: another tag, another file.
+      const variant = this.trainer.spec.causal ? "" : "-noncausal";
+      const weights = hashParams(this.model.params, prefixNames);
+      tag = weights + variant;
+      file = path.join(
+        this.opts.cacheDir,
+        `prefix-${hashSequences(rows).slice(0, 16)}-${weights.slice(0, 16)}${variant}.bin`,
+      );
       loaded = this.cache.load(file, tag);
       if (loaded) this.opts.log?.(`prefix cache: loaded ${loaded} sequences from ${file}`);
     }
@@ -203,14 +244,23 @@ export class FastClassifierPath {
     return h;
   }
 
+  /** The readout weights of a batch [B, T] (flexible and mean readouts), else undefined. */
+  private readoutOf(rows: readonly Int32Array[]): Float32Array | undefined {
+    if (!suffixTakesReadout(this.trainer.spec)) return undefined;
+    const ids = new Int32Array(rows.length * rows[0].length);
+    rows.forEach((r, b) => ids.set(r, b * r.length));
+    return readoutWeights(this.trainer.spec.readout, ids, rows.length, { padTokenId: this.opts.padTokenId });
+  }
+
   /**
-   * Last-token logits of a batch (no gradients), with the suffix's current parameters.
+   * The classifier's logits of a batch (no gradients; the readout's, the last token's by default), with the
+   * suffix's current parameters.
    * @param inputBatch token ids [B, T] (tensor or DataLoader batch)
    * @returns logits, row-major [B, classes]
    */
   async logitsLastToken(inputBatch: TokenBatch): Promise<Float32Array> {
     const rows = rowsOf(inputBatch);
-    return this.trainer.logits(await this.hidden(rows), rows.length);
+    return this.trainer.logits(await this.hidden(rows), rows.length, this.readoutOf(rows));
   }
 
   /**
@@ -225,7 +275,13 @@ export class FastClassifierPath {
   ): Promise<number> {
     const rows = rowsOf(inputBatch);
     const labels = targetBatch instanceof tf.Tensor ? targetBatch.dataSync() : targetBatch;
-    const { loss } = await this.trainer.trainStep(await this.hidden(rows), rows.length, labels, optim);
+    const { loss } = await this.trainer.trainStep(
+      await this.hidden(rows),
+      rows.length,
+      labels,
+      optim,
+      this.readoutOf(rows),
+    );
     return loss;
   }
 
@@ -243,13 +299,14 @@ export class FastClassifierPath {
   }
 
   /**
-   * Seam for a tfjs training loop: last-token logits from the trunk's output, differentiable w.r.t. the
+   * Seam for a tfjs training loop: the classifier's logits from the trunk's output, differentiable w.r.t. the
    * model's suffix variables (tf.variableGrads works). Uses the model's variables, so call `syncToModel()`
    * first if `trainStep` was used.
+   * @param readout the readout weights [B, T] for the flexible and mean readouts
    * @returns [B, classes]
    */
-  suffix(features: tf.Tensor3D): tf.Tensor2D {
-    return lastTokenLogits(this.model, features);
+  suffix(features: tf.Tensor3D, readout?: tf.Tensor2D): tf.Tensor2D {
+    return suffixLogits(this.model, features, this.trainer.spec, readout);
   }
 
   /** Writes the suffix parameters trained by `trainStep` into the model's variables. */
@@ -268,8 +325,9 @@ export class FastClassifierPath {
 }
 
 /**
- * Creates the fast path for a classifier model whose embeddings and blocks 0..L-2 are frozen and whose
- * dropout is 0 (the book's ch06 setup).
+ * Creates the fast path for a classifier model whose embeddings and leading blocks are frozen (at least one)
+ * and whose dropout is 0 (the book's ch06 setup: blocks 0..L-2; the bonus experiments' last_layer and
+ * last_two_blocks too), for the readout and causal mask of `opts`.
  * @returns the path, or `{ reason }` when the conditions do not hold (then use the plain path)
  */
 export async function createFastClassifierPath(
@@ -281,6 +339,11 @@ export async function createFastClassifierPath(
   const useOnnx = opts.useOnnx ?? loadOnnxRuntime() !== undefined;
   if (!useOnnx && opts.useOnnx !== false)
     opts.log?.(`onnxruntime-node unavailable (${onnxRuntimeUnavailableReason()}); fast path runs on tfjs`);
-  const trainer = await SuffixTrainer.create(model, { useOnnx });
+  if (!useOnnx && opts.causal === false)
+    return { reason: "without ONNX Runtime the cached prefix is computed with the causal mask only" };
+  const trainer = await SuffixTrainer.create(model, {
+    useOnnx,
+    suffix: { fromBlock: frozenPrefixDepth(model), readout: opts.readout, causal: opts.causal },
+  });
   return new FastClassifierPath(model, trainer, opts);
 }

@@ -1,17 +1,23 @@
 /**
- * Trains and evaluates the classifier's suffix (last block + final norm + head, last position only) from
- * cached prefix hidden states. The parameters live here as Float32Arrays while training (the model's
+ * Trains and evaluates the classifier's suffix (by default the last block + final norm + head at the last
+ * position; any start block and readout, `SuffixSpec`) from cached prefix hidden states. The parameters live here as Float32Arrays while training (the model's
  * tf.Variables are updated by `syncToModel()`); AdamW runs on them in place (adamw.ts).
  * Gradients: ONNX Runtime with the suffix graph's backward pass (suffixGraph.ts, the gradient tape over the
- * model definition), or tfjs autodiff of `lastTokenLogits` when ONNX Runtime is unavailable.
+ * model definition), or tfjs autodiff of `suffixLogits` when ONNX Runtime is unavailable.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { AdamWSettings } from "./adamw";
-import { lastTokenLogits } from "./lastTokenSuffix";
+import { suffixLogits } from "./lastTokenSuffix";
 import type { GptLike } from "./onnxGpt";
 import { createOrtSession, loadOnnxRuntime, OrtModule, OrtSession } from "./onnxRuntime";
 import { ParallelAdamW } from "./parallelAdamW";
-import { buildSuffixOnnx, suffixParamNames } from "./suffixGraph";
+import {
+  buildSuffixOnnx,
+  resolveSuffixSpec,
+  suffixParamNames,
+  suffixTakesReadout,
+  type SuffixSpec,
+} from "./suffixGraph";
 
 type OrtTensor = InstanceType<OrtModule["Tensor"]>;
 
@@ -32,13 +38,15 @@ export class SuffixTrainer {
 
   private constructor(
     private readonly model: GptLike,
-    /** Suffix parameter names (block L-1, final_norm, out_head), in graph order. */
+    /** Suffix parameter names (blocks spec.fromBlock.., final_norm, out_head), in graph order. */
     readonly names: readonly string[],
     /** Names updated by training (the model's trainable ones among `names`). */
     readonly trainable: ReadonlySet<string>,
     /** Number of classes of the head. */
     readonly classes: number,
-    private readonly ort: { mod: OrtModule; forward: OrtSession; train: OrtSession } | undefined,
+    private readonly ort: { mod: OrtModule; forward: OrtSession; train: Map<string, OrtSession> } | undefined,
+    /** Where the suffix starts and how the classifier reads it. */
+    readonly spec: Required<SuffixSpec>,
   ) {
     const train = new Map<string, Float32Array>();
     for (const n of names)
@@ -57,27 +65,27 @@ export class SuffixTrainer {
   }
 
   /**
-   * @param model GPTModel whose last block / final norm / head are the suffix
+   * @param model GPTModel whose blocks from `opts.suffix.fromBlock` (default the last) / final norm / head are the suffix
    * @param opts.useOnnx false forces the tfjs path (default: ONNX Runtime when it loads)
    */
   static async create(
     model: GptLike,
-    opts: { useOnnx?: boolean; trainable?: Iterable<string> } = {},
+    opts: { useOnnx?: boolean; trainable?: Iterable<string>; suffix?: SuffixSpec } = {},
   ): Promise<SuffixTrainer> {
-    const names = suffixParamNames(model);
+    const spec = resolveSuffixSpec(model, opts.suffix);
+    const names = suffixParamNames(model, spec.fromBlock);
     const trainable = new Set(
       opts.trainable ?? names.filter((n) => (model.params.get(n) as tf.Variable).trainable !== false),
     );
     const classes = model.params.get("out_head.weight")!.shape[1] as number;
     const mod = opts.useOnnx === false ? undefined : loadOnnxRuntime();
-    let ort: { mod: OrtModule; forward: OrtSession; train: OrtSession } | undefined;
+    let ort: { mod: OrtModule; forward: OrtSession; train: Map<string, OrtSession> } | undefined;
     if (mod) {
       // No spinning: AdamW (two threads) runs between these sessions' runs.
-      const forward = await createOrtSession(buildSuffixOnnx(model), { spinning: false });
-      const train = await createOrtSession(buildSuffixOnnx(model, { backward: true }), { spinning: false });
-      ort = { mod, forward, train };
+      const forward = await createOrtSession(buildSuffixOnnx(model, spec), { spinning: false });
+      ort = { mod, forward, train: new Map() };
     }
-    return new SuffixTrainer(model, names, trainable, classes, ort);
+    return new SuffixTrainer(model, names, trainable, classes, ort, spec);
   }
 
   /** "onnx" when ORT computes the suffix, else "tfjs". */
@@ -90,12 +98,18 @@ export class SuffixTrainer {
     return this.stepCount;
   }
 
-  private feeds(hidden: Float32Array, batch: number): Record<string, OrtTensor> {
+  /** Whether `logits` and `trainStep` need the readout weights [batch, seq] (flexible and mean readouts). */
+  get takesReadout(): boolean {
+    return suffixTakesReadout(this.spec);
+  }
+
+  private feeds(hidden: Float32Array, batch: number, readout?: Float32Array): Record<string, OrtTensor> {
     const { mod } = this.ort!;
     const T = hidden.length / (batch * this.model.cfg.embDim);
     const feeds: Record<string, OrtTensor> = {
       hidden: new mod.Tensor("float32", hidden, [batch, T, this.model.cfg.embDim]),
     };
+    if (this.takesReadout) feeds.readout = new mod.Tensor("float32", this.readoutOrThrow(readout), [batch, T]);
     for (const n of this.names) feeds[n] = new mod.Tensor("float32", this.param(n), this.model.params.get(n)!.shape);
     return feeds;
   }
@@ -109,20 +123,39 @@ export class SuffixTrainer {
     this.dirty = false;
   }
 
+  private readoutOrThrow(readout: Float32Array | undefined): Float32Array {
+    if (!readout) throw new Error(`The ${this.spec.readout} readout needs its weights [batch, seq]`);
+    return readout;
+  }
+
+  /** The suffix's logits in tfjs from the model's variables (the path without ONNX Runtime). */
+  private tfjsLogits(hidden: tf.Tensor3D, readout: Float32Array | undefined): tf.Tensor2D {
+    const [B, T] = hidden.shape;
+    return tf.tidy(() =>
+      suffixLogits(
+        this.model,
+        hidden,
+        this.spec,
+        this.takesReadout ? tf.tensor2d(this.readoutOrThrow(readout), [B, T]) : undefined,
+      ),
+    );
+  }
+
   /**
-   * Last-token logits of a batch, no gradients.
+   * The classifier's logits of a batch, no gradients.
    * @param hidden prefix output, row-major [batch, seq, E]
+   * @param readout the readout weights, row-major [batch, seq], for the flexible and mean readouts
    * @returns row-major [batch, classes]
    */
-  async logits(hidden: Float32Array, batch: number): Promise<Float32Array> {
+  async logits(hidden: Float32Array, batch: number, readout?: Float32Array): Promise<Float32Array> {
     if (this.ort) {
-      const out = await this.ort.forward.run(this.feeds(hidden, batch), ["logits"]);
+      const out = await this.ort.forward.run(this.feeds(hidden, batch, readout), ["logits"]);
       return out.logits.data as Float32Array;
     }
     if (this.dirty) this.pushToModel();
     const T = hidden.length / (batch * this.model.cfg.embDim);
     const h = tf.tensor3d(hidden, [batch, T, this.model.cfg.embDim]);
-    const y = lastTokenLogits(this.model, h);
+    const y = this.tfjsLogits(h, readout);
     const data = (await y.data()) as Float32Array;
     tf.dispose([h, y]);
     return data;
@@ -131,18 +164,20 @@ export class SuffixTrainer {
   /**
    * One training step: loss and gradients on the batch, then AdamW on the trainable parameters.
    * @param hidden prefix output [batch, seq, E]; @param labels class ids [batch]
+   * @param readout the readout weights [batch, seq], for the flexible and mean readouts
    */
   async trainStep(
     hidden: Float32Array,
     batch: number,
     labels: ArrayLike<number>,
     optim: AdamWSettings,
+    readout?: Float32Array,
   ): Promise<SuffixStepResult> {
     const C = this.classes;
     let loss: number;
     if (this.ort) {
       const { mod } = this.ort;
-      const feeds = this.feeds(hidden, batch);
+      const feeds = this.feeds(hidden, batch, readout);
       const onehot = new Float32Array(batch * C);
       for (let b = 0; b < batch; b++) onehot[b * C + labels[b]] = 1;
       feeds.targets = new mod.Tensor("float32", onehot, [batch, C]);
@@ -152,7 +187,7 @@ export class SuffixTrainer {
       const fetches: Record<string, OrtTensor> = { loss: new mod.Tensor("float32", lossOut, []) };
       for (const n of this.trainable)
         fetches[`grad:${n}`] = new mod.Tensor("float32", this.opt.grad(n), this.model.params.get(n)!.shape);
-      await this.ort.train.run(feeds, fetches);
+      await (await this.trainSession(batch, hidden.length / (batch * this.model.cfg.embDim))).run(feeds, fetches);
       loss = lossOut[0];
     } else {
       if (this.dirty) this.pushToModel();
@@ -162,7 +197,7 @@ export class SuffixTrainer {
       const h = tf.tensor3d(hidden, [batch, T, this.model.cfg.embDim]);
       const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Array.from(labels), "int32"), C));
       const { value, grads } = tf.variableGrads(
-        () => tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(y, lastTokenLogits(this.model, h)),
+        () => tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(y, this.tfjsLogits(h, readout)),
         vars,
       );
       loss = (await value.data())[0];
@@ -188,9 +223,25 @@ export class SuffixTrainer {
     this.dirty = false;
   }
 
+  /**
+   * The training session of a batch shape: one graph per shape (a DataLoader gives one or two), since the
+   * backward pass through more than one block needs numeric sizes (`buildSuffixOnnx`'s `batchShape`).
+   */
+  private async trainSession(batch: number, seq: number): Promise<OrtSession> {
+    const { train } = this.ort!;
+    const key = `${batch}x${seq}`;
+    let session = train.get(key);
+    if (!session) {
+      const graph = buildSuffixOnnx(this.model, { ...this.spec, backward: true, batchShape: [batch, seq] });
+      session = await createOrtSession(graph, { spinning: false });
+      train.set(key, session);
+    }
+    return session;
+  }
+
   /** Frees the ONNX sessions. */
   async dispose(): Promise<void> {
-    if (this.ort) await Promise.all([this.ort.forward.release(), this.ort.train.release()]);
+    if (this.ort) await Promise.all([this.ort.forward, ...this.ort.train.values()].map((s) => s.release()));
     await this.opt.dispose();
   }
 }
