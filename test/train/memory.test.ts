@@ -114,6 +114,16 @@ test("the fast path: tfjs holds the weights only; the prefix cache is native (to
   assert.equal(a.path, "fast");
   assert.equal(a.tfjs, 4000);
   assert.equal(b.native - a.native, 500 * E * 4);
+  // A shallower cached prefix moves a block's weights from the prefix session (1.5 copies) to the suffix (1 copy)
+  // and keeps the activations of every suffix block but the last (it computes the read row only) for the backward.
+  const depth = (prefixBlocks: number) =>
+    estimateTrainingMemory({ ...input(0), path: { kind: "fast", cachedTokens: 0, prefixBlocks } });
+  const book = depth(SMALL.nLayers - 1);
+  assert.equal(book.native, a.native, "the default is the book's: every block but the last cached");
+  const two = depth(SMALL.nLayers - 2);
+  const act = blockActivationFloats(SMALL, B, T);
+  assert.ok(Math.abs(two.native - book.native - (-0.5 * BLOCK_PARAMS + 3.1 * act) * 4) < 1e-6, String(two.native));
+  assert.equal(two.tfjs, book.tfjs);
 });
 
 test("the tape starts where runner.ts's frozen trunk ends; a model gives the same estimate as its config", () => {

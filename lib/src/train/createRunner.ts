@@ -21,6 +21,8 @@ export interface FastPathLike {
   logitsLastToken(batch: Batch): Promise<Float32Array>;
   trainStep(batch: Batch, labels: ArrayLike<number>, optim: AdamWSettings): Promise<number>;
   dispose(): Promise<void>;
+  /** Blocks in the cached prefix (the fast path's; the native trainer caches none). */
+  readonly depth?: number;
 }
 
 /** The fast path (or the native trainer, which has the same interface) with AdamW on the optimizer's settings. */
@@ -30,6 +32,11 @@ export class FastRunner implements ClassifierRunner {
     private readonly optimizer?: AdamW,
     readonly kind: "fast" | "native" = "fast",
   ) {}
+
+  /** The fast path's cached blocks (for the memory estimate). */
+  get prefixDepth(): number | undefined {
+    return this.kind === "fast" ? this.path.depth : undefined;
+  }
 
   logits(batch: Batch): Promise<Float32Array> {
     return this.path.logitsLastToken(batch);

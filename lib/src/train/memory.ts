@@ -36,11 +36,13 @@ export interface PlainPathMemory {
   readonly trunkOnOnnx: boolean;
 }
 
-/** The exact fast path (engine/fastPath.ts): frozen prefix cached once per text, last-position suffix on ONNX Runtime. */
+/** The exact fast path (engine/fastPath.ts): frozen prefix cached once per text, the suffix on ONNX Runtime. */
 export interface FastPathMemory {
   readonly kind: "fast";
   /** Tokens whose prefix output is cached: the summed lengths of every sequence given to precompute. */
   readonly cachedTokens: number;
+  /** Blocks in the cached prefix (default nLayers - 1, the book's last-block training). */
+  readonly prefixBlocks?: number;
 }
 
 /** The native path (engine/ortTrainer.ts): every layer on ONNX Runtime, forward and backward. */
@@ -202,7 +204,9 @@ const estimateFast: Estimator<FastPathMemory> = ({ cfg, trainableParams, totalPa
   const E = cfg.embDim;
   const groups = parameterGroups(cfg);
   const activations = blockActivationFloats(cfg, batchSize, seqLen);
-  const prefixWeights = groups.embeddings + (cfg.nLayers - 1) * groups.block;
+  const prefixBlocks = path.prefixBlocks ?? cfg.nLayers - 1;
+  const suffixBlocks = cfg.nLayers - prefixBlocks;
+  const prefixWeights = groups.embeddings + prefixBlocks * groups.block;
   return summarize("fast", [
     { what: "weights (tf.Variables)", where: "tfjs", bytes: totalParams * F32 },
     { what: "Node.js, tfjs and ONNX Runtime", where: "native", bytes: RUNTIME_BYTES },
@@ -215,7 +219,13 @@ const estimateFast: Estimator<FastPathMemory> = ({ cfg, trainableParams, totalPa
     {
       what: "the suffix's parameters and AdamW state",
       where: "native",
-      bytes: (groups.block + 3 * trainableParams) * F32,
+      bytes: (suffixBlocks * groups.block + 3 * trainableParams) * F32,
+    },
+    {
+      // Every suffix block before the last computes every position (the last one only the row it reads).
+      what: "the suffix's activations kept for the backward pass",
+      where: "native",
+      bytes: Math.max(0, suffixBlocks - 1) * TAPE_FACTOR * activations * F32,
     },
   ]);
 };
@@ -390,7 +400,9 @@ interface ModelLike {
 export function trainingMemoryInput(
   model: ModelLike,
   o: { batchSize: number; seqLen: number } & (
-    { path: "plain"; trunkOnOnnx: boolean } | { path: "fast"; cachedTokens: number } | { path: "native" }
+    | { path: "plain"; trunkOnOnnx: boolean }
+    | { path: "fast"; cachedTokens: number; prefixBlocks?: number }
+    | { path: "native" }
   ),
 ): TrainingMemoryInput {
   const trainable = [...model.params].filter(([, v]) => v.trainable).map(([n]) => n);
@@ -402,7 +414,7 @@ export function trainingMemoryInput(
   }
   const path: TrainingPathMemory =
     o.path === "fast"
-      ? { kind: "fast", cachedTokens: o.cachedTokens }
+      ? { kind: "fast", cachedTokens: o.cachedTokens, prefixBlocks: o.prefixBlocks }
       : o.path === "native"
         ? { kind: "native" }
         : plainPathOf(model.cfg, trainable, o.trunkOnOnnx);
@@ -462,7 +474,12 @@ export function fewerLayersAlternative(
  */
 export function checkTrainingMemory(
   model: ModelLike,
-  runner: { readonly kind: "plain" | "fast" | "native"; readonly trunkKind?: "onnx" | "tfjs" },
+  runner: {
+    readonly kind: "plain" | "fast" | "native";
+    readonly trunkKind?: "onnx" | "tfjs";
+    /** The fast path's cached blocks. */
+    readonly prefixDepth?: number;
+  },
   o: {
     batchSize: number;
     seqLen: number;
@@ -478,7 +495,7 @@ export function checkTrainingMemory(
     trainingMemoryInput(
       model,
       runner.kind === "fast"
-        ? { ...shape, path: "fast", cachedTokens: o.cachedTokens ?? 0 }
+        ? { ...shape, path: "fast", cachedTokens: o.cachedTokens ?? 0, prefixBlocks: runner.prefixDepth }
         : runner.kind === "native"
           ? { ...shape, path: "native" }
           : { ...shape, path: "plain", trunkOnOnnx: runner.trunkKind === "onnx" },
