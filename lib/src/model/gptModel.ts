@@ -10,7 +10,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { ShapeMismatchError, ConfigError } from "../errors";
 import { validateConfig, type GPTConfig } from "./config";
-import { gptBlockParams, gptEmbed, gptFinalNorm, gptHead } from "./gpt";
+import { gptBlockParams, gptEmbed, gptFinalNorm, gptForward, gptHead, type Readout } from "./gpt";
 import { feedForward, multiHeadAttention, transformerBlock } from "./layers";
 import { TfjsOps } from "./tfjsOps";
 
@@ -50,6 +50,18 @@ export function parameterShapes(cfg: GPTConfig, outDim = cfg.vocabSize, headBias
 export interface ForwardOptions {
   /** Training mode: dropout is applied when `dropRate > 0`. Default false (the book's `model.eval()`). */
   training?: boolean;
+  /** Causal attention mask (default true; false is the bonus experiments' `--disable_causal_mask`). */
+  causal?: boolean;
+}
+
+/** Options of `GPTModel.classifierLogits`: where the part starts and what the classifier reads. */
+export interface ClassifierForwardOptions extends ForwardOptions {
+  /** First block (default 0); the input is token ids when the part starts with the embeddings, else hidden states. */
+  fromBlock?: number;
+  /** Start from token ids with the embeddings (default: fromBlock === 0). */
+  embed?: boolean;
+  /** Which position(s) become the logits (default the last token, the book's `[:, -1, :]`). */
+  readout?: Readout<tf.Tensor>;
 }
 
 /** GPT-2: embeddings → transformer blocks → final LayerNorm → output head. Book: GPTModel. */
@@ -126,7 +138,11 @@ export class GPTModel {
   /** Causal multi-head self-attention of block i. x [B, T, E] → [B, T, E]. */
   attention(i: number, x: tf.Tensor, opts: ForwardOptions = {}): tf.Tensor {
     const att = gptBlockParams(this.lookup, i).att;
-    return multiHeadAttention(this.ops, x, att, { nHeads: this.cfg.nHeads, dropRate: this.dropRate(opts) });
+    return multiHeadAttention(this.ops, x, att, {
+      nHeads: this.cfg.nHeads,
+      causal: opts.causal,
+      dropRate: this.dropRate(opts),
+    });
   }
 
   /** The feed-forward network of block i: Linear(E→4E) → GELU (tanh approximation) → Linear(4E→E). */
@@ -140,6 +156,7 @@ export class GPTModel {
       () =>
         transformerBlock(this.ops, x, gptBlockParams(this.lookup, i), {
           nHeads: this.cfg.nHeads,
+          causal: opts.causal,
           dropRate: this.dropRate(opts),
         }) as tf.Tensor3D,
     );
@@ -162,6 +179,25 @@ export class GPTModel {
       for (let i = 0; i < this.cfg.nLayers; i++) x = this.block(i, x, opts);
       return this.head(this.finalNorm(x)) as tf.Tensor3D;
     });
+  }
+
+  /**
+   * The classifier's logits [B, C] of part of the model (from block `fromBlock` to the head) at the readout's
+   * position(s): the definition's `gptForward` with a readout, whose last block computes only the rows it reads.
+   * The caller disposes the result.
+   */
+  classifierLogits(input: tf.Tensor, opts: ClassifierForwardOptions = {}): tf.Tensor2D {
+    return tf.tidy(
+      () =>
+        gptForward(this.ops, this.lookup, this.cfg, input, {
+          fromBlock: opts.fromBlock,
+          embed: opts.embed,
+          head: true,
+          readout: opts.readout ?? { kind: "last" },
+          causal: opts.causal,
+          dropRate: this.dropRate(opts),
+        }) as tf.Tensor2D,
+    );
   }
 
   // ---- trainability (book 6.5) ----

@@ -9,7 +9,7 @@ import type { AdamWSettings } from "../engine/adamw";
 import { createFastClassifierPath } from "../engine/fastPath";
 import { createOrtTrainerPath } from "../engine/ortTrainer";
 import { createPlainAcceleration } from "../engine/plainAcceleration";
-import type { ClassifierRunner } from "../engine/runnerTypes";
+import type { ClassifierHeadOptions, ClassifierRunner, TrainStepOptions } from "../engine/runnerTypes";
 import { ConfigError } from "../errors";
 import type { GPTModel } from "../model/gptModel";
 import type { AdamW } from "./adamw";
@@ -35,9 +35,11 @@ export class FastRunner implements ClassifierRunner {
     return this.path.logitsLastToken(batch);
   }
 
-  trainStep(batch: Batch): Promise<number> {
+  trainStep(batch: Batch, opts?: TrainStepOptions): Promise<number> {
     const o = this.optimizer;
     if (!o) throw new Error("FastRunner.trainStep needs an optimizer");
+    if ((opts?.lossScale ?? 1) !== 1 || opts?.update === false)
+      throw new ConfigError(`The ${this.kind} path does not accumulate gradients: use the plain path`);
     return this.path.trainStep(batch, batch.labels, o.settings);
   }
 
@@ -54,15 +56,49 @@ export class FastRunner implements ClassifierRunner {
 export async function createPlainRunner(
   model: GPTModel,
   optimizer: AdamW | undefined,
-  opts: { native?: boolean; log?: (line: string) => void } = {},
+  opts: { native?: boolean; head?: ClassifierHeadOptions; log?: (line: string) => void } = {},
 ): Promise<PlainRunner> {
   if (opts.native === false) {
     opts.log?.("Plain path: every layer in tfjs");
-    return new PlainRunner(model, optimizer);
+    return new PlainRunner(model, optimizer, opts.head);
   }
-  const { description, ...native } = await createPlainAcceleration(model);
+  const { description, ...native } = await createPlainAcceleration(model, { causal: opts.head?.causal });
   opts.log?.(`Plain path: ${description}`);
-  return new PlainRunner(model, optimizer, native);
+  return new PlainRunner(model, optimizer, { ...opts.head, ...native });
+}
+
+/** What a training run needs of its path beyond the model's trainable layers (createRunner chooses by it). */
+export interface RunnerNeeds {
+  /** Readout, causal mask and ignore_index (default: the chapter's). */
+  head?: ClassifierHeadOptions;
+  /** Gradient accumulation over batches (accumulationSteps > 1). */
+  accumulation?: boolean;
+  /** Batches of different lengths (no padding): one compiled native graph per length would be too many. */
+  variableLength?: boolean;
+}
+
+/**
+ * Why the fast and the native path cannot run a configuration (undefined: it can). The fast path caches the
+ * frozen prefix and trains the last block at the last position; the native path runs any trainable set,
+ * readout and mask with one compiled graph per batch shape; neither accumulates gradients nor applies an
+ * ignore_index that is a class id. The plain path runs everything.
+ */
+export function pathLimits(model: GPTModel, needs: RunnerNeeds = {}): { fast?: string; native?: string } {
+  const h = needs.head ?? {};
+  const common = needs.accumulation
+    ? "gradient accumulation runs on the plain path"
+    : h.ignoreIndex !== undefined && h.ignoreIndex >= 0 && h.ignoreIndex < model.outDim
+      ? `ignore_index ${h.ignoreIndex} is a class id (it changes the loss): the plain path applies it`
+      : undefined;
+  const fast =
+    common ??
+    ((h.readout ?? "last") !== "last"
+      ? `it reads the last token only (readout ${h.readout})`
+      : h.causal === false
+        ? "its cached prefix has the causal mask"
+        : undefined);
+  const native = common ?? (needs.variableLength ? "batches of different lengths (no padding) run on the plain path" : undefined);
+  return { fast, native };
 }
 
 export interface RunnerOptions {
@@ -75,6 +111,8 @@ export interface RunnerOptions {
   native?: boolean;
   /** Every sequence the run will see (train, validation, test), to compute the frozen prefix once up front. */
   sequences?: readonly Int32Array[];
+  /** The configuration's readout, mask, loss and batches (the bonus experiments' options); see pathLimits. */
+  needs?: RunnerNeeds;
   /** On-disk prefix cache folder. */
   cacheDir?: string;
   log?: (line: string) => void;
@@ -91,10 +129,15 @@ export async function createRunner(
   opts: RunnerOptions = {},
 ): Promise<ClassifierRunner> {
   const want = opts.path ?? "auto";
-  const plain = () => createPlainRunner(model, optimizer, { native: opts.native, log: opts.log });
+  const head = opts.needs?.head ?? {};
+  const plain = () => createPlainRunner(model, optimizer, { native: opts.native, head, log: opts.log });
   if (want === "plain") return plain();
+  const limits = pathLimits(model, opts.needs);
   let why = "";
-  if (want !== "native") {
+  if (want !== "native" && limits.fast) {
+    if (want === "fast") throw new ConfigError(`The fast path cannot be used: ${limits.fast}`);
+    why = `the fast path: ${limits.fast}`;
+  } else if (want !== "native") {
     const fast = await createFastClassifierPath(model, {
       cacheDir: opts.cacheDir,
       log: opts.log,
@@ -108,7 +151,16 @@ export async function createRunner(
     why = `the fast path needs a frozen prefix: ${fast.reason}`;
   }
   // Every layer on ONNX Runtime, forward and backward (engine/ortTrainer.ts), when ONNX Runtime and the model allow.
-  const native = await createOrtTrainerPath(model);
+  if (limits.native) {
+    if (want === "native") throw new ConfigError(`The native path cannot be used: ${limits.native}`);
+    opts.log?.(`Plain training path (${why}; native: ${limits.native})`);
+    return plain();
+  }
+  const native = await createOrtTrainerPath(model, {
+    readout: head.readout,
+    causal: head.causal,
+    padTokenId: head.padTokenId,
+  });
   if (!("reason" in native)) {
     opts.log?.(`Native training path: every layer on ONNX Runtime, forward and backward${why ? ` (${why})` : ""}`);
     return new FastRunner(native, optimizer, "native");
