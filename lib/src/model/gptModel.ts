@@ -75,19 +75,32 @@ export class GPTModel {
 
   /**
    * Creates a model with random weights (N(0, 0.02) matrices, zero biases, unit LayerNorm scales).
-   * @param opts `seed` (default 123); `init: "zeros"` skips the random matrices (faster when weights are loaded next).
+   * @param opts `seed` (default 123); `init: "zeros"` skips the random matrices (faster when weights are loaded next);
+   *   `init: "pytorch"` draws like PyTorch's default initialisation (the bonus experiments' `--weights random`:
+   *   embeddings N(0, 1), Linear weights and biases U(±1/√fan_in); same distributions, tfjs's own random numbers).
    * @throws ConfigError for an invalid config.
    */
-  constructor(cfg: GPTConfig, opts: { seed?: number; init?: "random" | "zeros" } = {}) {
+  constructor(cfg: GPTConfig, opts: { seed?: number; init?: "random" | "zeros" | "pytorch" } = {}) {
     this.cfg = validateConfig({ ...cfg });
     this.seed = opts.seed ?? 123;
-    for (const [name, shape] of parameterShapes(this.cfg)) {
+    const shapes = parameterShapes(this.cfg);
+    const fanIn = new Map(shapes.map(([n, s]) => [n, s[0]])); // Linear weights are [in, out]
+    for (const [name, shape] of shapes) {
       // One tidy per parameter: the initial value is freed at once, so the (never shrinking) WASM heap
       // holds one copy of the model, not two.
       tf.tidy(() => {
         let init: tf.Tensor;
         if (name.endsWith(".scale")) init = tf.ones(shape);
-        else if (name.endsWith(".bias") || name.endsWith(".shift") || opts.init === "zeros") init = tf.zeros(shape);
+        else if (name.endsWith(".shift") || opts.init === "zeros") init = tf.zeros(shape);
+        else if (opts.init === "pytorch") {
+          // PyTorch's defaults (the bonus's `--weights random`): nn.Embedding N(0, 1); nn.Linear weight and bias
+          // U(±1/√in) (kaiming_uniform with a = √5); the book's LayerNorm ones and zeros.
+          if (!isLinearWeight(name) && name.endsWith(".weight")) init = tf.randomNormal(shape, 0, 1, "float32", this.seed++);
+          else {
+            const bound = 1 / Math.sqrt(fanIn.get(name.replace(/\.bias$/, ".weight"))!);
+            init = tf.randomUniform(shape, -bound, bound, "float32", this.seed++);
+          }
+        } else if (name.endsWith(".bias")) init = tf.zeros(shape);
         else init = tf.randomNormal(shape, 0, 0.02, "float32", this.seed++);
         this.params.set(name, tf.keep(tf.variable(init, true)));
       });
