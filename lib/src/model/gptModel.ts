@@ -95,7 +95,8 @@ export class GPTModel {
         else if (opts.init === "pytorch") {
           // PyTorch's defaults (the bonus's `--weights random`): nn.Embedding N(0, 1); nn.Linear weight and bias
           // U(±1/√in) (kaiming_uniform with a = √5); the book's LayerNorm ones and zeros.
-          if (!isLinearWeight(name) && name.endsWith(".weight")) init = tf.randomNormal(shape, 0, 1, "float32", this.seed++);
+          if (!isLinearWeight(name) && name.endsWith(".weight"))
+            init = tf.randomNormal(shape, 0, 1, "float32", this.seed++);
           else {
             const bound = 1 / Math.sqrt(fanIn.get(name.replace(/\.bias$/, ".weight"))!);
             init = tf.randomUniform(shape, -bound, bound, "float32", this.seed++);

@@ -25,7 +25,11 @@ export function trainablePrefixes(cfg: GPTConfig, trainable: TrainableLayers): s
   if (trainable === "all") return ["tok_emb", "pos_emb", "trf_blocks", "final_norm"];
   if (trainable === "last-block") return [`trf_blocks.${cfg.nLayers - 1}`, "final_norm"];
   if (trainable === "last-two-blocks")
-    return [...(cfg.nLayers > 1 ? [`trf_blocks.${cfg.nLayers - 2}`] : []), `trf_blocks.${cfg.nLayers - 1}`, "final_norm"];
+    return [
+      ...(cfg.nLayers > 1 ? [`trf_blocks.${cfg.nLayers - 2}`] : []),
+      `trf_blocks.${cfg.nLayers - 1}`,
+      "final_norm",
+    ];
   return [];
 }
 

@@ -97,7 +97,8 @@ export function pathLimits(model: GPTModel, needs: RunnerNeeds = {}): { fast?: s
       : h.causal === false
         ? "its cached prefix has the causal mask"
         : undefined);
-  const native = common ?? (needs.variableLength ? "batches of different lengths (no padding) run on the plain path" : undefined);
+  const native =
+    common ?? (needs.variableLength ? "batches of different lengths (no padding) run on the plain path" : undefined);
   return { fast, native };
 }
 

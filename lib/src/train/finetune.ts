@@ -11,6 +11,7 @@ import { prepareSpamData } from "../data/prepare";
 import { SpamDataset } from "../data/spamDataset";
 import { DataLoader } from "../data/dataLoader";
 import { ConfigError } from "../errors";
+import { TINY_GPT2_DIR } from "../assets";
 import { GPTModel } from "../model/gptModel";
 import { modelConfig } from "../model/config";
 import { READOUT_CHOICES, type ReadoutKind } from "../model/gpt";
@@ -21,7 +22,13 @@ import { AdamW } from "./adamw";
 import { createRunner } from "./createRunner";
 import { checkTrainingMemory } from "./memory";
 import { calcAccuracyLoader, calcLossLoader } from "./evaluate";
-import { checkAccumulationSteps, checkMaxSteps, trainClassifierSimple, type TrainOptions, type TrainResult } from "./trainClassifier";
+import {
+  checkAccumulationSteps,
+  checkMaxSteps,
+  trainClassifierSimple,
+  type TrainOptions,
+  type TrainResult,
+} from "./trainClassifier";
 import { trainingProgress } from "./progress";
 import { loadClassifier, saveClassifier } from "./checkpoint";
 import { saveTrainingReport, type Evaluation } from "./report";
@@ -145,7 +152,8 @@ export function resolveFinetuneVariant(v: FinetuneVariant = {}): ResolvedFinetun
   if (!(Number.isSafeInteger(r.batchSize) && r.batchSize > 0))
     throw new ConfigError(`batchSize must be a positive integer, got ${r.batchSize}`);
   checkAccumulationSteps(r.accumulationSteps);
-  if (!Number.isSafeInteger(r.ignoreIndex)) throw new ConfigError(`ignoreIndex must be an integer, got ${r.ignoreIndex}`);
+  if (!Number.isSafeInteger(r.ignoreIndex))
+    throw new ConfigError(`ignoreIndex must be an integer, got ${r.ignoreIndex}`);
   if (r.initWeights !== "pretrained" && r.initWeights !== "random")
     throw new ConfigError(`initWeights must be "pretrained" or "random", got "${String(r.initWeights)}"`);
   if (!(Number.isFinite(r.lr) && r.lr > 0)) throw new ConfigError(`lr must be a positive number, got ${r.lr}`);
@@ -230,7 +238,10 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
   // 6.4–6.5: pretrained GPT-2 (or PyTorch-style random weights of its shape) with a new 2-class head
   const { model, source } =
     v.initWeights === "random"
-      ? randomGpt2(o.weights ?? "124M", log)
+      ? randomGpt2(
+          smoke && isModelSize(o.weights ?? "124M") ? path.join(TINY_GPT2_DIR, "124M") : (o.weights ?? "124M"),
+          log,
+        ) // smoke: the tiny model's shape
       : await loadPretrainedGpt2({
           weights: o.weights ?? "124M",
           dataDir: settings.dataDir,

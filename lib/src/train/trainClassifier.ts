@@ -184,7 +184,8 @@ export async function trainClassifierSimple(
         throw new TrainingInterruptedError(`Training interrupted in epoch ${epoch} after ${globalStep + 1} steps`);
       step++;
       let loss: number;
-      if (accumulation === 1) loss = await runner.trainStep(batch); // zero_grad, calcLossBatch, backward, step
+      if (accumulation === 1)
+        loss = await runner.trainStep(batch); // zero_grad, calcLossBatch, backward, step
       else {
         // The bonus script: loss /= accumulation_steps; backward; step and zero_grad every N batches and at the epoch's end.
         const update = step % accumulation === 0 || step === steps;

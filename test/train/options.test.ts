@@ -1,0 +1,275 @@
+import { test, before } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import {
+  tf,
+  initBackend,
+  AdamW,
+  ConfigError,
+  createRunner,
+  createPlainRunner,
+  loadOnnxRuntime,
+  trainClassifierSimple,
+  prepareClassifier,
+  GPTModel,
+  SpamDataset,
+  DataLoader,
+  type ClassifierRunner,
+  type ReadoutKind,
+  type RunnerNeeds,
+  type TrainableLayers,
+} from "llm-spam-classifier";
+import { PlainRunner } from "llm-spam-classifier/train";
+
+// The bonus experiments' options (additional_experiments.py) against PyTorch 1.13 on a tiny random GPT
+// (scripts/fixtures/options_reference.py → test/fixtures/train/options.json): every batch's loss, the optimizer
+// steps, and the readout's validation logits after training, on every path the option runs on.
+
+interface Variant {
+  trainable: string;
+  readout: ReadoutKind;
+  context_length: string;
+  padding: boolean;
+  batch_size: number;
+  accumulation_steps: number;
+  causal: boolean;
+  ignore_index: number;
+  epochs: number;
+  max_length: number;
+  losses: number[];
+  optimizer_steps: number;
+  val_logits: number[][];
+  head: { weight: number[][]; bias: number[] };
+}
+interface OptionsFixture {
+  config: {
+    vocab_size: number;
+    context_length: number;
+    emb_dim: number;
+    n_heads: number;
+    n_layers: number;
+    qkv_bias: boolean;
+  };
+  pad: number;
+  lr: number;
+  weight_decay: number;
+  train: Array<{ ids: number[]; label: number }>;
+  val: Array<{ ids: number[]; label: number }>;
+  state_dict: Record<string, number[] | number[][]>;
+  variants: Record<string, Variant>;
+}
+
+const fx = JSON.parse(
+  fs.readFileSync(path.join(__dirname, "..", "fixtures", "train", "options.json"), "utf8"),
+) as OptionsFixture;
+const TOL = 1e-4;
+
+before(async () => {
+  await initBackend();
+});
+
+const isLinear = (name: string) =>
+  /\.(W_query|W_key|W_value|out_proj)\.weight$|\.ff\.layers\.\d+\.weight$|^out_head\.weight$/.test(name);
+
+/** The fixture's model (PyTorch layout → ours), the variant's freezing and its head. */
+function fixtureModel(v: Variant): GPTModel {
+  const c = fx.config;
+  const model = new GPTModel(
+    {
+      vocabSize: c.vocab_size,
+      contextLength: c.context_length,
+      embDim: c.emb_dim,
+      nHeads: c.n_heads,
+      nLayers: c.n_layers,
+      dropRate: 0,
+      qkvBias: c.qkv_bias,
+    },
+    { init: "zeros" },
+  );
+  const set = (name: string, value: number[] | number[][]) =>
+    tf.tidy(() => {
+      const t = tf.tensor(value);
+      model.setParam(name, isLinear(name) ? t.transpose() : t);
+    });
+  for (const [name, value] of Object.entries(fx.state_dict)) set(name, value);
+  prepareClassifier(model, { trainable: v.trainable.replace(/_/g, "-") as TrainableLayers });
+  set("out_head.weight", v.head.weight);
+  set("out_head.bias", v.head.bias);
+  return model;
+}
+
+/** The token ids as texts, and a tokenizer that reads them back: the real SpamDataset pads and truncates. */
+const rows = (r: Array<{ ids: number[]; label: number }>) => r.map((x) => ({ Text: x.ids.join(" "), Label: x.label }));
+const idsTokenizer = { encode: (text: string) => text.split(" ").map(Number) } as unknown as ConstructorParameters<
+  typeof SpamDataset
+>[1];
+
+function loaders(v: Variant) {
+  const maxLength = v.context_length === "model_context_length" ? fx.config.context_length : Number(v.context_length);
+  const train = new SpamDataset(rows(fx.train), idsTokenizer, {
+    padTokenId: fx.pad,
+    padding: v.padding,
+    maxLength: v.padding && Number.isInteger(maxLength) ? maxLength : undefined,
+  });
+  const val = new SpamDataset(rows(fx.val), idsTokenizer, {
+    padTokenId: fx.pad,
+    padding: v.padding,
+    maxLength: v.padding ? train.maxLength : undefined,
+  });
+  assert.equal(train.maxLength, v.max_length);
+  return {
+    trainLoader: new DataLoader(train, { batchSize: v.batch_size, dropLast: true }),
+    valLoader: new DataLoader(val, { batchSize: v.padding ? v.batch_size : 1 }),
+  };
+}
+
+const needsOf = (v: Variant): RunnerNeeds => ({
+  head: { readout: v.readout, causal: v.causal, ignoreIndex: v.ignore_index, padTokenId: fx.pad },
+  accumulation: v.accumulation_steps > 1,
+  variableLength: !v.padding,
+});
+
+type PathName = "plain" | "plain-onnx" | "fast" | "native";
+
+async function runnerFor(p: PathName, model: GPTModel, opt: AdamW, v: Variant): Promise<ClassifierRunner> {
+  if (p === "plain") return createPlainRunner(model, opt, { native: false, head: needsOf(v).head });
+  if (p === "plain-onnx") return createPlainRunner(model, opt, { native: true, head: needsOf(v).head });
+  return createRunner(model, opt, { path: p, needs: needsOf(v) });
+}
+
+/** Trains the variant on a path with the book's loop and compares with PyTorch. */
+async function checkVariant(name: string, p: PathName): Promise<string> {
+  const v = fx.variants[name];
+  const model = fixtureModel(v);
+  const opt = new AdamW(model.trainableParams(), { lr: fx.lr, weightDecay: fx.weight_decay });
+  const { trainLoader, valLoader } = loaders(v);
+  const runner = await runnerFor(p, model, opt, v);
+  try {
+    const losses: number[] = [];
+    const r = await trainClassifierSimple(runner, trainLoader, valLoader, {
+      numEpochs: v.epochs,
+      evalFreq: 1000,
+      evalIter: 1,
+      accumulationSteps: v.accumulation_steps,
+      onProgress: (s) => losses.push(s.loss),
+    });
+    assert.equal(r.steps, v.optimizer_steps, `${name} on ${p}: optimizer steps`);
+    assert.equal(losses.length, v.losses.length);
+    losses.forEach((l, i) =>
+      assert.ok(Math.abs(l - v.losses[i]) <= TOL, `${name} on ${p}: loss ${i} ${l} vs PyTorch ${v.losses[i]}`),
+    );
+    const logits: number[] = [];
+    for (const batch of valLoader) logits.push(...(await runner.logits(batch)));
+    const want = v.val_logits.flat();
+    assert.equal(logits.length, want.length);
+    logits.forEach((l, i) =>
+      assert.ok(Math.abs(l - want[i]) <= TOL, `${name} on ${p}: validation logit ${i} ${l} vs PyTorch ${want[i]}`),
+    );
+    return runner.kind;
+  } finally {
+    await runner.finish();
+    opt.dispose();
+    model.dispose();
+  }
+}
+
+// Every variant on the plain path (tfjs alone), and on the path createRunner chooses ("auto"), which must be the
+// fastest exact one: fast (frozen prefix cached, last token), else native (ONNX Runtime), else plain.
+const AUTO: Record<string, "fast" | "native" | "plain"> = {
+  default: "fast",
+  last_layer: "fast",
+  last_two_blocks: "native",
+  all: "native",
+  first: "native",
+  flexible: "native",
+  mean: "native",
+  no_causal_mask: "native",
+  no_padding: "fast",
+  no_padding_accumulation_2: "plain",
+  accumulation_4_two_epochs: "plain",
+  ignore_index_1: "plain",
+  ignore_index_50256: "fast",
+  context_model: "fast",
+  context_6: "fast",
+  flexible_all_no_causal_mask: "native",
+  mean_last_two_blocks: "native",
+};
+
+test("the fixture covers every variant the test expects", () => {
+  assert.deepEqual(Object.keys(fx.variants).sort(), Object.keys(AUTO).sort());
+});
+
+for (const name of Object.keys(AUTO)) {
+  test(`${name}: the plain path (tfjs) reproduces PyTorch's loss at every batch and the logits after`, async () => {
+    assert.equal(await checkVariant(name, "plain"), "plain");
+  });
+}
+
+const ort = loadOnnxRuntime() !== undefined;
+
+for (const [name, kind] of Object.entries(AUTO)) {
+  if (kind === "plain") continue;
+  test(`${name}: createRunner picks the ${kind} path, which reproduces PyTorch too`, { skip: !ort && "no ONNX Runtime" }, async () => {
+    const v = fx.variants[name];
+    const model = fixtureModel(v);
+    const opt = new AdamW(model.trainableParams(), { lr: fx.lr, weightDecay: fx.weight_decay });
+    const runner = await createRunner(model, opt, { needs: needsOf(v) });
+    const got = runner.kind;
+    await runner.finish();
+    opt.dispose();
+    model.dispose();
+    assert.equal(got, kind);
+    assert.equal(await checkVariant(name, kind), kind);
+  });
+}
+
+for (const name of ["default", "context_6", "last_layer"]) {
+  test(`${name}: the native path reproduces PyTorch as well`, { skip: !ort && "no ONNX Runtime" }, async () => {
+    assert.equal(await checkVariant(name, "native"), "native");
+  });
+}
+
+for (const name of ["no_causal_mask", "last_two_blocks", "no_padding_accumulation_2", "ignore_index_1"]) {
+  test(`${name}: the plain path with its ONNX Runtime trunk and matmuls reproduces PyTorch`, { skip: !ort && "no ONNX Runtime" }, async () => {
+    assert.equal(await checkVariant(name, "plain-onnx"), "plain");
+  });
+}
+
+test("a path that cannot run an option says so with a ConfigError", { skip: !ort && "no ONNX Runtime" }, async () => {
+  for (const [name, p, re] of [
+    ["first", "fast", /last token/],
+    ["no_causal_mask", "fast", /causal/],
+    ["no_padding", "native", /different lengths/],
+    ["accumulation_4_two_epochs", "native", /accumulation/],
+    ["ignore_index_1", "fast", /ignore_index 1/],
+  ] as const) {
+    const v = fx.variants[name];
+    const model = fixtureModel(v);
+    const opt = new AdamW(model.trainableParams());
+    await assert.rejects(createRunner(model, opt, { path: p, needs: needsOf(v) }), (e: Error) => {
+      assert.ok(e instanceof ConfigError && re.test(e.message), `${name} on ${p}: ${e.message}`);
+      return true;
+    });
+    opt.dispose();
+    model.dispose();
+  }
+});
+
+test("gradient accumulation on the plain path leaks no tensor over many steps (flexible readout, all layers)", async () => {
+  const v = fx.variants.flexible_all_no_causal_mask;
+  const model = fixtureModel(v);
+  const opt = new AdamW(model.trainableParams(), { lr: fx.lr, weightDecay: fx.weight_decay });
+  const runner = new PlainRunner(model, opt, { readout: "flexible", causal: false, ignoreIndex: 1, padTokenId: fx.pad });
+  const { trainLoader } = loaders(v);
+  const batches = [...trainLoader];
+  const step = (i: number) => runner.trainStep(batches[i % batches.length], { lossScale: 0.5, update: i % 2 === 1 });
+  for (let i = 0; i < 4; i++) await step(i); // AdamW's moments exist from here on
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 40; i++) await step(i);
+  await runner.logits(batches[0]);
+  assert.equal(tf.memory().numTensors, before);
+  await runner.finish();
+  opt.dispose();
+  model.dispose();
+});
