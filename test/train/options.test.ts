@@ -210,18 +210,22 @@ const ort = loadOnnxRuntime() !== undefined;
 
 for (const [name, kind] of Object.entries(AUTO)) {
   if (kind === "plain") continue;
-  test(`${name}: createRunner picks the ${kind} path, which reproduces PyTorch too`, { skip: !ort && "no ONNX Runtime" }, async () => {
-    const v = fx.variants[name];
-    const model = fixtureModel(v);
-    const opt = new AdamW(model.trainableParams(), { lr: fx.lr, weightDecay: fx.weight_decay });
-    const runner = await createRunner(model, opt, { needs: needsOf(v) });
-    const got = runner.kind;
-    await runner.finish();
-    opt.dispose();
-    model.dispose();
-    assert.equal(got, kind);
-    assert.equal(await checkVariant(name, kind), kind);
-  });
+  test(
+    `${name}: createRunner picks the ${kind} path, which reproduces PyTorch too`,
+    { skip: !ort && "no ONNX Runtime" },
+    async () => {
+      const v = fx.variants[name];
+      const model = fixtureModel(v);
+      const opt = new AdamW(model.trainableParams(), { lr: fx.lr, weightDecay: fx.weight_decay });
+      const runner = await createRunner(model, opt, { needs: needsOf(v) });
+      const got = runner.kind;
+      await runner.finish();
+      opt.dispose();
+      model.dispose();
+      assert.equal(got, kind);
+      assert.equal(await checkVariant(name, kind), kind);
+    },
+  );
 }
 
 for (const name of ["default", "context_6", "last_layer"]) {
@@ -231,9 +235,13 @@ for (const name of ["default", "context_6", "last_layer"]) {
 }
 
 for (const name of ["no_causal_mask", "last_two_blocks", "no_padding_accumulation_2", "ignore_index_1"]) {
-  test(`${name}: the plain path with its ONNX Runtime trunk and matmuls reproduces PyTorch`, { skip: !ort && "no ONNX Runtime" }, async () => {
-    assert.equal(await checkVariant(name, "plain-onnx"), "plain");
-  });
+  test(
+    `${name}: the plain path with its ONNX Runtime trunk and matmuls reproduces PyTorch`,
+    { skip: !ort && "no ONNX Runtime" },
+    async () => {
+      assert.equal(await checkVariant(name, "plain-onnx"), "plain");
+    },
+  );
 }
 
 test("a path that cannot run an option says so with a ConfigError", { skip: !ort && "no ONNX Runtime" }, async () => {
@@ -260,7 +268,12 @@ test("gradient accumulation on the plain path leaks no tensor over many steps (f
   const v = fx.variants.flexible_all_no_causal_mask;
   const model = fixtureModel(v);
   const opt = new AdamW(model.trainableParams(), { lr: fx.lr, weightDecay: fx.weight_decay });
-  const runner = new PlainRunner(model, opt, { readout: "flexible", causal: false, ignoreIndex: 1, padTokenId: fx.pad });
+  const runner = new PlainRunner(model, opt, {
+    readout: "flexible",
+    causal: false,
+    ignoreIndex: 1,
+    padTokenId: fx.pad,
+  });
   const { trainLoader } = loaders(v);
   const batches = [...trainLoader];
   const step = (i: number) => runner.trainStep(batches[i % batches.length], { lossScale: 0.5, update: i % 2 === 1 });

@@ -86,7 +86,10 @@ function numberOption(values: ParsedValues, name: string, allowZero = false): nu
 
 /** The variant of the bonus experiments from the CLI flags (checked again by resolveFinetuneVariant). */
 export function variantFromOptions(values: ParsedValues): FinetuneVariant & { weights: string } {
-  const str = (k: string) => (typeof values[k] === "string" ? (values[k] as string) : undefined);
+  const str = (k: string): string | undefined => {
+    const raw = values[k];
+    return typeof raw === "string" ? raw : undefined;
+  };
   const layers = str("trainable-layers"),
     alias = str("trainable");
   if (layers !== undefined && alias !== undefined && layers !== alias)

@@ -240,7 +240,7 @@ export class PlainRunner implements ClassifierRunner {
         (x) => this.suffix(x, { training: true }, weights),
         this.head.ignoreIndex,
       );
-      return scale === 1 ? loss : tf.tidy(() => tf.mul(loss, scale) as tf.Scalar); // the book's loss /= accumulation_steps
+      return scale === 1 ? loss : tf.tidy(() => tf.mul<tf.Scalar>(loss, scale)); // the book's loss /= accumulation_steps
     }, [...params.values()]);
     // variableGrads keys gradients by tfjs variable name; map them back to our parameter names.
     const byName: Record<string, tf.Tensor> = {};
