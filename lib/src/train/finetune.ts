@@ -307,6 +307,7 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
         seqLen: d.trainDataset.maxLength,
         cachedTokens: sequences.reduce((a, s) => a + s.length, 0),
         trainable,
+        accumulation: v.accumulationSteps > 1,
         log,
       });
       // 6.6: before fine-tuning (book: 46.25% / 45.00% / 48.75%, losses 2.453 / 2.583 / 2.322)

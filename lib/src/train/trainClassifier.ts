@@ -146,6 +146,7 @@ export async function trainClassifierSimple(
     checkTrainingMemory(runner.model, runner, {
       batchSize: trainLoader.batchSize,
       seqLen: trainLoader.dataset.maxLength,
+      accumulation: (opts.accumulationSteps ?? 1) > 1,
     });
   const numEpochs = opts.numEpochs ?? 5,
     evalFreq = opts.evalFreq ?? 50,
