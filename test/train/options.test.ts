@@ -126,7 +126,6 @@ function loaders(v: Variant) {
 
 const needsOf = (v: Variant): RunnerNeeds => ({
   head: { readout: v.readout, causal: v.causal, ignoreIndex: v.ignore_index, padTokenId: fx.pad },
-  accumulation: v.accumulation_steps > 1,
   variableLength: !v.padding,
 });
 
@@ -186,14 +185,15 @@ const AUTO: Record<string, "fast" | "native" | "plain"> = {
   mean: "native",
   no_causal_mask: "native",
   no_padding: "fast",
-  no_padding_accumulation_2: "plain",
-  accumulation_4_two_epochs: "plain",
-  ignore_index_1: "plain",
+  no_padding_accumulation_2: "fast",
+  accumulation_4_two_epochs: "fast",
+  ignore_index_1: "fast",
   ignore_index_50256: "fast",
   context_model: "fast",
   context_6: "fast",
   flexible_all_no_causal_mask: "native",
   mean_last_two_blocks: "native",
+  all_accumulation_2_ignore_index_1: "native",
 };
 
 test("the fixture covers every variant the test expects", () => {
@@ -228,7 +228,7 @@ for (const [name, kind] of Object.entries(AUTO)) {
   );
 }
 
-for (const name of ["default", "context_6", "last_layer"]) {
+for (const name of ["default", "context_6", "last_layer", "accumulation_4_two_epochs", "ignore_index_1"]) {
   test(`${name}: the native path reproduces PyTorch as well`, { skip: !ort && "no ONNX Runtime" }, async () => {
     assert.equal(await checkVariant(name, "native"), "native");
   });
@@ -249,8 +249,7 @@ test("a path that cannot run an option says so with a ConfigError", { skip: !ort
     ["first", "fast", /last token/],
     ["no_causal_mask", "fast", /causal/],
     ["no_padding", "native", /different lengths/],
-    ["accumulation_4_two_epochs", "native", /accumulation/],
-    ["ignore_index_1", "fast", /ignore_index 1/],
+    ["all_accumulation_2_ignore_index_1", "fast", /must be frozen/],
   ] as const) {
     const v = fx.variants[name];
     const model = fixtureModel(v);

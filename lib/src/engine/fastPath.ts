@@ -13,7 +13,7 @@ import { OnnxGptEngine } from "./onnxEngine";
 import { loadOnnxRuntime, onnxRuntimeUnavailableReason } from "./onnxRuntime";
 import { hashParams, hashSequences, PrefixCache, rowsOf, TokenBatch } from "./prefixCache";
 import { suffixParamNames } from "./suffixGraph";
-import { SuffixTrainer } from "./suffixTrainer";
+import { SuffixTrainer, type SuffixStepOptions } from "./suffixTrainer";
 import { TfjsPrefixPool, type PrefixPoolModel } from "./tfjsPrefixPool";
 
 /** A GPTModel as the fast path sees it: `GptLike` plus the dropout rate and tfjs forward pieces (embed, block). */
@@ -214,7 +214,8 @@ export class FastClassifierPath {
   }
 
   /**
-   * One AdamW training step on a batch (book: optimizer.zero_grad(); loss.backward(); optimizer.step()).
+   * One AdamW training step on a batch (book: optimizer.zero_grad(); loss.backward(); optimizer.step()); with
+   * `opts` one batch of gradient accumulation and the loss's ignore_index (SuffixTrainer.trainStep).
    * @param inputBatch token ids [B, T] (tensor or DataLoader batch); @param targetBatch class ids [B]
    * @returns the batch loss before the update
    */
@@ -222,10 +223,11 @@ export class FastClassifierPath {
     inputBatch: TokenBatch,
     targetBatch: tf.Tensor1D | ArrayLike<number>,
     optim: AdamWSettings,
+    opts: SuffixStepOptions = {},
   ): Promise<number> {
     const rows = rowsOf(inputBatch);
     const labels = targetBatch instanceof tf.Tensor ? targetBatch.dataSync() : targetBatch;
-    const { loss } = await this.trainer.trainStep(await this.hidden(rows), rows.length, labels, optim);
+    const { loss } = await this.trainer.trainStep(await this.hidden(rows), rows.length, labels, optim, opts);
     return loss;
   }
 

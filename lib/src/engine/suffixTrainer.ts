@@ -12,8 +12,24 @@ import type { GptLike } from "./onnxGpt";
 import { createOrtSession, loadOnnxRuntime, OrtModule, OrtSession } from "./onnxRuntime";
 import { ParallelAdamW } from "./parallelAdamW";
 import { buildSuffixOnnx, suffixParamNames } from "./suffixGraph";
+import { lossTargets, type LossOptions } from "./trainingGraph";
+import { crossEntropy } from "../model/layers";
+import { TfjsOps } from "../model/tfjsOps";
 
 type OrtTensor = InstanceType<OrtModule["Tensor"]>;
+
+/** One batch of a step: gradient accumulation (lossScale, update) and the loss's ignore_index. */
+export interface SuffixStepOptions extends LossOptions {
+  /** Take the optimizer step after this batch (default true); false keeps adding gradients. */
+  readonly update?: boolean;
+}
+
+/** a += b, elementwise. */
+function addInto(a: Float32Array, b: Float32Array): void {
+  for (let i = 0; i < a.length; i++) a[i] += b[i];
+}
+
+const tfjsOps = new TfjsOps();
 
 /** Result of one training step. */
 export interface SuffixStepResult {
@@ -29,6 +45,8 @@ export class SuffixTrainer {
   private readonly opt: ParallelAdamW;
   private stepCount = 0;
   private dirty = false;
+  /** True while gradients of batches since the last step wait in the optimizer's buffers (accumulation). */
+  private pending = false;
 
   private constructor(
     private readonly model: GptLike,
@@ -129,49 +147,68 @@ export class SuffixTrainer {
   }
 
   /**
-   * One training step: loss and gradients on the batch, then AdamW on the trainable parameters.
+   * One training step: loss and gradients on the batch, then AdamW on the trainable parameters. With
+   * `update: false` the batch's gradients are added to those accumulated since the last step and no step is
+   * taken (gradient accumulation; `lossScale` is the book's `loss /= accumulation_steps`).
    * @param hidden prefix output [batch, seq, E]; @param labels class ids [batch]
+   * @returns the batch's loss (unscaled) before the update
    */
   async trainStep(
     hidden: Float32Array,
     batch: number,
     labels: ArrayLike<number>,
     optim: AdamWSettings,
+    opts: SuffixStepOptions = {},
   ): Promise<SuffixStepResult> {
-    const C = this.classes;
+    const C = this.classes,
+      scale = opts.lossScale ?? 1;
+    const { targets, rowWeights } = lossTargets(labels, C, opts);
+    const accumulate = this.pending; // gradients of earlier batches wait in the optimizer's buffers
     let loss: number;
     if (this.ort) {
       const { mod } = this.ort;
       const feeds = this.feeds(hidden, batch);
-      const onehot = new Float32Array(batch * C);
-      for (let b = 0; b < batch; b++) onehot[b * C + labels[b]] = 1;
-      feeds.targets = new mod.Tensor("float32", onehot, [batch, C]);
-      feeds.row_weights = new mod.Tensor("float32", new Float32Array(batch).fill(1 / batch), [batch]); // the mean
-      // Preallocated outputs: ORT writes the gradients straight into the optimizer's gradient buffers.
+      feeds.targets = new mod.Tensor("float32", targets, [batch, C]);
+      feeds.row_weights = new mod.Tensor("float32", rowWeights, [batch]); // the (scaled) mean over the rows kept
+      // Preallocated outputs: ORT writes the gradients straight into the optimizer's gradient buffers (or,
+      // while accumulating, into scratch buffers added to them below).
       const lossOut = new Float32Array(1);
       const fetches: Record<string, OrtTensor> = { loss: new mod.Tensor("float32", lossOut, []) };
-      for (const n of this.trainable)
-        fetches[`grad:${n}`] = new mod.Tensor("float32", this.opt.grad(n), this.model.params.get(n)!.shape);
+      const out = new Map<string, Float32Array>();
+      for (const n of this.trainable) {
+        const buf = accumulate ? new Float32Array(this.opt.grad(n).length) : this.opt.grad(n);
+        out.set(n, buf);
+        fetches[`grad:${n}`] = new mod.Tensor("float32", buf, this.model.params.get(n)!.shape);
+      }
       await this.ort.train.run(feeds, fetches);
-      loss = lossOut[0];
+      if (accumulate) for (const [n, g] of out) addInto(this.opt.grad(n), g);
+      loss = lossOut[0] / scale;
     } else {
       if (this.dirty) this.pushToModel();
       const T = hidden.length / (batch * this.model.cfg.embDim);
       const trainNames = [...this.trainable];
       const vars = trainNames.map((n) => this.model.params.get(n) as tf.Variable);
       const h = tf.tensor3d(hidden, [batch, T, this.model.cfg.embDim]);
-      const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Array.from(labels), "int32"), C));
+      const y = tf.tensor2d(targets, [batch, C]),
+        w = tf.tensor1d(rowWeights);
       const { value, grads } = tf.variableGrads(
-        () => tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(y, lastTokenLogits(this.model, h)),
+        () => crossEntropy(tfjsOps, lastTokenLogits(this.model, h), y, w) as tf.Scalar,
         vars,
       );
-      loss = (await value.data())[0];
-      for (let i = 0; i < vars.length; i++) this.opt.grad(trainNames[i]).set(await grads[vars[i].name].data());
-      tf.dispose([h, y, value, grads]);
+      loss = (await value.data())[0] / scale;
+      for (let i = 0; i < vars.length; i++) {
+        const g = (await grads[vars[i].name].data()) as Float32Array;
+        if (accumulate) addInto(this.opt.grad(trainNames[i]), g);
+        else this.opt.grad(trainNames[i]).set(g);
+      }
+      tf.dispose([h, y, w, value, grads]);
     }
-    this.stepCount++;
-    await this.opt.step(this.stepCount, optim);
-    this.dirty = true;
+    if (opts.update ?? true) {
+      this.stepCount++;
+      await this.opt.step(this.stepCount, optim);
+      this.dirty = true;
+      this.pending = false;
+    } else this.pending = true;
     return { loss };
   }
 
@@ -186,6 +223,7 @@ export class SuffixTrainer {
     this.opt.reset(new Map([...this.trainable].map((n) => [n, this.model.params.get(n)!.dataSync()])));
     this.stepCount = 0;
     this.dirty = false;
+    this.pending = false;
   }
 
   /** Frees the ONNX sessions. */

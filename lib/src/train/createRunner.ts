@@ -19,7 +19,12 @@ import { PlainRunner } from "./runner";
 export interface FastPathLike {
   precompute(rows: readonly Int32Array[]): Promise<unknown>;
   logitsLastToken(batch: Batch): Promise<Float32Array>;
-  trainStep(batch: Batch, labels: ArrayLike<number>, optim: AdamWSettings): Promise<number>;
+  trainStep(
+    batch: Batch,
+    labels: ArrayLike<number>,
+    optim: AdamWSettings,
+    opts?: { lossScale?: number; update?: boolean; ignoreIndex?: number },
+  ): Promise<number>;
   dispose(): Promise<void>;
 }
 
@@ -29,6 +34,8 @@ export class FastRunner implements ClassifierRunner {
     readonly path: FastPathLike,
     private readonly optimizer?: AdamW,
     readonly kind: "fast" | "native" = "fast",
+    /** The loss's ignore_index (default -100). */
+    readonly ignoreIndex = -100,
   ) {}
 
   logits(batch: Batch): Promise<Float32Array> {
@@ -38,9 +45,7 @@ export class FastRunner implements ClassifierRunner {
   trainStep(batch: Batch, opts?: TrainStepOptions): Promise<number> {
     const o = this.optimizer;
     if (!o) throw new Error("FastRunner.trainStep needs an optimizer");
-    if ((opts?.lossScale ?? 1) !== 1 || opts?.update === false)
-      throw new ConfigError(`The ${this.kind} path does not accumulate gradients: use the plain path`);
-    return this.path.trainStep(batch, batch.labels, o.settings);
+    return this.path.trainStep(batch, batch.labels, o.settings, { ...opts, ignoreIndex: this.ignoreIndex });
   }
 
   async finish(): Promise<void> {
@@ -71,34 +76,27 @@ export async function createPlainRunner(
 export interface RunnerNeeds {
   /** Readout, causal mask and ignore_index (default: the chapter's). */
   head?: ClassifierHeadOptions;
-  /** Gradient accumulation over batches (accumulationSteps > 1). */
-  accumulation?: boolean;
   /** Batches of different lengths (no padding): one compiled native graph per length would be too many. */
   variableLength?: boolean;
 }
 
 /**
  * Why the fast and the native path cannot run a configuration (undefined: it can). The fast path caches the
- * frozen prefix and trains the last block at the last position; the native path runs any trainable set,
- * readout and mask with one compiled graph per batch shape; neither accumulates gradients nor applies an
- * ignore_index that is a class id. The plain path runs everything.
+ * frozen prefix and trains the last block at the last position, with the causal mask; the native path runs
+ * any trainable set, readout and mask, with one compiled graph per batch shape. Both accumulate gradients and
+ * apply an ignore_index; the plain path runs everything.
  */
-export function pathLimits(model: GPTModel, needs: RunnerNeeds = {}): { fast?: string; native?: string } {
+export function pathLimits(needs: RunnerNeeds = {}): { fast?: string; native?: string } {
   const h = needs.head ?? {};
-  const common = needs.accumulation
-    ? "gradient accumulation runs on the plain path"
-    : h.ignoreIndex !== undefined && h.ignoreIndex >= 0 && h.ignoreIndex < model.outDim
-      ? `ignore_index ${h.ignoreIndex} is a class id (it changes the loss): the plain path applies it`
-      : undefined;
   const fast =
-    common ??
-    ((h.readout ?? "last") !== "last"
+    (h.readout ?? "last") !== "last"
       ? `it reads the last token only (readout ${h.readout})`
       : h.causal === false
         ? "its cached prefix has the causal mask"
-        : undefined);
-  const native =
-    common ?? (needs.variableLength ? "batches of different lengths (no padding) run on the plain path" : undefined);
+        : undefined;
+  const native = needs.variableLength
+    ? "batches of different lengths (no padding) would each compile a graph: the plain path runs them"
+    : undefined;
   return { fast, native };
 }
 
@@ -133,7 +131,7 @@ export async function createRunner(
   const head = opts.needs?.head ?? {};
   const plain = () => createPlainRunner(model, optimizer, { native: opts.native, head, log: opts.log });
   if (want === "plain") return plain();
-  const limits = pathLimits(model, opts.needs);
+  const limits = pathLimits(opts.needs);
   let why = "";
   if (want !== "native" && limits.fast) {
     if (want === "fast") throw new ConfigError(`The fast path cannot be used: ${limits.fast}`);
@@ -146,7 +144,7 @@ export async function createRunner(
     });
     if (!("reason" in fast)) {
       if (opts.sequences?.length) await fast.precompute(opts.sequences);
-      return new FastRunner(fast, optimizer);
+      return new FastRunner(fast, optimizer, "fast", head.ignoreIndex);
     }
     if (want === "fast") throw new ConfigError(`The fast path cannot be used: ${fast.reason}`);
     why = `the fast path needs a frozen prefix: ${fast.reason}`;
@@ -164,7 +162,7 @@ export async function createRunner(
   });
   if (!("reason" in native)) {
     opts.log?.(`Native training path: every layer on ONNX Runtime, forward and backward${why ? ` (${why})` : ""}`);
-    return new FastRunner(native, optimizer, "native");
+    return new FastRunner(native, optimizer, "native", head.ignoreIndex);
   }
   if (want === "native") throw new ConfigError(`The native path cannot be used: ${native.reason}`);
   opts.log?.(`Plain training path (${why}; native: ${native.reason})`);

@@ -285,7 +285,6 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
       sequences,
       needs: {
         head: { readout: v.readout, causal: v.causalMask, ignoreIndex: v.ignoreIndex },
-        accumulation: v.accumulationSteps > 1,
         variableLength: !v.padding,
       },
       cacheDir: path.join(settings.dataDir, "cache"),
