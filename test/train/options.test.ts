@@ -15,7 +15,9 @@ import {
   GPTModel,
   SpamDataset,
   DataLoader,
+  resolveFinetuneVariant,
   type ClassifierRunner,
+  type FinetuneVariant,
   type ReadoutKind,
   type RunnerNeeds,
   type TrainableLayers,
@@ -284,4 +286,79 @@ test("gradient accumulation on the plain path leaks no tensor over many steps (f
   await runner.finish();
   opt.dispose();
   model.dispose();
+});
+
+test("resolveFinetuneVariant fills in the chapter's defaults and rejects what makes no sense with one ConfigError", () => {
+  assert.deepEqual(resolveFinetuneVariant(), {
+    trainable: "last-block",
+    readout: "last",
+    contextLength: "longest",
+    padding: true,
+    batchSize: 8,
+    accumulationSteps: 1,
+    causalMask: true,
+    ignoreIndex: -100,
+    initWeights: "pretrained",
+    lr: 5e-5,
+    weightDecay: 0.1,
+  });
+  // Row 15: no padding, batch 1, accumulation 8
+  const row15 = resolveFinetuneVariant({ padding: false, batchSize: 1, accumulationSteps: 8 });
+  assert.deepEqual([row15.padding, row15.batchSize, row15.accumulationSteps], [false, 1, 8]);
+  for (const [bad, re] of [
+    [{ padding: false }, /batch size must be 1 .*got 8/],
+    [{ padding: false, batchSize: 8, accumulationSteps: 8 }, /batch size must be 1/],
+    [{ padding: false, batchSize: 1, contextLength: "model" }, /without padding each text keeps its own length/],
+    [{ readout: "middle" }, /readout must be one of last, first, flexible, mean/],
+    [{ contextLength: 0 }, /contextLength must be/],
+    [{ contextLength: "huge" }, /contextLength must be/],
+    [{ batchSize: 2.5 }, /batchSize must be a positive integer/],
+    [{ accumulationSteps: 0 }, /accumulationSteps must be a positive integer/],
+    [{ ignoreIndex: 0.5 }, /ignoreIndex must be an integer/],
+    [{ initWeights: "xavier" }, /initWeights must be/],
+    [{ lr: 0 }, /lr must be a positive number/],
+    [{ weightDecay: -1 }, /weightDecay must be a number ≥ 0/],
+    [{ trainable: "lora-everything" }, /must be one of last-block, all, last-layer, last-two-blocks/],
+  ] as Array<[Record<string, unknown>, RegExp]>)
+    assert.throws(
+      () => resolveFinetuneVariant(bad as FinetuneVariant),
+      (e: Error) => e instanceof ConfigError && re.test(e.message),
+      JSON.stringify(bad),
+    );
+});
+
+test("random weights are PyTorch's default initialisation: embeddings N(0, 1), Linear U(±1/√fan_in), LayerNorm 1/0; seeded", () => {
+  const cfg = { vocabSize: 300, contextLength: 64, embDim: 32, nHeads: 4, nLayers: 2, dropRate: 0, qkvBias: true };
+  const a = new GPTModel(cfg, { init: "pytorch", seed: 123 }),
+    b = new GPTModel(cfg, { init: "pytorch", seed: 123 });
+  const values = (name: string) => Array.from(a.param(name).dataSync());
+  const std = (x: number[]) => {
+    const m = x.reduce((s, v) => s + v, 0) / x.length;
+    return Math.sqrt(x.reduce((s, v) => s + (v - m) ** 2, 0) / x.length);
+  };
+  assert.ok(Math.abs(std(values("tok_emb.weight")) - 1) < 0.03); // 9,600 draws of N(0, 1)
+  assert.ok(Math.abs(std(values("pos_emb.weight")) - 1) < 0.06);
+  for (const [name, fanIn] of [
+    ["trf_blocks.0.att.W_query.weight", 32],
+    ["trf_blocks.0.att.W_query.bias", 32],
+    ["trf_blocks.1.ff.layers.0.weight", 32],
+    ["trf_blocks.1.ff.layers.2.weight", 128],
+    ["trf_blocks.1.ff.layers.2.bias", 128],
+    ["out_head.weight", 32],
+  ] as const) {
+    const x = values(name),
+      bound = 1 / Math.sqrt(fanIn);
+    assert.ok(
+      x.every((v) => Math.abs(v) <= bound),
+      name,
+    );
+    assert.ok(Math.max(...x.map(Math.abs)) > 0.9 * bound, `${name} fills its range`);
+    if (x.length > 1000) assert.ok(Math.abs(std(x) - bound / Math.sqrt(3)) < 0.05 * bound, `${name}: uniform's std`);
+  }
+  assert.deepEqual(new Set(values("trf_blocks.0.norm1.scale")), new Set([1]));
+  assert.deepEqual(new Set(values("final_norm.shift")), new Set([0]));
+  for (const [name, v] of a.params)
+    assert.deepEqual(v.dataSync(), b.param(name).dataSync(), `${name}: same seed, same values`);
+  a.dispose();
+  b.dispose();
 });

@@ -43,8 +43,8 @@ export const FINETUNE_HELP = `Options:
                              auto (default): the fastest exact path for the configuration: fast (frozen
                              prefix cached; last block or head, last token), else native (every layer,
                              forward and backward, on ONNX Runtime: any layers, readout or mask), else plain
-                             (every layer every step, like the book's loop; the only one with gradient
-                             accumulation, no padding or an ignore_index that is a class id)
+                             (every layer every step, like the book's loop; it also takes --no-padding's
+                             texts of every length beyond the fast path's configurations)
 
 The bonus experiments' variants (ch06/02_bonus_additional-experiments, additional_experiments.py; its flag
 in brackets):
@@ -63,7 +63,7 @@ in brackets):
                              [--accumulation_steps]
   --disable-causal-mask      every position attends to every other [--disable_causal_mask]
   --ignore-index N           the cross-entropy's ignore_index (default -100; a no-op for labels 0/1 unless
-                             0 or 1) [--ignore_index]
+                             0 or 1; the book's script parses it but never passes it on) [--ignore_index]
   --weights W                pretrained (default) or random (PyTorch's default initialisation, seed 123)
                              [--weights]; or the GPT-2 to start from: a size (124M, 355M, 774M, 1558M;
                              downloaded), an OpenAI checkpoint folder or a Hugging Face model folder

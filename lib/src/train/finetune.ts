@@ -109,7 +109,11 @@ export interface FinetuneVariant {
   accumulationSteps?: number;
   /** false = `--disable_causal_mask` (every position attends to every other). Default true. */
   causalMask?: boolean;
-  /** `--ignore_index` of the cross-entropy (default -100; 0/1 labels make any other value but 0 or 1 a no-op). */
+  /**
+   * `--ignore_index` of the cross-entropy (default -100): rows with this label leave the loss's mean, as in
+   * PyTorch's cross_entropy. With 0/1 labels only 0 or 1 change anything (the book's row 18, 50256, cannot);
+   * the book's script parses the flag but never passes it to its training loop.
+   */
   ignoreIndex?: number;
   /**
    * `--weights`: "pretrained" (default) or "random" (PyTorch's default initialisation, seeded; `weights` then
