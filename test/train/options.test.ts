@@ -17,7 +17,6 @@ import {
   DataLoader,
   resolveFinetuneVariant,
   type ClassifierRunner,
-  type FinetuneVariant,
   type ReadoutKind,
   type RunnerNeeds,
   type TrainableLayers,
@@ -321,7 +320,7 @@ test("resolveFinetuneVariant fills in the chapter's defaults and rejects what ma
     [{ trainable: "lora-everything" }, /must be one of last-block, all, last-layer, last-two-blocks/],
   ] as Array<[Record<string, unknown>, RegExp]>)
     assert.throws(
-      () => resolveFinetuneVariant(bad as FinetuneVariant),
+      () => resolveFinetuneVariant(bad),
       (e: Error) => e instanceof ConfigError && re.test(e.message),
       JSON.stringify(bad),
     );
