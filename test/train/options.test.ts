@@ -16,12 +16,17 @@ import {
   SpamDataset,
   DataLoader,
   resolveFinetuneVariant,
+  saveClassifier,
+  loadClassifier,
+  classifyWithProbability,
+  OnnxClassifier,
   type ClassifierRunner,
   type ReadoutKind,
   type RunnerNeeds,
   type TrainableLayers,
 } from "llm-spam-classifier";
 import { PlainRunner } from "llm-spam-classifier/train";
+import { tempDir } from "../helpers";
 
 // The bonus experiments' options (additional_experiments.py) against PyTorch 1.13 on a tiny random GPT
 // (scripts/fixtures/options_reference.py → test/fixtures/train/options.json): every batch's loss, the optimizer
@@ -360,4 +365,51 @@ test("random weights are PyTorch's default initialisation: embeddings N(0, 1), L
     assert.deepEqual(v.dataSync(), b.param(name).dataSync(), `${name}: same seed, same values`);
   a.dispose();
   b.dispose();
+});
+
+test("a saved variant is classified the way it trained: its readout, mask and padding come back with loadClassifier", async () => {
+  const { dir, cleanup } = tempDir("variant-classifier-");
+  const v = fx.variants.flexible_all_no_causal_mask;
+  const model = fixtureModel(v);
+  try {
+    saveClassifier(dir, model, {
+      maxLength: 10,
+      padTokenId: fx.pad,
+      info: { variant: { readout: "flexible", causalMask: false, padding: true } },
+    });
+    const { model: loaded } = loadClassifier(dir);
+    try {
+      assert.deepEqual([loaded.readout, loaded.causal, loaded.padding], ["flexible", false, undefined]);
+      const text = "5 9 13 2";
+      const got = classifyWithProbability(text, loaded, idsTokenizer).spamProbability;
+      // The same reading by the training runner: the last real token (position 3 of 10), no causal mask
+      const runner = new PlainRunner(model, undefined, { readout: "flexible", causal: false, padTokenId: fx.pad });
+      const ids = Int32Array.from([5, 9, 13, 2, 63, 63, 63, 63, 63, 63]);
+      const logits = await runner.logits({
+        inputIds: ids,
+        labels: Int32Array.from([0]),
+        indices: [0],
+        batchSize: 1,
+        seqLen: 10,
+      });
+      const want = 1 / (1 + Math.exp(logits[0] - logits[1]));
+      assert.ok(Math.abs(got - want) < 1e-5, `${got} vs ${want}`);
+      // … which is not the chapter's reading (the last position, a padding token, under the mask)
+      const chapter = classifyWithProbability(text, loaded, idsTokenizer, {
+        readout: "last",
+        causal: true,
+      }).spamProbability;
+      assert.ok(Math.abs(chapter - want) > 1e-3, `${chapter} vs ${want}`);
+      if (loadOnnxRuntime())
+        await assert.rejects(
+          OnnxClassifier.create(loaded),
+          (e: Error) => e instanceof ConfigError && /tfjs/.test(e.message),
+        );
+    } finally {
+      loaded.dispose();
+    }
+  } finally {
+    model.dispose();
+    cleanup();
+  }
 });
