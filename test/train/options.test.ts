@@ -25,7 +25,8 @@ import {
   type RunnerNeeds,
   type TrainableLayers,
 } from "llm-spam-classifier";
-import { PlainRunner } from "llm-spam-classifier/train";
+import { FastRunner, PlainRunner } from "llm-spam-classifier/train";
+import { createFastClassifierPath } from "llm-spam-classifier/engine";
 import { tempDir } from "../helpers";
 
 // The bonus experiments' options (additional_experiments.py) against PyTorch 1.13 on a tiny random GPT
@@ -135,11 +136,17 @@ const needsOf = (v: Variant): RunnerNeeds => ({
   variableLength: !v.padding,
 });
 
-type PathName = "plain" | "plain-onnx" | "fast" | "native";
+type PathName = "plain" | "plain-onnx" | "fast" | "fast-tfjs" | "native";
 
 async function runnerFor(p: PathName, model: GPTModel, opt: AdamW, v: Variant): Promise<ClassifierRunner> {
   if (p === "plain") return createPlainRunner(model, opt, { native: false, head: needsOf(v).head });
   if (p === "plain-onnx") return createPlainRunner(model, opt, { native: true, head: needsOf(v).head });
+  if (p === "fast-tfjs") {
+    // The fast path without ONNX Runtime: prefix and suffix (forward and backward) on tfjs
+    const fast = await createFastClassifierPath(model, { useOnnx: false });
+    if ("reason" in fast) throw new ConfigError(fast.reason);
+    return new FastRunner(fast, opt, "fast", v.ignore_index);
+  }
   return createRunner(model, opt, { path: p, needs: needsOf(v) });
 }
 
@@ -248,6 +255,12 @@ for (const name of ["no_causal_mask", "last_two_blocks", "no_padding_accumulatio
       assert.equal(await checkVariant(name, "plain-onnx"), "plain");
     },
   );
+}
+
+for (const name of ["default", "accumulation_4_two_epochs", "ignore_index_1", "no_padding_accumulation_2"]) {
+  test(`${name}: the fast path on tfjs (no ONNX Runtime) reproduces PyTorch`, async () => {
+    assert.equal(await checkVariant(name, "fast-tfjs"), "fast");
+  });
 }
 
 test("a path that cannot run an option says so with a ConfigError", { skip: !ort && "no ONNX Runtime" }, async () => {
