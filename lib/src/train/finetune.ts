@@ -253,6 +253,10 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
           log,
         });
   try {
+    if (typeof v.contextLength === "number" && v.contextLength > model.cfg.contextLength)
+      throw new ConfigError(
+        `A context length of ${v.contextLength} tokens is more than the model's ${model.cfg.contextLength} positions`,
+      );
     // 6.3: datasets and loaders, padded to the longest training text (or the variant's length, or not at all)
     const d = createSpamLoaders(
       { train: prepared.files.train.path, validation: prepared.files.validation.path, test: prepared.files.test.path },
