@@ -299,6 +299,15 @@ test("`finetune` takes the bonus experiments' flags, trains on the path they all
       [cb.info.variant.readout, cb.info.variant.contextLength, cb.info.variant.lr, cb.info.variant.initWeights],
       ["mean", 64, 1e-4, "random"],
     );
+
+    // A context longer than the model's positions: one clear line once the model's size is known
+    const c = await run(["finetune", "--smoke", "--context-length", "2000", "--data-dir", dir], {
+      SMS_SPAM_URL: "",
+      TFJS_BACKEND: "wasm",
+    });
+    assert.equal(c.status, 2, c.stderr.slice(-2000));
+    oneCleanLine(c.stderr);
+    assert.match(c.stderr, /^error: A context length of 2000 tokens is more than the model's 1024 positions$/m);
   } finally {
     cleanup();
   }
