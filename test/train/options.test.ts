@@ -143,7 +143,12 @@ async function runnerFor(p: PathName, model: GPTModel, opt: AdamW, v: Variant): 
   if (p === "plain-onnx") return createPlainRunner(model, opt, { native: true, head: needsOf(v).head });
   if (p === "fast-tfjs") {
     // The fast path without ONNX Runtime: prefix and suffix (forward and backward) on tfjs
-    const fast = await createFastClassifierPath(model, { useOnnx: false });
+    const fast = await createFastClassifierPath(model, {
+      useOnnx: false,
+      readout: v.readout,
+      causal: v.causal,
+      padTokenId: fx.pad,
+    });
     if ("reason" in fast) throw new ConfigError(fast.reason);
     return new FastRunner(fast, opt, "fast", v.ignore_index);
   }
@@ -193,10 +198,10 @@ const AUTO: Record<string, "fast" | "native" | "plain"> = {
   last_layer: "fast",
   last_two_blocks: "native",
   all: "native",
-  first: "native",
-  flexible: "native",
-  mean: "native",
-  no_causal_mask: "native",
+  first: "fast",
+  flexible: "fast",
+  mean: "fast",
+  no_causal_mask: "fast",
   no_padding: "fast",
   no_padding_accumulation_2: "fast",
   accumulation_4_two_epochs: "fast",
@@ -241,7 +246,17 @@ for (const [name, kind] of Object.entries(AUTO)) {
   );
 }
 
-for (const name of ["default", "context_6", "last_layer", "accumulation_4_two_epochs", "ignore_index_1"]) {
+for (const name of [
+  "default",
+  "context_6",
+  "last_layer",
+  "accumulation_4_two_epochs",
+  "ignore_index_1",
+  "first",
+  "flexible",
+  "mean",
+  "no_causal_mask",
+]) {
   test(`${name}: the native path reproduces PyTorch as well`, { skip: !ort && "no ONNX Runtime" }, async () => {
     assert.equal(await checkVariant(name, "native"), "native");
   });
@@ -257,7 +272,16 @@ for (const name of ["no_causal_mask", "last_two_blocks", "no_padding_accumulatio
   );
 }
 
-for (const name of ["default", "accumulation_4_two_epochs", "ignore_index_1", "no_padding_accumulation_2"]) {
+for (const name of [
+  "default",
+  "accumulation_4_two_epochs",
+  "ignore_index_1",
+  "no_padding_accumulation_2",
+  "first",
+  "flexible",
+  "mean",
+  "no_causal_mask",
+]) {
   test(`${name}: the fast path on tfjs (no ONNX Runtime) reproduces PyTorch`, async () => {
     assert.equal(await checkVariant(name, "fast-tfjs"), "fast");
   });
@@ -265,8 +289,7 @@ for (const name of ["default", "accumulation_4_two_epochs", "ignore_index_1", "n
 
 test("a path that cannot run an option says so with a ConfigError", { skip: !ort && "no ONNX Runtime" }, async () => {
   for (const [name, p, re] of [
-    ["first", "fast", /last token/],
-    ["no_causal_mask", "fast", /causal/],
+    ["last_two_blocks", "fast", /must be frozen/],
     ["no_padding", "native", /different lengths/],
     ["all_accumulation_2_ignore_index_1", "fast", /must be frozen/],
   ] as const) {

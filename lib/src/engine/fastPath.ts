@@ -7,6 +7,7 @@
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "../errors";
+import { readoutWeights, type ReadoutKind } from "../model/gpt";
 import type { AdamWSettings } from "./adamw";
 import { lastTokenLogits } from "./lastTokenSuffix";
 import { OnnxGptEngine } from "./onnxEngine";
@@ -19,7 +20,7 @@ import { TfjsPrefixPool, type PrefixPoolModel } from "./tfjsPrefixPool";
 /** A GPTModel as the fast path sees it: `GptLike` plus the dropout rate and tfjs forward pieces (embed, block). */
 export interface FastPathModel extends PrefixPoolModel {
   /** Block i [B,T,E] → [B,T,E] (tfjs fallback for the prefix). */
-  block?(i: number, x: tf.Tensor3D): tf.Tensor3D;
+  block?(i: number, x: tf.Tensor3D, opts?: { causal?: boolean }): tf.Tensor3D;
 }
 
 /** Why the fast path cannot be used for a model, or undefined when it can. */
@@ -53,6 +54,12 @@ export interface FastPathOptions {
   onPrefixProgress?: (done: number, total: number) => void;
   /** Logging (cache hits, engine choice). */
   log?: (line: string) => void;
+  /** What the classifier reads (default "last"; the bonus experiments' first, flexible, mean). */
+  readout?: ReadoutKind;
+  /** Causal attention mask (default true); false computes (and caches) the prefix without it. */
+  causal?: boolean;
+  /** Padding token, for the flexible and mean readouts (default 50256). */
+  padTokenId?: number;
 }
 
 /** Statistics of the prefix pass. */
@@ -118,7 +125,10 @@ export class FastClassifierPath {
     if (this.kind === "onnx") {
       if (!this.prefixEngine) {
         const t0 = performance.now();
-        this.prefixEngine = await OnnxGptEngine.create(this.model, { toBlock: this.model.cfg.nLayers - 1 });
+        this.prefixEngine = await OnnxGptEngine.create(this.model, {
+          toBlock: this.model.cfg.nLayers - 1,
+          causal: this.opts.causal,
+        });
         this.buildSeconds += (performance.now() - t0) / 1000;
       }
       return this.prefixEngine.run(ids, batch);
@@ -134,7 +144,7 @@ export class FastClassifierPath {
     const T = ids.length / batch;
     let x = tf.tidy(() => embed(tf.tensor2d(ids, [batch, T], "int32")));
     for (let i = 0; i < this.model.cfg.nLayers - 1; i++) {
-      const y = tf.tidy(() => block(i, x));
+      const y = tf.tidy(() => block(i, x, { causal: this.opts.causal }));
       x.dispose();
       x = y;
     }
@@ -156,13 +166,17 @@ export class FastClassifierPath {
     if (this.opts.cacheDir) {
       const prefixNames = [...this.model.params.keys()].filter((n) => !suffixParamNames(this.model).includes(n)).sort();
       tag = hashParams(this.model.params, prefixNames);
-      file = path.join(this.opts.cacheDir, `prefix-${hashSequences(rows).slice(0, 16)}-${tag.slice(0, 16)}.bin`);
+      const mask = (this.opts.causal ?? true) ? "" : "-noncausal"; // another prefix, another file
+      tag += mask;
+      file = path.join(this.opts.cacheDir, `prefix-${hashSequences(rows).slice(0, 16)}-${tag.slice(0, 16)}${mask}.bin`);
       loaded = this.cache.load(file, tag);
       if (loaded) this.opts.log?.(`prefix cache: loaded ${loaded} sequences from ${file}`);
     }
     const todo = this.cache.missing(rows);
     const flops = todo.reduce((a, r) => a + this.prefixFlopsPerSequence(r.length), 0);
-    const pool = this.kind === "tfjs" && todo.length ? await this.startTfjsPool() : undefined;
+    // The worker pool computes the chapter's (causal) prefix; without the mask the main thread does.
+    const pool =
+      this.kind === "tfjs" && todo.length && (this.opts.causal ?? true) ? await this.startTfjsPool() : undefined;
     let computed: number;
     try {
       computed = await this.cache.fill(todo, (ids, b) => this.computePrefix(ids, b, pool), {
@@ -210,7 +224,16 @@ export class FastClassifierPath {
    */
   async logitsLastToken(inputBatch: TokenBatch): Promise<Float32Array> {
     const rows = rowsOf(inputBatch);
-    return this.trainer.logits(await this.hidden(rows), rows.length);
+    return this.trainer.logits(await this.hidden(rows), rows.length, this.readoutWeightsOf(rows));
+  }
+
+  /** The readout's weights [B, T] of a batch (flexible and mean readouts), else undefined. */
+  private readoutWeightsOf(rows: readonly Int32Array[]): Float32Array | undefined {
+    if (!this.trainer.takesReadout) return undefined;
+    const T = rows[0]?.length ?? 0,
+      ids = new Int32Array(rows.length * T);
+    rows.forEach((r, i) => ids.set(r, i * T));
+    return readoutWeights(this.trainer.readout, ids, rows.length, { padTokenId: this.opts.padTokenId });
   }
 
   /**
@@ -227,7 +250,10 @@ export class FastClassifierPath {
   ): Promise<number> {
     const rows = rowsOf(inputBatch);
     const labels = targetBatch instanceof tf.Tensor ? targetBatch.dataSync() : targetBatch;
-    const { loss } = await this.trainer.trainStep(await this.hidden(rows), rows.length, labels, optim, opts);
+    const { loss } = await this.trainer.trainStep(await this.hidden(rows), rows.length, labels, optim, {
+      ...opts,
+      readoutWeights: this.readoutWeightsOf(rows),
+    });
     return loss;
   }
 
@@ -283,6 +309,6 @@ export async function createFastClassifierPath(
   const useOnnx = opts.useOnnx ?? loadOnnxRuntime() !== undefined;
   if (!useOnnx && opts.useOnnx !== false)
     opts.log?.(`onnxruntime-node unavailable (${onnxRuntimeUnavailableReason()}); fast path runs on tfjs`);
-  const trainer = await SuffixTrainer.create(model, { useOnnx });
+  const trainer = await SuffixTrainer.create(model, { useOnnx, readout: opts.readout, causal: opts.causal });
   return new FastClassifierPath(model, trainer, opts);
 }

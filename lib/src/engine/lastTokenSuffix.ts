@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "../errors";
-import { gptForward } from "../model/gpt";
+import { gptForward, type Readout } from "../model/gpt";
 import { normalize } from "../model/layers";
 import { TfjsOps } from "../model/tfjsOps";
 import type { GptLike } from "./onnxGpt";
@@ -27,6 +27,20 @@ export function normalizeLastAxis<T extends tf.Tensor>(x: T): T {
  * @returns logits of the last position, [batch, outDim] (caller disposes)
  */
 export function lastTokenLogits(model: GptLike, hidden: tf.Tensor3D): tf.Tensor2D {
+  return suffixLogits(model, hidden);
+}
+
+/**
+ * The classifier's logits at any readout (the bonus experiments' first token, last real token, mean) from
+ * the hidden states entering the last block, with or without the causal mask. Differentiable like
+ * `lastTokenLogits` (caller disposes).
+ */
+export function suffixLogits(
+  model: GptLike,
+  hidden: tf.Tensor3D,
+  readout: Readout<tf.Tensor> = { kind: "last" },
+  causal = true,
+): tf.Tensor2D {
   const E = hidden.shape[2];
   if (E !== model.cfg.embDim) throw new ConfigError(`hidden states have width ${E}, the model ${model.cfg.embDim}`);
   return tf.tidy(
@@ -35,7 +49,8 @@ export function lastTokenLogits(model: GptLike, hidden: tf.Tensor3D): tf.Tensor2
         fromBlock: model.cfg.nLayers - 1,
         embed: false,
         head: true,
-        readout: { kind: "last" },
+        readout,
+        causal,
       }) as tf.Tensor2D,
   );
 }

@@ -7,7 +7,7 @@
  */
 import { ConfigError } from "../errors";
 import { DiffOps } from "../model/autodiff";
-import { gptForward } from "../model/gpt";
+import { gptForward, readoutOf, type ReadoutKind } from "../model/gpt";
 import { crossEntropy } from "../model/layers";
 import { OnnxGraphBuilder, ONNX_OPSET } from "./onnxGraph";
 import { OnnxOps } from "./onnxOps";
@@ -49,6 +49,10 @@ export interface SuffixGraphOptions {
    * weight in the mean, 1/B for the book's mean) and the gradients ("grad:<param name>").
    */
   backward?: boolean;
+  /** What the classifier reads (default "last"); flexible and mean take input "readout" [B, T] (readoutWeights). */
+  readout?: ReadoutKind;
+  /** Causal attention mask in the last block (default true). */
+  causal?: boolean;
 }
 
 /**
@@ -75,18 +79,22 @@ export function buildSuffixOnnx(model: GptLike, opts: SuffixGraphOptions = {}): 
   const g = new OnnxGraphBuilder(opts.backward ? "suffix_train" : "suffix_forward");
   const base = new OnnxOps(g, { layerNorm: true, gelu: true });
   const input = (n: string) => base.input(n, OnnxDataType.FLOAT, model.params.get(n)!.shape);
-  const forward = { fromBlock: L - 1, embed: false, head: true, readout: { kind: "last" } } as const;
+  const kind = opts.readout ?? "last",
+    causal = opts.causal ?? true;
+  const part = { fromBlock: L - 1, embed: false, head: true, causal } as const;
   const hidden = base.input("hidden", OnnxDataType.FLOAT, ["batch", "seq", cfg.embDim]);
+  const readoutInput = () => base.input("readout", OnnxDataType.FLOAT, ["batch", "seq"]);
   if (!opts.backward) {
     const params = new Map(names.map((n) => [n, input(n)]));
     base.output(
-      gptForward(base, (n) => params.get(n), cfg, hidden, forward),
+      gptForward(base, (n) => params.get(n), cfg, hidden, { ...part, readout: readoutOf(kind, readoutInput) }),
       "logits",
     );
   } else {
     const d = new DiffOps(base);
     const params = new Map(names.map((n) => [n, d.variable(input(n))]));
-    const logits = gptForward(d, (n) => params.get(n), cfg, d.lift(hidden), forward);
+    const readout = readoutOf(kind, () => d.lift(readoutInput()));
+    const logits = gptForward(d, (n) => params.get(n), cfg, d.lift(hidden), { ...part, readout });
     const targets = d.lift(base.input("targets", OnnxDataType.FLOAT, ["batch", C]));
     const rowWeights = d.lift(base.input("row_weights", OnnxDataType.FLOAT, ["batch"]));
     const loss = crossEntropy(d, logits, targets, rowWeights);
@@ -96,7 +104,7 @@ export function buildSuffixOnnx(model: GptLike, opts: SuffixGraphOptions = {}): 
     names.forEach((n, i) => base.output(grads[i], `grad:${n}`));
   }
   return g.build({
-    docString: `GPT suffix (block ${L - 1} + final norm + head, last position)${opts.backward ? " with backward" : ""}`,
+    docString: `GPT suffix (block ${L - 1} + final norm + head, ${kind} readout${causal ? "" : ", no causal mask"})${opts.backward ? " with backward" : ""}`,
     opset: ONNX_OPSET,
   });
 }

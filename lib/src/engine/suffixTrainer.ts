@@ -7,7 +7,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { AdamWSettings } from "./adamw";
-import { lastTokenLogits } from "./lastTokenSuffix";
+import { suffixLogits } from "./lastTokenSuffix";
+import { ConfigError } from "../errors";
+import { readoutOf, type ReadoutKind } from "../model/gpt";
 import type { GptLike } from "./onnxGpt";
 import { createOrtSession, loadOnnxRuntime, OrtModule, OrtSession } from "./onnxRuntime";
 import { ParallelAdamW } from "./parallelAdamW";
@@ -22,6 +24,8 @@ type OrtTensor = InstanceType<OrtModule["Tensor"]>;
 export interface SuffixStepOptions extends LossOptions {
   /** Take the optimizer step after this batch (default true); false keeps adding gradients. */
   readonly update?: boolean;
+  /** The batch's readout weights [B, T] for the flexible and mean readouts (readoutWeights). */
+  readonly readoutWeights?: Float32Array;
 }
 
 /** a += b, elementwise. */
@@ -57,6 +61,9 @@ export class SuffixTrainer {
     /** Number of classes of the head. */
     readonly classes: number,
     private readonly ort: { mod: OrtModule; forward: OrtSession; train: OrtSession } | undefined,
+    /** What the classifier reads and whether the last block masks (the bonus experiments' options). */
+    readonly readout: ReadoutKind = "last",
+    readonly causal = true,
   ) {
     const train = new Map<string, Float32Array>();
     for (const n of names)
@@ -80,7 +87,7 @@ export class SuffixTrainer {
    */
   static async create(
     model: GptLike,
-    opts: { useOnnx?: boolean; trainable?: Iterable<string> } = {},
+    opts: { useOnnx?: boolean; trainable?: Iterable<string>; readout?: ReadoutKind; causal?: boolean } = {},
   ): Promise<SuffixTrainer> {
     const names = suffixParamNames(model);
     const trainable = new Set(
@@ -91,11 +98,12 @@ export class SuffixTrainer {
     let ort: { mod: OrtModule; forward: OrtSession; train: OrtSession } | undefined;
     if (mod) {
       // No spinning: AdamW (two threads) runs between these sessions' runs.
-      const forward = await createOrtSession(buildSuffixOnnx(model), { spinning: false });
-      const train = await createOrtSession(buildSuffixOnnx(model, { backward: true }), { spinning: false });
+      const shape = { readout: opts.readout, causal: opts.causal };
+      const forward = await createOrtSession(buildSuffixOnnx(model, shape), { spinning: false });
+      const train = await createOrtSession(buildSuffixOnnx(model, { ...shape, backward: true }), { spinning: false });
       ort = { mod, forward, train };
     }
-    return new SuffixTrainer(model, names, trainable, classes, ort);
+    return new SuffixTrainer(model, names, trainable, classes, ort, opts.readout, opts.causal);
   }
 
   /** "onnx" when ORT computes the suffix, else "tfjs". */
@@ -108,14 +116,38 @@ export class SuffixTrainer {
     return this.stepCount;
   }
 
-  private feeds(hidden: Float32Array, batch: number): Record<string, OrtTensor> {
+  private feeds(hidden: Float32Array, batch: number, readout?: Float32Array): Record<string, OrtTensor> {
     const { mod } = this.ort!;
     const T = hidden.length / (batch * this.model.cfg.embDim);
     const feeds: Record<string, OrtTensor> = {
       hidden: new mod.Tensor("float32", hidden, [batch, T, this.model.cfg.embDim]),
     };
+    if (this.takesReadout) feeds.readout = new mod.Tensor("float32", this.needReadout(readout), [batch, T]);
     for (const n of this.names) feeds[n] = new mod.Tensor("float32", this.param(n), this.model.params.get(n)!.shape);
     return feeds;
+  }
+
+  /** True when the readout needs per-batch weights [B, T] (flexible, mean: see readoutWeights). */
+  get takesReadout(): boolean {
+    return this.readout === "flexible" || this.readout === "mean";
+  }
+
+  private needReadout(w: Float32Array | undefined): Float32Array {
+    if (!w) throw new ConfigError(`the ${this.readout} readout needs the batch's readout weights`);
+    return w;
+  }
+
+  /** The suffix on tfjs with this trainer's readout and mask (caller disposes). */
+  private tfjsLogits(h: tf.Tensor3D, readout?: Float32Array): tf.Tensor2D {
+    const [B, T] = h.shape;
+    return tf.tidy(() =>
+      suffixLogits(
+        this.model,
+        h,
+        readoutOf(this.readout, () => tf.tensor2d(this.needReadout(readout), [B, T])),
+        this.causal,
+      ),
+    );
   }
 
   /** Writes the current parameter values into the model's variables (tfjs path: before computing). */
@@ -132,15 +164,15 @@ export class SuffixTrainer {
    * @param hidden prefix output, row-major [batch, seq, E]
    * @returns row-major [batch, classes]
    */
-  async logits(hidden: Float32Array, batch: number): Promise<Float32Array> {
+  async logits(hidden: Float32Array, batch: number, readout?: Float32Array): Promise<Float32Array> {
     if (this.ort) {
-      const out = await this.ort.forward.run(this.feeds(hidden, batch), ["logits"]);
+      const out = await this.ort.forward.run(this.feeds(hidden, batch, readout), ["logits"]);
       return out.logits.data as Float32Array;
     }
     if (this.dirty) this.pushToModel();
     const T = hidden.length / (batch * this.model.cfg.embDim);
     const h = tf.tensor3d(hidden, [batch, T, this.model.cfg.embDim]);
-    const y = lastTokenLogits(this.model, h);
+    const y = this.tfjsLogits(h, readout);
     const data = (await y.data()) as Float32Array;
     tf.dispose([h, y]);
     return data;
@@ -167,7 +199,7 @@ export class SuffixTrainer {
     let loss: number;
     if (this.ort) {
       const { mod } = this.ort;
-      const feeds = this.feeds(hidden, batch);
+      const feeds = this.feeds(hidden, batch, opts.readoutWeights);
       feeds.targets = new mod.Tensor("float32", targets, [batch, C]);
       feeds.row_weights = new mod.Tensor("float32", rowWeights, [batch]); // the (scaled) mean over the rows kept
       // Preallocated outputs: ORT writes the gradients straight into the optimizer's gradient buffers (or,
@@ -192,7 +224,7 @@ export class SuffixTrainer {
       const y = tf.tensor2d(targets, [batch, C]),
         w = tf.tensor1d(rowWeights);
       const { value, grads } = tf.variableGrads(
-        () => crossEntropy(tfjsOps, lastTokenLogits(this.model, h), y, w) as tf.Scalar,
+        () => crossEntropy(tfjsOps, this.tfjsLogits(h, opts.readoutWeights), y, w) as tf.Scalar,
         vars,
       );
       loss = (await value.data())[0] / scale;

@@ -81,23 +81,17 @@ export interface RunnerNeeds {
 }
 
 /**
- * Why the fast and the native path cannot run a configuration (undefined: it can). The fast path caches the
- * frozen prefix and trains the last block at the last position, with the causal mask; the native path runs
- * any trainable set, readout and mask, with one compiled graph per batch shape. Both accumulate gradients and
- * apply an ignore_index; the plain path runs everything.
+ * Why the fast or the native path cannot run a configuration (undefined: it can, as far as the configuration
+ * goes; the model's trainable layers decide the rest). The fast path caches the frozen prefix (with or without
+ * the causal mask) and trains the last block at any readout; the native path runs any trainable set, readout
+ * and mask with one compiled graph per batch shape. Both accumulate gradients and apply an ignore_index; the
+ * plain path runs everything.
  */
 export function pathLimits(needs: RunnerNeeds = {}): { fast?: string; native?: string } {
-  const h = needs.head ?? {};
-  const fast =
-    (h.readout ?? "last") !== "last"
-      ? `it reads the last token only (readout ${h.readout})`
-      : h.causal === false
-        ? "its cached prefix has the causal mask"
-        : undefined;
   const native = needs.variableLength
     ? "batches of different lengths (no padding) would each compile a graph: the plain path runs them"
     : undefined;
-  return { fast, native };
+  return { native };
 }
 
 export interface RunnerOptions {
@@ -141,6 +135,9 @@ export async function createRunner(
       cacheDir: opts.cacheDir,
       log: opts.log,
       onPrefixProgress: opts.onPrefixProgress,
+      readout: head.readout,
+      causal: head.causal,
+      padTokenId: head.padTokenId,
     });
     if (!("reason" in fast)) {
       if (opts.sequences?.length) await fast.precompute(opts.sequences);
