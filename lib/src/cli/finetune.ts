@@ -41,7 +41,7 @@ export const FINETUNE_HELP = `Options:
                              (default <data>/review-classifier)
   --path auto|plain|fast|native
                              auto (default): the fastest exact path for the configuration: fast (frozen
-                             prefix cached; last block or head, last token), else native (every layer,
+                             prefix cached; last block or head, any readout), else native (every layer,
                              forward and backward, on ONNX Runtime: any layers, readout or mask), else plain
                              (every layer every step, like the book's loop; it also takes --no-padding's
                              texts of every length beyond the fast path's configurations)

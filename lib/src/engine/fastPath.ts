@@ -1,6 +1,8 @@
 /**
  * The fast exact path for the chapter's fine-tuning: frozen prefix cached once per distinct sequence
- * (ONNX Runtime), trainable suffix computed for the last position only. `createFastClassifierPath` checks
+ * (ONNX Runtime), trainable suffix computed for the rows its readout reads (the last position by default;
+ * the bonus experiments' first token, last real token or mean too; with or without the causal mask, the
+ * prefix computed and cached accordingly). `createFastClassifierPath` checks
  * the conditions (prefix frozen, dropout 0) and returns `{ reason }` instead of a path when they do not
  * hold, so callers fall back to the plain tfjs path.
  */

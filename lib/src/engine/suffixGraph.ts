@@ -1,5 +1,6 @@
 /**
- * ONNX graph of the classifier's trainable suffix (last block + final norm + head) at the LAST position,
+ * ONNX graph of the classifier's trainable suffix (last block + final norm + head) at the LAST position
+ * (or another readout: first, flexible with input "readout", mean; with or without the causal mask),
  * from the frozen prefix's hidden states, with the parameters as graph INPUTS (they change every step).
  * With `backward`, the graph also computes the cross-entropy loss and the gradient of every suffix
  * parameter: the gradient tape over the model definition (checked against tfjs autodiff of the whole block

@@ -1,9 +1,10 @@
 /**
- * Trains and evaluates the classifier's suffix (last block + final norm + head, last position only) from
- * cached prefix hidden states. The parameters live here as Float32Arrays while training (the model's
+ * Trains and evaluates the classifier's suffix (last block + final norm + head, at the last position or
+ * another readout of the bonus experiments, with or without the causal mask) from cached prefix hidden
+ * states; gradient accumulation and ignore_index through the loss's row weights. The parameters live here as Float32Arrays while training (the model's
  * tf.Variables are updated by `syncToModel()`); AdamW runs on them in place (adamw.ts).
  * Gradients: ONNX Runtime with the suffix graph's backward pass (suffixGraph.ts, the gradient tape over the
- * model definition), or tfjs autodiff of `lastTokenLogits` when ONNX Runtime is unavailable.
+ * model definition), or tfjs autodiff of `suffixLogits` when ONNX Runtime is unavailable.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { AdamWSettings } from "./adamw";

@@ -1,8 +1,9 @@
 /**
- * Choosing a runner: the plain path (lib/src/train/runner.ts) or the exact fast path of the
- * performance engine (frozen prefix computed once per text, last-position suffix), when the engine is
- * part of this build and the model qualifies (frozen embeddings and leading blocks, dropout 0).
- * Both give the same numbers; the training loop sees only the ClassifierRunner interface.
+ * Choosing a runner: the fastest exact path for a model and a configuration (the bonus experiments' readout,
+ * mask, ignore_index, padding): the fast path (frozen prefix computed once per text, last block trained at
+ * the readout) when the model's frozen layers allow it, else the native one (every layer on ONNX Runtime),
+ * else the plain path (lib/src/train/runner.ts). All give the same numbers; the training loop sees only the
+ * ClassifierRunner interface.
  */
 import type { Batch } from "../data/dataLoader";
 import type { AdamWSettings } from "../engine/adamw";
