@@ -47,7 +47,7 @@ export {
   type GPTConfig,
   type ModelName,
 } from "./model/config";
-export { GPTModel, type ForwardOptions } from "./model/gptModel";
+export { GPTModel, type ForwardOptions, type ClassifierForwardOptions } from "./model/gptModel";
 export { modelSummary } from "./model/summary";
 export { downloadGpt2, ALLOWED_SIZES, type Gpt2Size, type DownloadGpt2Options } from "./weights/downloadGpt2";
 export { TfCheckpoint } from "./weights/tfCheckpoint";
@@ -89,7 +89,20 @@ export {
   loadOrTrainClassifier,
   type FinetuneOptions,
   type FinetuneResult,
+  type SpamLoaderOptions,
 } from "./train/finetune";
+
+// The bonus experiments' variants (ch06/02_bonus_additional-experiments): readouts, layers, padding, accumulation, …
+export {
+  resolveFinetuneVariant,
+  randomGpt2,
+  type FinetuneVariant,
+  type ResolvedFinetuneVariant,
+} from "./train/finetune";
+export { READOUT_CHOICES, type ReadoutKind } from "./model/gpt";
+export { checkAccumulationSteps } from "./train/trainClassifier";
+export { pathLimits, type RunnerNeeds } from "./train/createRunner";
+export type { ClassifierHeadOptions, TrainStepOptions } from "./engine/runnerTypes";
 export { trainingProgress, type TrainingProgressOptions } from "./train/progress";
 export { plotValues, trainingFigures, type PlotlyFigure, type TrainingCurves } from "./plot/plotValues";
 export { showPlot, writePlotHtml, writePlotPng } from "./plot/render";

@@ -76,6 +76,7 @@ for (const [kind, causal] of [
     const feeds: Record<string, InstanceType<OrtModule["Tensor"]>> = {
       input_ids: new ort.Tensor("int32", rowIds, [B, T]),
       targets: new ort.Tensor("float32", Float32Array.from(labels.flatMap((l) => [l === 0 ? 1 : 0, l])), [B, 2]),
+      row_weights: new ort.Tensor("float32", new Float32Array(B).fill(1 / B), [B]), // the mean
     };
     if (graph.takesReadout)
       feeds.readout = new ort.Tensor("float32", readoutWeights(kind, rowIds, B, { padTokenId: PAD })!, [B, T]);

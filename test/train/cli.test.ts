@@ -197,6 +197,122 @@ test("`finetune --smoke --max-steps 2` trains 2 steps: the log and metrics.json 
   }
 });
 
+test("`finetune` takes the bonus experiments' flags, trains on the path they allow and records the variant", async () => {
+  const { dir, cleanup } = tempDir("cli-variant-");
+  try {
+    // Rows 4 + 14–18 at once: two blocks, the last real token, no mask, no padding, batch 1, accumulation 2.
+    const a = await run(
+      [
+        "finetune",
+        "--smoke",
+        "--max-steps",
+        "3",
+        "--trainable-layers",
+        "last-two-blocks",
+        "--token-position",
+        "flexible",
+        "--disable-causal-mask",
+        "--no-padding",
+        "--batch-size",
+        "1",
+        "--accumulation-steps",
+        "2",
+        "--ignore-index",
+        "50256",
+        "--out",
+        path.join(dir, "a"),
+        "--data-dir",
+        dir,
+        "--json",
+      ],
+      { SMS_SPAM_URL: "", TFJS_BACKEND: "wasm" },
+    );
+    assert.equal(a.status, 0, a.stderr.slice(-3000));
+    const sa = JSON.parse(a.stdout) as { steps: number; runner: string; log: string[] };
+    assert.equal(sa.steps, 3); // 6 batches of one text, an optimizer step every 2
+    assert.equal(sa.runner, "plain"); // gradient accumulation runs on the plain path
+    assert.match(a.stderr, /no padding, longest \d+/);
+    const info = (
+      JSON.parse(fs.readFileSync(path.join(dir, "a", "config.json"), "utf8")) as { info: { variant: object } }
+    ).info;
+    assert.deepEqual(info.variant, {
+      trainable: "last-two-blocks",
+      readout: "flexible",
+      contextLength: "longest",
+      padding: false,
+      batchSize: 1,
+      accumulationSteps: 2,
+      causalMask: false,
+      ignoreIndex: 50256,
+      initWeights: "pretrained",
+      lr: 5e-5,
+      weightDecay: 0.1,
+    });
+    const metrics = JSON.parse(fs.readFileSync(path.join(dir, "a", "metrics.json"), "utf8")) as {
+      variant: { readout: string };
+      batches: number;
+    };
+    assert.equal(metrics.variant.readout, "flexible");
+    assert.equal(metrics.batches, 6);
+
+    // Row 10's random weights (in smoke mode of the tiny model's shape), mean readout, a fixed context length.
+    const b = await run(
+      [
+        "finetune",
+        "--smoke",
+        "--max-steps",
+        "2",
+        "--weights",
+        "random",
+        "--model-size",
+        "124M",
+        "--trainable-layers",
+        "all",
+        "--average-embeddings",
+        "--context-length",
+        "64",
+        "--lr",
+        "1e-4",
+        "--weight-decay",
+        "0",
+        "--out",
+        path.join(dir, "b"),
+        "--data-dir",
+        dir,
+        "--json",
+      ],
+      { SMS_SPAM_URL: "", TFJS_BACKEND: "wasm" },
+    );
+    assert.equal(b.status, 0, b.stderr.slice(-3000));
+    assert.match(b.stderr, /Random weights \(PyTorch's default initialisation, seed 123\) of shape 2 × 8/);
+    assert.match(b.stderr, /\(max length 64\)/);
+    const cb = JSON.parse(fs.readFileSync(path.join(dir, "b", "config.json"), "utf8")) as {
+      maxLength: number;
+      info: {
+        baseWeights: string;
+        variant: { readout: string; contextLength: number; lr: number; initWeights: string };
+      };
+    };
+    assert.equal(cb.maxLength, 64);
+    assert.match(cb.info.baseWeights, /^random/);
+    assert.deepEqual(
+      [cb.info.variant.readout, cb.info.variant.contextLength, cb.info.variant.lr, cb.info.variant.initWeights],
+      ["mean", 64, 1e-4, "random"],
+    );
+
+    // A context longer than the model's positions: one clear line once the model's size is known
+    const c = await run(["finetune", "--smoke", "--context-length", "2000", "--data-dir", dir], {
+      SMS_SPAM_URL: "",
+      TFJS_BACKEND: "wasm",
+    });
+    assert.equal(c.status, 2, c.stderr.slice(-2000));
+    oneCleanLine(c.stderr);
+    assert.match(c.stderr, /^error: A context length of 2000 tokens is more than the model's 1024 positions$/m);
+  } finally {
+    cleanup();
+  }
+});
+
 test("a configuration the WASM heap cannot hold is one `error:` line (need, limit, alternatives) before any evaluation, no abort", async () => {
   // LLM_WASM_HEAP_LIMIT_MB lowers the heap limit between what `all` and `last-block` need on the smoke model
   // (batch 8 × 120 tokens), so `--trainable all` cannot fit and last-block is named as an alternative.
@@ -242,7 +358,22 @@ test("classify and finetune mistakes are one clear line, no stack trace", async 
     assert.equal(empty.status, 2);
     oneCleanLine(empty.stderr);
     const finetuneMistakes: Array<[string[], RegExp]> = [
-      [["--trainable", "everything"], /^error: --trainable must be one of /m],
+      [["--trainable", "everything"], /^error: --trainable-layers must be one of /m],
+      [
+        ["--trainable-layers", "lora-ish"],
+        /^error: --trainable-layers must be one of last-block, all, last-layer, last-two-blocks/m,
+      ],
+      [["--token-position", "middle"], /^error: --token-position must be last, first or flexible, got "middle"$/m],
+      [["--average-embeddings", "--token-position", "first"], /^error: --average-embeddings averages every position/m],
+      [["--no-padding"], /^error: Without padding .* the batch size must be 1 .*got 8/m],
+      [["--no-padding", "--batch-size", "1", "--context-length", "model"], /^error: A context length \(model\) pads/m],
+      [["--context-length", "huge"], /^error: --context-length must be a positive integer, got "huge"$/m],
+      [["--batch-size", "0"], /^error: --batch-size must be a positive integer/m],
+      [["--accumulation-steps", "-2"], /^error: --accumulation-steps must be a positive integer/m],
+      [["--ignore-index", "x"], /^error: --ignore-index must be an integer/m],
+      [["--model-size", "42M"], /^error: --model-size must be one of 124M, 355M, 774M, 1558M, got "42M"$/m],
+      [["--lr", "-1"], /^error: --lr must be a positive number, got "-1"$/m],
+      [["--weight-decay", "abc"], /^error: --weight-decay must be a non-negative number, got "abc"$/m],
       [["--epochs", "0"], /^error: --epochs must be a positive integer \(at most 1000\), got "0"$/m],
       [["--epochs", "-3"], /^error: --epochs must be a positive integer \(at most 1000\), got "-3"$/m], // not an "ambiguous option"
       [["--epochs=-3"], /^error: --epochs must be a positive integer \(at most 1000\), got "-3"$/m],

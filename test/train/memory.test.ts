@@ -100,6 +100,29 @@ test("the plain path's arithmetic on a small config: weights, AdamW's moments, t
   assert.ok(Math.abs(ort.native - e.native - (1.5 * (72 + BLOCK_PARAMS) + 1.27 * activations) * 4) < 1e-6);
 });
 
+test("the bonus experiments' configurations: last-two-blocks tapes two blocks (124M: 14,178,818 trainable); accumulation adds one set of gradients", () => {
+  const cfg = modelConfig("124M");
+  assert.equal(classifierParamCount(cfg, 2, "last-two-blocks").trainable, 14_178_818); // derived in the bonus notes
+  const shape = { batchSize: 8, seqLen: 120 };
+  const one = estimateClassifierTraining(cfg, "last-block", shape),
+    two = estimateClassifierTraining(cfg, "last-two-blocks", shape);
+  assert.ok(two.tfjs > one.tfjs);
+  const model = new GPTModel({ ...SMALL, nLayers: 3 }, { init: "zeros" });
+  prepareClassifier(model, { trainable: "last-two-blocks" });
+  const input = trainingMemoryInput(model, { batchSize: B, seqLen: T, path: "plain", trunkOnOnnx: false });
+  assert.equal(input.path.kind === "plain" && input.path.tapeBlocks, 2);
+  const plain = estimateTrainingMemory(input);
+  const accumulating = checkTrainingMemory(
+    model,
+    { kind: "plain", trunkKind: "tfjs" },
+    { batchSize: B, seqLen: T, accumulation: true },
+  );
+  const grads = input.trainableParams * 4;
+  assert.ok(Math.abs(accumulating.tfjs - plain.tfjs - grads) < 1e-6);
+  assert.ok(accumulating.items.some((i) => /accumulated/.test(i.what) && i.bytes === grads));
+  model.dispose();
+});
+
 test("the fast path: tfjs holds the weights only; the prefix cache is native (tokens × E floats)", () => {
   const input = (cachedTokens: number): TrainingMemoryInput => ({
     cfg: SMALL,
@@ -146,7 +169,7 @@ test("the tape starts where runner.ts's frozen trunk ends; a model gives the sam
   });
   assert.equal(plainPathOf(cfg, ["out_head.weight"], true).tapeBlocks, 0);
 
-  for (const trainable of ["last-layer", "last-block", "all"] as const) {
+  for (const trainable of ["last-layer", "last-block", "last-two-blocks", "all"] as const) {
     const model = new GPTModel(cfg, { init: "zeros" });
     prepareClassifier(model, { trainable });
     const input = trainingMemoryInput(model, { batchSize: B, seqLen: T, path: "plain", trunkOnOnnx: false });

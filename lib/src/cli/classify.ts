@@ -3,6 +3,7 @@ import * as path from "node:path";
 import { optionalIntOption, type CliCommand } from "./command";
 import { ConfigError } from "../errors";
 import { OnnxClassifier, type Classification } from "../engine/inference";
+import { readsLastToken } from "../model/classifierInput";
 import { loadClassifier } from "../train/checkpoint";
 import { classifyWithProbability } from "../train/classify";
 import { chooseEngine, engineHelp } from "./engineChoice";
@@ -64,7 +65,8 @@ ${engineHelp(21, `${ONNX_FROM_TEXTS} texts or more`)}
     const { model } = loadClassifier(dir);
     try {
       let results: Classification[];
-      if (engine === "onnx") {
+      // A bonus-experiment variant (another readout, no mask or no padding) is read by tfjs unless --engine onnx asks.
+      if (engine === "onnx" && (values.engine === "onnx" || readsLastToken(model))) {
         const onnx = await OnnxClassifier.create(model);
         try {
           results = await onnx.classify(texts, undefined, { maxLength });

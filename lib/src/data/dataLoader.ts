@@ -3,6 +3,7 @@
  * typed arrays; `batchTensors` turns one into tfjs tensors that the caller disposes.
  */
 import * as tf from "@tensorflow/tfjs";
+import { ConfigError } from "../errors";
 import { RandomState } from "./random";
 import type { SpamDataset } from "./spamDataset";
 
@@ -51,9 +52,14 @@ export class DataLoader implements Iterable<Batch> {
   *[Symbol.iterator](): Iterator<Batch> {
     const n = this.dataset.length;
     const order = this.shuffle ? this.rng.permutation(n) : Array.from({ length: n }, (_, i) => i);
-    const T = this.dataset.maxLength;
     for (let b = 0; b < this.length; b++) {
       const indices = order.slice(b * this.batchSize, (b + 1) * this.batchSize);
+      // Without padding, a batch is as long as its texts (PyTorch's default collate needs them equal).
+      const T = this.dataset.encodedTexts[indices[0]].length;
+      if (indices.some((i) => this.dataset.encodedTexts[i].length !== T))
+        throw new ConfigError(
+          "Texts of different lengths in one batch: without padding the batch size must be 1 (the book's --no_padding --batch_size 1)",
+        );
       const inputIds = new Int32Array(indices.length * T);
       indices.forEach((idx, row) => inputIds.set(this.dataset.encodedTexts[idx], row * T));
       yield { inputIds, labels: Int32Array.from(indices, (i) => this.dataset.labels[i]), indices, batchSize: indices.length, seqLen: T };

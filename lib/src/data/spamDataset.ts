@@ -10,14 +10,21 @@ export interface SpamDatasetOptions {
   /** Pad/truncate length; default: the longest encoded text of this dataset (120 for the book's train split). */
   maxLength?: number;
   padTokenId?: number;
+  /**
+   * Right-pad every text to `maxLength` (default true). false keeps each text at its own length (truncated to
+   * `maxLength` when given): the bonus experiments' `--no_padding`, which needs batches of one text.
+   */
+  padding?: boolean;
 }
 
 /** Tokenized texts of one split. Book: SpamDataset, 6.3. */
 export class SpamDataset {
-  /** Token ids per text, each exactly `maxLength` long. */
+  /** Token ids per text, each exactly `maxLength` long (at most `maxLength` without padding). */
   readonly encodedTexts: Int32Array[];
   readonly labels: Int32Array;
   readonly maxLength: number;
+  /** False for `padding: false` (texts of different lengths). */
+  readonly padded: boolean;
   readonly texts: readonly string[];
 
   /**
@@ -33,7 +40,9 @@ export class SpamDataset {
       throw new RangeError(`maxLength must be a positive integer, got ${opts.maxLength}`);
     }
     this.maxLength = opts.maxLength ?? Math.max(0, ...encoded.map((e) => e.length));
+    this.padded = opts.padding ?? true;
     this.encodedTexts = encoded.map((ids) => {
+      if (!this.padded) return Int32Array.from(ids.slice(0, this.maxLength));
       const out = new Int32Array(this.maxLength).fill(padTokenId); // right padding
       out.set(ids.slice(0, this.maxLength)); // truncation
       return out;

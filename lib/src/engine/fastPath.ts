@@ -1,10 +1,11 @@
 /**
  * The fast exact path for fine-tuning with a frozen prefix: the frozen embeddings and leading blocks are
- * computed once per distinct sequence (ONNX Runtime) and cached; each step runs only the trainable suffix
- * (suffixGraph.ts) with the classifier's readout. The book's configuration caches blocks 0..L-2 and reads
- * the last block at the last position only; head-only training caches every block, two trainable blocks
- * cache L-2. `createFastClassifierPath` checks the conditions (embeddings and at least one leading block
- * frozen, dropout 0) and returns `{ reason }` instead of a path when they do not hold, so callers fall back.
+ * computed once per distinct sequence (ONNX Runtime) and cached, with or without the causal mask; each step
+ * runs only the trainable suffix (suffixGraph.ts) for the rows its readout reads (the last position by
+ * default; the bonus experiments' first token, last real token or mean too). The book's configuration
+ * caches blocks 0..L-2; head-only training caches every block, two trainable blocks cache L-2.
+ * `createFastClassifierPath` checks the conditions (embeddings and at least one leading block frozen,
+ * dropout 0) and returns `{ reason }` instead of a path when they do not hold, so callers fall back.
  */
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
@@ -15,14 +16,14 @@ import { suffixLogits } from "./lastTokenSuffix";
 import { OnnxGptEngine } from "./onnxEngine";
 import { loadOnnxRuntime, onnxRuntimeUnavailableReason } from "./onnxRuntime";
 import { hashParams, hashSequences, PrefixCache, rowsOf, TokenBatch } from "./prefixCache";
-import { suffixParamNames, suffixTakesReadout } from "./suffixGraph";
-import { SuffixTrainer } from "./suffixTrainer";
+import { suffixParamNames } from "./suffixGraph";
+import { SuffixTrainer, type SuffixStepOptions } from "./suffixTrainer";
 import { TfjsPrefixPool, type PrefixPoolModel } from "./tfjsPrefixPool";
 
 /** A GPTModel as the fast path sees it: `GptLike` plus the dropout rate and tfjs forward pieces (embed, block). */
 export interface FastPathModel extends PrefixPoolModel {
   /** Block i [B,T,E] → [B,T,E] (tfjs fallback for the prefix). */
-  block?(i: number, x: tf.Tensor3D): tf.Tensor3D;
+  block?(i: number, x: tf.Tensor3D, opts?: { causal?: boolean }): tf.Tensor3D;
 }
 
 const isTrainable = (t: tf.Tensor) => (t as tf.Variable).trainable === true;
@@ -72,14 +73,14 @@ export interface FastPathOptions {
   prefixWorkers?: number;
   /** Progress of the prefix pass: (done, total) sequences. */
   onPrefixProgress?: (done: number, total: number) => void;
-  /** What the classifier reads (default "last", the book's; the bonus experiments' first, flexible, mean). */
+  /** Logging (cache hits, engine choice). */
+  log?: (line: string) => void;
+  /** What the classifier reads (default "last"; the bonus experiments' first, flexible, mean). */
   readout?: ReadoutKind;
-  /** Causal attention mask in the suffix (default true; the prefix must then be computed without it too). */
+  /** Causal attention mask (default true); false computes (and caches) the prefix without it. */
   causal?: boolean;
   /** Padding token, for the flexible and mean readouts (default 50256). */
   padTokenId?: number;
-  /** Logging (cache hits, engine choice). */
-  log?: (line: string) => void;
 }
 
 /** Statistics of the prefix pass. */
@@ -151,7 +152,7 @@ export class FastClassifierPath {
         const t0 = performance.now();
         this.prefixEngine = await OnnxGptEngine.create(this.model, {
           toBlock: this.depth,
-          causal: this.trainer.spec.causal,
+          causal: this.opts.causal,
         });
         this.buildSeconds += (performance.now() - t0) / 1000;
       }
@@ -168,7 +169,7 @@ export class FastClassifierPath {
     const T = ids.length / batch;
     let x = tf.tidy(() => embed(tf.tensor2d(ids, [batch, T], "int32")));
     for (let i = 0; i < this.depth; i++) {
-      const y = tf.tidy(() => block(i, x));
+      const y = tf.tidy(() => block(i, x, { causal: this.opts.causal }));
       x.dispose();
       x = y;
     }
@@ -190,20 +191,18 @@ export class FastClassifierPath {
     if (this.opts.cacheDir) {
       const suffix = new Set(suffixParamNames(this.model, this.depth));
       const prefixNames = [...this.model.params.keys()].filter((n) => !suffix.has(n)).sort();
-      // Without the causal mask the same weights give other hidden states: another tag, another file.
-      const variant = this.trainer.spec.causal ? "" : "-noncausal";
-      const weights = hashParams(this.model.params, prefixNames);
-      tag = weights + variant;
-      file = path.join(
-        this.opts.cacheDir,
-        `prefix-${hashSequences(rows).slice(0, 16)}-${weights.slice(0, 16)}${variant}.bin`,
-      );
+      tag = hashParams(this.model.params, prefixNames);
+      const mask = (this.opts.causal ?? true) ? "" : "-noncausal"; // another prefix, another file
+      tag += mask;
+      file = path.join(this.opts.cacheDir, `prefix-${hashSequences(rows).slice(0, 16)}-${tag.slice(0, 16)}${mask}.bin`);
       loaded = this.cache.load(file, tag);
       if (loaded) this.opts.log?.(`prefix cache: loaded ${loaded} sequences from ${file}`);
     }
     const todo = this.cache.missing(rows);
     const flops = todo.reduce((a, r) => a + this.prefixFlopsPerSequence(r.length), 0);
-    const pool = this.kind === "tfjs" && todo.length ? await this.startTfjsPool() : undefined;
+    // The worker pool computes the chapter's (causal) prefix; without the mask the main thread does.
+    const pool =
+      this.kind === "tfjs" && todo.length && (this.opts.causal ?? true) ? await this.startTfjsPool() : undefined;
     let computed: number;
     try {
       computed = await this.cache.fill(todo, (ids, b) => this.computePrefix(ids, b, pool), {
@@ -244,27 +243,28 @@ export class FastClassifierPath {
     return h;
   }
 
-  /** The readout weights of a batch [B, T] (flexible and mean readouts), else undefined. */
-  private readoutOf(rows: readonly Int32Array[]): Float32Array | undefined {
-    if (!suffixTakesReadout(this.trainer.spec)) return undefined;
-    const ids = new Int32Array(rows.length * rows[0].length);
-    rows.forEach((r, b) => ids.set(r, b * r.length));
-    return readoutWeights(this.trainer.spec.readout, ids, rows.length, { padTokenId: this.opts.padTokenId });
-  }
-
   /**
-   * The classifier's logits of a batch (no gradients; the readout's, the last token's by default), with the
-   * suffix's current parameters.
+   * Last-token logits of a batch (no gradients), with the suffix's current parameters.
    * @param inputBatch token ids [B, T] (tensor or DataLoader batch)
    * @returns logits, row-major [B, classes]
    */
   async logitsLastToken(inputBatch: TokenBatch): Promise<Float32Array> {
     const rows = rowsOf(inputBatch);
-    return this.trainer.logits(await this.hidden(rows), rows.length, this.readoutOf(rows));
+    return this.trainer.logits(await this.hidden(rows), rows.length, this.readoutWeightsOf(rows));
+  }
+
+  /** The readout's weights [B, T] of a batch (flexible and mean readouts), else undefined. */
+  private readoutWeightsOf(rows: readonly Int32Array[]): Float32Array | undefined {
+    if (!this.trainer.takesReadout) return undefined;
+    const T = rows[0]?.length ?? 0,
+      ids = new Int32Array(rows.length * T);
+    rows.forEach((r, i) => ids.set(r, i * T));
+    return readoutWeights(this.trainer.readout, ids, rows.length, { padTokenId: this.opts.padTokenId });
   }
 
   /**
-   * One AdamW training step on a batch (book: optimizer.zero_grad(); loss.backward(); optimizer.step()).
+   * One AdamW training step on a batch (book: optimizer.zero_grad(); loss.backward(); optimizer.step()); with
+   * `opts` one batch of gradient accumulation and the loss's ignore_index (SuffixTrainer.trainStep).
    * @param inputBatch token ids [B, T] (tensor or DataLoader batch); @param targetBatch class ids [B]
    * @returns the batch loss before the update
    */
@@ -272,16 +272,14 @@ export class FastClassifierPath {
     inputBatch: TokenBatch,
     targetBatch: tf.Tensor1D | ArrayLike<number>,
     optim: AdamWSettings,
+    opts: SuffixStepOptions = {},
   ): Promise<number> {
     const rows = rowsOf(inputBatch);
     const labels = targetBatch instanceof tf.Tensor ? targetBatch.dataSync() : targetBatch;
-    const { loss } = await this.trainer.trainStep(
-      await this.hidden(rows),
-      rows.length,
-      labels,
-      optim,
-      this.readoutOf(rows),
-    );
+    const { loss } = await this.trainer.trainStep(await this.hidden(rows), rows.length, labels, optim, {
+      ...opts,
+      readoutWeights: this.readoutWeightsOf(rows),
+    });
     return loss;
   }
 
@@ -325,9 +323,8 @@ export class FastClassifierPath {
 }
 
 /**
- * Creates the fast path for a classifier model whose embeddings and leading blocks are frozen (at least one)
- * and whose dropout is 0 (the book's ch06 setup: blocks 0..L-2; the bonus experiments' last_layer and
- * last_two_blocks too), for the readout and causal mask of `opts`.
+ * Creates the fast path for a classifier model whose embeddings and blocks 0..L-2 are frozen and whose
+ * dropout is 0 (the book's ch06 setup).
  * @returns the path, or `{ reason }` when the conditions do not hold (then use the plain path)
  */
 export async function createFastClassifierPath(
@@ -339,8 +336,6 @@ export async function createFastClassifierPath(
   const useOnnx = opts.useOnnx ?? loadOnnxRuntime() !== undefined;
   if (!useOnnx && opts.useOnnx !== false)
     opts.log?.(`onnxruntime-node unavailable (${onnxRuntimeUnavailableReason()}); fast path runs on tfjs`);
-  if (!useOnnx && opts.causal === false)
-    return { reason: "without ONNX Runtime the cached prefix is computed with the causal mask only" };
   const trainer = await SuffixTrainer.create(model, {
     useOnnx,
     suffix: { fromBlock: frozenPrefixDepth(model), readout: opts.readout, causal: opts.causal },

@@ -7,7 +7,12 @@
  * worth it from a few texts or a few dozen new tokens on (the CLI's `--engine auto`).
  */
 import { ConfigError } from "../errors";
-import { encodeForClassification, type ClassifierModel, type ClassifyOptions } from "../model/classifierInput";
+import {
+  encodeForClassification,
+  readsLastToken,
+  type ClassifierModel,
+  type ClassifyOptions,
+} from "../model/classifierInput";
 import { checkTokenIds } from "../model/generate";
 import { getTokenizer, textToTokenIds, tokenIdsToText, type Tokenizer } from "../tokenizer";
 import { OnnxGptEngine } from "./onnxEngine";
@@ -50,6 +55,10 @@ export class OnnxClassifier {
     if (model.outDim !== 2)
       throw new ConfigError(
         `A spam classifier has 2 outputs; this model has ${model.outDim} (load the fine-tuned classifier)`,
+      );
+    if (!readsLastToken(model))
+      throw new ConfigError(
+        "This classifier was trained as a variant (its readout, mask or padding is not the chapter's): classify it with tfjs (--engine tfjs)",
       );
     return new OnnxClassifier(await lastTokenEngine(model), model);
   }

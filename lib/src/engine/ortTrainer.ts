@@ -25,7 +25,8 @@ import {
   type OrtSession,
 } from "./onnxRuntime";
 import { ParallelAdamW } from "./parallelAdamW";
-import { addRowGradient, buildTrainingGraph, MAX_INITIALIZER_BYTES } from "./trainingGraph";
+import { addRowGradient, buildTrainingGraph, lossTargets, MAX_INITIALIZER_BYTES } from "./trainingGraph";
+import type { SuffixStepOptions } from "./suffixTrainer";
 
 type OrtTensor = InstanceType<OrtModule["Tensor"]>;
 
@@ -74,6 +75,8 @@ export class OrtTrainer {
   private readonly trainSessions = new Map<string, TrainSession>();
   private stepCount = 0;
   private dirty = false;
+  /** True while gradients of batches since the last step wait in the optimizer's buffers (accumulation). */
+  private pending = false;
   /** Where the last step's time went, in seconds: ONNX Runtime's forward and backward pass, and AdamW. */
   lastStepSeconds = { graph: 0, optimizer: 0 };
 
@@ -183,46 +186,64 @@ export class OrtTrainer {
   }
 
   /**
-   * One AdamW step on a batch (zero_grad, loss, backward, step).
+   * One AdamW step on a batch (zero_grad, loss, backward, step). With `update: false` the batch's gradients
+   * are added to those accumulated since the last step and no step is taken (gradient accumulation;
+   * `lossScale` is the book's `loss /= accumulation_steps`); `ignoreIndex` leaves rows out of the loss.
    * @param labels class ids [batchSize]
-   * @returns the batch's mean cross-entropy before the update
+   * @returns the batch's mean cross-entropy (unscaled) before the update
    */
-  async trainStep(batch: IdsBatch, labels: ArrayLike<number>, optim: AdamWSettings): Promise<number> {
+  async trainStep(
+    batch: IdsBatch,
+    labels: ArrayLike<number>,
+    optim: AdamWSettings,
+    opts: SuffixStepOptions = {},
+  ): Promise<number> {
     const B = batch.batchSize,
       T = batch.inputIds.length / B;
     const C = this.model.params.get("out_head.weight")!.shape[1] as number;
     const { session, takesReadout, rowGrads } = await this.trainSession(B, T);
     const feeds = this.feeds(batch, takesReadout);
-    const onehot = new Float32Array(B * C);
-    for (let b = 0; b < B; b++) {
-      const l = labels[b];
-      if (!(Number.isInteger(l) && l >= 0 && l < C)) throw new ConfigError(`label ${l} is not a class id in [0, ${C})`);
-      onehot[b * C + l] = 1;
-    }
-    feeds.targets = this.tensor(onehot, [B, C]);
-    // Preallocated outputs: ONNX Runtime writes the gradients straight into the optimizer's buffers.
+    const { targets, rowWeights } = lossTargets(labels, C, opts);
+    feeds.targets = this.tensor(targets, [B, C]);
+    feeds.row_weights = this.tensor(rowWeights, [B]);
+    const accumulate = this.pending; // gradients of earlier batches wait in the optimizer's buffers
+    // Preallocated outputs: ONNX Runtime writes the gradients straight into the optimizer's buffers (or, while
+    // accumulating, into scratch buffers added to them below).
     const loss = new Float32Array(1);
     const fetches: Record<string, OrtTensor> = { loss: this.tensor(loss, []) };
+    const scratch = new Map<string, Float32Array>();
     for (const n of this.opt.names()) {
       const rows = rowGrads.get(n);
       if (rows) {
         fetches[`grad:${n}`] = this.tensor(rows.rows, [rows.ids.length, this.model.cfg.embDim]);
         fetches[`ids:${n}`] = this.tensor(rows.ids, [rows.ids.length]);
-      } else fetches[`grad:${n}`] = this.tensor(this.opt.grad(n), this.model.params.get(n)!.shape);
+      } else {
+        const buf = accumulate ? new Float32Array(this.opt.grad(n).length) : this.opt.grad(n);
+        scratch.set(n, buf);
+        fetches[`grad:${n}`] = this.tensor(buf, this.model.params.get(n)!.shape);
+      }
     }
     const t0 = performance.now();
     await session.run(feeds, fetches);
     const t1 = performance.now();
+    if (accumulate)
+      for (const [n, g] of scratch) {
+        const sum = this.opt.grad(n);
+        for (let i = 0; i < sum.length; i++) sum[i] += g[i];
+      }
     // Embedding tables: the dense gradient is zeros plus the rows read (PyTorch's dense embedding gradient).
     for (const [n, rows] of rowGrads) {
-      const dense = this.opt.grad(n).fill(0);
+      const dense = accumulate ? this.opt.grad(n) : this.opt.grad(n).fill(0);
       addRowGradient(dense, rows.rows, rows.ids, this.model.cfg.embDim);
     }
-    this.stepCount++;
-    await this.opt.step(this.stepCount, optim);
+    if (opts.update ?? true) {
+      this.stepCount++;
+      await this.opt.step(this.stepCount, optim);
+      this.dirty = true;
+      this.pending = false;
+    } else this.pending = true;
     this.lastStepSeconds = { graph: (t1 - t0) / 1000, optimizer: (performance.now() - t1) / 1000 };
-    this.dirty = true;
-    return loss[0];
+    return loss[0] / (opts.lossScale ?? 1);
   }
 
   /** The classifier's logits for a batch with the current weights (no gradient), row-major [batchSize, classes]. */
@@ -263,7 +284,12 @@ export async function createOrtTrainerPath(
       trainer: OrtTrainer;
       precompute(rows: readonly Int32Array[]): Promise<void>;
       logitsLastToken(batch: IdsBatch): Promise<Float32Array>;
-      trainStep(batch: IdsBatch, labels: ArrayLike<number>, optim: AdamWSettings): Promise<number>;
+      trainStep(
+        batch: IdsBatch,
+        labels: ArrayLike<number>,
+        optim: AdamWSettings,
+        opts?: SuffixStepOptions,
+      ): Promise<number>;
       dispose(): Promise<void>;
     }
   | { reason: string }
@@ -275,7 +301,7 @@ export async function createOrtTrainerPath(
     trainer,
     precompute: () => Promise.resolve(), // nothing is cached: every step computes the whole model
     logitsLastToken: (batch) => trainer.logits(batch),
-    trainStep: (batch, labels, optim) => trainer.trainStep(batch, labels, optim),
+    trainStep: (batch, labels, optim, opts) => trainer.trainStep(batch, labels, optim, opts),
     dispose: () => trainer.dispose(),
   };
 }

@@ -20,10 +20,14 @@ export interface PlainAcceleration extends PlainRunnerOptions {
  * Native engines for a model's plain path: the frozen trunk on ONNX Runtime (when the embeddings and at
  * least one block are frozen; a frozen trunk has no dropout in it only when dropRate is 0, so with
  * dropout the runner uses the engine for evaluation only) and tfjs's matmuls on ONNX Runtime.
+ * `causal: false` builds the trunk without the causal mask (the bonus's `--disable_causal_mask`).
  * `ORT_MATMUL=0` keeps tfjs's matmuls; `ONNX_DISABLE=1` keeps everything in tfjs.
  * @returns options for `new PlainRunner(model, optimizer, opts)`; `{ description }` alone when nothing applies
  */
-export async function createPlainAcceleration(model: GPTModel): Promise<PlainAcceleration> {
+export async function createPlainAcceleration(
+  model: GPTModel,
+  opts: { causal?: boolean } = {},
+): Promise<PlainAcceleration> {
   if (!loadOnnxRuntime())
     return { description: `every layer in tfjs (onnxruntime-node unavailable: ${onnxRuntimeUnavailableReason()})` };
   const parts: string[] = [];
@@ -31,7 +35,7 @@ export async function createPlainAcceleration(model: GPTModel): Promise<PlainAcc
   let trunk: PlainRunnerOptions["trunk"];
   if (embedFrozen && blocks > 0) {
     // No spinning: tfjs work follows every run, and idle ORT threads spinning on 2 cores would slow it.
-    const engine = await OnnxGptEngine.create(model, { toBlock: blocks, spinning: false });
+    const engine = await OnnxGptEngine.create(model, { toBlock: blocks, causal: opts.causal, spinning: false });
     trunk = { blocks, run: (ids, batch) => engine.run(ids, batch), release: () => engine.release() };
     parts.push(
       `frozen embeddings + ${blocks === 1 ? "block 0" : `blocks 0-${blocks - 1}`} on ONNX Runtime (computed for every batch)`,

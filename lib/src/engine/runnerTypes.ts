@@ -4,6 +4,33 @@
  * model → engine → train → cli (test/foundation/architecture.test.ts checks it).
  */
 import type { Batch } from "../data/dataLoader";
+import type { ReadoutKind } from "../model/gpt";
+
+/**
+ * How the classifier reads and scores a batch: the bonus experiments' `--trainable_token_pos` /
+ * `--average_embeddings` (readout), `--disable_causal_mask` and `--ignore_index`. Defaults: the book's chapter.
+ */
+export interface ClassifierHeadOptions {
+  /** Which position(s) the classifier reads (default "last"). */
+  readonly readout?: ReadoutKind;
+  /** Causal attention mask (default true). */
+  readonly causal?: boolean;
+  /** Rows whose label equals it are left out of the loss's mean (PyTorch's cross_entropy; default -100). */
+  readonly ignoreIndex?: number;
+  /** Padding token, for the flexible and mean readouts (default 50256). */
+  readonly padTokenId?: number;
+}
+
+/** One batch of gradient accumulation (the bonus experiments' `--accumulation_steps`). */
+export interface TrainStepOptions {
+  /** Factor on the loss before backward (the book's `loss /= accumulation_steps`; default 1). */
+  readonly lossScale?: number;
+  /**
+   * Take the optimizer step and zero the gradients after this batch (default true); false adds the batch's
+   * gradients to those accumulated so far.
+   */
+  readonly update?: boolean;
+}
 
 /** How a batch is run during training and evaluation (train/runner.ts's PlainRunner, createRunner's FastRunner). */
 export interface ClassifierRunner {
@@ -12,10 +39,15 @@ export interface ClassifierRunner {
    * ONNX Runtime, forward and backward (any trainable set, weights and optimizer outside the WASM heap).
    */
   readonly kind: "plain" | "fast" | "native";
-  /** Last-token logits (no gradient), row-major [B, numClasses]. */
+  /** The classifier's logits at its readout (the last token by default; no gradient), row-major [B, numClasses]. */
   logits(batch: Batch): Promise<Float32Array>;
-  /** One optimizer step on the batch (zero_grad, loss, backward, step); returns the loss before the update. */
-  trainStep(batch: Batch): Promise<number>;
+  /**
+   * One optimizer step on the batch (zero_grad, loss, backward, step); returns the batch's loss before the
+   * update (unscaled). With `opts` (runners that accumulate gradients only): one batch of gradient accumulation.
+   */
+  trainStep(batch: Batch, opts?: TrainStepOptions): Promise<number>;
+  /** The loss's ignore_index (default -100: no label is ignored). */
+  readonly ignoreIndex?: number;
   /** Writes trained values back into the model (fast path) and frees resources. */
   finish(): Promise<void>;
 }

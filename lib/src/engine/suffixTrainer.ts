@@ -1,13 +1,17 @@
 /**
- * Trains and evaluates the classifier's suffix (by default the last block + final norm + head at the last
- * position; any start block and readout, `SuffixSpec`) from cached prefix hidden states. The parameters live here as Float32Arrays while training (the model's
- * tf.Variables are updated by `syncToModel()`); AdamW runs on them in place (adamw.ts).
+ * Trains and evaluates the classifier's suffix from cached prefix hidden states: by default the last block +
+ * final norm + head at the last position; any start block, readout and mask with `SuffixSpec` (the bonus
+ * experiments' configurations). Gradient accumulation and ignore_index go through the loss's row weights.
+ * The parameters live here as Float32Arrays while training (the model's tf.Variables are updated by
+ * `syncToModel()`); AdamW runs on them in place (adamw.ts).
  * Gradients: ONNX Runtime with the suffix graph's backward pass (suffixGraph.ts, the gradient tape over the
  * model definition), or tfjs autodiff of `suffixLogits` when ONNX Runtime is unavailable.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { AdamWSettings } from "./adamw";
 import { suffixLogits } from "./lastTokenSuffix";
+import { ConfigError } from "../errors";
+import { type ReadoutKind } from "../model/gpt";
 import type { GptLike } from "./onnxGpt";
 import { createOrtSession, loadOnnxRuntime, OrtModule, OrtSession } from "./onnxRuntime";
 import { ParallelAdamW } from "./parallelAdamW";
@@ -18,8 +22,26 @@ import {
   suffixTakesReadout,
   type SuffixSpec,
 } from "./suffixGraph";
+import { lossTargets, type LossOptions } from "./trainingGraph";
+import { crossEntropy } from "../model/layers";
+import { TfjsOps } from "../model/tfjsOps";
 
 type OrtTensor = InstanceType<OrtModule["Tensor"]>;
+
+/** One batch of a step: gradient accumulation (lossScale, update) and the loss's ignore_index. */
+export interface SuffixStepOptions extends LossOptions {
+  /** Take the optimizer step after this batch (default true); false keeps adding gradients. */
+  readonly update?: boolean;
+  /** The batch's readout weights [B, T] for the flexible and mean readouts (readoutWeights). */
+  readonly readoutWeights?: Float32Array;
+}
+
+/** a += b, elementwise. */
+function addInto(a: Float32Array, b: Float32Array): void {
+  for (let i = 0; i < a.length; i++) a[i] += b[i];
+}
+
+const tfjsOps = new TfjsOps();
 
 /** Result of one training step. */
 export interface SuffixStepResult {
@@ -35,6 +57,8 @@ export class SuffixTrainer {
   private readonly opt: ParallelAdamW;
   private stepCount = 0;
   private dirty = false;
+  /** True while gradients of batches since the last step wait in the optimizer's buffers (accumulation). */
+  private pending = false;
 
   private constructor(
     private readonly model: GptLike,
@@ -45,7 +69,7 @@ export class SuffixTrainer {
     /** Number of classes of the head. */
     readonly classes: number,
     private readonly ort: { mod: OrtModule; forward: OrtSession; train: Map<string, OrtSession> } | undefined,
-    /** Where the suffix starts and how the classifier reads it. */
+    /** Where the suffix starts, what the classifier reads and whether attention masks (SuffixSpec). */
     readonly spec: Required<SuffixSpec>,
   ) {
     const train = new Map<string, Float32Array>();
@@ -62,6 +86,11 @@ export class SuffixTrainer {
   /** Threads used by AdamW (1 or 2). */
   get optimizerThreads(): number {
     return this.opt.threads;
+  }
+
+  /** What the classifier reads. */
+  get readout(): ReadoutKind {
+    return this.spec.readout;
   }
 
   /**
@@ -81,7 +110,7 @@ export class SuffixTrainer {
     const mod = opts.useOnnx === false ? undefined : loadOnnxRuntime();
     let ort: { mod: OrtModule; forward: OrtSession; train: Map<string, OrtSession> } | undefined;
     if (mod) {
-      // No spinning: AdamW (two threads) runs between these sessions' runs.
+      // No spinning: AdamW (two threads) runs between these sessions' runs. Training sessions open per batch shape.
       const forward = await createOrtSession(buildSuffixOnnx(model, spec), { spinning: false });
       ort = { mod, forward, train: new Map() };
     }
@@ -98,20 +127,38 @@ export class SuffixTrainer {
     return this.stepCount;
   }
 
-  /** Whether `logits` and `trainStep` need the readout weights [batch, seq] (flexible and mean readouts). */
-  get takesReadout(): boolean {
-    return suffixTakesReadout(this.spec);
-  }
-
   private feeds(hidden: Float32Array, batch: number, readout?: Float32Array): Record<string, OrtTensor> {
     const { mod } = this.ort!;
     const T = hidden.length / (batch * this.model.cfg.embDim);
     const feeds: Record<string, OrtTensor> = {
       hidden: new mod.Tensor("float32", hidden, [batch, T, this.model.cfg.embDim]),
     };
-    if (this.takesReadout) feeds.readout = new mod.Tensor("float32", this.readoutOrThrow(readout), [batch, T]);
+    if (this.takesReadout) feeds.readout = new mod.Tensor("float32", this.needReadout(readout), [batch, T]);
     for (const n of this.names) feeds[n] = new mod.Tensor("float32", this.param(n), this.model.params.get(n)!.shape);
     return feeds;
+  }
+
+  /** True when the readout needs per-batch weights [B, T] (flexible, mean: see readoutWeights). */
+  get takesReadout(): boolean {
+    return suffixTakesReadout(this.spec);
+  }
+
+  private needReadout(w: Float32Array | undefined): Float32Array {
+    if (!w) throw new ConfigError(`the ${this.readout} readout needs the batch's readout weights`);
+    return w;
+  }
+
+  /** The suffix on tfjs with this trainer's readout and mask (caller disposes). */
+  private tfjsLogits(h: tf.Tensor3D, readout?: Float32Array): tf.Tensor2D {
+    const [B, T] = h.shape;
+    return tf.tidy(() =>
+      suffixLogits(
+        this.model,
+        h,
+        this.spec,
+        this.takesReadout ? tf.tensor2d(this.needReadout(readout), [B, T]) : undefined,
+      ),
+    );
   }
 
   /** Writes the current parameter values into the model's variables (tfjs path: before computing). */
@@ -123,28 +170,10 @@ export class SuffixTrainer {
     this.dirty = false;
   }
 
-  private readoutOrThrow(readout: Float32Array | undefined): Float32Array {
-    if (!readout) throw new Error(`The ${this.spec.readout} readout needs its weights [batch, seq]`);
-    return readout;
-  }
-
-  /** The suffix's logits in tfjs from the model's variables (the path without ONNX Runtime). */
-  private tfjsLogits(hidden: tf.Tensor3D, readout: Float32Array | undefined): tf.Tensor2D {
-    const [B, T] = hidden.shape;
-    return tf.tidy(() =>
-      suffixLogits(
-        this.model,
-        hidden,
-        this.spec,
-        this.takesReadout ? tf.tensor2d(this.readoutOrThrow(readout), [B, T]) : undefined,
-      ),
-    );
-  }
-
   /**
-   * The classifier's logits of a batch, no gradients.
+   * The classifier's logits of a batch (its readout's), no gradients.
    * @param hidden prefix output, row-major [batch, seq, E]
-   * @param readout the readout weights, row-major [batch, seq], for the flexible and mean readouts
+   * @param readout the readout weights [batch, seq], for the flexible and mean readouts
    * @returns row-major [batch, classes]
    */
   async logits(hidden: Float32Array, batch: number, readout?: Float32Array): Promise<Float32Array> {
@@ -162,51 +191,68 @@ export class SuffixTrainer {
   }
 
   /**
-   * One training step: loss and gradients on the batch, then AdamW on the trainable parameters.
+   * One training step: loss and gradients on the batch, then AdamW on the trainable parameters. With
+   * `update: false` the batch's gradients are added to those accumulated since the last step and no step is
+   * taken (gradient accumulation; `lossScale` is the book's `loss /= accumulation_steps`).
    * @param hidden prefix output [batch, seq, E]; @param labels class ids [batch]
-   * @param readout the readout weights [batch, seq], for the flexible and mean readouts
+   * @returns the batch's loss (unscaled) before the update
    */
   async trainStep(
     hidden: Float32Array,
     batch: number,
     labels: ArrayLike<number>,
     optim: AdamWSettings,
-    readout?: Float32Array,
+    opts: SuffixStepOptions = {},
   ): Promise<SuffixStepResult> {
-    const C = this.classes;
+    const C = this.classes,
+      scale = opts.lossScale ?? 1;
+    const { targets, rowWeights } = lossTargets(labels, C, opts);
+    const accumulate = this.pending; // gradients of earlier batches wait in the optimizer's buffers
     let loss: number;
     if (this.ort) {
       const { mod } = this.ort;
-      const feeds = this.feeds(hidden, batch, readout);
-      const onehot = new Float32Array(batch * C);
-      for (let b = 0; b < batch; b++) onehot[b * C + labels[b]] = 1;
-      feeds.targets = new mod.Tensor("float32", onehot, [batch, C]);
-      feeds.row_weights = new mod.Tensor("float32", new Float32Array(batch).fill(1 / batch), [batch]); // the mean
-      // Preallocated outputs: ORT writes the gradients straight into the optimizer's gradient buffers.
+      const feeds = this.feeds(hidden, batch, opts.readoutWeights);
+      feeds.targets = new mod.Tensor("float32", targets, [batch, C]);
+      feeds.row_weights = new mod.Tensor("float32", rowWeights, [batch]); // the (scaled) mean over the rows kept
+      // Preallocated outputs: ORT writes the gradients straight into the optimizer's gradient buffers (or,
+      // while accumulating, into scratch buffers added to them below).
       const lossOut = new Float32Array(1);
       const fetches: Record<string, OrtTensor> = { loss: new mod.Tensor("float32", lossOut, []) };
-      for (const n of this.trainable)
-        fetches[`grad:${n}`] = new mod.Tensor("float32", this.opt.grad(n), this.model.params.get(n)!.shape);
+      const out = new Map<string, Float32Array>();
+      for (const n of this.trainable) {
+        const buf = accumulate ? new Float32Array(this.opt.grad(n).length) : this.opt.grad(n);
+        out.set(n, buf);
+        fetches[`grad:${n}`] = new mod.Tensor("float32", buf, this.model.params.get(n)!.shape);
+      }
       await (await this.trainSession(batch, hidden.length / (batch * this.model.cfg.embDim))).run(feeds, fetches);
-      loss = lossOut[0];
+      if (accumulate) for (const [n, g] of out) addInto(this.opt.grad(n), g);
+      loss = lossOut[0] / scale;
     } else {
       if (this.dirty) this.pushToModel();
       const T = hidden.length / (batch * this.model.cfg.embDim);
       const trainNames = [...this.trainable];
       const vars = trainNames.map((n) => this.model.params.get(n) as tf.Variable);
       const h = tf.tensor3d(hidden, [batch, T, this.model.cfg.embDim]);
-      const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Array.from(labels), "int32"), C));
+      const y = tf.tensor2d(targets, [batch, C]),
+        w = tf.tensor1d(rowWeights);
       const { value, grads } = tf.variableGrads(
-        () => tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(y, this.tfjsLogits(h, readout)),
+        () => crossEntropy(tfjsOps, this.tfjsLogits(h, opts.readoutWeights), y, w) as tf.Scalar,
         vars,
       );
-      loss = (await value.data())[0];
-      for (let i = 0; i < vars.length; i++) this.opt.grad(trainNames[i]).set(await grads[vars[i].name].data());
-      tf.dispose([h, y, value, grads]);
+      loss = (await value.data())[0] / scale;
+      for (let i = 0; i < vars.length; i++) {
+        const g = (await grads[vars[i].name].data()) as Float32Array;
+        if (accumulate) addInto(this.opt.grad(trainNames[i]), g);
+        else this.opt.grad(trainNames[i]).set(g);
+      }
+      tf.dispose([h, y, w, value, grads]);
     }
-    this.stepCount++;
-    await this.opt.step(this.stepCount, optim);
-    this.dirty = true;
+    if (opts.update ?? true) {
+      this.stepCount++;
+      await this.opt.step(this.stepCount, optim);
+      this.dirty = true;
+      this.pending = false;
+    } else this.pending = true;
     return { loss };
   }
 
@@ -221,18 +267,22 @@ export class SuffixTrainer {
     this.opt.reset(new Map([...this.trainable].map((n) => [n, this.model.params.get(n)!.dataSync()])));
     this.stepCount = 0;
     this.dirty = false;
+    this.pending = false;
   }
 
   /**
-   * The training session of a batch shape: one graph per shape (a DataLoader gives one or two), since the
-   * backward pass through more than one block needs numeric sizes (`buildSuffixOnnx`'s `batchShape`).
+   * The training session of a batch shape. One graph serves every shape when the suffix is at most one block;
+   * the backward pass through more blocks needs numeric sizes (`buildSuffixOnnx`'s `batchShape`), so those get
+   * one graph per shape (a padded DataLoader gives one or two; unpadded texts one per length).
    */
   private async trainSession(batch: number, seq: number): Promise<OrtSession> {
     const { train } = this.ort!;
-    const key = `${batch}x${seq}`;
+    const perShape = this.spec.fromBlock < this.model.cfg.nLayers - 1;
+    const key = perShape ? `${batch}x${seq}` : "any";
     let session = train.get(key);
     if (!session) {
-      const graph = buildSuffixOnnx(this.model, { ...this.spec, backward: true, batchShape: [batch, seq] });
+      const batchShape = perShape ? ([batch, seq] as const) : undefined;
+      const graph = buildSuffixOnnx(this.model, { ...this.spec, backward: true, batchShape });
       session = await createOrtSession(graph, { spinning: false });
       train.set(key, session);
     }

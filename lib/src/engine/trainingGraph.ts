@@ -64,9 +64,11 @@ function bytesOf(model: GptLike, names: Iterable<string>): number {
 }
 
 /**
- * Builds the training graph. Inputs: "input_ids" int32 [B, T], "targets" float [B, C] (one-hot), "readout"
+ * Builds the training graph. Inputs: "input_ids" int32 [B, T], "targets" float [B, C] (one-hot), "row_weights"
+ * float [B] (each row's weight in the loss, 1/B for the mean; see `lossTargets`), "readout"
  * float [B, T] for flexible/mean readouts, and the parameters in `paramInputs` by their names. Outputs:
- * "loss" (scalar), "logits" [B, C] and "grad:<name>" for each trainable parameter.
+ * "loss" (scalar: the weighted sum of the rows' cross-entropies), "logits" [B, C] and "grad:<name>" for each
+ * trainable parameter.
  * @throws ConfigError for unknown parameter names or a model without a head
  */
 export function buildTrainingGraph(model: GptLike, opts: TrainingGraphOptions): TrainingGraph {
@@ -105,9 +107,11 @@ export function buildTrainingGraph(model: GptLike, opts: TrainingGraphOptions): 
 
   const ids = d.lift(base.input("input_ids", OnnxDataType.INT32, [B, T]));
   const targets = d.lift(base.input("targets", OnnxDataType.FLOAT, [B, classes]));
+  // Each row's weight in the loss: 1/B for the book's mean; 0 for an ignored label; ÷ the accumulation steps.
+  const rowWeights = d.lift(base.input("row_weights", OnnxDataType.FLOAT, [B]));
   const readout = readoutOf(kind, () => d.lift(base.input("readout", OnnxDataType.FLOAT, [B, T])));
   const logits = gptForward(d, lookup, cfg, ids, { head: true, readout, causal: opts.causal ?? true });
-  const loss = crossEntropy(d, logits, targets);
+  const loss = crossEntropy(d, logits, targets, rowWeights);
   const names = opts.trainable.filter((n) => lookup(n));
   const grads = d.gradOrRows(
     loss,
@@ -143,4 +147,41 @@ export function addRowGradient(dense: Float32Array, rows: Float32Array, ids: Int
       dst = id * width;
     for (let j = 0; j < width; j++) dense[dst + j] += rows[src + j];
   }
+}
+
+/** How one batch enters the loss: the gradient accumulation's factor and the ignored label. */
+export interface LossOptions {
+  /** Factor on the loss (the book's `loss /= accumulation_steps`; default 1). */
+  readonly lossScale?: number;
+  /** Rows with this label are left out of the mean (PyTorch's ignore_index; default -100). */
+  readonly ignoreIndex?: number;
+}
+
+/**
+ * The cross-entropy's targets and row weights for a batch: one-hot rows [B, C] and weights [B] equal to
+ * lossScale / n for the n rows whose label is not ignoreIndex, 0 for the ignored ones (NaN everywhere when
+ * every row is ignored, as PyTorch's mean over nothing).
+ * @throws ConfigError for a label that is neither a class id nor ignored
+ */
+export function lossTargets(
+  labels: ArrayLike<number>,
+  classes: number,
+  opts: LossOptions = {},
+): { targets: Float32Array; rowWeights: Float32Array } {
+  const B = labels.length,
+    ignore = opts.ignoreIndex ?? -100;
+  const targets = new Float32Array(B * classes),
+    rowWeights = new Float32Array(B);
+  let n = 0;
+  for (let b = 0; b < B; b++) {
+    const l = labels[b];
+    if (l === ignore) continue;
+    if (!(Number.isInteger(l) && l >= 0 && l < classes))
+      throw new ConfigError(`label ${l} is not a class id in [0, ${classes})`);
+    targets[b * classes + l] = 1;
+    n++;
+  }
+  const w = (opts.lossScale ?? 1) / n;
+  for (let b = 0; b < B; b++) rowWeights[b] = labels[b] === ignore ? (n ? 0 : NaN) : w;
+  return { targets, rowWeights };
 }

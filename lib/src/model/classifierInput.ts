@@ -4,6 +4,7 @@
  */
 import { ConfigError } from "../errors";
 import { PAD_TOKEN_ID, getTokenizer, type Tokenizer } from "../tokenizer";
+import type { ReadoutKind } from "./gpt";
 import type { GPTModel } from "./gptModel";
 
 export interface ClassifyOptions {
@@ -15,10 +16,34 @@ export interface ClassifyOptions {
   maxLength?: number;
   /** Default: the model's saved pad id, else 50256 (`<|endoftext|>`). */
   padTokenId?: number;
+  /** Right-pad to maxLength (default: the model's `padding`, else true); false only truncates (`--no_padding`). */
+  padding?: boolean;
+  /** Which position(s) the classifier reads (default: the model's `readout`, else the last token). */
+  readout?: ReadoutKind;
+  /** Causal attention mask (default: the model's `causal`, else true). */
+  causal?: boolean;
 }
 
-/** A classifier model may carry the length and pad id it was trained with (loadClassifier sets them from its config). */
-export type ClassifierModel = GPTModel & { trainedMaxLength?: number; padTokenId?: number };
+/**
+ * A classifier model may carry how it was trained: the length and pad id, and a bonus-experiment variant's
+ * readout, causal mask and padding (loadClassifier sets them from its config).
+ */
+export type ClassifierModel = GPTModel & {
+  trainedMaxLength?: number;
+  padTokenId?: number;
+  readout?: ReadoutKind;
+  causal?: boolean;
+  padding?: boolean;
+};
+
+/** True when a classifier reads the last token under the causal mask of padded texts (the chapter's way). */
+export function readsLastToken(model: ClassifierModel, opts: ClassifyOptions = {}): boolean {
+  return (
+    (opts.readout ?? model.readout ?? "last") === "last" &&
+    (opts.causal ?? model.causal ?? true) &&
+    (opts.padding ?? model.padding ?? true)
+  );
+}
 
 /** The token ids classifyReview feeds the model: truncated, then right-padded to the effective max length. */
 export function encodeForClassification(
@@ -44,7 +69,7 @@ export function encodeForClassification(
   }
   ids = ids.slice(0, maxLength); // truncate
   const pad = opts.padTokenId ?? model.padTokenId ?? PAD_TOKEN_ID;
-  while (ids.length < maxLength) ids.push(pad); // right-pad
+  if (opts.padding ?? model.padding ?? true) while (ids.length < maxLength) ids.push(pad); // right-pad
   const vocab = model.param("tok_emb.weight").shape[0];
   const bad = ids.find((id) => !(Number.isInteger(id) && id >= 0 && id < vocab));
   if (bad !== undefined)

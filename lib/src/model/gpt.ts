@@ -175,8 +175,9 @@ export function gptForward<T>(
   return gptHead(o, param, h);
 }
 
-/** The readouts by name, as the bonus experiments call them. */
-export type ReadoutKind = "last" | "first" | "flexible" | "mean";
+/** The readouts by name, as the bonus experiments call them (mean: `--average_embeddings`). */
+export const READOUT_CHOICES = ["last", "first", "flexible", "mean"] as const;
+export type ReadoutKind = (typeof READOUT_CHOICES)[number];
 
 /** The definition's readout for a kind by name; `weights` makes its data (called for "flexible" and "mean" only). */
 export function readoutOf<T>(kind: ReadoutKind, weights: () => T): Readout<T> {

@@ -10,7 +10,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { ShapeMismatchError, ConfigError } from "../errors";
 import { validateConfig, type GPTConfig } from "./config";
-import { gptBlockParams, gptEmbed, gptFinalNorm, gptHead } from "./gpt";
+import { gptBlockParams, gptEmbed, gptFinalNorm, gptForward, gptHead, type Readout } from "./gpt";
 import { feedForward, multiHeadAttention, transformerBlock } from "./layers";
 import { TfjsOps } from "./tfjsOps";
 
@@ -50,6 +50,18 @@ export function parameterShapes(cfg: GPTConfig, outDim = cfg.vocabSize, headBias
 export interface ForwardOptions {
   /** Training mode: dropout is applied when `dropRate > 0`. Default false (the book's `model.eval()`). */
   training?: boolean;
+  /** Causal attention mask (default true; false is the bonus experiments' `--disable_causal_mask`). */
+  causal?: boolean;
+}
+
+/** Options of `GPTModel.classifierLogits`: where the part starts and what the classifier reads. */
+export interface ClassifierForwardOptions extends ForwardOptions {
+  /** First block (default 0); the input is token ids when the part starts with the embeddings, else hidden states. */
+  fromBlock?: number;
+  /** Start from token ids with the embeddings (default: fromBlock === 0). */
+  embed?: boolean;
+  /** Which position(s) become the logits (default the last token, the book's `[:, -1, :]`). */
+  readout?: Readout<tf.Tensor>;
 }
 
 /** GPT-2: embeddings → transformer blocks → final LayerNorm → output head. Book: GPTModel. */
@@ -63,19 +75,33 @@ export class GPTModel {
 
   /**
    * Creates a model with random weights (N(0, 0.02) matrices, zero biases, unit LayerNorm scales).
-   * @param opts `seed` (default 123); `init: "zeros"` skips the random matrices (faster when weights are loaded next).
+   * @param opts `seed` (default 123); `init: "zeros"` skips the random matrices (faster when weights are loaded next);
+   *   `init: "pytorch"` draws like PyTorch's default initialisation (the bonus experiments' `--weights random`:
+   *   embeddings N(0, 1), Linear weights and biases U(±1/√fan_in); same distributions, tfjs's own random numbers).
    * @throws ConfigError for an invalid config.
    */
-  constructor(cfg: GPTConfig, opts: { seed?: number; init?: "random" | "zeros" } = {}) {
+  constructor(cfg: GPTConfig, opts: { seed?: number; init?: "random" | "zeros" | "pytorch" } = {}) {
     this.cfg = validateConfig({ ...cfg });
     this.seed = opts.seed ?? 123;
-    for (const [name, shape] of parameterShapes(this.cfg)) {
+    const shapes = parameterShapes(this.cfg);
+    const fanIn = new Map(shapes.map(([n, s]) => [n, s[0]])); // Linear weights are [in, out]
+    for (const [name, shape] of shapes) {
       // One tidy per parameter: the initial value is freed at once, so the (never shrinking) WASM heap
       // holds one copy of the model, not two.
       tf.tidy(() => {
         let init: tf.Tensor;
         if (name.endsWith(".scale")) init = tf.ones(shape);
-        else if (name.endsWith(".bias") || name.endsWith(".shift") || opts.init === "zeros") init = tf.zeros(shape);
+        else if (name.endsWith(".shift") || opts.init === "zeros") init = tf.zeros(shape);
+        else if (opts.init === "pytorch") {
+          // PyTorch's defaults (the bonus's `--weights random`): nn.Embedding N(0, 1); nn.Linear weight and bias
+          // U(±1/√in) (kaiming_uniform with a = √5); the book's LayerNorm ones and zeros.
+          if (!isLinearWeight(name) && name.endsWith(".weight"))
+            init = tf.randomNormal(shape, 0, 1, "float32", this.seed++);
+          else {
+            const bound = 1 / Math.sqrt(fanIn.get(name.replace(/\.bias$/, ".weight"))!);
+            init = tf.randomUniform(shape, -bound, bound, "float32", this.seed++);
+          }
+        } else if (name.endsWith(".bias")) init = tf.zeros(shape);
         else init = tf.randomNormal(shape, 0, 0.02, "float32", this.seed++);
         this.params.set(name, tf.keep(tf.variable(init, true)));
       });
@@ -126,7 +152,11 @@ export class GPTModel {
   /** Causal multi-head self-attention of block i. x [B, T, E] → [B, T, E]. */
   attention(i: number, x: tf.Tensor, opts: ForwardOptions = {}): tf.Tensor {
     const att = gptBlockParams(this.lookup, i).att;
-    return multiHeadAttention(this.ops, x, att, { nHeads: this.cfg.nHeads, dropRate: this.dropRate(opts) });
+    return multiHeadAttention(this.ops, x, att, {
+      nHeads: this.cfg.nHeads,
+      causal: opts.causal,
+      dropRate: this.dropRate(opts),
+    });
   }
 
   /** The feed-forward network of block i: Linear(E→4E) → GELU (tanh approximation) → Linear(4E→E). */
@@ -140,6 +170,7 @@ export class GPTModel {
       () =>
         transformerBlock(this.ops, x, gptBlockParams(this.lookup, i), {
           nHeads: this.cfg.nHeads,
+          causal: opts.causal,
           dropRate: this.dropRate(opts),
         }) as tf.Tensor3D,
     );
@@ -162,6 +193,25 @@ export class GPTModel {
       for (let i = 0; i < this.cfg.nLayers; i++) x = this.block(i, x, opts);
       return this.head(this.finalNorm(x)) as tf.Tensor3D;
     });
+  }
+
+  /**
+   * The classifier's logits [B, C] of part of the model (from block `fromBlock` to the head) at the readout's
+   * position(s): the definition's `gptForward` with a readout, whose last block computes only the rows it reads.
+   * The caller disposes the result.
+   */
+  classifierLogits(input: tf.Tensor, opts: ClassifierForwardOptions = {}): tf.Tensor2D {
+    return tf.tidy(
+      () =>
+        gptForward(this.ops, this.lookup, this.cfg, input, {
+          fromBlock: opts.fromBlock,
+          embed: opts.embed,
+          head: true,
+          readout: opts.readout ?? { kind: "last" },
+          causal: opts.causal,
+          dropRate: this.dropRate(opts),
+        }) as tf.Tensor2D,
+    );
   }
 
   // ---- trainability (book 6.5) ----

@@ -12,5 +12,5 @@ export { TfjsOps } from "./tfjsOps";
 export { DiffOps } from "./autodiff";
 export type { Tracked, Gradient, RowGradient } from "./autodiff";
 export * as layers from "./layers";
-export { gptForward, gptBlockParams, readoutOf, readoutWeights } from "./gpt";
+export { gptForward, gptBlockParams, readoutOf, readoutWeights, READOUT_CHOICES } from "./gpt";
 export type { GptShape, ParamLookup, Readout, ReadoutKind, GptForwardOptions, ReadoutWeightsOptions } from "./gpt";

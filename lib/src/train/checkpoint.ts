@@ -11,6 +11,7 @@ import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { ConfigError, DataFormatError } from "../errors";
 import { writeFileAtomic } from "../util/atomic";
+import { READOUT_CHOICES, type ReadoutKind } from "../model/gpt";
 import { GPTModel, isLinearWeight } from "../model/gptModel";
 import { validateConfig, type GPTConfig } from "../model/config";
 import { PAD_TOKEN_ID } from "../tokenizer";
@@ -133,5 +134,15 @@ export function loadClassifier(dir: string): { model: ClassifierModel; maxLength
   model.freezeAll();
   model.trainedMaxLength = config.maxLength;
   model.padTokenId = config.padTokenId;
+  // A bonus-experiment variant (finetuneClassifier saves it in info) is read the way it was trained.
+  const variant = (
+    config.info as { variant?: { readout?: unknown; causalMask?: unknown; padding?: unknown } } | undefined
+  )?.variant;
+  if (variant) {
+    if (typeof variant.readout === "string" && (READOUT_CHOICES as readonly string[]).includes(variant.readout))
+      model.readout = variant.readout as ReadoutKind;
+    if (variant.causalMask === false) model.causal = false;
+    if (variant.padding === false) model.padding = false;
+  }
   return { model, maxLength: config.maxLength, config };
 }

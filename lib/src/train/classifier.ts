@@ -6,14 +6,17 @@ import { ConfigError } from "../errors";
 import { parameterShapes, type GPTModel } from "../model/gptModel";
 import type { GPTConfig } from "../model/config";
 
-/** Which layers train (book: last_block; its experiments also try all and last_layer). */
-export const TRAINABLE_CHOICES = ["last-block", "all", "last-layer"] as const;
+/**
+ * Which layers train (book: last_block; its bonus experiments' `--trainable_layers` also try all,
+ * last_layer (the head only) and last_two_blocks). Besides the head: the last block (or two) and the final norm.
+ */
+export const TRAINABLE_CHOICES = ["last-block", "all", "last-layer", "last-two-blocks"] as const;
 export type TrainableLayers = (typeof TRAINABLE_CHOICES)[number];
 
 export function checkTrainable(v: string): TrainableLayers {
   const norm = v.replace(/_/g, "-");
   if (!(TRAINABLE_CHOICES as readonly string[]).includes(norm))
-    throw new ConfigError(`--trainable must be one of ${TRAINABLE_CHOICES.join(", ")}, got "${v}"`);
+    throw new ConfigError(`--trainable-layers must be one of ${TRAINABLE_CHOICES.join(", ")}, got "${v}"`);
   return norm as TrainableLayers;
 }
 
@@ -21,6 +24,12 @@ export function checkTrainable(v: string): TrainableLayers {
 export function trainablePrefixes(cfg: GPTConfig, trainable: TrainableLayers): string[] {
   if (trainable === "all") return ["tok_emb", "pos_emb", "trf_blocks", "final_norm"];
   if (trainable === "last-block") return [`trf_blocks.${cfg.nLayers - 1}`, "final_norm"];
+  if (trainable === "last-two-blocks")
+    return [
+      ...(cfg.nLayers > 1 ? [`trf_blocks.${cfg.nLayers - 2}`] : []),
+      `trf_blocks.${cfg.nLayers - 1}`,
+      "final_norm",
+    ];
   return [];
 }
 

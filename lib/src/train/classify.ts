@@ -2,8 +2,14 @@
  * Section 6.8: classifying a text with the fine-tuned model.
  */
 import * as tf from "@tensorflow/tfjs";
-import { encodeForClassification, type ClassifierModel, type ClassifyOptions } from "../model/classifierInput";
-import { getTokenizer, type Tokenizer } from "../tokenizer";
+import {
+  encodeForClassification,
+  readsLastToken,
+  type ClassifierModel,
+  type ClassifyOptions,
+} from "../model/classifierInput";
+import { readoutOf, readoutWeights } from "../model/gpt";
+import { getTokenizer, PAD_TOKEN_ID, type Tokenizer } from "../tokenizer";
 import { lastTokenLogitsOf } from "./runner";
 
 /**
@@ -29,8 +35,20 @@ export function classifyWithProbability(
   opts: ClassifyOptions = {},
 ): { label: "spam" | "not spam"; spamProbability: number } {
   const ids = encodeForClassification(text, model, tokenizer, opts);
-  const probs = tf.tidy(() =>
-    tf.softmax(lastTokenLogitsOf(model, tf.tensor2d([ids], [1, ids.length], "int32"))).dataSync(),
-  );
+  const kind = opts.readout ?? model.readout ?? "last";
+  const probs = tf.tidy(() => {
+    const x = tf.tensor2d([ids], [1, ids.length], "int32");
+    // A bonus-experiment variant reads as it was trained: its readout and causal mask (model.readout/causal).
+    const logits = readsLastToken(model, { ...opts, padding: true })
+      ? lastTokenLogitsOf(model, x)
+      : model.classifierLogits(x, {
+          readout: readoutOf(kind, () => {
+            const pad = opts.padTokenId ?? model.padTokenId ?? PAD_TOKEN_ID;
+            return tf.tensor2d(readoutWeights(kind, ids, 1, { padTokenId: pad })!, [1, ids.length]);
+          }),
+          causal: opts.causal ?? model.causal ?? true,
+        });
+    return tf.softmax(logits).dataSync();
+  });
   return { label: probs[1] > probs[0] ? "spam" : "not spam", spamProbability: probs[1] };
 }

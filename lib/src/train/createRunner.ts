@@ -1,15 +1,16 @@
 /**
- * Choosing a runner: the plain path (lib/src/train/runner.ts) or the exact fast path of the
- * performance engine (frozen prefix computed once per text, last-position suffix), when the engine is
- * part of this build and the model qualifies (frozen embeddings and leading blocks, dropout 0).
- * Both give the same numbers; the training loop sees only the ClassifierRunner interface.
+ * Choosing a runner: the fastest exact path for a model and a configuration (the bonus experiments' readout,
+ * mask, ignore_index, padding): the fast path (frozen prefix computed once per text, last block trained at
+ * the readout) when the model's frozen layers allow it, else the native one (every layer on ONNX Runtime),
+ * else the plain path (lib/src/train/runner.ts). All give the same numbers; the training loop sees only the
+ * ClassifierRunner interface.
  */
 import type { Batch } from "../data/dataLoader";
 import type { AdamWSettings } from "../engine/adamw";
 import { createFastClassifierPath } from "../engine/fastPath";
 import { createOrtTrainerPath } from "../engine/ortTrainer";
 import { createPlainAcceleration } from "../engine/plainAcceleration";
-import type { ClassifierRunner } from "../engine/runnerTypes";
+import type { ClassifierHeadOptions, ClassifierRunner, TrainStepOptions } from "../engine/runnerTypes";
 import { ConfigError } from "../errors";
 import type { GPTModel } from "../model/gptModel";
 import type { AdamW } from "./adamw";
@@ -19,7 +20,12 @@ import { PlainRunner } from "./runner";
 export interface FastPathLike {
   precompute(rows: readonly Int32Array[]): Promise<unknown>;
   logitsLastToken(batch: Batch): Promise<Float32Array>;
-  trainStep(batch: Batch, labels: ArrayLike<number>, optim: AdamWSettings): Promise<number>;
+  trainStep(
+    batch: Batch,
+    labels: ArrayLike<number>,
+    optim: AdamWSettings,
+    opts?: { lossScale?: number; update?: boolean; ignoreIndex?: number },
+  ): Promise<number>;
   dispose(): Promise<void>;
   /** Blocks in the cached prefix (the fast path's; the native trainer caches none). */
   readonly depth?: number;
@@ -31,6 +37,8 @@ export class FastRunner implements ClassifierRunner {
     readonly path: FastPathLike,
     private readonly optimizer?: AdamW,
     readonly kind: "fast" | "native" = "fast",
+    /** The loss's ignore_index (default -100). */
+    readonly ignoreIndex = -100,
   ) {}
 
   /** The fast path's cached blocks (for the memory estimate). */
@@ -42,10 +50,10 @@ export class FastRunner implements ClassifierRunner {
     return this.path.logitsLastToken(batch);
   }
 
-  trainStep(batch: Batch): Promise<number> {
+  trainStep(batch: Batch, opts?: TrainStepOptions): Promise<number> {
     const o = this.optimizer;
     if (!o) throw new Error("FastRunner.trainStep needs an optimizer");
-    return this.path.trainStep(batch, batch.labels, o.settings);
+    return this.path.trainStep(batch, batch.labels, o.settings, { ...opts, ignoreIndex: this.ignoreIndex });
   }
 
   async finish(): Promise<void> {
@@ -61,15 +69,37 @@ export class FastRunner implements ClassifierRunner {
 export async function createPlainRunner(
   model: GPTModel,
   optimizer: AdamW | undefined,
-  opts: { native?: boolean; log?: (line: string) => void } = {},
+  opts: { native?: boolean; head?: ClassifierHeadOptions; log?: (line: string) => void } = {},
 ): Promise<PlainRunner> {
   if (opts.native === false) {
     opts.log?.("Plain path: every layer in tfjs");
-    return new PlainRunner(model, optimizer);
+    return new PlainRunner(model, optimizer, opts.head);
   }
-  const { description, ...native } = await createPlainAcceleration(model);
+  const { description, ...native } = await createPlainAcceleration(model, { causal: opts.head?.causal });
   opts.log?.(`Plain path: ${description}`);
-  return new PlainRunner(model, optimizer, native);
+  return new PlainRunner(model, optimizer, { ...opts.head, ...native });
+}
+
+/** What a training run needs of its path beyond the model's trainable layers (createRunner chooses by it). */
+export interface RunnerNeeds {
+  /** Readout, causal mask and ignore_index (default: the chapter's). */
+  head?: ClassifierHeadOptions;
+  /** Batches of different lengths (no padding): one compiled native graph per length would be too many. */
+  variableLength?: boolean;
+}
+
+/**
+ * Why the fast or the native path cannot run a configuration (undefined: it can, as far as the configuration
+ * goes; the model's trainable layers decide the rest). The fast path caches the frozen prefix of any depth (with
+ * or without the causal mask) and trains the blocks after it at any readout; the native path runs any trainable set, readout
+ * and mask with one compiled graph per batch shape. Both accumulate gradients and apply an ignore_index; the
+ * plain path runs everything.
+ */
+export function pathLimits(needs: RunnerNeeds = {}): { fast?: string; native?: string } {
+  const native = needs.variableLength
+    ? "batches of different lengths (no padding) would each compile a graph: the plain path runs them"
+    : undefined;
+  return { native };
 }
 
 export interface RunnerOptions {
@@ -82,6 +112,8 @@ export interface RunnerOptions {
   native?: boolean;
   /** Every sequence the run will see (train, validation, test), to compute the frozen prefix once up front. */
   sequences?: readonly Int32Array[];
+  /** The configuration's readout, mask, loss and batches (the bonus experiments' options); see pathLimits. */
+  needs?: RunnerNeeds;
   /** On-disk prefix cache folder. */
   cacheDir?: string;
   log?: (line: string) => void;
@@ -98,27 +130,44 @@ export async function createRunner(
   opts: RunnerOptions = {},
 ): Promise<ClassifierRunner> {
   const want = opts.path ?? "auto";
-  const plain = () => createPlainRunner(model, optimizer, { native: opts.native, log: opts.log });
+  const head = opts.needs?.head ?? {};
+  const plain = () => createPlainRunner(model, optimizer, { native: opts.native, head, log: opts.log });
   if (want === "plain") return plain();
+  const limits = pathLimits(opts.needs);
   let why = "";
-  if (want !== "native") {
+  if (want !== "native" && limits.fast) {
+    if (want === "fast") throw new ConfigError(`The fast path cannot be used: ${limits.fast}`);
+    why = `the fast path: ${limits.fast}`;
+  } else if (want !== "native") {
     const fast = await createFastClassifierPath(model, {
       cacheDir: opts.cacheDir,
       log: opts.log,
       onPrefixProgress: opts.onPrefixProgress,
+      readout: head.readout,
+      causal: head.causal,
+      padTokenId: head.padTokenId,
     });
     if (!("reason" in fast)) {
       if (opts.sequences?.length) await fast.precompute(opts.sequences);
-      return new FastRunner(fast, optimizer);
+      return new FastRunner(fast, optimizer, "fast", head.ignoreIndex);
     }
     if (want === "fast") throw new ConfigError(`The fast path cannot be used: ${fast.reason}`);
     why = `the fast path needs a frozen prefix: ${fast.reason}`;
   }
   // Every layer on ONNX Runtime, forward and backward (engine/ortTrainer.ts), when ONNX Runtime and the model allow.
-  const native = await createOrtTrainerPath(model);
+  if (limits.native) {
+    if (want === "native") throw new ConfigError(`The native path cannot be used: ${limits.native}`);
+    opts.log?.(`Plain training path (${why}; native: ${limits.native})`);
+    return plain();
+  }
+  const native = await createOrtTrainerPath(model, {
+    readout: head.readout,
+    causal: head.causal,
+    padTokenId: head.padTokenId,
+  });
   if (!("reason" in native)) {
     opts.log?.(`Native training path: every layer on ONNX Runtime, forward and backward${why ? ` (${why})` : ""}`);
-    return new FastRunner(native, optimizer, "native");
+    return new FastRunner(native, optimizer, "native", head.ignoreIndex);
   }
   if (want === "native") throw new ConfigError(`The native path cannot be used: ${native.reason}`);
   opts.log?.(`Plain training path (${why}; native: ${native.reason})`);

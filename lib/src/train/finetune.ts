@@ -11,14 +11,24 @@ import { prepareSpamData } from "../data/prepare";
 import { SpamDataset } from "../data/spamDataset";
 import { DataLoader } from "../data/dataLoader";
 import { ConfigError } from "../errors";
-import { loadPretrainedGpt2 } from "../weights/pretrained";
+import { TINY_GPT2_DIR } from "../assets";
+import { GPTModel } from "../model/gptModel";
+import { modelConfig } from "../model/config";
+import { READOUT_CHOICES, type ReadoutKind } from "../model/gpt";
+import { isModelSize, loadPretrainedGpt2, openWeights } from "../weights/pretrained";
 import { createProgress, type Progress } from "../util/progress";
-import { prepareClassifier, type TrainableLayers } from "./classifier";
+import { checkTrainable, prepareClassifier, type TrainableLayers } from "./classifier";
 import { AdamW } from "./adamw";
 import { createRunner } from "./createRunner";
 import { checkTrainingMemory } from "./memory";
 import { calcAccuracyLoader, calcLossLoader } from "./evaluate";
-import { checkMaxSteps, trainClassifierSimple, type TrainOptions, type TrainResult } from "./trainClassifier";
+import {
+  checkAccumulationSteps,
+  checkMaxSteps,
+  trainClassifierSimple,
+  type TrainOptions,
+  type TrainResult,
+} from "./trainClassifier";
 import { trainingProgress } from "./progress";
 import { loadClassifier, saveClassifier } from "./checkpoint";
 import { saveTrainingReport, type Evaluation } from "./report";
@@ -32,8 +42,25 @@ export function trainingSchedule(
     : { numEpochs: 5, evalFreq: 50, evalIter: 5 };
 }
 
-/** The three loaders of section 6.3 (batch 8; training shuffled with seed 123 and drop_last). */
-export function createSpamLoaders(files: { train: string; validation: string; test: string }): {
+/** How the loaders batch and pad (the bonus experiments' `--batch_size`, `--no_padding`, `--context_length`). */
+export interface SpamLoaderOptions {
+  /** Texts per batch (default 8, the book's). */
+  batchSize?: number;
+  /** Right-pad the texts (default true); false keeps each text at its length (needs batchSize 1). */
+  padding?: boolean;
+  /** Pad and truncate every split to this length (default: the longest training text; not without padding). */
+  maxLength?: number;
+}
+
+/**
+ * The three loaders of section 6.3 (batch 8; training shuffled with seed 123 and drop_last). Validation and
+ * test are padded (and truncated) to the training set's length, or all three to `maxLength`; without padding
+ * each text keeps its length.
+ */
+export function createSpamLoaders(
+  files: { train: string; validation: string; test: string },
+  opts: SpamLoaderOptions = {},
+): {
   trainDataset: SpamDataset;
   valDataset: SpamDataset;
   testDataset: SpamDataset;
@@ -41,30 +68,122 @@ export function createSpamLoaders(files: { train: string; validation: string; te
   valLoader: DataLoader;
   testLoader: DataLoader;
 } {
-  const trainDataset = new SpamDataset(files.train);
-  const valDataset = new SpamDataset(files.validation, undefined, { maxLength: trainDataset.maxLength });
-  const testDataset = new SpamDataset(files.test, undefined, { maxLength: trainDataset.maxLength });
+  const padding = opts.padding ?? true,
+    batchSize = opts.batchSize ?? 8;
+  const trainDataset = new SpamDataset(files.train, undefined, { maxLength: opts.maxLength, padding });
+  const maxLength = padding ? trainDataset.maxLength : undefined;
+  const valDataset = new SpamDataset(files.validation, undefined, { maxLength, padding });
+  const testDataset = new SpamDataset(files.test, undefined, { maxLength, padding });
   return {
     trainDataset,
     valDataset,
     testDataset,
-    trainLoader: new DataLoader(trainDataset, { batchSize: 8, shuffle: true, dropLast: true, seed: 123 }),
-    valLoader: new DataLoader(valDataset, { batchSize: 8 }),
-    testLoader: new DataLoader(testDataset, { batchSize: 8 }),
+    trainLoader: new DataLoader(trainDataset, { batchSize, shuffle: true, dropLast: true, seed: 123 }),
+    valLoader: new DataLoader(valDataset, { batchSize }),
+    testLoader: new DataLoader(testDataset, { batchSize }),
   };
 }
 
-export interface FinetuneOptions {
-  /** GPT-2 size or path (default "124M"). */
+/**
+ * The bonus experiments' variants (ch06/02_bonus_additional-experiments/additional_experiments.py), each an
+ * option with the book's flag beside it; the defaults are the chapter's run.
+ */
+export interface FinetuneVariant {
+  /** `--trainable_layers`: last-block (default), all, last-layer (the head only), last-two-blocks. */
+  trainable?: TrainableLayers;
+  /** `--trainable_token_pos` last (default) / first / flexible (the last real token); `--average_embeddings` = mean. */
+  readout?: ReadoutKind;
+  /**
+   * `--context_length`: "longest" (default: the longest training text; validation and test padded or
+   * truncated to it), "model" (the model's context, 1024) or a number of tokens.
+   */
+  contextLength?: "longest" | "model" | number;
+  /** false = `--no_padding` (each text at its own length; needs batchSize 1). Default true. */
+  padding?: boolean;
+  /** `--batch_size` (default 8). */
+  batchSize?: number;
+  /**
+   * `--accumulation_steps` (default 1): the loss is divided by it and the optimizer steps every N batches
+   * and after each epoch's last batch.
+   */
+  accumulationSteps?: number;
+  /** false = `--disable_causal_mask` (every position attends to every other). Default true. */
+  causalMask?: boolean;
+  /**
+   * `--ignore_index` of the cross-entropy (default -100): rows with this label leave the loss's mean, as in
+   * PyTorch's cross_entropy. With 0/1 labels only 0 or 1 change anything (the book's row 18, 50256, cannot);
+   * the book's script parses the flag but never passes it to its training loop.
+   */
+  ignoreIndex?: number;
+  /**
+   * `--weights`: "pretrained" (default) or "random" (PyTorch's default initialisation, seeded; `weights` then
+   * only names the size, the book's `--model_size`).
+   */
+  initWeights?: "pretrained" | "random";
+  /** AdamW learning rate (default 5e-5, the book's). */
+  lr?: number;
+  /** AdamW weight decay (default 0.1, the book's). */
+  weightDecay?: number;
+}
+
+/** A variant with every default filled in (what the run used; saved with the classifier). */
+export type ResolvedFinetuneVariant = Required<FinetuneVariant>;
+
+/**
+ * Checks a variant and fills in the defaults (the chapter's run).
+ * @throws ConfigError for a value out of range or a combination that makes no sense (no padding with batches
+ *   of more than one text, or with a context length).
+ */
+export function resolveFinetuneVariant(v: FinetuneVariant = {}): ResolvedFinetuneVariant {
+  const r: ResolvedFinetuneVariant = {
+    trainable: v.trainable !== undefined ? checkTrainable(v.trainable) : "last-block",
+    readout: v.readout ?? "last",
+    contextLength: v.contextLength ?? "longest",
+    padding: v.padding ?? true,
+    batchSize: v.batchSize ?? 8,
+    accumulationSteps: v.accumulationSteps ?? 1,
+    causalMask: v.causalMask ?? true,
+    ignoreIndex: v.ignoreIndex ?? -100,
+    initWeights: v.initWeights ?? "pretrained",
+    lr: v.lr ?? 5e-5,
+    weightDecay: v.weightDecay ?? 0.1,
+  };
+  if (!READOUT_CHOICES.includes(r.readout))
+    throw new ConfigError(`readout must be one of ${READOUT_CHOICES.join(", ")}, got "${String(r.readout)}"`);
+  const c = r.contextLength;
+  if (!(c === "longest" || c === "model" || (Number.isSafeInteger(c) && c > 0)))
+    throw new ConfigError(`contextLength must be "longest", "model" or a positive integer, got ${String(c)}`);
+  if (!(Number.isSafeInteger(r.batchSize) && r.batchSize > 0))
+    throw new ConfigError(`batchSize must be a positive integer, got ${r.batchSize}`);
+  checkAccumulationSteps(r.accumulationSteps);
+  if (!Number.isSafeInteger(r.ignoreIndex))
+    throw new ConfigError(`ignoreIndex must be an integer, got ${r.ignoreIndex}`);
+  if (r.initWeights !== "pretrained" && r.initWeights !== "random")
+    throw new ConfigError(`initWeights must be "pretrained" or "random", got "${String(r.initWeights)}"`);
+  if (!(Number.isFinite(r.lr) && r.lr > 0)) throw new ConfigError(`lr must be a positive number, got ${r.lr}`);
+  if (!(Number.isFinite(r.weightDecay) && r.weightDecay >= 0))
+    throw new ConfigError(`weightDecay must be a number ≥ 0, got ${r.weightDecay}`);
+  if (!r.padding && r.batchSize !== 1)
+    throw new ConfigError(
+      `Without padding the texts of a batch differ in length, so the batch size must be 1 (the book's --no_padding --batch_size 1), got ${r.batchSize}; for the effect of a larger batch add accumulation steps (e.g. 8)`,
+    );
+  if (!r.padding && v.contextLength !== undefined && c !== "longest")
+    throw new ConfigError(
+      `A context length (${String(c)}) pads or truncates the texts; without padding each text keeps its own length`,
+    );
+  return r;
+}
+
+export interface FinetuneOptions extends FinetuneVariant {
+  /** GPT-2 size or path (default "124M"); with `initWeights: "random"`, the size to build (or a folder whose config to use). */
   weights?: string;
   /** Default: the schedule's (5, or 2 in smoke mode). */
   epochs?: number;
   /** Stop after this many optimizer steps (then evaluate and save as usual): a quick check of a configuration. */
   maxSteps?: number;
-  trainable?: TrainableLayers;
   /** Output folder (default <dataDir>/review-classifier). */
   outDir?: string;
-  /** "auto" uses the exact fast path when available, else the native one (ONNX Runtime), else plain. */
+  /** "auto" uses the fastest exact path for the configuration: fast, else native (ONNX Runtime), else plain. */
   path?: "auto" | "plain" | "fast" | "native";
   /** Default: settings.smoke. */
   smoke?: boolean;
@@ -87,6 +206,19 @@ export interface FinetuneResult {
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 
 /**
+ * A GPT-2 of a size (or of the config in a weights folder) with PyTorch's default initialisation under seed 123
+ * (the bonus experiments' `--weights random`: `torch.manual_seed(123)` before `GPTModel(BASE_CONFIG)`).
+ */
+export function randomGpt2(weights: string, log?: (line: string) => void): { model: GPTModel; source: string } {
+  const cfg = isModelSize(weights) ? modelConfig(weights) : openWeights(weights).config;
+  log?.(`Random weights (PyTorch's default initialisation, seed 123) of shape ${cfg.nLayers} × ${cfg.embDim}`);
+  return {
+    model: new GPTModel(cfg, { init: "pytorch", seed: 123 }),
+    source: `random (${isModelSize(weights) ? weights : `shape of ${weights}`})`,
+  };
+}
+
+/**
  * Runs sections 6.2–6.8 and saves the classifier with metrics, log and plots in `outDir`.
  * Nothing is written before training has finished (an interrupted run leaves no partial model).
  * @throws ConfigError, DownloadError, DataFormatError for user-fixable problems; TrainingInterruptedError on abort.
@@ -99,44 +231,70 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
     ...(o.epochs !== undefined ? { numEpochs: o.epochs } : {}),
     ...(o.maxSteps !== undefined ? { maxSteps: checkMaxSteps(o.maxSteps) } : {}), // checked before any work
   };
-  const trainable = o.trainable ?? "last-block";
+  const v = resolveFinetuneVariant(o); // checked before any work
+  const trainable = v.trainable;
   const outDir = path.resolve(o.outDir ?? path.join(settings.dataDir, "review-classifier"));
   const showProgress = o.progress ?? true;
 
-  // 6.2–6.3: data and loaders
+  // 6.2: the data
   const prepared = await prepareSpamData(settings.dataDir, { urls: settings.smsSpamUrls, log });
-  const d = createSpamLoaders({
-    train: prepared.files.train.path,
-    validation: prepared.files.validation.path,
-    test: prepared.files.test.path,
-  });
-  log(
-    `${d.trainLoader.length} training batches, ${d.valLoader.length} validation batches, ${d.testLoader.length} test batches (max length ${d.trainDataset.maxLength})`,
-  );
 
-  // 6.4–6.5: pretrained GPT-2 with a new 2-class head
-  const { model, source } = await loadPretrainedGpt2({
-    weights: o.weights ?? "124M",
-    dataDir: settings.dataDir,
-    baseUrls: settings.gpt2BaseUrls,
-    log,
-  });
+  // 6.4–6.5: pretrained GPT-2 (or PyTorch-style random weights of its shape) with a new 2-class head
+  const { model, source } =
+    v.initWeights === "random"
+      ? randomGpt2(
+          smoke && isModelSize(o.weights ?? "124M") ? path.join(TINY_GPT2_DIR, "124M") : (o.weights ?? "124M"),
+          log,
+        ) // smoke: the tiny model's shape
+      : await loadPretrainedGpt2({
+          weights: o.weights ?? "124M",
+          dataDir: settings.dataDir,
+          baseUrls: settings.gpt2BaseUrls,
+          log,
+        });
   try {
+    if (typeof v.contextLength === "number" && v.contextLength > model.cfg.contextLength)
+      throw new ConfigError(
+        `A context length of ${v.contextLength} tokens is more than the model's ${model.cfg.contextLength} positions`,
+      );
+    // 6.3: datasets and loaders, padded to the longest training text (or the variant's length, or not at all)
+    const d = createSpamLoaders(
+      { train: prepared.files.train.path, validation: prepared.files.validation.path, test: prepared.files.test.path },
+      {
+        batchSize: v.batchSize,
+        padding: v.padding,
+        maxLength:
+          v.contextLength === "model"
+            ? model.cfg.contextLength
+            : v.contextLength === "longest"
+              ? undefined
+              : v.contextLength,
+      },
+    );
+    log(
+      `${d.trainLoader.length} training batches, ${d.valLoader.length} validation batches, ${d.testLoader.length} test batches (${v.padding ? "max length" : "no padding, longest"} ${d.trainDataset.maxLength})`,
+    );
     if (d.trainDataset.maxLength > model.cfg.contextLength) {
       throw new ConfigError(
         `The longest training text has ${d.trainDataset.maxLength} tokens, more than the model's context length ${model.cfg.contextLength}`,
       );
     }
+    if (d.trainLoader.length === 0)
+      throw new ConfigError(`The batch size ${v.batchSize} is larger than the ${d.trainDataset.length} training texts`);
     const counts = prepareClassifier(model, { numClasses: 2, trainable, seed: 123 });
     log(
       `Total parameters: ${counts.total.toLocaleString("en-US")}; trainable (${trainable}): ${counts.trainable.toLocaleString("en-US")}`,
     );
-    const optimizer = new AdamW(model.trainableParams(), { lr: 5e-5, weightDecay: 0.1 });
+    const optimizer = new AdamW(model.trainableParams(), { lr: v.lr, weightDecay: v.weightDecay });
     let prefixBar: Progress | undefined;
     const sequences = [d.trainDataset, d.valDataset, d.testDataset].flatMap((x) => x.encodedTexts);
     const runner = await createRunner(model, optimizer, {
       path: o.path ?? "auto",
       sequences,
+      needs: {
+        head: { readout: v.readout, causal: v.causalMask, ignoreIndex: v.ignoreIndex },
+        variableLength: !v.padding,
+      },
       cacheDir: path.join(settings.dataDir, "cache"),
       log,
       onPrefixProgress: (done, total) => {
@@ -156,6 +314,7 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
         seqLen: d.trainDataset.maxLength,
         cachedTokens: sequences.reduce((a, s) => a + s.length, 0),
         trainable,
+        accumulation: v.accumulationSteps > 1,
         log,
       });
       // 6.6: before fine-tuning (book: 46.25% / 45.00% / 48.75%, losses 2.453 / 2.583 / 2.322)
@@ -177,6 +336,7 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
       // 6.7: training
       const train = await trainClassifierSimple(runner, d.trainLoader, d.valLoader, {
         ...schedule,
+        accumulationSteps: v.accumulationSteps,
         log,
         signal: o.signal,
         onProgress: showProgress ? trainingProgress() : undefined,
@@ -196,7 +356,15 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
       // 6.8: save the model, metrics, log and plots
       saveClassifier(outDir, model, {
         maxLength: d.trainDataset.maxLength,
-        info: { baseWeights: source, trainable, epochs: train.epochs, steps: train.steps, smoke, runner: runner.kind },
+        info: {
+          baseWeights: source,
+          trainable,
+          epochs: train.epochs,
+          steps: train.steps,
+          smoke,
+          runner: runner.kind,
+          variant: v,
+        },
       });
       const pngs = await saveTrainingReport(outDir, {
         initial,
@@ -204,6 +372,7 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
         train,
         numEpochs: train.epochs,
         runner: runner.kind,
+        variant: v,
         log,
       });
       log(`Saved the classifier, metrics, log and plots in ${outDir}`);

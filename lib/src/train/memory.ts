@@ -34,6 +34,8 @@ export interface PlainPathMemory {
   readonly embeddingsInTape: boolean;
   /** True when ONNX Runtime computes the frozen trunk (it holds its own copy of the trunk's weights). */
   readonly trunkOnOnnx: boolean;
+  /** True with gradient accumulation: the gradients summed since the last step stay in tfjs between batches. */
+  readonly accumulation?: boolean;
 }
 
 /** The exact fast path (engine/fastPath.ts): frozen prefix cached once per text, the suffix on ONNX Runtime. */
@@ -180,6 +182,9 @@ const estimatePlain: Estimator<PlainPathMemory> = ({ cfg, trainableParams, total
   const items: MemoryItem[] = [
     { what: "weights (tf.Variables)", where: "tfjs", bytes: weights },
     { what: "AdamW's m and v", where: "tfjs", bytes: moments },
+    ...(path.accumulation
+      ? [{ what: "the gradients accumulated since the last step", where: "tfjs" as const, bytes: grads }]
+      : []),
     { what: peakWhat, where: "tfjs", bytes: peakBytes },
     { what: "Node.js, tfjs and ONNX Runtime", where: "native", bytes: RUNTIME_BYTES },
   ];
@@ -485,21 +490,24 @@ export function checkTrainingMemory(
     seqLen: number;
     cachedTokens?: number;
     trainable?: TrainableLayers;
+    /** Gradient accumulation (accumulationSteps > 1): one more set of gradients on the plain path. */
+    accumulation?: boolean;
     log?: (line: string) => void;
     limits?: MemoryLimits;
   },
 ): TrainingMemoryEstimate {
   const limits = o.limits ?? machineMemoryLimits();
   const shape = { batchSize: o.batchSize, seqLen: o.seqLen };
+  const input = trainingMemoryInput(
+    model,
+    runner.kind === "fast"
+      ? { ...shape, path: "fast", cachedTokens: o.cachedTokens ?? 0, prefixBlocks: runner.prefixDepth }
+      : runner.kind === "native"
+        ? { ...shape, path: "native" }
+        : { ...shape, path: "plain", trunkOnOnnx: runner.trunkKind === "onnx" },
+  );
   const e = estimateTrainingMemory(
-    trainingMemoryInput(
-      model,
-      runner.kind === "fast"
-        ? { ...shape, path: "fast", cachedTokens: o.cachedTokens ?? 0, prefixBlocks: runner.prefixDepth }
-        : runner.kind === "native"
-          ? { ...shape, path: "native" }
-          : { ...shape, path: "plain", trunkOnOnnx: runner.trunkKind === "onnx" },
-    ),
+    input.path.kind === "plain" && o.accumulation ? { ...input, path: { ...input.path, accumulation: true } } : input,
   );
   o.log?.(describeTrainingMemory(e, limits));
   const fewer = o.trainable && fewerLayersAlternative(model.cfg, o.trainable, shape, limits);

@@ -21,6 +21,8 @@ export interface TrainingReport {
   train: TrainResult;
   numEpochs: number;
   runner?: string;
+  /** The options the run used (e.g. the bonus experiments' variant: readout, trainable layers, …). */
+  variant?: Readonly<Record<string, unknown>>;
   /** Where to report written PNGs and PNG failures. */
   log?: (line: string) => void;
 }
@@ -36,7 +38,14 @@ export async function saveTrainingReport(dir: string, r: TrainingReport): Promis
   writeFileAtomic(
     path.join(dir, "metrics.json"),
     JSON.stringify(
-      { initial: r.initial, final: r.final, runner: r.runner, numEpochs: r.numEpochs, ...curves },
+      {
+        initial: r.initial,
+        final: r.final,
+        runner: r.runner,
+        ...(r.variant ? { variant: r.variant } : {}),
+        numEpochs: r.numEpochs,
+        ...curves,
+      },
       null,
       2,
     ) + "\n",

@@ -37,6 +37,12 @@ export interface TrainOptions {
    * ends there with its accuracy line, and no further epoch starts. Default: no limit.
    */
   maxSteps?: number;
+  /**
+   * Gradient accumulation (the bonus experiments' `--accumulation_steps`, default 1): each batch's loss is
+   * divided by it, and the optimizer steps every `accumulationSteps` batches and after an epoch's last batch.
+   * Evaluations still come every `evalFreq` batches. Needs a runner that accumulates (the plain path).
+   */
+  accumulationSteps?: number;
   /** Book-format log lines (`Ep 1 (Step 000050): Train loss 0.617, Val loss 0.637`). */
   log?: (line: string) => void;
   /** Called after every step (see trainingProgress() for ready-made progress bars). */
@@ -53,8 +59,10 @@ export interface TrainResult {
   trainAccs: number[];
   valAccs: number[];
   examplesSeen: number;
-  /** Optimizer steps taken. */
+  /** Optimizer steps taken (batches trained on, divided by the accumulation steps, rounded up per epoch). */
   steps: number;
+  /** Batches trained on (the book's global_step + 1). */
+  batches: number;
   /** Epochs begun (fewer than `numEpochs` when `maxSteps` stopped the run; the last one may be partial). */
   epochs: number;
   /** Global step of each evaluation. */
@@ -67,6 +75,13 @@ export interface TrainResult {
 
 /** Training stopped by its AbortSignal; nothing half-written is left behind. */
 export class TrainingInterruptedError extends UserError {}
+
+/** Checks an `accumulationSteps` setting. @throws ConfigError unless it is a positive integer. */
+export function checkAccumulationSteps(n: number): number {
+  if (!(Number.isSafeInteger(n) && n > 0))
+    throw new ConfigError(`accumulationSteps must be a positive integer, got ${n}`);
+  return n;
+}
 
 /** Checks a `maxSteps` setting. @throws ConfigError unless it is a positive integer. */
 export function checkMaxSteps(maxSteps: number): number {
@@ -131,11 +146,13 @@ export async function trainClassifierSimple(
     checkTrainingMemory(runner.model, runner, {
       batchSize: trainLoader.batchSize,
       seqLen: trainLoader.dataset.maxLength,
+      accumulation: (opts.accumulationSteps ?? 1) > 1,
     });
   const numEpochs = opts.numEpochs ?? 5,
     evalFreq = opts.evalFreq ?? 50,
     evalIter = opts.evalIter ?? 5,
-    maxSteps = opts.maxSteps ?? Infinity;
+    maxSteps = opts.maxSteps ?? Infinity,
+    accumulation = checkAccumulationSteps(opts.accumulationSteps ?? 1);
   if (opts.maxSteps !== undefined) checkMaxSteps(opts.maxSteps);
   const r: TrainResult = {
     trainLosses: [],
@@ -144,6 +161,7 @@ export async function trainClassifierSimple(
     valAccs: [],
     examplesSeen: 0,
     steps: 0,
+    batches: 0,
     epochs: 0,
     evalSteps: [],
     minutes: 0,
@@ -165,11 +183,20 @@ export async function trainClassifierSimple(
       await new Promise<void>((resolve) => setImmediate(resolve));
       if (opts.signal?.aborted)
         throw new TrainingInterruptedError(`Training interrupted in epoch ${epoch} after ${globalStep + 1} steps`);
-      const loss = await runner.trainStep(batch); // zero_grad, calcLossBatch, backward, step
+      step++;
+      let loss: number;
+      if (accumulation === 1)
+        loss = await runner.trainStep(batch); // zero_grad, calcLossBatch, backward, step
+      else {
+        // The bonus script: loss /= accumulation_steps; backward; step and zero_grad every N batches and at the epoch's end.
+        const update = step % accumulation === 0 || step === steps;
+        loss = await runner.trainStep(batch, { lossScale: 1 / accumulation, update });
+        if (!update) r.steps--;
+      }
       r.examplesSeen += batch.batchSize;
       r.steps++;
+      r.batches++;
       globalStep++;
-      step++;
       opts.onProgress?.({
         epoch,
         numEpochs,
@@ -193,7 +220,7 @@ export async function trainClassifierSimple(
     r.trainAccs.push(trainAcc);
     r.valAccs.push(valAcc);
   }
-  if (r.steps < numEpochs * steps) log(`Stopped after ${r.steps} optimizer steps (max steps ${maxSteps})`);
+  if (r.batches < numEpochs * steps) log(`Stopped after ${r.steps} optimizer steps (max steps ${maxSteps})`);
   r.minutes = (Date.now() - start) / 60000;
   log(`Training completed in ${r.minutes.toFixed(2)} minutes.`);
   return r;
