@@ -100,6 +100,17 @@ export type { ClassifyOptions, ClassifierModel } from "./model/classifierInput";
 export { OnnxClassifier, type Classification } from "./engine/inference";
 export { saveClassifier, loadClassifier, type ClassifierConfig, type SaveClassifierOptions } from "./train/checkpoint";
 
+// Appendix E: LoRA (every Linear wrapped, only A and B train), merging, adapters saved on their own
+export { replaceLinearWithLora, mergeLora, loraParamCount, type LoraSettings, type LoraScaling } from "./model/lora";
+export {
+  prepareLoraClassifier,
+  saveLoraAdapter,
+  loadLoraAdapter,
+  type LoraOptions,
+  type LoraCounts,
+  type LoraAdapterConfig,
+} from "./train/lora";
+
 // Settings: folders, download URLs, smoke mode (the package's tiny GPT-2 and dataset copy, served locally)
 export {
   getSettings,

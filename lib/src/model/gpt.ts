@@ -16,6 +16,7 @@ import {
   type LinearParams,
   type QueryRow,
 } from "./layers";
+import { loraScale, type LoraSettings } from "./loraSettings";
 import type { Ops } from "./ops";
 
 /** The config fields the definition reads. */
@@ -25,6 +26,8 @@ export interface GptShape {
   readonly embDim: number;
   readonly nHeads: number;
   readonly nLayers: number;
+  /** LoRA on every Linear layer (`<linear>.lora.A` / `.lora.B` parameters; lora.ts). */
+  readonly lora?: LoraSettings;
 }
 
 /** An engine's value of the parameter `name` (book state_dict names), or undefined when the model has none. */
@@ -36,24 +39,32 @@ function need<T>(param: ParamLookup<T>, name: string): T {
   return p;
 }
 
-function linearParams<T>(param: ParamLookup<T>, prefix: string): LinearParams<T> {
-  return { weight: need(param, `${prefix}.weight`), bias: param(`${prefix}.bias`) };
+/** A Linear's parameters; with LoRA settings also its adapter (which must then exist: never dropped silently). */
+function linearParams<T>(param: ParamLookup<T>, prefix: string, lora?: LoraSettings): LinearParams<T> {
+  const weight = need(param, `${prefix}.weight`),
+    bias = param(`${prefix}.bias`);
+  if (!lora) return { weight, bias };
+  return {
+    weight,
+    bias,
+    lora: { a: need(param, `${prefix}.lora.A`), b: need(param, `${prefix}.lora.B`), scale: loraScale(lora) },
+  };
 }
 
-/** Block i's parameters (`trf_blocks.i.*`). */
-export function gptBlockParams<T>(param: ParamLookup<T>, i: number): BlockParams<T> {
+/** Block i's parameters (`trf_blocks.i.*`), with their LoRA adapters when `lora` is given. */
+export function gptBlockParams<T>(param: ParamLookup<T>, i: number, lora?: LoraSettings): BlockParams<T> {
   const p = `trf_blocks.${i}`;
   const norm = (n: string) => ({ scale: need(param, `${p}.${n}.scale`), shift: need(param, `${p}.${n}.shift`) });
   return {
     norm1: norm("norm1"),
     att: {
-      query: linearParams(param, `${p}.att.W_query`),
-      key: linearParams(param, `${p}.att.W_key`),
-      value: linearParams(param, `${p}.att.W_value`),
-      out: linearParams(param, `${p}.att.out_proj`),
+      query: linearParams(param, `${p}.att.W_query`, lora),
+      key: linearParams(param, `${p}.att.W_key`, lora),
+      value: linearParams(param, `${p}.att.W_value`, lora),
+      out: linearParams(param, `${p}.att.out_proj`, lora),
     },
     norm2: norm("norm2"),
-    ff: { fc: linearParams(param, `${p}.ff.layers.0`), proj: linearParams(param, `${p}.ff.layers.2`) },
+    ff: { fc: linearParams(param, `${p}.ff.layers.0`, lora), proj: linearParams(param, `${p}.ff.layers.2`, lora) },
   };
 }
 
@@ -100,9 +111,9 @@ export function gptFinalNorm<T>(o: Ops<T>, param: ParamLookup<T>, x: T): T {
   return layerNorm(o, x, { scale: need(param, "final_norm.scale"), shift: need(param, "final_norm.shift") });
 }
 
-/** The output head: [..., E] → [..., outDim]. */
-export function gptHead<T>(o: Ops<T>, param: ParamLookup<T>, x: T): T {
-  return linear(o, x, linearParams(param, "out_head"));
+/** The output head: [..., E] → [..., outDim] (with its LoRA adapter when `lora` is given). */
+export function gptHead<T>(o: Ops<T>, param: ParamLookup<T>, x: T, lora?: LoraSettings): T {
+  return linear(o, x, linearParams(param, "out_head", lora));
 }
 
 /**
@@ -154,13 +165,20 @@ export function gptForward<T>(
   let x = (opts.embed ?? from === 0) ? gptEmbed(o, param, cfg, input, opts.dropRate) : input;
   let picked = false;
   for (let i = from; i < to; i++) {
-    // The last block computes only the row the readout reads (not with dropout: its identity needs weights summing to 1).
+    // The last block computes only the row the readout reads (not with dropout: its identity needs weights summing
+    // to 1; not with LoRA: its per-head algebra uses the key and value weights alone).
     const row =
-      opts.head && i === cfg.nLayers - 1 && !((opts.dropRate ?? 0) > 0) ? readoutRow(o, readout, x, causal) : undefined;
+      opts.head && i === cfg.nLayers - 1 && !((opts.dropRate ?? 0) > 0) && !cfg.lora
+        ? readoutRow(o, readout, x, causal)
+        : undefined;
     picked = row !== undefined;
     x = row
       ? singleQueryBlock(o, x, gptBlockParams(param, i), { nHeads: cfg.nHeads, row })
-      : transformerBlock(o, x, gptBlockParams(param, i), { nHeads: cfg.nHeads, causal, dropRate: opts.dropRate });
+      : transformerBlock(o, x, gptBlockParams(param, i, cfg.lora), {
+          nHeads: cfg.nHeads,
+          causal,
+          dropRate: opts.dropRate,
+        });
   }
   if (!opts.head) return x;
   if (!picked && readout.kind !== "all" && readout.kind !== "mean") {
@@ -172,7 +190,7 @@ export function gptForward<T>(
     const [B, T, E] = o.shape(h);
     h = o.reshape(o.matMul(o.reshape(readout.weights, [B, 1, T]), h), [B, E]); // weighted mean over positions
   }
-  return gptHead(o, param, h);
+  return gptHead(o, param, h, cfg.lora);
 }
 
 /** The readouts by name, as the bonus experiments call them. */

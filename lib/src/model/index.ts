@@ -14,3 +14,5 @@ export type { Tracked, Gradient, RowGradient } from "./autodiff";
 export * as layers from "./layers";
 export { gptForward, gptBlockParams, readoutOf, readoutWeights } from "./gpt";
 export type { GptShape, ParamLookup, Readout, ReadoutKind, GptForwardOptions, ReadoutWeightsOptions } from "./gpt";
+// Appendix E: LoRA on every Linear layer (a property of the definition: GPTConfig.lora).
+export * from "./lora";
