@@ -3,6 +3,7 @@ import { optionalIntOption } from "./command";
 import { ConfigError } from "../errors";
 import { checkTrainable } from "../train/classifier";
 import { finetuneClassifier, type FinetuneResult } from "../train/finetune";
+import { LORA_HELP, LORA_OPTIONS, loraFromOptions } from "./loraOptions";
 
 export const FINETUNE_OPTIONS = {
   epochs: { type: "string" },
@@ -11,13 +12,15 @@ export const FINETUNE_OPTIONS = {
   weights: { type: "string" },
   out: { type: "string" },
   path: { type: "string" },
+  ...LORA_OPTIONS,
 } as const;
 
 export const FINETUNE_HELP = `Options:
   --epochs N                 training epochs (default 5, the book's; 2 short ones with --smoke)
   --max-steps N              stop after N optimizer steps, then evaluate and save as usual (a quick check
                              of a configuration on the real model sizes; default: the whole schedule)
-  --trainable LAYERS         last-block (default, the book's), all, or last-layer (head only)
+  --trainable LAYERS         last-block (default, the book's), all, last-layer (head only), or lora (appendix E:
+                             LoRA adapters on every Linear layer, see below)
   --weights PATH_OR_SIZE     GPT-2 to start from: a size (124M, 355M, 774M, 1558M; downloaded), an OpenAI
                              checkpoint folder or a Hugging Face model folder (default 124M)
   --out DIR                  where the classifier, metrics.json, log.txt and the plots go
@@ -27,7 +30,9 @@ export const FINETUNE_HELP = `Options:
                              allow it, else native; plain: every layer every step, like the book's loop
                              (the frozen layers' forward pass on ONNX Runtime when it loads;
                              ONNX_DISABLE=1 keeps every layer in tfjs); native: every layer, forward and
-                             backward, on ONNX Runtime (any trainable layers, e.g. --trainable all)`;
+                             backward, on ONNX Runtime (any trainable layers, e.g. --trainable all)
+
+${LORA_HELP}`;
 
 /**
  * Runs the fine-tuning from parsed options (shared by `finetune` and `chapter`). Ctrl-C ends the process
@@ -37,7 +42,10 @@ export async function finetuneFromOptions(values: ParsedValues, ctx: CliContext)
   const smoke = ctx.settings.smoke;
   const epochs = optionalIntOption(values, "epochs", 1, 1000);
   const maxSteps = optionalIntOption(values, "max-steps", 1);
-  const trainable = checkTrainable(typeof values.trainable === "string" ? values.trainable : "last-block");
+  const lora = loraFromOptions(values, typeof values.trainable === "string" ? values.trainable : undefined);
+  const trainable = lora
+    ? undefined
+    : checkTrainable(typeof values.trainable === "string" ? values.trainable : "last-block");
   const p = typeof values.path === "string" ? values.path : "auto";
   if (!["auto", "plain", "fast", "native"].includes(p))
     throw new ConfigError(`--path must be auto, plain, fast or native, got "${p}"`);
@@ -48,6 +56,7 @@ export async function finetuneFromOptions(values: ParsedValues, ctx: CliContext)
     epochs,
     maxSteps,
     trainable,
+    lora,
     smoke,
     outDir: typeof values.out === "string" ? values.out : undefined,
     path: p as "auto" | "plain" | "fast" | "native",
@@ -73,7 +82,7 @@ export const finetuneCommand: CliCommand = {
   name: "finetune",
   summary: "Fine-tune GPT-2 into a spam classifier and save it with metrics and plots",
   usage:
-    "[--epochs N] [--max-steps N] [--trainable last-block|all|last-layer] [--weights PATH_OR_SIZE] [--out DIR] [--smoke]",
+    "[--epochs N] [--max-steps N] [--trainable last-block|all|last-layer|lora] [--lora-rank R --lora-alpha A --lora-scaling alpha-over-rank|alpha] [--weights PATH_OR_SIZE] [--out DIR] [--smoke]",
   help: `Prepares the data (if needed), loads GPT-2, swaps in a 2-class head, trains with AdamW (lr 5e-5,
 weight decay 0.1, batch 8) printing the book's log lines, reports full-set accuracies and saves the
 classifier (model.safetensors + config.json), metrics.json, log.txt and the loss/accuracy plots

@@ -22,6 +22,8 @@ import { checkMaxSteps, trainClassifierSimple, type TrainOptions, type TrainResu
 import { trainingProgress } from "./progress";
 import { loadClassifier, saveClassifier } from "./checkpoint";
 import { saveTrainingReport, type Evaluation } from "./report";
+import { mergeLora } from "../model/lora";
+import { prepareLoraClassifier, resolveLoraOptions, saveLoraAdapter, type LoraOptions } from "./lora";
 
 /** The book's schedule (5 epochs, eval every 50 steps over 5 batches), or a few steps in smoke mode. */
 export function trainingSchedule(
@@ -72,6 +74,11 @@ export interface FinetuneOptions {
   /** Progress bars (text on stderr, or inline in a notebook); default true. */
   progress?: boolean;
   signal?: AbortSignal;
+  /**
+   * LoRA instead of `trainable` (appendix E: every Linear wrapped, only A and B train; lr 8e-4 by default).
+   * The classifier is saved merged, the adapter on its own in <outDir>/lora-adapter.
+   */
+  lora?: LoraOptions;
 }
 
 export interface FinetuneResult {
@@ -100,6 +107,7 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
     ...(o.maxSteps !== undefined ? { maxSteps: checkMaxSteps(o.maxSteps) } : {}), // checked before any work
   };
   const trainable = o.trainable ?? "last-block";
+  const lora = o.lora ? resolveLoraOptions(o.lora) : undefined; // checked before any work
   const outDir = path.resolve(o.outDir ?? path.join(settings.dataDir, "review-classifier"));
   const showProgress = o.progress ?? true;
 
@@ -127,11 +135,16 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
         `The longest training text has ${d.trainDataset.maxLength} tokens, more than the model's context length ${model.cfg.contextLength}`,
       );
     }
-    const counts = prepareClassifier(model, { numClasses: 2, trainable, seed: 123 });
-    log(
-      `Total parameters: ${counts.total.toLocaleString("en-US")}; trainable (${trainable}): ${counts.trainable.toLocaleString("en-US")}`,
-    );
-    const optimizer = new AdamW(model.trainableParams(), { lr: 5e-5, weightDecay: 0.1 });
+    if (lora) {
+      log(`LoRA: rank ${lora.rank}, alpha ${lora.alpha}, scaling ${lora.scaling}, head ${lora.head}, lr ${lora.lr}`);
+      prepareLoraClassifier(model, { ...lora, numClasses: 2, seed: 123, log });
+    } else {
+      const counts = prepareClassifier(model, { numClasses: 2, trainable, seed: 123 });
+      log(
+        `Total parameters: ${counts.total.toLocaleString("en-US")}; trainable (${trainable}): ${counts.trainable.toLocaleString("en-US")}`,
+      );
+    }
+    const optimizer = new AdamW(model.trainableParams(), { lr: lora?.lr ?? 5e-5, weightDecay: 0.1 });
     let prefixBar: Progress | undefined;
     const sequences = [d.trainDataset, d.valDataset, d.testDataset].flatMap((x) => x.encodedTexts);
     const runner = await createRunner(model, optimizer, {
@@ -155,7 +168,7 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
         batchSize: d.trainLoader.batchSize,
         seqLen: d.trainDataset.maxLength,
         cachedTokens: sequences.reduce((a, s) => a + s.length, 0),
-        trainable,
+        trainable: lora ? undefined : trainable,
         log,
       });
       // 6.6: before fine-tuning (book: 46.25% / 45.00% / 48.75%, losses 2.453 / 2.583 / 2.322)
@@ -193,10 +206,22 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
       );
       await runner.finish(); // the fast path writes its trained values back into the model here
 
-      // 6.8: save the model, metrics, log and plots
+      // 6.8: save the model, metrics, log and plots (with LoRA: the adapter on its own, then the merged classifier)
+      if (lora) {
+        saveLoraAdapter(path.join(outDir, "lora-adapter"), model, { head: lora.head });
+        mergeLora(model);
+      }
       saveClassifier(outDir, model, {
         maxLength: d.trainDataset.maxLength,
-        info: { baseWeights: source, trainable, epochs: train.epochs, steps: train.steps, smoke, runner: runner.kind },
+        info: {
+          baseWeights: source,
+          trainable: lora ? "lora" : trainable,
+          ...(lora ? { lora } : {}),
+          epochs: train.epochs,
+          steps: train.steps,
+          smoke,
+          runner: runner.kind,
+        },
       });
       const pngs = await saveTrainingReport(outDir, {
         initial,
