@@ -98,12 +98,29 @@ export interface GptForwardOptions<T> {
   readonly dropRate?: number;
 }
 
-/** Token + position embeddings (+ dropout): ids [B, T] → [B, T, E]. @throws ConfigError beyond the context length */
+/** The soft prompt of prompt tuning (promptTuning.ts): n learned embeddings [n, E] placed before the tokens. */
+export const PROMPT_PARAM = "prompt_embeddings";
+
+/**
+ * Token + position embeddings (+ dropout): ids [B, T] → [B, T, E]. With a soft prompt (`prompt_embeddings`
+ * [n, E], prompt tuning) the prompt comes first, [B, n + T, E], at positions 0..n-1 and the tokens at n..n+T-1
+ * (the causal model then sees the prompt from every token; the last position is still the last token).
+ * @throws ConfigError beyond the context length
+ */
 export function gptEmbed<T>(o: Ops<T>, param: ParamLookup<T>, cfg: GptShape, ids: T, dropRate = 0): T {
   const T = o.shape(ids)[1];
-  if (typeof T === "number" && T > cfg.contextLength)
-    throw new ConfigError(`Input has ${T} tokens; the model supports at most ${cfg.contextLength}`);
-  return dropout(o, embed(o, ids, need(param, "tok_emb.weight"), need(param, "pos_emb.weight")), dropRate);
+  const prompt = param(PROMPT_PARAM);
+  const n = prompt ? (o.shape(prompt)[0] as number) : 0;
+  if (typeof T === "number" && n + T > cfg.contextLength)
+    throw new ConfigError(
+      `Input has ${T} tokens${n ? ` after a ${n}-token soft prompt` : ""}; the model supports at most ${cfg.contextLength}${n ? ` in all` : ""}`,
+    );
+  const tokEmb = need(param, "tok_emb.weight"),
+    posEmb = need(param, "pos_emb.weight");
+  if (!prompt) return dropout(o, embed(o, ids, tokEmb, posEmb), dropRate);
+  const [B, E] = [o.shape(ids)[0], o.shape(tokEmb)[1]];
+  const x = o.concat([o.broadcastTo(o.reshape(prompt, [1, n, E]), [B, n, E]), o.gather(tokEmb, ids)], 1);
+  return dropout(o, o.add(x, o.slice(posEmb, 0, 0, o.shape(x)[1])), dropRate); // positions 0..n+T-1
 }
 
 /** The final LayerNorm. */
@@ -161,6 +178,10 @@ export function gptForward<T>(
   const from = opts.fromBlock ?? 0,
     to = opts.toBlock ?? cfg.nLayers;
   const readout = opts.readout ?? { kind: "all" };
+  if ((readout.kind === "position" || readout.kind === "mean") && param(PROMPT_PARAM))
+    throw new ConfigError(
+      `A soft prompt is read at the last position (the "${readout.kind}" readout is not supported)`,
+    );
   const causal = opts.causal ?? true;
   let x = (opts.embed ?? from === 0) ? gptEmbed(o, param, cfg, input, opts.dropRate) : input;
   let picked = false;

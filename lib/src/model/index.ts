@@ -16,3 +16,5 @@ export { gptForward, gptBlockParams, readoutOf, readoutWeights } from "./gpt";
 export type { GptShape, ParamLookup, Readout, ReadoutKind, GptForwardOptions, ReadoutWeightsOptions } from "./gpt";
 // Appendix E: LoRA on every Linear layer (a property of the definition: GPTConfig.lora).
 export * from "./lora";
+// Prompt tuning: a soft prompt before the tokens (the `prompt_embeddings` parameter).
+export * from "./promptTuning";
