@@ -10,6 +10,7 @@ import {
   AdamW,
   createRunner,
   loadClassifier,
+  saveClassifier,
   modelConfig,
   classifierParamCount,
   replaceLinearWithLora,
@@ -220,6 +221,14 @@ test("prepareLoraClassifier prints appendix E's counts; adapters save and load o
     (e: Error) => e instanceof ConfigError && /other base weights/.test(e.message),
   );
   assert.equal(foreign.cfg.lora, undefined, "nothing applied");
+  // A classifier saved with its adapters not merged loads with them.
+  saveClassifier(path.join(dir, "clf"), model, { maxLength: 6 });
+  const { model: loaded } = loadClassifier(path.join(dir, "clf"));
+  assert.deepEqual(loaded.cfg.lora, model.cfg.lora);
+  const again = lastTokenLogitsOf(loaded, ids);
+  assert.equal(maxAbsDiff(again.dataSync(), want.dataSync()), 0, "unmerged classifier round trip");
+  again.dispose();
+  loaded.dispose();
   tf.dispose([ids, want, got]);
   for (const m of [model, withHead, base, foreign]) m.dispose();
   fs.rmSync(dir, { recursive: true, force: true });

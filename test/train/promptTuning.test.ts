@@ -1,6 +1,7 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import {
   tf,
@@ -22,7 +23,16 @@ import {
   softPromptLength,
   frozenTrunkSize,
 } from "llm-spam-classifier/model";
-import { lastTokenLogitsOf, trainingMemoryInput } from "llm-spam-classifier/train";
+import {
+  lastTokenLogitsOf,
+  trainingMemoryInput,
+  preparePromptTuningClassifier,
+  promptInitIds,
+  resolvePromptTuningOptions,
+  saveSoftPrompt,
+  loadSoftPrompt,
+  saveClassifier,
+} from "llm-spam-classifier/train";
 import { maxAbsDiff } from "../engine/fixtureModel";
 
 // Prompt tuning against PyTorch 1.13 (scripts/fixtures/prompt_tuning_reference.py): a soft prompt prepended to
@@ -133,4 +143,42 @@ test("a soft prompt: seeded random ids, the context length counts it, ONNX Runti
   } else t.diagnostic("onnxruntime-node unavailable");
   tf.dispose([x, ok, want]);
   model.dispose();
+});
+
+test("preparePromptTuningClassifier: everything frozen but the prompt (and the head on request); the prompt saves, loads and travels with the classifier", () => {
+  const cfg = { vocabSize: 50257, contextLength: 32, embDim: 8, nHeads: 2, nLayers: 1, dropRate: 0, qkvBias: true };
+  const lines: string[] = [];
+  const model = new GPTModel(cfg, { seed: 3 });
+  assert.equal(preparePromptTuningClassifier(model, { numTokens: 4, log: (l) => lines.push(l) }), 4 * 8);
+  assert.match(lines.join("\n"), /^Total parameters: [\d,]+; trainable: 32$/m);
+  const withHead = new GPTModel(cfg, { seed: 3 });
+  assert.equal(preparePromptTuningClassifier(withHead, { numTokens: 4, head: "trainable" }), 4 * 8 + 8 * 2 + 2);
+  // PEFT's TEXT init: the text's tokens, repeated or cut to n.
+  assert.deepEqual(promptInitIds("a b", 5), [64, 275, 64, 275, 64]); // GPT-2's "a", " b", repeated
+  assert.deepEqual(promptInitIds("a b", 1), [64]); // cut
+  assert.throws(() => resolvePromptTuningOptions({ numTokens: 0 }), ConfigError);
+
+  model.setParam("prompt_embeddings", tf.randomNormal([4, 8], 0, 1, "float32", 5));
+  const x = tf.tensor2d([[1, 5, 9, 2, 7, 3]], [1, 6], "int32");
+  const want = lastTokenLogitsOf(model, x);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "prompt-"));
+  const saved = saveSoftPrompt(path.join(dir, "soft-prompt"), model);
+  assert.equal(fs.statSync(path.join(dir, "soft-prompt", "soft-prompt.safetensors")).size > 4 * 8 * 4, true);
+  assert.equal(saved.numTokens, 4);
+  const base = new GPTModel(cfg, { seed: 3 });
+  base.replaceOutHead(2, { seed: 123 });
+  loadSoftPrompt(path.join(dir, "soft-prompt"), base);
+  const got = lastTokenLogitsOf(base, x);
+  assert.equal(maxAbsDiff(got.dataSync(), want.dataSync()), 0, "round trip");
+  const foreign = new GPTModel(cfg, { seed: 4 });
+  foreign.replaceOutHead(2, { seed: 123 });
+  assert.throws(() => loadSoftPrompt(path.join(dir, "soft-prompt"), foreign), /other base weights/);
+  // The classifier saved with its prompt loads with it.
+  saveClassifier(path.join(dir, "clf"), model, { maxLength: 6 });
+  const { model: loaded } = loadClassifier(path.join(dir, "clf"));
+  const again = lastTokenLogitsOf(loaded, x);
+  assert.equal(maxAbsDiff(again.dataSync(), want.dataSync()), 0, "classifier with its prompt");
+  tf.dispose([x, want, got, again]);
+  for (const m of [model, withHead, base, foreign, loaded]) m.dispose();
+  fs.rmSync(dir, { recursive: true, force: true });
 });

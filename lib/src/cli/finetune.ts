@@ -3,7 +3,7 @@ import { optionalIntOption } from "./command";
 import { ConfigError } from "../errors";
 import { checkTrainable } from "../train/classifier";
 import { finetuneClassifier, type FinetuneResult } from "../train/finetune";
-import { LORA_HELP, LORA_OPTIONS, loraFromOptions } from "./loraOptions";
+import { LORA_HELP, LORA_OPTIONS, loraFromOptions, promptTuningFromOptions } from "./peftOptions";
 
 export const FINETUNE_OPTIONS = {
   epochs: { type: "string" },
@@ -19,8 +19,8 @@ export const FINETUNE_HELP = `Options:
   --epochs N                 training epochs (default 5, the book's; 2 short ones with --smoke)
   --max-steps N              stop after N optimizer steps, then evaluate and save as usual (a quick check
                              of a configuration on the real model sizes; default: the whole schedule)
-  --trainable LAYERS         last-block (default, the book's), all, last-layer (head only), or lora (appendix E:
-                             LoRA adapters on every Linear layer, see below)
+  --trainable LAYERS         last-block (default, the book's), all, last-layer (head only), lora (appendix E:
+                             LoRA adapters on every Linear layer) or prompt-tuning (a soft prompt): see below
   --weights PATH_OR_SIZE     GPT-2 to start from: a size (124M, 355M, 774M, 1558M; downloaded), an OpenAI
                              checkpoint folder or a Hugging Face model folder (default 124M)
   --out DIR                  where the classifier, metrics.json, log.txt and the plots go
@@ -43,9 +43,14 @@ export async function finetuneFromOptions(values: ParsedValues, ctx: CliContext)
   const epochs = optionalIntOption(values, "epochs", 1, 1000);
   const maxSteps = optionalIntOption(values, "max-steps", 1);
   const lora = loraFromOptions(values, typeof values.trainable === "string" ? values.trainable : undefined);
-  const trainable = lora
-    ? undefined
-    : checkTrainable(typeof values.trainable === "string" ? values.trainable : "last-block");
+  const promptTuning = promptTuningFromOptions(
+    values,
+    typeof values.trainable === "string" ? values.trainable : undefined,
+  );
+  const trainable =
+    lora || promptTuning
+      ? undefined
+      : checkTrainable(typeof values.trainable === "string" ? values.trainable : "last-block");
   const p = typeof values.path === "string" ? values.path : "auto";
   if (!["auto", "plain", "fast", "native"].includes(p))
     throw new ConfigError(`--path must be auto, plain, fast or native, got "${p}"`);
@@ -57,6 +62,7 @@ export async function finetuneFromOptions(values: ParsedValues, ctx: CliContext)
     maxSteps,
     trainable,
     lora,
+    promptTuning,
     smoke,
     outDir: typeof values.out === "string" ? values.out : undefined,
     path: p as "auto" | "plain" | "fast" | "native",
@@ -82,7 +88,7 @@ export const finetuneCommand: CliCommand = {
   name: "finetune",
   summary: "Fine-tune GPT-2 into a spam classifier and save it with metrics and plots",
   usage:
-    "[--epochs N] [--max-steps N] [--trainable last-block|all|last-layer|lora] [--lora-rank R --lora-alpha A --lora-scaling alpha-over-rank|alpha] [--weights PATH_OR_SIZE] [--out DIR] [--smoke]",
+    "[--epochs N] [--max-steps N] [--trainable last-block|all|last-layer|lora|prompt-tuning] [--lora-rank R --lora-alpha A --lora-scaling alpha-over-rank|alpha] [--weights PATH_OR_SIZE] [--out DIR] [--smoke]",
   help: `Prepares the data (if needed), loads GPT-2, swaps in a 2-class head, trains with AdamW (lr 5e-5,
 weight decay 0.1, batch 8) printing the book's log lines, reports full-set accuracies and saves the
 classifier (model.safetensors + config.json), metrics.json, log.txt and the loss/accuracy plots

@@ -24,6 +24,12 @@ import { loadClassifier, saveClassifier } from "./checkpoint";
 import { saveTrainingReport, type Evaluation } from "./report";
 import { mergeLora } from "../model/lora";
 import { prepareLoraClassifier, resolveLoraOptions, saveLoraAdapter, type LoraOptions } from "./lora";
+import {
+  preparePromptTuningClassifier,
+  resolvePromptTuningOptions,
+  saveSoftPrompt,
+  type PromptTuningOptions,
+} from "./promptTuning";
 
 /** The book's schedule (5 epochs, eval every 50 steps over 5 batches), or a few steps in smoke mode. */
 export function trainingSchedule(
@@ -79,6 +85,11 @@ export interface FinetuneOptions {
    * The classifier is saved merged, the adapter on its own in <outDir>/lora-adapter.
    */
   lora?: LoraOptions;
+  /**
+   * Prompt tuning instead of `trainable`: a soft prompt of n virtual tokens, everything else frozen (lr 1e-2
+   * by default). The classifier is saved with its prompt, the prompt also on its own in <outDir>/soft-prompt.
+   */
+  promptTuning?: PromptTuningOptions;
 }
 
 export interface FinetuneResult {
@@ -108,6 +119,9 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
   };
   const trainable = o.trainable ?? "last-block";
   const lora = o.lora ? resolveLoraOptions(o.lora) : undefined; // checked before any work
+  const prompt = o.promptTuning ? resolvePromptTuningOptions(o.promptTuning) : undefined;
+  if (lora && prompt) throw new ConfigError("Choose LoRA or prompt tuning, not both");
+  const method = lora ? "lora" : prompt ? "prompt-tuning" : trainable;
   const outDir = path.resolve(o.outDir ?? path.join(settings.dataDir, "review-classifier"));
   const showProgress = o.progress ?? true;
 
@@ -138,13 +152,15 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
     if (lora) {
       log(`LoRA: rank ${lora.rank}, alpha ${lora.alpha}, scaling ${lora.scaling}, head ${lora.head}, lr ${lora.lr}`);
       prepareLoraClassifier(model, { ...lora, numClasses: 2, seed: 123, log });
+    } else if (prompt) {
+      preparePromptTuningClassifier(model, { ...prompt, numClasses: 2, seed: 123, log });
     } else {
       const counts = prepareClassifier(model, { numClasses: 2, trainable, seed: 123 });
       log(
         `Total parameters: ${counts.total.toLocaleString("en-US")}; trainable (${trainable}): ${counts.trainable.toLocaleString("en-US")}`,
       );
     }
-    const optimizer = new AdamW(model.trainableParams(), { lr: lora?.lr ?? 5e-5, weightDecay: 0.1 });
+    const optimizer = new AdamW(model.trainableParams(), { lr: lora?.lr ?? prompt?.lr ?? 5e-5, weightDecay: 0.1 });
     let prefixBar: Progress | undefined;
     const sequences = [d.trainDataset, d.valDataset, d.testDataset].flatMap((x) => x.encodedTexts);
     const runner = await createRunner(model, optimizer, {
@@ -168,7 +184,7 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
         batchSize: d.trainLoader.batchSize,
         seqLen: d.trainDataset.maxLength,
         cachedTokens: sequences.reduce((a, s) => a + s.length, 0),
-        trainable: lora ? undefined : trainable,
+        trainable: lora || prompt ? undefined : trainable,
         log,
       });
       // 6.6: before fine-tuning (book: 46.25% / 45.00% / 48.75%, losses 2.453 / 2.583 / 2.322)
@@ -211,12 +227,14 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
         saveLoraAdapter(path.join(outDir, "lora-adapter"), model, { head: lora.head });
         mergeLora(model);
       }
+      if (prompt) saveSoftPrompt(path.join(outDir, "soft-prompt"), model, { init: prompt.init, head: prompt.head });
       saveClassifier(outDir, model, {
         maxLength: d.trainDataset.maxLength,
         info: {
           baseWeights: source,
-          trainable: lora ? "lora" : trainable,
+          trainable: method,
           ...(lora ? { lora } : {}),
+          ...(prompt ? { promptTuning: prompt } : {}),
           epochs: train.epochs,
           steps: train.steps,
           smoke,

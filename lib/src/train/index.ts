@@ -13,3 +13,4 @@ export * from "./checkpoint";
 export * from "./report";
 export * from "./finetune";
 export * from "./lora";
+export * from "./promptTuning";

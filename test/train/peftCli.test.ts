@@ -86,7 +86,57 @@ test("`finetune --trainable lora` prints appendix E's counts, trains only A and 
   }
 });
 
-test("LoRA option mistakes are one clear line", async () => {
+test("`finetune --trainable prompt-tuning` trains only the soft prompt, saves the classifier with it and the prompt alone; classify runs it", async () => {
+  const { dir, cleanup } = tempDir("cli-prompt-");
+  try {
+    const r = await run([
+      "finetune",
+      "--smoke",
+      "--trainable",
+      "prompt-tuning",
+      "--virtual-tokens",
+      "6",
+      "--prompt-init",
+      "Is this spam?",
+      "--max-steps",
+      "2",
+      "--data-dir",
+      dir,
+      "--json",
+    ]);
+    assert.equal(r.status, 0, r.stderr.slice(-3000));
+    assert.match(r.stderr, /^Soft prompt: 6 virtual tokens \(init "Is this spam\?"\), head frozen$/m);
+    const { outDir } = JSON.parse(r.stdout) as { outDir: string };
+    const { model } = loadClassifier(outDir);
+    const trainable = Number(/^Total parameters: [\d,]+; trainable: ([\d,]+)$/m.exec(r.stderr)![1].replace(/,/g, ""));
+    assert.equal(trainable, 6 * model.cfg.embDim);
+    assert.deepEqual(model.param("prompt_embeddings").shape, [6, model.cfg.embDim]);
+    model.dispose();
+    const cfg = JSON.parse(fs.readFileSync(path.join(outDir, "soft-prompt", "soft-prompt.json"), "utf8")) as {
+      numTokens: number;
+      init: string;
+    };
+    assert.deepEqual([cfg.numTokens, cfg.init], [6, "Is this spam?"]);
+    for (const engine of ["onnx", "tfjs"]) {
+      const c = await run([
+        "classify",
+        "--smoke",
+        "--data-dir",
+        dir,
+        "--engine",
+        engine,
+        "--json",
+        "Call now to claim",
+      ]);
+      assert.equal(c.status, 0, c.stderr);
+      assert.match(c.stdout, /"label":"(not )?spam"/);
+    }
+  } finally {
+    cleanup();
+  }
+});
+
+test("LoRA and prompt-tuning option mistakes are one clear line", async () => {
   const { dir, cleanup } = tempDir("cli-lora-bad-");
   try {
     const mistakes: Array<[string[], RegExp]> = [
@@ -101,6 +151,16 @@ test("LoRA option mistakes are one clear line", async () => {
       ],
       [["--trainable", "lora", "--lora-head", "open"], /^error: --lora-head must be frozen or trainable, got "open"$/m],
       [["--trainable", "lora", "--lora-lr", "fast"], /^error: --lora-lr must be a positive number, got "fast"$/m],
+      [["--virtual-tokens", "4"], /^error: --virtual-tokens needs --trainable prompt-tuning$/m],
+      [
+        ["--trainable", "prompt-tuning", "--virtual-tokens", "0"],
+        /^error: --virtual-tokens must be a positive integer \(at most 1000\), got "0"$/m,
+      ],
+      [
+        ["--trainable", "prompt-tuning", "--prompt-head", "x"],
+        /^error: --prompt-head must be frozen or trainable, got "x"$/m,
+      ],
+      [["--trainable", "lora", "--prompt-lr", "1"], /^error: --prompt-lr needs --trainable prompt-tuning$/m],
     ];
     for (const [args, re] of mistakes) {
       const r = await run(["finetune", ...args, "--data-dir", dir]);
