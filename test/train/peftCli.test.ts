@@ -68,18 +68,26 @@ test("`finetune --trainable lora` prints appendix E's counts, trains only A and 
     assert.ok(fs.existsSync(path.join(outDir, "lora-adapter", "adapter.safetensors")));
     assert.throws(() => loadLoraAdapter(path.join(outDir, "lora-adapter"), model), /other base weights/);
     model.dispose();
-    const c = await run([
-      "classify",
-      "--smoke",
-      "--data-dir",
-      dir,
-      "--engine",
-      "onnx",
-      "--json",
-      "Call now to claim your prize",
-    ]);
+    const classify = (...args: string[]) =>
+      run([
+        "classify",
+        "--smoke",
+        "--data-dir",
+        dir,
+        "--engine",
+        "tfjs",
+        "--json",
+        ...args,
+        "Call now to claim your prize",
+      ]);
+    const c = await classify();
     assert.equal(c.status, 0, c.stderr);
     assert.match(c.stdout, /"label":"(not )?spam"/);
+    // The adapter alone, on the GPT-2 it was trained from with the run's seeded head: the same classification.
+    const a = await classify("--adapter", path.join(outDir, "lora-adapter"));
+    assert.equal(a.status, 0, a.stderr);
+    const p = (out: string) => (JSON.parse(out) as { spamProbability: number }).spamProbability;
+    assert.ok(Math.abs(p(a.stdout) - p(c.stdout)) <= 1e-6, `${a.stdout} vs ${c.stdout}`);
     assert.equal(tf.memory().numTensors, 0);
   } finally {
     cleanup();
@@ -117,20 +125,31 @@ test("`finetune --trainable prompt-tuning` trains only the soft prompt, saves th
       init: string;
     };
     assert.deepEqual([cfg.numTokens, cfg.init], [6, "Is this spam?"]);
-    for (const engine of ["onnx", "tfjs"]) {
-      const c = await run([
-        "classify",
-        "--smoke",
-        "--data-dir",
-        dir,
-        "--engine",
-        engine,
-        "--json",
-        "Call now to claim",
-      ]);
-      assert.equal(c.status, 0, c.stderr);
-      assert.match(c.stdout, /"label":"(not )?spam"/);
+    const probs: number[] = [];
+    for (const args of [[], ["--adapter", path.join(outDir, "soft-prompt")]]) {
+      for (const engine of ["onnx", "tfjs"]) {
+        const c = await run([
+          "classify",
+          "--smoke",
+          "--data-dir",
+          dir,
+          "--engine",
+          engine,
+          "--json",
+          ...args,
+          "Call now",
+        ]);
+        assert.equal(c.status, 0, c.stderr);
+        probs.push((JSON.parse(c.stdout) as { spamProbability: number }).spamProbability);
+      }
     }
+    assert.ok(
+      Math.max(...probs) - Math.min(...probs) <= 1e-5,
+      `with its prompt, and the prompt alone: ${probs.join(", ")}`,
+    );
+    const bad = await run(["classify", "--smoke", "--data-dir", dir, "--adapter", outDir, "hi"]);
+    assert.equal(bad.status, 1, bad.stderr); // a data problem, as a missing classifier
+    assert.match(bad.stderr, /^error: .* holds neither a LoRA adapter/m);
   } finally {
     cleanup();
   }

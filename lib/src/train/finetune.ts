@@ -224,10 +224,18 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
 
       // 6.8: save the model, metrics, log and plots (with LoRA: the adapter on its own, then the merged classifier)
       if (lora) {
-        saveLoraAdapter(path.join(outDir, "lora-adapter"), model, { head: lora.head });
+        saveLoraAdapter(path.join(outDir, "lora-adapter"), model, {
+          head: lora.head,
+          maxLength: d.trainDataset.maxLength,
+        });
         mergeLora(model);
       }
-      if (prompt) saveSoftPrompt(path.join(outDir, "soft-prompt"), model, { init: prompt.init, head: prompt.head });
+      if (prompt)
+        saveSoftPrompt(path.join(outDir, "soft-prompt"), model, {
+          init: prompt.init,
+          head: prompt.head,
+          maxLength: d.trainDataset.maxLength,
+        });
       saveClassifier(outDir, model, {
         maxLength: d.trainDataset.maxLength,
         info: {

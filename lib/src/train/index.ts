@@ -14,3 +14,4 @@ export * from "./report";
 export * from "./finetune";
 export * from "./lora";
 export * from "./promptTuning";
+export * from "./adapterClassifier";

@@ -102,6 +102,8 @@ export interface LoraAdapterConfig extends LoraSettings {
   numClasses: number;
   /** sha256 of the base weights the adapter was trained on (every non-LoRA parameter, minus a trained head). */
   baseSha256: string;
+  /** The length the classifier was trained with (classify's default), when known. */
+  maxLength?: number;
 }
 
 /** The base parameters an adapter depends on: every non-LoRA parameter, minus the head when it trained. */
@@ -124,7 +126,7 @@ export function loraBaseHash(model: Pick<GPTModel, "params">, head: "frozen" | "
 export function saveLoraAdapter(
   dir: string,
   model: GPTModel,
-  opts: { head?: "frozen" | "trainable"; baseSha256?: string } = {},
+  opts: { head?: "frozen" | "trainable"; baseSha256?: string; maxLength?: number } = {},
 ): LoraAdapterConfig {
   const lora = model.cfg.lora;
   if (!lora) throw new ConfigError("The model has no LoRA adapters to save");
@@ -150,6 +152,7 @@ export function saveLoraAdapter(
     head,
     numClasses: model.outDim,
     baseSha256: opts.baseSha256 ?? loraBaseHash(model, head),
+    ...(opts.maxLength ? { maxLength: opts.maxLength } : {}),
   };
   fs.mkdirSync(dir, { recursive: true });
   writeSafetensors(path.join(dir, ADAPTER_FILE), tensors, { format: "pt", lora_config: JSON.stringify(config) });

@@ -94,6 +94,8 @@ export interface SoftPromptConfig {
   numClasses: number;
   /** sha256 of the base weights (every parameter but the prompt, minus a trained head). */
   baseSha256: string;
+  /** The length the classifier was trained with (classify's default), when known. */
+  maxLength?: number;
 }
 
 function promptBaseHash(model: Pick<GPTModel, "params">, head: "frozen" | "trainable"): string {
@@ -111,7 +113,7 @@ function promptBaseHash(model: Pick<GPTModel, "params">, head: "frozen" | "train
 export function saveSoftPrompt(
   dir: string,
   model: GPTModel,
-  opts: { init?: string; head?: "frozen" | "trainable" } = {},
+  opts: { init?: string; head?: "frozen" | "trainable"; maxLength?: number } = {},
 ): SoftPromptConfig {
   const prompt = model.params.get(PROMPT_PARAM);
   if (!prompt) throw new ConfigError("The model has no soft prompt to save");
@@ -134,6 +136,7 @@ export function saveSoftPrompt(
     head,
     numClasses: model.outDim,
     baseSha256: promptBaseHash(model, head),
+    ...(opts.maxLength ? { maxLength: opts.maxLength } : {}),
   };
   fs.mkdirSync(dir, { recursive: true });
   writeSafetensors(path.join(dir, PROMPT_FILE), tensors, { format: "pt", prompt_config: JSON.stringify(config) });
