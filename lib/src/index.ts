@@ -113,6 +113,26 @@ export type { ClassifyOptions, ClassifierModel } from "./model/classifierInput";
 export { OnnxClassifier, type Classification } from "./engine/inference";
 export { saveClassifier, loadClassifier, type ClassifierConfig, type SaveClassifierOptions } from "./train/checkpoint";
 
+// Appendix E: LoRA (every Linear wrapped, only A and B train), merging, adapters saved on their own;
+// prompt tuning (a learned soft prompt before the text, everything else frozen)
+export { replaceLinearWithLora, mergeLora, loraParamCount, type LoraSettings, type LoraScaling } from "./model/lora";
+export {
+  prepareLoraClassifier,
+  saveLoraAdapter,
+  loadLoraAdapter,
+  type LoraOptions,
+  type LoraCounts,
+  type LoraAdapterConfig,
+} from "./train/lora";
+export { addSoftPrompt, promptParamCount } from "./model/promptTuning";
+export {
+  preparePromptTuningClassifier,
+  saveSoftPrompt,
+  loadSoftPrompt,
+  type PromptTuningOptions,
+  type SoftPromptConfig,
+} from "./train/promptTuning";
+
 // Settings: folders, download URLs, smoke mode (the package's tiny GPT-2 and dataset copy, served locally)
 export {
   getSettings,

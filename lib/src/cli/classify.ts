@@ -6,6 +6,7 @@ import { OnnxClassifier, type Classification } from "../engine/inference";
 import { readsLastToken } from "../model/classifierInput";
 import { loadClassifier } from "../train/checkpoint";
 import { classifyWithProbability } from "../train/classify";
+import { loadAdapterClassifier } from "../train/adapterClassifier";
 import { chooseEngine, engineHelp } from "./engineChoice";
 
 /** From this many texts on, `--engine auto` classifies on ONNX Runtime. */
@@ -36,7 +37,8 @@ function textsOf(values: Record<string, unknown>, positionals: string[]): string
 export const classifyCommand: CliCommand = {
   name: "classify",
   summary: "Classify a text as spam or not spam with a fine-tuned model",
-  usage: '"TEXT" | --file FILE [--model DIR] [--max-length N] [--engine auto|onnx|tfjs] [--json]',
+  usage:
+    '"TEXT" | --file FILE [--model DIR | --adapter DIR [--weights SIZE_OR_PATH]] [--max-length N] [--engine auto|onnx|tfjs] [--json]',
   help: `Prints "spam" or "not spam" for TEXT, using the classifier saved by \`finetune\`.
 
 Options:
@@ -44,11 +46,18 @@ Options:
                      label per line (with --json, one JSON object per line, each with its text)
   --model DIR        the fine-tuned classifier folder (default <data>/review-classifier;
                      with --smoke the one \`finetune --smoke\` wrote)
+  --adapter DIR      instead of --model: a LoRA adapter (<out>/lora-adapter) or a soft prompt
+                     (<out>/soft-prompt) saved by \`finetune --trainable lora|prompt-tuning\`, applied to
+                     the GPT-2 it was trained from (checked by its hash) with the run's seeded head
+  --weights SIZE_OR_PATH
+                     with --adapter: that GPT-2 (default 124M)
   --max-length N     pad/truncate length (default: the length it was trained with, 120 in the book)
 ${engineHelp(21, `${ONNX_FROM_TEXTS} texts or more`)}
   --json             print {"label", "spamProbability"}`,
   options: {
     model: { type: "string" },
+    adapter: { type: "string" },
+    weights: { type: "string" },
     "max-length": { type: "string" },
     file: { type: "string" },
     engine: { type: "string" },
@@ -62,7 +71,18 @@ ${engineHelp(21, `${ONNX_FROM_TEXTS} texts or more`)}
     const dir = path.resolve(
       typeof values.model === "string" ? values.model : path.join(ctx.settings.dataDir, "review-classifier"),
     );
-    const { model } = loadClassifier(dir);
+    if (typeof values.adapter === "string" && typeof values.model === "string")
+      throw new ConfigError("Give either --model or --adapter, not both");
+    if (values.weights !== undefined && typeof values.adapter !== "string")
+      throw new ConfigError("--weights goes with --adapter (a --model folder holds its own weights)");
+    const model =
+      typeof values.adapter === "string"
+        ? await loadAdapterClassifier(path.resolve(values.adapter), {
+            weights: typeof values.weights === "string" ? values.weights : "124M",
+            dataDir: ctx.settings.dataDir,
+            baseUrls: ctx.settings.gpt2BaseUrls,
+          })
+        : loadClassifier(dir).model;
     try {
       let results: Classification[];
       // A bonus-experiment variant (another readout, no mask or no padding) is read by tfjs unless --engine onnx asks.

@@ -11,6 +11,7 @@ import {
 import { MODEL_SIZES } from "../model/config";
 import type { ReadoutKind } from "../model/gpt";
 import { isModelSize } from "../weights/pretrained";
+import { LORA_HELP, LORA_OPTIONS, loraFromOptions, promptTuningFromOptions } from "./peftOptions";
 
 export const FINETUNE_OPTIONS = {
   epochs: { type: "string" },
@@ -31,6 +32,7 @@ export const FINETUNE_OPTIONS = {
   "weight-decay": { type: "string" },
   out: { type: "string" },
   path: { type: "string" },
+  ...LORA_OPTIONS,
 } as const;
 
 export const FINETUNE_HELP = `Options:
@@ -49,8 +51,9 @@ export const FINETUNE_HELP = `Options:
 
 The bonus experiments' variants (ch06/02_bonus_additional-experiments, additional_experiments.py; its flag
 in brackets):
-  --trainable-layers LAYERS  last-block (default, the book's), last-two-blocks, all, or last-layer (head only)
-                             [--trainable_layers]; --trainable is the same
+  --trainable-layers LAYERS  last-block (default, the book's), last-two-blocks, all, last-layer (head only)
+                             [--trainable_layers]; --trainable is the same; also lora (appendix E: LoRA
+                             adapters on every Linear layer) or prompt-tuning (a soft prompt): see below
   --token-position POS       last (default), first, or flexible (the last real token before the padding)
                              [--trainable_token_pos]
   --average-embeddings       the mean of the outputs over every position instead of one
@@ -71,7 +74,9 @@ in brackets):
   --model-size SIZE          124M (default), 355M, 774M or 1558M, for pretrained or random weights
                              [--model_size "gpt2-small (124M)"…]
   --lr X                     AdamW learning rate (default 5e-5, the book's)
-  --weight-decay X           AdamW weight decay (default 0.1, the book's)`;
+  --weight-decay X           AdamW weight decay (default 0.1, the book's)
+
+${LORA_HELP}`;
 
 /** A positive (or, with `allowZero`, non-negative) finite number option. */
 function numberOption(values: ParsedValues, name: string, allowZero = false): number | undefined {
@@ -86,7 +91,10 @@ function numberOption(values: ParsedValues, name: string, allowZero = false): nu
 }
 
 /** The variant of the bonus experiments from the CLI flags (checked again by resolveFinetuneVariant). */
-export function variantFromOptions(values: ParsedValues): FinetuneVariant & { weights: string } {
+export function variantFromOptions(
+  values: ParsedValues,
+  opts: { peft?: boolean } = {},
+): FinetuneVariant & { weights: string } {
   const str = (k: string): string | undefined => {
     const raw = values[k];
     return typeof raw === "string" ? raw : undefined;
@@ -95,7 +103,8 @@ export function variantFromOptions(values: ParsedValues): FinetuneVariant & { we
     alias = str("trainable");
   if (layers !== undefined && alias !== undefined && layers !== alias)
     throw new ConfigError(`--trainable-layers "${layers}" and --trainable "${alias}" disagree; give one`);
-  const trainable = checkTrainable(layers ?? alias ?? "last-block");
+  // LoRA and prompt tuning choose their own trainable set (peftOptions.ts).
+  const trainable = opts.peft ? undefined : checkTrainable(layers ?? alias ?? "last-block");
   const position = str("token-position");
   if (position !== undefined && !["last", "first", "flexible"].includes(position))
     throw new ConfigError(`--token-position must be last, first or flexible, got "${position}"`);
@@ -143,7 +152,12 @@ export async function finetuneFromOptions(values: ParsedValues, ctx: CliContext)
   const smoke = ctx.settings.smoke;
   const epochs = optionalIntOption(values, "epochs", 1, 1000);
   const maxSteps = optionalIntOption(values, "max-steps", 1);
-  const { weights, ...variant } = variantFromOptions(values);
+  const method = typeof values["trainable-layers"] === "string" ? values["trainable-layers"] : values.trainable;
+  const lora = loraFromOptions(values, typeof method === "string" ? method : undefined);
+  const promptTuning = promptTuningFromOptions(values, typeof method === "string" ? method : undefined);
+  const { weights, ...variant } = variantFromOptions(values, {
+    peft: lora !== undefined || promptTuning !== undefined,
+  });
   resolveFinetuneVariant(variant); // every option checked before any work
   const p = typeof values.path === "string" ? values.path : "auto";
   if (!["auto", "plain", "fast", "native"].includes(p))
@@ -154,6 +168,8 @@ export async function finetuneFromOptions(values: ParsedValues, ctx: CliContext)
     weights,
     epochs,
     maxSteps,
+    lora,
+    promptTuning,
     smoke,
     outDir: typeof values.out === "string" ? values.out : undefined,
     path: p as "auto" | "plain" | "fast" | "native",
@@ -179,7 +195,7 @@ export const finetuneCommand: CliCommand = {
   name: "finetune",
   summary: "Fine-tune GPT-2 into a spam classifier and save it with metrics and plots",
   usage:
-    "[--epochs N] [--max-steps N] [--trainable-layers last-block|last-two-blocks|all|last-layer] [--token-position last|first|flexible] [--average-embeddings] [--context-length longest|model|N] [--no-padding] [--batch-size N] [--accumulation-steps N] [--disable-causal-mask] [--ignore-index N] [--weights pretrained|random|PATH_OR_SIZE] [--model-size SIZE] [--lr X] [--weight-decay X] [--out DIR] [--path auto|plain|fast|native] [--smoke]",
+    "[--epochs N] [--max-steps N] [--trainable-layers last-block|last-two-blocks|all|last-layer|lora|prompt-tuning] [--token-position last|first|flexible] [--average-embeddings] [--context-length longest|model|N] [--no-padding] [--batch-size N] [--accumulation-steps N] [--disable-causal-mask] [--ignore-index N] [--weights pretrained|random|PATH_OR_SIZE] [--model-size SIZE] [--lr X] [--weight-decay X] [--lora-rank R --lora-alpha A --lora-scaling alpha-over-rank|alpha] [--out DIR] [--path auto|plain|fast|native] [--smoke]",
   help: `Prepares the data (if needed), loads GPT-2, swaps in a 2-class head, trains with AdamW (lr 5e-5,
 weight decay 0.1, batch 8) printing the book's log lines, reports full-set accuracies and saves the
 classifier (model.safetensors + config.json), metrics.json, log.txt and the loss/accuracy plots

@@ -45,6 +45,8 @@ export function fastPathIneligibility(model: FastPathModel): string | undefined 
   const cfg = model.cfg;
   if (cfg.dropRate > 0) return `dropRate is ${cfg.dropRate} (the cached prefix needs dropout 0)`;
   if (cfg.nLayers < 1) return "the model has no transformer block";
+  if (model.params.has("prompt_embeddings")) return "the model has a soft prompt (prompt tuning)";
+  if ((cfg as { lora?: unknown }).lora) return "the model has LoRA adapters in every block (merge them: mergeLora)";
   const depth = frozenPrefixDepth(model);
   const suffix = new Set(suffixParamNames(model, depth));
   for (const [name, t] of model.params) {

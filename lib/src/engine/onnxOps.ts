@@ -342,12 +342,16 @@ export class OnnxOps implements Ops<OnnxValue> {
       const d = x.dims[a];
       return typeof s === "number" && typeof d === "number" ? s + d : `${s}+${d}`;
     }, 0);
-    return this.node(
+    const out = this.node(
       "Concat",
       xs,
       xs[0].dims.map((d, i) => (i === a ? total : d)),
       { axis: a },
     );
+    // A symbolic sum ("20+seq", a prompt before the tokens) is read back from the result's own shape.
+    if (typeof total === "string" && !this.dimSources.has(total))
+      this.dimSources.set(total, { value: out.name, axis: a });
+    return out;
   }
 
   broadcastTo(x: OnnxValue, shape: readonly Dim[]): OnnxValue {

@@ -2,6 +2,7 @@
  * GPT-2 configurations (book section 6.4, cell 43). Field comments give the book's keys.
  */
 import { ConfigError } from "../errors";
+import { validateLora, type LoraSettings } from "./loraSettings";
 
 export interface GPTConfig {
   readonly vocabSize: number; // vocab_size
@@ -11,6 +12,8 @@ export interface GPTConfig {
   readonly nLayers: number; // n_layers
   readonly dropRate: number; // drop_rate
   readonly qkvBias: boolean; // qkv_bias
+  /** LoRA adapters on every Linear layer (appendix E; see lora.ts), when the model has them. */
+  readonly lora?: LoraSettings;
 }
 
 /** What every GPT-2 size shares: GPT-2's vocabulary, 1024 positions, no dropout, biases on q/k/v. */
@@ -79,5 +82,6 @@ export function validateConfig(cfg: GPTConfig): GPTConfig {
     throw new ConfigError(`embDim (${cfg.embDim}) must be divisible by nHeads (${cfg.nHeads})`);
   if (!(cfg.dropRate >= 0 && cfg.dropRate < 1))
     throw new ConfigError(`dropRate must be in [0, 1), got ${cfg.dropRate}`);
+  if (cfg.lora) validateLora(cfg.lora);
   return cfg;
 }

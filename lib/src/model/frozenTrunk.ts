@@ -12,7 +12,9 @@ const isTrainable = (model: GPTModel, prefix: string) =>
  * number of leading transformer blocks that are entirely frozen (0 when the embeddings train).
  */
 export function frozenTrunkSize(model: GPTModel): { embedFrozen: boolean; blocks: number } {
-  if (isTrainable(model, "tok_emb") || isTrainable(model, "pos_emb")) return { embedFrozen: false, blocks: 0 };
+  // A trainable soft prompt (prompt tuning: `prompt_embeddings`) is part of the embeddings.
+  if (isTrainable(model, "tok_emb") || isTrainable(model, "pos_emb") || isTrainable(model, "prompt_embeddings"))
+    return { embedFrozen: false, blocks: 0 };
   let blocks = 0;
   while (blocks < model.cfg.nLayers && !isTrainable(model, `trf_blocks.${blocks}`)) blocks++;
   return { embedFrozen: true, blocks };

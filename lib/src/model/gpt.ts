@@ -16,6 +16,7 @@ import {
   type LinearParams,
   type QueryRow,
 } from "./layers";
+import { loraScale, type LoraSettings } from "./loraSettings";
 import type { Ops } from "./ops";
 
 /** The config fields the definition reads. */
@@ -25,6 +26,8 @@ export interface GptShape {
   readonly embDim: number;
   readonly nHeads: number;
   readonly nLayers: number;
+  /** LoRA on every Linear layer (`<linear>.lora.A` / `.lora.B` parameters; lora.ts). */
+  readonly lora?: LoraSettings;
 }
 
 /** An engine's value of the parameter `name` (book state_dict names), or undefined when the model has none. */
@@ -36,24 +39,32 @@ function need<T>(param: ParamLookup<T>, name: string): T {
   return p;
 }
 
-function linearParams<T>(param: ParamLookup<T>, prefix: string): LinearParams<T> {
-  return { weight: need(param, `${prefix}.weight`), bias: param(`${prefix}.bias`) };
+/** A Linear's parameters; with LoRA settings also its adapter (which must then exist: never dropped silently). */
+function linearParams<T>(param: ParamLookup<T>, prefix: string, lora?: LoraSettings): LinearParams<T> {
+  const weight = need(param, `${prefix}.weight`),
+    bias = param(`${prefix}.bias`);
+  if (!lora) return { weight, bias };
+  return {
+    weight,
+    bias,
+    lora: { a: need(param, `${prefix}.lora.A`), b: need(param, `${prefix}.lora.B`), scale: loraScale(lora) },
+  };
 }
 
-/** Block i's parameters (`trf_blocks.i.*`). */
-export function gptBlockParams<T>(param: ParamLookup<T>, i: number): BlockParams<T> {
+/** Block i's parameters (`trf_blocks.i.*`), with their LoRA adapters when `lora` is given. */
+export function gptBlockParams<T>(param: ParamLookup<T>, i: number, lora?: LoraSettings): BlockParams<T> {
   const p = `trf_blocks.${i}`;
   const norm = (n: string) => ({ scale: need(param, `${p}.${n}.scale`), shift: need(param, `${p}.${n}.shift`) });
   return {
     norm1: norm("norm1"),
     att: {
-      query: linearParams(param, `${p}.att.W_query`),
-      key: linearParams(param, `${p}.att.W_key`),
-      value: linearParams(param, `${p}.att.W_value`),
-      out: linearParams(param, `${p}.att.out_proj`),
+      query: linearParams(param, `${p}.att.W_query`, lora),
+      key: linearParams(param, `${p}.att.W_key`, lora),
+      value: linearParams(param, `${p}.att.W_value`, lora),
+      out: linearParams(param, `${p}.att.out_proj`, lora),
     },
     norm2: norm("norm2"),
-    ff: { fc: linearParams(param, `${p}.ff.layers.0`), proj: linearParams(param, `${p}.ff.layers.2`) },
+    ff: { fc: linearParams(param, `${p}.ff.layers.0`, lora), proj: linearParams(param, `${p}.ff.layers.2`, lora) },
   };
 }
 
@@ -87,12 +98,29 @@ export interface GptForwardOptions<T> {
   readonly dropRate?: number;
 }
 
-/** Token + position embeddings (+ dropout): ids [B, T] → [B, T, E]. @throws ConfigError beyond the context length */
+/** The soft prompt of prompt tuning (promptTuning.ts): n learned embeddings [n, E] placed before the tokens. */
+export const PROMPT_PARAM = "prompt_embeddings";
+
+/**
+ * Token + position embeddings (+ dropout): ids [B, T] → [B, T, E]. With a soft prompt (`prompt_embeddings`
+ * [n, E], prompt tuning) the prompt comes first, [B, n + T, E], at positions 0..n-1 and the tokens at n..n+T-1
+ * (the causal model then sees the prompt from every token; the last position is still the last token).
+ * @throws ConfigError beyond the context length
+ */
 export function gptEmbed<T>(o: Ops<T>, param: ParamLookup<T>, cfg: GptShape, ids: T, dropRate = 0): T {
   const T = o.shape(ids)[1];
-  if (typeof T === "number" && T > cfg.contextLength)
-    throw new ConfigError(`Input has ${T} tokens; the model supports at most ${cfg.contextLength}`);
-  return dropout(o, embed(o, ids, need(param, "tok_emb.weight"), need(param, "pos_emb.weight")), dropRate);
+  const prompt = param(PROMPT_PARAM);
+  const n = prompt ? (o.shape(prompt)[0] as number) : 0;
+  if (typeof T === "number" && n + T > cfg.contextLength)
+    throw new ConfigError(
+      `Input has ${T} tokens${n ? ` after a ${n}-token soft prompt` : ""}; the model supports at most ${cfg.contextLength}${n ? ` in all` : ""}`,
+    );
+  const tokEmb = need(param, "tok_emb.weight"),
+    posEmb = need(param, "pos_emb.weight");
+  if (!prompt) return dropout(o, embed(o, ids, tokEmb, posEmb), dropRate);
+  const [B, E] = [o.shape(ids)[0], o.shape(tokEmb)[1]];
+  const x = o.concat([o.broadcastTo(o.reshape(prompt, [1, n, E]), [B, n, E]), o.gather(tokEmb, ids)], 1);
+  return dropout(o, o.add(x, o.slice(posEmb, 0, 0, o.shape(x)[1])), dropRate); // positions 0..n+T-1
 }
 
 /** The final LayerNorm. */
@@ -100,9 +128,9 @@ export function gptFinalNorm<T>(o: Ops<T>, param: ParamLookup<T>, x: T): T {
   return layerNorm(o, x, { scale: need(param, "final_norm.scale"), shift: need(param, "final_norm.shift") });
 }
 
-/** The output head: [..., E] → [..., outDim]. */
-export function gptHead<T>(o: Ops<T>, param: ParamLookup<T>, x: T): T {
-  return linear(o, x, linearParams(param, "out_head"));
+/** The output head: [..., E] → [..., outDim] (with its LoRA adapter when `lora` is given). */
+export function gptHead<T>(o: Ops<T>, param: ParamLookup<T>, x: T, lora?: LoraSettings): T {
+  return linear(o, x, linearParams(param, "out_head", lora));
 }
 
 /**
@@ -150,17 +178,28 @@ export function gptForward<T>(
   const from = opts.fromBlock ?? 0,
     to = opts.toBlock ?? cfg.nLayers;
   const readout = opts.readout ?? { kind: "all" };
+  if ((readout.kind === "position" || readout.kind === "mean") && param(PROMPT_PARAM))
+    throw new ConfigError(
+      `A soft prompt is read at the last position (the "${readout.kind}" readout is not supported)`,
+    );
   const causal = opts.causal ?? true;
   let x = (opts.embed ?? from === 0) ? gptEmbed(o, param, cfg, input, opts.dropRate) : input;
   let picked = false;
   for (let i = from; i < to; i++) {
-    // The last block computes only the row the readout reads (not with dropout: its identity needs weights summing to 1).
+    // The last block computes only the row the readout reads (not with dropout: its identity needs weights summing
+    // to 1; not with LoRA: its per-head algebra uses the key and value weights alone).
     const row =
-      opts.head && i === cfg.nLayers - 1 && !((opts.dropRate ?? 0) > 0) ? readoutRow(o, readout, x, causal) : undefined;
+      opts.head && i === cfg.nLayers - 1 && !((opts.dropRate ?? 0) > 0) && !cfg.lora
+        ? readoutRow(o, readout, x, causal)
+        : undefined;
     picked = row !== undefined;
     x = row
       ? singleQueryBlock(o, x, gptBlockParams(param, i), { nHeads: cfg.nHeads, row })
-      : transformerBlock(o, x, gptBlockParams(param, i), { nHeads: cfg.nHeads, causal, dropRate: opts.dropRate });
+      : transformerBlock(o, x, gptBlockParams(param, i, cfg.lora), {
+          nHeads: cfg.nHeads,
+          causal,
+          dropRate: opts.dropRate,
+        });
   }
   if (!opts.head) return x;
   if (!picked && readout.kind !== "all" && readout.kind !== "mean") {
@@ -172,7 +211,7 @@ export function gptForward<T>(
     const [B, T, E] = o.shape(h);
     h = o.reshape(o.matMul(o.reshape(readout.weights, [B, 1, T]), h), [B, E]); // weighted mean over positions
   }
-  return gptHead(o, param, h);
+  return gptHead(o, param, h, cfg.lora);
 }
 
 /** The readouts by name, as the bonus experiments call them (mean: `--average_embeddings`). */

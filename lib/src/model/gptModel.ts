@@ -151,7 +151,7 @@ export class GPTModel {
 
   /** Causal multi-head self-attention of block i. x [B, T, E] → [B, T, E]. */
   attention(i: number, x: tf.Tensor, opts: ForwardOptions = {}): tf.Tensor {
-    const att = gptBlockParams(this.lookup, i).att;
+    const att = gptBlockParams(this.lookup, i, this.cfg.lora).att;
     return multiHeadAttention(this.ops, x, att, {
       nHeads: this.cfg.nHeads,
       causal: opts.causal,
@@ -161,14 +161,14 @@ export class GPTModel {
 
   /** The feed-forward network of block i: Linear(E→4E) → GELU (tanh approximation) → Linear(4E→E). */
   feedForward(i: number, x: tf.Tensor): tf.Tensor {
-    return feedForward(this.ops, x, gptBlockParams(this.lookup, i).ff);
+    return feedForward(this.ops, x, gptBlockParams(this.lookup, i, this.cfg.lora).ff);
   }
 
   /** Transformer block i (pre-LayerNorm, residual connections). [B, T, E] → [B, T, E]. */
   block(i: number, x: tf.Tensor, opts: ForwardOptions = {}): tf.Tensor3D {
     return tf.tidy(
       () =>
-        transformerBlock(this.ops, x, gptBlockParams(this.lookup, i), {
+        transformerBlock(this.ops, x, gptBlockParams(this.lookup, i, this.cfg.lora), {
           nHeads: this.cfg.nHeads,
           causal: opts.causal,
           dropRate: this.dropRate(opts),
@@ -183,7 +183,7 @@ export class GPTModel {
 
   /** The output head: [..., E] → [..., outDim]. */
   head(x: tf.Tensor): tf.Tensor {
-    return tf.tidy(() => gptHead(this.ops, this.lookup, x));
+    return tf.tidy(() => gptHead(this.ops, this.lookup, x, this.cfg.lora));
   }
 
   /** Logits for every position. idx int32 [B, T] → [B, T, outDim]. The caller disposes the result. */

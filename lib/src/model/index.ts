@@ -14,3 +14,7 @@ export type { Tracked, Gradient, RowGradient } from "./autodiff";
 export * as layers from "./layers";
 export { gptForward, gptBlockParams, readoutOf, readoutWeights, READOUT_CHOICES } from "./gpt";
 export type { GptShape, ParamLookup, Readout, ReadoutKind, GptForwardOptions, ReadoutWeightsOptions } from "./gpt";
+// Appendix E: LoRA on every Linear layer (a property of the definition: GPTConfig.lora).
+export * from "./lora";
+// Prompt tuning: a soft prompt before the tokens (the `prompt_embeddings` parameter).
+export * from "./promptTuning";

@@ -4,9 +4,9 @@
  * gradient tape of autodiff.ts) runs the same definition. An engine may substitute a fused kernel for a
  * whole layer (`Ops.fused`); the composite here is the definition it must equal.
  */
-import { dimProduct, type AttentionParams, type LinearParams, type Ops } from "./ops";
+import { dimProduct, type AttentionParams, type LinearParams, type LoraParams, type Ops } from "./ops";
 
-export type { AttentionParams, LinearParams } from "./ops";
+export type { AttentionParams, LinearParams, LoraParams } from "./ops";
 
 /** LayerNorm epsilon of GPT-2 and the book (and BERT uses 1e-12: pass it). */
 export const LAYER_NORM_EPS = 1e-5;
@@ -37,8 +37,12 @@ export function dropout<T>(o: Ops<T>, x: T, rate = 0): T {
   return o.dropout(x, rate);
 }
 
-/** x [..., in] @ W [in, out] (+ b), as one 2-D product on the flattened leading axes. */
+/**
+ * x [..., in] @ W [in, out] (+ b), as one 2-D product on the flattened leading axes; with a LoRA adapter
+ * plus `scale · (x @ A @ B)` (appendix E's LinearWithLoRA: `linear(x) + lora(x)`).
+ */
 export function linear<T>(o: Ops<T>, x: T, p: LinearParams<T>): T {
+  if (p.lora) return o.add(linear(o, x, { weight: p.weight, bias: p.bias }), loraUpdate(o, x, p.lora));
   if (o.fused?.linear) return o.fused.linear(x, p.weight, p.bias);
   const dims = o.shape(x),
     lead = dims.slice(0, -1);
@@ -47,6 +51,15 @@ export function linear<T>(o: Ops<T>, x: T, p: LinearParams<T>): T {
   let y = o.matMul(flat, p.weight);
   if (p.bias) y = o.add(y, p.bias);
   return lead.length === 1 ? y : o.reshape(y, [...lead, outDim]);
+}
+
+/** LoRALayer's forward: scale · (x @ A @ B) on the flattened leading axes. x [..., in] → [..., out]. */
+export function loraUpdate<T>(o: Ops<T>, x: T, p: LoraParams<T>): T {
+  const dims = o.shape(x),
+    lead = dims.slice(0, -1);
+  const flat = lead.length === 1 ? x : o.reshape(x, [dimProduct(lead), dims[dims.length - 1]]);
+  const y = o.mul(o.matMul(o.matMul(flat, p.a), p.b), p.scale);
+  return lead.length === 1 ? y : o.reshape(y, [...lead, o.shape(p.b)[1]]);
 }
 
 /** (x − mean) / √(var + eps) over the last axis, biased variance: LayerNorm without its scale and shift. */
@@ -123,11 +136,14 @@ export function multiHeadAttention<T>(o: Ops<T>, x: T, p: AttentionParams<T>, op
   const H = opts.nHeads,
     D = (E as number) / H;
   const causal = opts.causal ?? true;
-  if (causal && !opts.mask && !((opts.dropRate ?? 0) > 0) && o.fused?.causalSelfAttention)
+  // Fused kernels know no LoRA: with adapters the composite runs.
+  const lora = !!(p.query.lora || p.key.lora || p.value.lora || p.out.lora);
+  if (causal && !opts.mask && !((opts.dropRate ?? 0) > 0) && !lora && o.fused?.causalSelfAttention)
     return o.fused.causalSelfAttention(x, p, H);
-  const [q, k, v] = o.fused?.linears
-    ? o.fused.linears(x, [p.query.weight, p.key.weight, p.value.weight], [p.query.bias, p.key.bias, p.value.bias])
-    : [linear(o, x, p.query), linear(o, x, p.key), linear(o, x, p.value)];
+  const [q, k, v] =
+    o.fused?.linears && !lora
+      ? o.fused.linears(x, [p.query.weight, p.key.weight, p.value.weight], [p.query.bias, p.key.bias, p.value.bias])
+      : [linear(o, x, p.query), linear(o, x, p.key), linear(o, x, p.value)];
   const heads = (t: T) => o.transpose(o.reshape(t, [B, T, H, D]), [0, 2, 1, 3]); // [B, H, T, D]
   let scores = o.div(o.matMul(heads(q), heads(k), { transposeB: true }), Math.sqrt(D)); // [B, H, T, T]
   if (causal) scores = o.add(scores, o.causalMask(T));

@@ -18,6 +18,14 @@ export type Dim = number | string;
 export interface LinearParams<T> {
   readonly weight: T;
   readonly bias?: T;
+  /** A LoRA adapter (appendix E): the layer adds `scale · (x @ a @ b)`, a [in, r], b [r, out]. */
+  readonly lora?: LoraParams<T>;
+}
+/** A LoRA adapter's matrices and multiplier (lora.ts). */
+export interface LoraParams<T> {
+  readonly a: T;
+  readonly b: T;
+  readonly scale: number;
 }
 /** Multi-head attention (the parameters of a fused attention kernel too): query, key, value and output projections. */
 export interface AttentionParams<T> {

@@ -17,6 +17,8 @@ import { validateConfig, type GPTConfig } from "../model/config";
 import { PAD_TOKEN_ID } from "../tokenizer";
 import { SafetensorsFile, writeSafetensors } from "../weights/safetensors";
 import type { ClassifierModel } from "../model/classifierInput";
+import { replaceLinearWithLora } from "../model/lora";
+import { addSoftPrompt, PROMPT_PARAM } from "../model/promptTuning";
 
 export const CLASSIFIER_FORMAT = "llm-spam-classifier/1";
 
@@ -115,9 +117,14 @@ export function loadClassifier(dir: string): { model: ClassifierModel; maxLength
     embedded !== undefined
       ? parseConfig(embedded, `${stFile} (metadata)`)
       : parseConfig(fs.readFileSync(cfgFile, "utf8"), cfgFile);
-  const model = new GPTModel(config.gpt) as ClassifierModel;
+  const { lora, ...gpt } = config.gpt;
+  const model = new GPTModel(gpt) as ClassifierModel;
   try {
     model.replaceOutHead(config.numClasses, { bias: st.has("out_head.bias") });
+    // Saved with LoRA adapters not merged, or with a soft prompt: make room for them before loading.
+    if (lora) replaceLinearWithLora(model, lora.rank, lora.alpha, { scaling: lora.scaling });
+    if (st.has(PROMPT_PARAM))
+      addSoftPrompt(model, { initIds: new Array<number>(st.readTensor(PROMPT_PARAM).shape[0]).fill(0) });
     const extra = [...st.entries.keys()].filter((n) => !model.params.has(n));
     if (extra.length)
       throw new DataFormatError(`${stFile} has tensors this model does not: ${extra.slice(0, 3).join(", ")}`);

@@ -12,3 +12,6 @@ export * from "./classify";
 export * from "./checkpoint";
 export * from "./report";
 export * from "./finetune";
+export * from "./lora";
+export * from "./promptTuning";
+export * from "./adapterClassifier";

@@ -383,7 +383,7 @@ export function checkTrainingFits(
 export function plainPathOf(cfg: GPTConfig, trainable: Iterable<string>, trunkOnOnnx: boolean): PlainPathMemory {
   const names = [...trainable];
   const trains = (prefix: string) => names.some((n) => n.startsWith(`${prefix}.`));
-  if (trains("tok_emb") || trains("pos_emb"))
+  if (trains("tok_emb") || trains("pos_emb") || names.includes("prompt_embeddings"))
     return { kind: "plain", tapeBlocks: cfg.nLayers, embeddingsInTape: true, trunkOnOnnx: false };
   let frozen = 0;
   while (frozen < cfg.nLayers && !trains(`trf_blocks.${frozen}`)) frozen++;
