@@ -1,10 +1,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { optionalIntOption, type CliCommand } from "./command";
+import { optionalIntOption, weightCacheDirFor, type CliCommand } from "./command";
 import { ConfigError } from "../errors";
-import { OnnxClassifier, type Classification } from "../engine/inference";
-import { loadClassifier } from "../train/checkpoint";
-import { classifyWithProbability } from "../train/classify";
+import type { Classification } from "../engine/inference";
 import { chooseEngine, engineHelp } from "./engineChoice";
 
 /** From this many texts on, `--engine auto` classifies on ONNX Runtime. */
@@ -56,31 +54,42 @@ ${engineHelp(21, `${ONNX_FROM_TEXTS} texts or more`)}
     const texts = textsOf(values, positionals);
     const maxLength = optionalIntOption(values, "max-length");
     const engine = chooseEngine(values.engine, texts.length, ONNX_FROM_TEXTS);
-    await ctx.backend();
     // (smoke runs keep their files apart: settings.dataDir is then <data>/smoke/, where `finetune --smoke` saved)
     const dir = path.resolve(
       typeof values.model === "string" ? values.model : path.join(ctx.settings.dataDir, "review-classifier"),
     );
-    const { model } = loadClassifier(dir);
-    try {
-      let results: Classification[];
-      if (engine === "onnx") {
-        const onnx = await OnnxClassifier.create(model);
-        try {
-          results = await onnx.classify(texts, undefined, { maxLength });
-        } finally {
-          await onnx.release();
-        }
-      } else {
-        results = texts.map((t) => classifyWithProbability(t, model, undefined, { maxLength }));
+    const cacheDir = weightCacheDirFor(ctx);
+    let results: Classification[];
+    if (engine === "onnx") {
+      // Straight from the saved (or cached) arrays to ONNX Runtime: tfjs is never loaded.
+      const { readClassifierArrays } = await import("../train/classifierFile");
+      const { ArrayGpt } = await import("../model/arrayModel");
+      const { OnnxClassifier } = await import("../engine/inference");
+      const { arrays, config } = readClassifierArrays(dir, { cacheDir, log: ctx.log });
+      const model = new ArrayGpt(config.gpt, arrays);
+      model.trainedMaxLength = config.maxLength;
+      model.padTokenId = config.padTokenId;
+      const onnx = await OnnxClassifier.create(model);
+      try {
+        results = await onnx.classify(texts, undefined, { maxLength });
+      } finally {
+        await onnx.release();
       }
-      const many = typeof values.file === "string";
-      results.forEach((r, i) => {
-        if (values.json) ctx.out(JSON.stringify(many ? { text: texts[i], ...r } : r));
-        else ctx.log(r.label);
-      });
-    } finally {
-      model.dispose();
+    } else {
+      await ctx.backend();
+      const { loadClassifier } = await import("../train/checkpoint");
+      const { classifyWithProbability } = await import("../train/classify");
+      const { model } = loadClassifier(dir, { cacheDir });
+      try {
+        results = texts.map((t) => classifyWithProbability(t, model, undefined, { maxLength }));
+      } finally {
+        model.dispose();
+      }
     }
+    const many = typeof values.file === "string";
+    results.forEach((r, i) => {
+      if (values.json) ctx.out(JSON.stringify(many ? { text: texts[i], ...r } : r));
+      else ctx.log(r.label);
+    });
   },
 };

@@ -17,13 +17,20 @@ export interface ClassifyOptions {
   padTokenId?: number;
 }
 
+/** What the classifier's input encoding reads of a model: a GPTModel, or its weights as arrays (ArrayGpt). */
+export interface ClassifierInputModel {
+  param(name: string): { readonly shape: readonly number[] };
+  trainedMaxLength?: number;
+  padTokenId?: number;
+}
+
 /** A classifier model may carry the length and pad id it was trained with (loadClassifier sets them from its config). */
 export type ClassifierModel = GPTModel & { trainedMaxLength?: number; padTokenId?: number };
 
 /** The token ids classifyReview feeds the model: truncated, then right-padded to the effective max length. */
 export function encodeForClassification(
   text: string,
-  model: ClassifierModel,
+  model: ClassifierInputModel,
   tokenizer: Tokenizer = getTokenizer(),
   opts: ClassifyOptions = {},
 ): number[] {
@@ -52,4 +59,17 @@ export function encodeForClassification(
       `Token id ${bad} is outside the model's vocabulary of ${vocab}: this model was not trained with the GPT-2 tokenizer (or padTokenId is wrong)`,
     );
   return ids;
+}
+
+/**
+ * Checks that token ids fit the model's vocabulary (tf.gather gives no error for ids out of range).
+ * @throws ConfigError naming the first id that does not fit.
+ */
+export function checkTokenIds(model: { readonly cfg: { readonly vocabSize: number } }, ids: readonly number[]): void {
+  const bad = ids.find((t) => !(Number.isInteger(t) && t >= 0 && t < model.cfg.vocabSize));
+  if (bad !== undefined)
+    throw new ConfigError(
+      `Token id ${bad} is outside the model's vocabulary (${model.cfg.vocabSize} tokens); these weights do not use GPT-2's tokenizer`,
+    );
+  if (ids.length === 0) throw new ConfigError("The prompt is empty: nothing to continue");
 }

@@ -10,46 +10,28 @@
 import * as tf from "@tensorflow/tfjs";
 import { ShapeMismatchError, ConfigError } from "../errors";
 import { validateConfig, type GPTConfig } from "./config";
+import { parameterShapes } from "./parameters";
 import { gptBlockParams, gptEmbed, gptFinalNorm, gptHead } from "./gpt";
 import { feedForward, multiHeadAttention, transformerBlock } from "./layers";
 import { TfjsOps } from "./tfjsOps";
 
-/** True for parameters stored `[in, out]` here but `[out, in]` in PyTorch (all `*.weight` except embeddings). */
-export function isLinearWeight(name: string): boolean {
-  return name.endsWith(".weight") && !name.startsWith("tok_emb") && !name.startsWith("pos_emb");
-}
-
-/** The book's parameter names and shapes for a config (head: `[embDim, outDim]`, no bias, like the pretrained model). */
-export function parameterShapes(cfg: GPTConfig, outDim = cfg.vocabSize, headBias = false): Array<[string, number[]]> {
-  const E = cfg.embDim;
-  const shapes: Array<[string, number[]]> = [
-    ["tok_emb.weight", [cfg.vocabSize, E]],
-    ["pos_emb.weight", [cfg.contextLength, E]],
-  ];
-  for (let i = 0; i < cfg.nLayers; i++) {
-    const p = `trf_blocks.${i}`;
-    for (const w of ["W_query", "W_key", "W_value"]) {
-      shapes.push([`${p}.att.${w}.weight`, [E, E]]);
-      if (cfg.qkvBias) shapes.push([`${p}.att.${w}.bias`, [E]]);
-    }
-    shapes.push([`${p}.att.out_proj.weight`, [E, E]], [`${p}.att.out_proj.bias`, [E]]);
-    shapes.push([`${p}.ff.layers.0.weight`, [E, 4 * E]], [`${p}.ff.layers.0.bias`, [4 * E]]);
-    shapes.push([`${p}.ff.layers.2.weight`, [4 * E, E]], [`${p}.ff.layers.2.bias`, [E]]);
-    shapes.push(
-      [`${p}.norm1.scale`, [E]],
-      [`${p}.norm1.shift`, [E]],
-      [`${p}.norm2.scale`, [E]],
-      [`${p}.norm2.shift`, [E]],
-    );
-  }
-  shapes.push(["final_norm.scale", [E]], ["final_norm.shift", [E]], ["out_head.weight", [E, outDim]]);
-  if (headBias) shapes.push(["out_head.bias", [outDim]]);
-  return shapes;
-}
+export { isLinearWeight, parameterShapes } from "./parameters";
 
 export interface ForwardOptions {
   /** Training mode: dropout is applied when `dropRate > 0`. Default false (the book's `model.eval()`). */
   training?: boolean;
+}
+
+/** How a GPTModel is created: random or zero weights, or from loaded arrays. */
+export interface GPTModelOptions {
+  seed?: number;
+  init?: "random" | "zeros";
+  /** Parameter values by name, in our layout (Linear weights `[in, out]`, row-major). */
+  weights?: ReadonlyMap<string, Float32Array>;
+  /** Output size of the head (default `vocabSize`; 2 for the spam classifier). */
+  outDim?: number;
+  /** Whether the head has a bias (default false, like GPT-2's tied head; the classifier's has one). */
+  headBias?: boolean;
 }
 
 /** GPT-2: embeddings → transformer blocks → final LayerNorm → output head. Book: GPTModel. */
@@ -62,14 +44,26 @@ export class GPTModel {
   private readonly ops = new TfjsOps();
 
   /**
-   * Creates a model with random weights (N(0, 0.02) matrices, zero biases, unit LayerNorm scales).
-   * @param opts `seed` (default 123); `init: "zeros"` skips the random matrices (faster when weights are loaded next).
-   * @throws ConfigError for an invalid config.
+   * Creates a model with random weights (N(0, 0.02) matrices, zero biases, unit LayerNorm scales), or
+   * straight from loaded arrays: every parameter found in `opts.weights` is created from its values (one
+   * copy into the backend, no random init that would be overwritten).
+   * @param opts `seed` (default 123); `init: "zeros"` skips the random matrices (faster when weights are loaded next);
+   *   `weights` parameter values in our layout by name; `outDim` and `headBias` for a classifier head
+   *   (default: the language-model head, `[embDim, vocabSize]` without bias).
+   * @throws ConfigError for an invalid config; ShapeMismatchError for a weight whose size does not fit its shape.
    */
-  constructor(cfg: GPTConfig, opts: { seed?: number; init?: "random" | "zeros" } = {}) {
+  constructor(cfg: GPTConfig, opts: GPTModelOptions = {}) {
     this.cfg = validateConfig({ ...cfg });
     this.seed = opts.seed ?? 123;
-    for (const [name, shape] of parameterShapes(this.cfg)) {
+    for (const [name, shape] of parameterShapes(this.cfg, opts.outDim, opts.headBias)) {
+      const given = opts.weights?.get(name);
+      if (given) {
+        const size = shape.reduce((a, d) => a * d, 1);
+        if (given.length !== size)
+          throw new ShapeMismatchError(`${name}: ${given.length} values given, shape [${shape.join(",")}] needs ${size}`);
+        this.params.set(name, tf.tidy(() => tf.variable(tf.tensor(given, shape), true)));
+        continue;
+      }
       // One tidy per parameter: the initial value is freed at once, so the (never shrinking) WASM heap
       // holds one copy of the model, not two.
       tf.tidy(() => {

@@ -9,27 +9,15 @@ causal-mask buffers are not stored) plus a small `config.json`.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { ConfigError, DataFormatError } from "../errors";
+import { ConfigError } from "../errors";
 import { writeFileAtomic } from "../util/atomic";
 import { GPTModel, isLinearWeight } from "../model/gptModel";
-import { validateConfig, type GPTConfig } from "../model/config";
 import { PAD_TOKEN_ID } from "../tokenizer";
-import { SafetensorsFile, writeSafetensors } from "../weights/safetensors";
+import { writeSafetensors } from "../weights/safetensors";
 import type { ClassifierModel } from "../model/classifierInput";
+import { CLASSIFIER_FORMAT, readClassifierArrays, type ClassifierConfig } from "./classifierFile";
 
-export const CLASSIFIER_FORMAT = "llm-spam-classifier/1";
-
-export interface ClassifierConfig {
-  format: string;
-  gpt: GPTConfig;
-  numClasses: number;
-  /** Length the classifier was trained with (120 in the book). */
-  maxLength: number;
-  padTokenId: number;
-  classNames: readonly string[];
-  /** Free-form: base weights, trainable layers, … */
-  info?: Record<string, unknown>;
-}
+export { CLASSIFIER_FORMAT, readClassifierArrays, type ClassifierConfig } from "./classifierFile";
 
 export interface SaveClassifierOptions {
   /** The training length (`train_dataset.max_length`; classifyReview's default later). Default: the model's `trainedMaxLength`. */
@@ -77,59 +65,25 @@ export function saveClassifier(
   return config;
 }
 
-function parseConfig(text: string, where: string): ClassifierConfig {
-  let c: ClassifierConfig;
-  try {
-    c = JSON.parse(text) as ClassifierConfig;
-  } catch (err) {
-    throw new DataFormatError(`${where} is not valid JSON`, { cause: err });
-  }
-  if (c?.format !== CLASSIFIER_FORMAT)
-    throw new DataFormatError(`${where}: not a classifier saved by this project (format "${String(c?.format)}")`);
-  if (!(Number.isInteger(c.maxLength) && c.maxLength > 0 && Number.isInteger(c.numClasses) && c.numClasses > 0)) {
-    throw new DataFormatError(`${where}: maxLength and numClasses must be positive integers`);
-  }
-  return { ...c, gpt: validateConfig({ ...c.gpt }) };
-}
-
 /**
- * Loads a classifier saved by saveClassifier (frozen; carries `trainedMaxLength`).
+ * Loads a classifier saved by saveClassifier (frozen; carries `trainedMaxLength`), created straight from the
+ * stored values (a converted copy is cached, see `readClassifierArrays`).
  * Book: model.load_state_dict(torch.load("review_classifier.pth")), 6.8.
+ * @param opts `cacheDir`: the weight cache folder, or false for none (default as for `loadPretrainedGpt2`).
  * @returns the model, the length it was trained with and its config.
  * @throws DataFormatError when the folder has no classifier, or a tensor is missing or mis-shaped.
  */
-export function loadClassifier(dir: string): { model: ClassifierModel; maxLength: number; config: ClassifierConfig } {
-  const cfgFile = path.join(dir, "config.json"),
-    stFile = path.join(dir, "model.safetensors");
-  if (!fs.existsSync(stFile)) {
-    throw new DataFormatError(
-      `No fine-tuned classifier in ${dir} (no model.safetensors). Run \`npm start -- finetune\` (or notebook 05) first.`,
-    );
-  }
-  const st = new SafetensorsFile(stFile);
-  const embedded = st.metadata.classifier_config;
-  if (embedded === undefined && !fs.existsSync(cfgFile))
-    throw new DataFormatError(`${dir} has model.safetensors but no config.json`);
-  const config =
-    embedded !== undefined
-      ? parseConfig(embedded, `${stFile} (metadata)`)
-      : parseConfig(fs.readFileSync(cfgFile, "utf8"), cfgFile);
-  const model = new GPTModel(config.gpt) as ClassifierModel;
-  try {
-    model.replaceOutHead(config.numClasses, { bias: st.has("out_head.bias") });
-    const extra = [...st.entries.keys()].filter((n) => !model.params.has(n));
-    if (extra.length)
-      throw new DataFormatError(`${stFile} has tensors this model does not: ${extra.slice(0, 3).join(", ")}`);
-    for (const name of model.params.keys()) {
-      if (!st.has(name)) throw new DataFormatError(`${stFile} has no tensor "${name}"`);
-      const { data, shape } = st.readTensor(name);
-      if (isLinearWeight(name)) tf.tidy(() => model.setParam(name, tf.tensor(data, shape).transpose()));
-      else model.setParam(name, data, shape);
-    }
-  } catch (err) {
-    model.dispose();
-    throw err;
-  }
+export function loadClassifier(
+  dir: string,
+  opts: { cacheDir?: string | false } = {},
+): { model: ClassifierModel; maxLength: number; config: ClassifierConfig } {
+  const { arrays, config } = readClassifierArrays(dir, opts);
+  const weights = new Map([...arrays].map(([n, t]) => [n, t.data]));
+  const model = new GPTModel(config.gpt, {
+    weights,
+    outDim: config.numClasses,
+    headBias: arrays.has("out_head.bias"),
+  }) as ClassifierModel;
   model.freezeAll();
   model.trainedMaxLength = config.maxLength;
   model.padTokenId = config.padTokenId;

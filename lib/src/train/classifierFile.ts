@@ -1,0 +1,93 @@
+/**
+ * Section 6.8: reading a saved classifier (`model.safetensors` in PyTorch's layout + its config) as arrays in
+ * our layout, without tfjs: `loadClassifier` builds a GPTModel from them, `classify` on ONNX Runtime runs them
+ * directly. The converted arrays are cached (weightCache.ts), so a second load is one read.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { DataFormatError } from "../errors";
+import { validateConfig, type GPTConfig } from "../model/config";
+import { isLinearWeight, parameterShapes } from "../model/parameters";
+import { transpose2d } from "../weights/loadWeights";
+import { SafetensorsFile } from "../weights/safetensors";
+import { cachedWeights, weightCacheDir, type WeightArrays } from "../weights/weightCache";
+
+export const CLASSIFIER_FORMAT = "llm-spam-classifier/1";
+
+export interface ClassifierConfig {
+  format: string;
+  gpt: GPTConfig;
+  numClasses: number;
+  /** Length the classifier was trained with (120 in the book). */
+  maxLength: number;
+  padTokenId: number;
+  classNames: readonly string[];
+  /** Free-form: base weights, trainable layers, … */
+  info?: Record<string, unknown>;
+}
+
+function parseConfig(text: string, where: string): ClassifierConfig {
+  let c: ClassifierConfig;
+  try {
+    c = JSON.parse(text) as ClassifierConfig;
+  } catch (err) {
+    throw new DataFormatError(`${where} is not valid JSON`, { cause: err });
+  }
+  if (c?.format !== CLASSIFIER_FORMAT)
+    throw new DataFormatError(`${where}: not a classifier saved by this project (format "${String(c?.format)}")`);
+  if (!(Number.isInteger(c.maxLength) && c.maxLength > 0 && Number.isInteger(c.numClasses) && c.numClasses > 0)) {
+    throw new DataFormatError(`${where}: maxLength and numClasses must be positive integers`);
+  }
+  return { ...c, gpt: validateConfig({ ...c.gpt }) };
+}
+
+/**
+ * The classifier saved in `dir` as our parameters' values (Linear weights transposed to `[in, out]`) and its config.
+ * @param opts `cacheDir`: the weight cache folder, or false for none (default as for `loadPretrainedGpt2`).
+ * @throws DataFormatError when the folder has no classifier, or a tensor is missing, extra or mis-shaped.
+ */
+export function readClassifierArrays(
+  dir: string,
+  opts: { cacheDir?: string | false; log?: (line: string) => void } = {},
+): { arrays: WeightArrays; config: ClassifierConfig } {
+  const cfgFile = path.join(dir, "config.json"),
+    stFile = path.join(dir, "model.safetensors");
+  if (!fs.existsSync(stFile)) {
+    throw new DataFormatError(
+      `No fine-tuned classifier in ${dir} (no model.safetensors). Run \`npm start -- finetune\` (or notebook 05) first.`,
+    );
+  }
+  const st = new SafetensorsFile(stFile);
+  const embedded = st.metadata.classifier_config;
+  if (embedded === undefined && !fs.existsSync(cfgFile))
+    throw new DataFormatError(`${dir} has model.safetensors but no config.json`);
+  const config =
+    embedded !== undefined
+      ? parseConfig(embedded, `${stFile} (metadata)`)
+      : parseConfig(fs.readFileSync(cfgFile, "utf8"), cfgFile);
+  const shapes = parameterShapes(config.gpt, config.numClasses, st.has("out_head.bias"));
+  const convert = (): WeightArrays => {
+    const names = new Set(shapes.map(([n]) => n));
+    const extra = [...st.entries.keys()].filter((n) => !names.has(n));
+    if (extra.length)
+      throw new DataFormatError(`${stFile} has tensors this model does not: ${extra.slice(0, 3).join(", ")}`);
+    const out: WeightArrays = new Map();
+    for (const [name, shape] of shapes) {
+      if (!st.has(name)) throw new DataFormatError(`${stFile} has no tensor "${name}"`);
+      const t = st.readTensor(name);
+      const lin = isLinearWeight(name); // PyTorch [out, in] → ours [in, out]
+      const want = lin ? [...shape].reverse() : shape;
+      if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i]))
+        throw new DataFormatError(
+          `${stFile}: tensor "${name}" has shape [${t.shape.join(",")}], expected [${want.join(",")}]`,
+        );
+      out.set(name, { data: lin ? transpose2d(t.data, want[0], want[1]) : t.data, shape });
+    }
+    return out;
+  };
+  const { arrays } = cachedWeights([stFile], `classifier:${CLASSIFIER_FORMAT}`, convert, {
+    dir: weightCacheDir({ cacheDir: opts.cacheDir }),
+    log: opts.log,
+  });
+  return { arrays, config };
+}
