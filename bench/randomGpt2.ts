@@ -85,7 +85,10 @@ function tableBlock(chunks: number[][], entries: Array<[string, number[]]>): num
 }
 
 /** Writes `<prefix>.index` and `<prefix>.data-00000-of-00001` (float32, one shard). */
-export function writeTfCheckpoint(prefix: string, tensors: ReadonlyMap<string, { data: Float32Array; shape: number[] }>) {
+export function writeTfCheckpoint(
+  prefix: string,
+  tensors: ReadonlyMap<string, { data: Float32Array; shape: number[] }>,
+) {
   const names = [...tensors.keys()].sort();
   const kv: Array<[string, number[]]> = [["", [...pbVarint(1, 1), ...pbBytes(3, pbVarint(1, 1))]]];
   const fd = fs.openSync(`${prefix}.data-00000-of-00001`, "w");
@@ -137,7 +140,10 @@ export function writeRandomGpt2(out: string, size = "124M"): { openai: string; h
   // Hugging Face: transformer.h.0.attn.c_attn.weight, Conv1D [in, out] (OpenAI's without the leading 1).
   const hfTensors = new Map<string, { data: Float32Array; shape: number[] }>();
   for (const [name, t] of tensors) {
-    let n = name.slice("model/".length).replace(/^h(\d+)\//, "h.$1.").replace(/\//g, ".");
+    let n = name
+      .slice("model/".length)
+      .replace(/^h(\d+)\//, "h.$1.")
+      .replace(/\//g, ".");
     n = n.replace(/\.(w|g)$/, ".weight").replace(/\.b$/, ".bias");
     if (n === "wte" || n === "wpe") n += ".weight";
     hfTensors.set(`transformer.${n}`, { data: t.data, shape: t.shape.length === 3 ? t.shape.slice(1) : t.shape });

@@ -1,8 +1,7 @@
 import type { CliCommand, ParsedValues, CliContext } from "./command";
 import { optionalIntOption } from "./command";
 import { ConfigError } from "../errors";
-import { checkTrainable } from "../train/classifier";
-import { finetuneClassifier, type FinetuneResult } from "../train/finetune";
+import type { FinetuneResult } from "../train/finetune";
 
 export const FINETUNE_OPTIONS = {
   epochs: { type: "string" },
@@ -34,6 +33,9 @@ export const FINETUNE_HELP = `Options:
  * (main.ts); the classifier and its files are written only after training, each atomically.
  */
 export async function finetuneFromOptions(values: ParsedValues, ctx: CliContext): Promise<FinetuneResult> {
+  // Loaded here, not at CLI start: `--help` and the other commands need no tfjs.
+  const { checkTrainable } = await import("../train/classifier");
+  const { finetuneClassifier } = await import("../train/finetune");
   const smoke = ctx.settings.smoke;
   const epochs = optionalIntOption(values, "epochs", 1, 1000);
   const maxSteps = optionalIntOption(values, "max-steps", 1);

@@ -51,7 +51,12 @@ ${engineHelp(27, `${ONNX_FROM_TOKENS} new tokens or more`)}
       const g = await generateTextOnnx(model, prompt, { maxNewTokens: maxNew });
       if (values.json)
         ctx.out(
-          JSON.stringify({ text: g.text, promptTokenIds: ids, tokenIds: g.tokenIds, lastLogits: Array.from(g.firstLogits) }),
+          JSON.stringify({
+            text: g.text,
+            promptTokenIds: ids,
+            tokenIds: g.tokenIds,
+            lastLogits: Array.from(g.firstLogits),
+          }),
         );
       else ctx.log(g.text);
       return;

@@ -34,7 +34,7 @@ export class OnnxGptEngine {
     const bytes = buildGptOnnx(model, opts);
     const size = bytes.byteLength;
     const session = await createOrtSession(bytes, opts);
-    const outDim = part.head ? (model.params.get("out_head.weight")!.shape[1] as number) : model.cfg.embDim;
+    const outDim = part.head ? model.params.get("out_head.weight")!.shape[1] : model.cfg.embDim;
     return new OnnxGptEngine(session, part, model.cfg.embDim, outDim, size);
   }
 

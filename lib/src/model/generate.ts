@@ -3,7 +3,6 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { getTokenizer, textToTokenIds, tokenIdsToText, type Tokenizer } from "../tokenizer";
-import { ConfigError } from "../errors";
 import type { GPTModel } from "./gptModel";
 import { checkTokenIds } from "./classifierInput";
 

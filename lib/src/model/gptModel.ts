@@ -60,8 +60,13 @@ export class GPTModel {
       if (given) {
         const size = shape.reduce((a, d) => a * d, 1);
         if (given.length !== size)
-          throw new ShapeMismatchError(`${name}: ${given.length} values given, shape [${shape.join(",")}] needs ${size}`);
-        this.params.set(name, tf.tidy(() => tf.variable(tf.tensor(given, shape), true)));
+          throw new ShapeMismatchError(
+            `${name}: ${given.length} values given, shape [${shape.join(",")}] needs ${size}`,
+          );
+        this.params.set(
+          name,
+          tf.tidy(() => tf.variable(tf.tensor(given, shape), true)),
+        );
         continue;
       }
       // One tidy per parameter: the initial value is freed at once, so the (never shrinking) WASM heap

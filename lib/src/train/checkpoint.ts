@@ -69,13 +69,13 @@ export function saveClassifier(
  * Loads a classifier saved by saveClassifier (frozen; carries `trainedMaxLength`), created straight from the
  * stored values (a converted copy is cached, see `readClassifierArrays`).
  * Book: model.load_state_dict(torch.load("review_classifier.pth")), 6.8.
- * @param opts `cacheDir`: the weight cache folder, or false for none (default as for `loadPretrainedGpt2`).
+ * @param opts `cacheDir`, `cacheMinBytes`: as for `readClassifierArrays`.
  * @returns the model, the length it was trained with and its config.
  * @throws DataFormatError when the folder has no classifier, or a tensor is missing or mis-shaped.
  */
 export function loadClassifier(
   dir: string,
-  opts: { cacheDir?: string | false } = {},
+  opts: { cacheDir?: string | false; cacheMinBytes?: number } = {},
 ): { model: ClassifierModel; maxLength: number; config: ClassifierConfig } {
   const { arrays, config } = readClassifierArrays(dir, opts);
   const weights = new Map([...arrays].map(([n, t]) => [n, t.data]));

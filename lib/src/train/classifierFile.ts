@@ -43,12 +43,13 @@ function parseConfig(text: string, where: string): ClassifierConfig {
 
 /**
  * The classifier saved in `dir` as our parameters' values (Linear weights transposed to `[in, out]`) and its config.
- * @param opts `cacheDir`: the weight cache folder, or false for none (default as for `loadPretrainedGpt2`).
+ * @param opts `cacheDir`: the weight cache folder, or false for none; `cacheMinBytes`: the smallest file cached
+ *   (both default as for `loadPretrainedGpt2`); `log` for the cache's notes.
  * @throws DataFormatError when the folder has no classifier, or a tensor is missing, extra or mis-shaped.
  */
 export function readClassifierArrays(
   dir: string,
-  opts: { cacheDir?: string | false; log?: (line: string) => void } = {},
+  opts: { cacheDir?: string | false; cacheMinBytes?: number; log?: (line: string) => void } = {},
 ): { arrays: WeightArrays; config: ClassifierConfig } {
   const cfgFile = path.join(dir, "config.json"),
     stFile = path.join(dir, "model.safetensors");
@@ -87,6 +88,7 @@ export function readClassifierArrays(
   };
   const { arrays } = cachedWeights([stFile], `classifier:${CLASSIFIER_FORMAT}`, convert, {
     dir: weightCacheDir({ cacheDir: opts.cacheDir }),
+    minBytes: opts.cacheMinBytes,
     log: opts.log,
   });
   return { arrays, config };

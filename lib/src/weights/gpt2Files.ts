@@ -40,6 +40,8 @@ export interface PretrainedOptions extends Partial<DownloadGpt2Options> {
    * `false` for none. Default: env LLM_WEIGHT_CACHE (`0` or `off`: none), else `<dataDir>/cache/weights`.
    */
   cacheDir?: string | false;
+  /** Cache only sources of at least this many bytes in total (default 16 MiB: small files load fast anyway). */
+  cacheMinBytes?: number;
 }
 
 /** Every file a weight source reads (a checkpoint's index and data shards; a safetensors model's shards). */
@@ -163,7 +165,9 @@ export function isModelSize(weights: string): boolean {
 }
 
 /** Resolves `opts` to weights on disk, downloading a size first. */
-async function locateWeights(opts: PretrainedOptions): Promise<{ src: ListableWeightSource; config: GPTConfig; source: string }> {
+async function locateWeights(
+  opts: PretrainedOptions,
+): Promise<{ src: ListableWeightSource; config: GPTConfig; source: string }> {
   const weights = opts.path ?? opts.size ?? opts.weights ?? "124M";
   let location = weights;
   if (opts.path === undefined && isModelSize(weights)) {
@@ -215,7 +219,7 @@ export async function loadPretrainedArrays(
       opts.log?.(`Loaded ${values.size} tensors (${layout === "book" ? "book state_dict" : layout} layout).`);
       return new Map(shapes.map(([n, shape]) => [n, { data: values.get(n)!, shape }]));
     },
-    { dir: weightCacheDir(opts), log: opts.log },
+    { dir: weightCacheDir(opts), minBytes: opts.cacheMinBytes, log: opts.log },
   );
   return { arrays, config, source, cached: hit };
 }

@@ -93,7 +93,8 @@ function columns(data: Float32Array, rows: number, cols: number, from: number, n
   return out;
 }
 
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, k) => d === b[k]);
+const sameShape = (a: readonly number[], b: readonly number[]) =>
+  a.length === b.length && a.every((d, k) => d === b[k]);
 
 /**
  * Pretrained GPT-2 weights as our parameters' values (our names and layout), from OpenAI's, Hugging Face's
@@ -138,7 +139,10 @@ export function gpt2WeightArrays(
     if (last?.name !== name) {
       const t = read(name);
       // OpenAI's Conv1D weights are [1, in, out]: drop the leading 1 (the book's np.squeeze).
-      last = { name, t: { data: t.data, shape: t.shape.length === 3 && t.shape[0] === 1 ? t.shape.slice(1) : t.shape } };
+      last = {
+        name,
+        t: { data: t.data, shape: t.shape.length === 3 && t.shape[0] === 1 ? t.shape.slice(1) : t.shape },
+      };
     }
     return last.t;
   };
