@@ -20,7 +20,14 @@ import {
 import { ArrayGpt } from "llm-spam-classifier/model";
 import { classifyWithProbability, readClassifierArrays } from "llm-spam-classifier/train";
 import { OnnxClassifier, loadOnnxRuntime } from "llm-spam-classifier/engine";
-import { cachedWeights, toFloat32, weightCacheFile, type WeightArrays } from "llm-spam-classifier/weights";
+import {
+  cachedWeights,
+  crc32c,
+  crc32cJs,
+  toFloat32,
+  weightCacheFile,
+  type WeightArrays,
+} from "llm-spam-classifier/weights";
 import { ROOT, tempDir } from "../helpers";
 
 const FIX = path.join(__dirname, "..", "fixtures", "model");
@@ -64,6 +71,11 @@ for (const layout of ["openai", "hf"]) {
     assert.deepEqual(plain(hit.arrays), plain(uncached.arrays));
     assert.deepEqual(plain(miss.arrays), plain(uncached.arrays));
     assert.deepEqual(hit.config, uncached.config);
+    // A model built from the cache (each tensor read from the file straight into the backend's memory) has them too.
+    const { model } = await loadPretrainedGpt2({ path: src, cacheDir, cacheMinBytes: 0 });
+    for (const [name, t] of uncached.arrays)
+      assert.deepEqual(Array.from(model.param(name).dataSync()), Array.from(t.data), name);
+    model.dispose();
     // Sources under the size limit are not cached.
     const small = fresh("cache-small");
     assert.equal((await loadPretrainedArrays({ path: src, cacheDir: small })).cached, false);
@@ -146,6 +158,18 @@ test("GPTModel built from the arrays equals the model loaded the old way (zeros,
     model.dispose();
     old.dispose();
   }
+});
+
+test("CRC-32C: the native one (@node-rs/crc32, when installed) equals the JavaScript slicing-by-8, chained too", () => {
+  const data = new Uint8Array(100_003);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
+  for (const len of [0, 1, 7, 8, 4095, 4096, 65_537, data.length]) {
+    const part = data.subarray(3, 3 + Math.min(len, data.length - 3));
+    assert.equal(crc32c(part), crc32cJs(part), `length ${len}`);
+  }
+  const whole = crc32cJs(data);
+  assert.equal(crc32c(data.subarray(50_000), crc32c(data.subarray(0, 50_000))), whole);
+  assert.equal(crc32cJs(Buffer.from("123456789")), 0xe3069283);
 });
 
 test("readers give float32 views over the bytes read (no copy) when aligned, a copy otherwise", () => {

@@ -22,12 +22,42 @@ export interface ForwardOptions {
   training?: boolean;
 }
 
+/** Writes parameters' values into memory the model provides (see `GPTModelOptions.fill`). */
+export interface WeightFill {
+  readonly shapes: ReadonlyMap<string, readonly number[]>;
+  fill(name: string, values: Float32Array): void;
+}
+
+/**
+ * A float32 tensor whose values `fill` writes in place: in the WASM heap itself with the wasm backend (one write,
+ * no JS copy first), else in a JS array then uploaded.
+ */
+function filledTensor(shape: number[], fill: (values: Float32Array) => void): tf.Tensor {
+  const backend = tf.backend() as unknown as {
+    makeOutput?(shape: number[], dtype: "float32"): tf.TensorInfo;
+    typedArrayFromHeap?(info: tf.TensorInfo): Float32Array;
+  };
+  if (tf.getBackend() === "wasm" && backend.makeOutput && backend.typedArrayFromHeap) {
+    const info = backend.makeOutput(shape, "float32");
+    fill(backend.typedArrayFromHeap(info));
+    return tf.engine().makeTensorFromTensorInfo(info);
+  }
+  const values = new Float32Array(shape.reduce((a, d) => a * d, 1));
+  fill(values);
+  return tf.tensor(values, shape);
+}
+
 /** How a GPTModel is created: random or zero weights, or from loaded arrays. */
 export interface GPTModelOptions {
   seed?: number;
   init?: "random" | "zeros";
   /** Parameter values by name, in our layout (Linear weights `[in, out]`, row-major). */
   weights?: ReadonlyMap<string, Float32Array>;
+  /**
+   * Parameter values written straight into the backend's memory (e.g. read from a file into the WASM heap, no
+   * copy in between): for each name in `shapes`, `fill(name, values)` writes the values (our layout) into `values`.
+   */
+  fill?: WeightFill;
   /** Output size of the head (default `vocabSize`; 2 for the spam classifier). */
   outDim?: number;
   /** Whether the head has a bias (default false, like GPT-2's tied head; the classifier's has one). */
@@ -66,6 +96,24 @@ export class GPTModel {
         this.params.set(
           name,
           tf.tidy(() => tf.variable(tf.tensor(given, shape), true)),
+        );
+        continue;
+      }
+      const fillShape = opts.fill?.shapes.get(name);
+      if (opts.fill && fillShape) {
+        if (fillShape.length !== shape.length || fillShape.some((d, i) => d !== shape[i]))
+          throw new ShapeMismatchError(
+            `${name}: values of shape [${fillShape.join(",")}], expected [${shape.join(",")}]`,
+          );
+        const fill = opts.fill;
+        this.params.set(
+          name,
+          tf.tidy(() =>
+            tf.variable(
+              filledTensor(shape, (v) => fill.fill(name, v)),
+              true,
+            ),
+          ),
         );
         continue;
       }

@@ -15,9 +15,9 @@ import { GPTModel, isLinearWeight } from "../model/gptModel";
 import { PAD_TOKEN_ID } from "../tokenizer";
 import { writeSafetensors } from "../weights/safetensors";
 import type { ClassifierModel } from "../model/classifierInput";
-import { CLASSIFIER_FORMAT, readClassifierArrays, type ClassifierConfig } from "./classifierFile";
+import { CLASSIFIER_FORMAT, openClassifierFiller, type ClassifierConfig } from "./classifierFile";
 
-export { CLASSIFIER_FORMAT, readClassifierArrays, type ClassifierConfig } from "./classifierFile";
+export { CLASSIFIER_FORMAT, openClassifierFiller, readClassifierArrays, type ClassifierConfig } from "./classifierFile";
 
 export interface SaveClassifierOptions {
   /** The training length (`train_dataset.max_length`; classifyReview's default later). Default: the model's `trainedMaxLength`. */
@@ -77,13 +77,17 @@ export function loadClassifier(
   dir: string,
   opts: { cacheDir?: string | false; cacheMinBytes?: number } = {},
 ): { model: ClassifierModel; maxLength: number; config: ClassifierConfig } {
-  const { arrays, config } = readClassifierArrays(dir, opts);
-  const weights = new Map([...arrays].map(([n, t]) => [n, t.data]));
-  const model = new GPTModel(config.gpt, {
-    weights,
-    outDim: config.numClasses,
-    headBias: arrays.has("out_head.bias"),
-  }) as ClassifierModel;
+  const { filler, config } = openClassifierFiller(dir, opts);
+  let model: ClassifierModel;
+  try {
+    model = new GPTModel(config.gpt, {
+      fill: filler,
+      outDim: config.numClasses,
+      headBias: filler.shapes.has("out_head.bias"),
+    });
+  } finally {
+    filler.close();
+  }
   model.freezeAll();
   model.trainedMaxLength = config.maxLength;
   model.padTokenId = config.padTokenId;

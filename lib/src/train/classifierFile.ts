@@ -10,7 +10,13 @@ import { validateConfig, type GPTConfig } from "../model/config";
 import { isLinearWeight, parameterShapes } from "../model/parameters";
 import { transpose2d } from "../weights/loadWeights";
 import { SafetensorsFile } from "../weights/safetensors";
-import { cachedWeights, weightCacheDir, type WeightArrays } from "../weights/weightCache";
+import {
+  cachedWeightFiller,
+  cachedWeights,
+  weightCacheDir,
+  type WeightArrays,
+  type WeightFiller,
+} from "../weights/weightCache";
 
 export const CLASSIFIER_FORMAT = "llm-spam-classifier/1";
 
@@ -41,16 +47,10 @@ function parseConfig(text: string, where: string): ClassifierConfig {
   return { ...c, gpt: validateConfig({ ...c.gpt }) };
 }
 
-/**
- * The classifier saved in `dir` as our parameters' values (Linear weights transposed to `[in, out]`) and its config.
- * @param opts `cacheDir`: the weight cache folder, or false for none; `cacheMinBytes`: the smallest file cached
- *   (both default as for `loadPretrainedGpt2`); `log` for the cache's notes.
- * @throws DataFormatError when the folder has no classifier, or a tensor is missing, extra or mis-shaped.
- */
-export function readClassifierArrays(
-  dir: string,
-  opts: { cacheDir?: string | false; cacheMinBytes?: number; log?: (line: string) => void } = {},
-): { arrays: WeightArrays; config: ClassifierConfig } {
+type ClassifierFileOptions = { cacheDir?: string | false; cacheMinBytes?: number; log?: (line: string) => void };
+
+/** What reading a saved classifier takes: its file, config, the conversion to our layout, the cache settings. */
+function classifierConversion(dir: string, opts: ClassifierFileOptions) {
   const cfgFile = path.join(dir, "config.json"),
     stFile = path.join(dir, "model.safetensors");
   if (!fs.existsSync(stFile)) {
@@ -86,10 +86,32 @@ export function readClassifierArrays(
     }
     return out;
   };
-  const { arrays } = cachedWeights([stFile], `classifier:${CLASSIFIER_FORMAT}`, convert, {
-    dir: weightCacheDir({ cacheDir: opts.cacheDir }),
-    minBytes: opts.cacheMinBytes,
-    log: opts.log,
-  });
-  return { arrays, config };
+  const cache = { dir: weightCacheDir({ cacheDir: opts.cacheDir }), minBytes: opts.cacheMinBytes, log: opts.log };
+  return { files: [stFile], kind: `classifier:${CLASSIFIER_FORMAT}`, convert, cache, config };
+}
+
+/**
+ * The classifier saved in `dir` as our parameters' values (Linear weights transposed to `[in, out]`) and its config.
+ * @param opts `cacheDir`: the weight cache folder, or false for none; `cacheMinBytes`: the smallest file cached
+ *   (both default as for `loadPretrainedGpt2`); `log` for the cache's notes.
+ * @throws DataFormatError when the folder has no classifier, or a tensor is missing, extra or mis-shaped.
+ */
+export function readClassifierArrays(
+  dir: string,
+  opts: ClassifierFileOptions = {},
+): { arrays: WeightArrays; config: ClassifierConfig } {
+  const c = classifierConversion(dir, opts);
+  return { arrays: cachedWeights(c.files, c.kind, c.convert, c.cache).arrays, config: c.config };
+}
+
+/**
+ * Like `readClassifierArrays`, as a filler for `new GPTModel(config.gpt, { fill })` (from a cache hit, each tensor is
+ * read straight into the model's memory). Call `filler.close()` when the model is built.
+ */
+export function openClassifierFiller(
+  dir: string,
+  opts: ClassifierFileOptions = {},
+): { filler: WeightFiller; config: ClassifierConfig } {
+  const c = classifierConversion(dir, opts);
+  return { filler: cachedWeightFiller(c.files, c.kind, c.convert, c.cache).filler, config: c.config };
 }

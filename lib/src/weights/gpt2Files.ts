@@ -20,7 +20,7 @@ import { downloadGpt2, type DownloadGpt2Options } from "./downloadGpt2";
 import { TfCheckpoint } from "./tfCheckpoint";
 import { SafetensorsFile } from "./safetensors";
 import { gpt2WeightArrays, type WeightSource } from "./loadWeights";
-import { cachedWeights, weightCacheDir, type WeightArrays } from "./weightCache";
+import { cachedWeightFiller, cachedWeights, weightCacheDir, type WeightArrays, type WeightFiller } from "./weightCache";
 
 export { weightCacheDir } from "./weightCache";
 
@@ -199,6 +199,19 @@ async function locateWeights(
   return opened;
 }
 
+/** What reading GPT-2's weights in our layout takes: its files, a cache key, the conversion, the cache settings. */
+async function pretrainedConversion(opts: PretrainedOptions) {
+  const { src, config, source } = await locateWeights(opts);
+  const shapes = parameterShapes(config);
+  const convert = (): WeightArrays => {
+    const { arrays: values, layout } = gpt2WeightArrays(src, shapes);
+    opts.log?.(`Loaded ${values.size} tensors (${layout === "book" ? "book state_dict" : layout} layout).`);
+    return new Map(shapes.map(([n, shape]) => [n, { data: values.get(n)!, shape }]));
+  };
+  const cache = { dir: weightCacheDir(opts), minBytes: opts.cacheMinBytes, log: opts.log };
+  return { files: weightSourceFiles(src), kind: `gpt2:${JSON.stringify(config)}`, convert, cache, config, source };
+}
+
 /**
  * GPT-2's weights as our parameters' values (names, layout, the tied head transposed), without building a
  * model: what `loadPretrainedGpt2` puts into a GPTModel, and what ONNX Runtime takes directly. A converted
@@ -209,17 +222,19 @@ async function locateWeights(
 export async function loadPretrainedArrays(
   opts: PretrainedOptions = {},
 ): Promise<{ arrays: WeightArrays; config: GPTConfig; source: string; cached: boolean }> {
-  const { src, config, source } = await locateWeights(opts);
-  const shapes = parameterShapes(config);
-  const { arrays, hit } = cachedWeights(
-    weightSourceFiles(src),
-    `gpt2:${JSON.stringify(config)}`,
-    () => {
-      const { arrays: values, layout } = gpt2WeightArrays(src, shapes);
-      opts.log?.(`Loaded ${values.size} tensors (${layout === "book" ? "book state_dict" : layout} layout).`);
-      return new Map(shapes.map(([n, shape]) => [n, { data: values.get(n)!, shape }]));
-    },
-    { dir: weightCacheDir(opts), minBytes: opts.cacheMinBytes, log: opts.log },
-  );
-  return { arrays, config, source, cached: hit };
+  const c = await pretrainedConversion(opts);
+  const { arrays, hit } = cachedWeights(c.files, c.kind, c.convert, c.cache);
+  return { arrays, config: c.config, source: c.source, cached: hit };
+}
+
+/**
+ * Like `loadPretrainedArrays`, as a filler for `new GPTModel(config, { fill })`: from a cache hit, each tensor is
+ * read from the cache file straight into the model's memory. Call `filler.close()` when the model is built.
+ */
+export async function openPretrainedFiller(
+  opts: PretrainedOptions = {},
+): Promise<{ filler: WeightFiller; config: GPTConfig; source: string; cached: boolean }> {
+  const c = await pretrainedConversion(opts);
+  const { filler, hit } = cachedWeightFiller(c.files, c.kind, c.convert, c.cache);
+  return { filler, config: c.config, source: c.source, cached: hit };
 }

@@ -4,7 +4,7 @@
  */
 import { GPTModel } from "../model/gptModel";
 import type { GPTConfig } from "../model/config";
-import { loadPretrainedArrays, type PretrainedOptions } from "./gpt2Files";
+import { openPretrainedFiller, type PretrainedOptions } from "./gpt2Files";
 
 export * from "./gpt2Files";
 
@@ -25,9 +25,10 @@ export interface Pretrained {
  * @throws ConfigError for an unknown size or a missing path; DownloadError; DataFormatError / ShapeMismatchError for bad files.
  */
 export async function loadPretrainedGpt2(opts: PretrainedOptions = {}): Promise<Pretrained> {
-  const { arrays, config, source } = await loadPretrainedArrays(opts);
-  const weights = new Map([...arrays].map(([n, t]) => [n, t.data]));
-  arrays.clear(); // the model holds the only copy from here on
-  const model = new GPTModel(config, { weights });
-  return { model, config, source };
+  const { filler, config, source } = await openPretrainedFiller(opts);
+  try {
+    return { model: new GPTModel(config, { fill: filler }), config, source };
+  } finally {
+    filler.close(); // the model holds the only copy from here on
+  }
 }

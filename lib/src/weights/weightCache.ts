@@ -65,11 +65,45 @@ function readCache(file: string): WeightArrays {
   return out;
 }
 
+/** The cache file to use for `sources`, or undefined when caching is off, the sources are small or missing. */
+function cacheTarget(sources: readonly string[], kind: string, opts: WeightCacheOptions): string | undefined {
+  if (opts.dir === false) return undefined;
+  const total = sources.reduce((a, s) => a + (fs.existsSync(s) ? fs.statSync(s).size : 0), 0);
+  if (total < (opts.minBytes ?? DEFAULT_MIN_CACHE_BYTES)) return undefined;
+  return weightCacheFile(opts.dir, sources, kind);
+}
+
+/** Converts, and saves the result to `file` (atomically; failures are notes, not errors). */
+function convertAndStore(
+  file: string | undefined,
+  kind: string,
+  sources: readonly string[],
+  convert: () => WeightArrays,
+  opts: WeightCacheOptions,
+): { arrays: WeightArrays; written: boolean } {
+  const arrays = convert();
+  if (!file) return { arrays, written: false };
+  try {
+    writeSafetensors(file, arrays, { format: "llm-spam-classifier-weight-cache", kind, sources: sources.join("\n") });
+    // Copies of the same sources in an earlier state are stale now.
+    const dir = path.dirname(file),
+      stem = path.basename(file).split("-")[0];
+    for (const f of fs.readdirSync(dir))
+      if (f.startsWith(`${stem}-`) && f.endsWith(".safetensors") && f !== path.basename(file))
+        fs.rmSync(path.join(dir, f), { force: true });
+    opts.log?.(`Saved a converted copy of the weights to ${file}: later loads read it in one go.`);
+    return { arrays, written: true };
+  } catch (err) {
+    opts.log?.(`Note: could not write the weight cache ${file} (${(err as Error).message}); continuing without it.`);
+    return { arrays, written: false };
+  }
+}
+
 /**
- * The converted weights of `sources`: from the cache when a copy for their current state is there, else
- * from `convert()` (then saved to the cache for next time).
+ * The converted weights of `sources`: from the cache when a copy for their current state is there (one read;
+ * every tensor a view over it), else from `convert()` (then saved to the cache for next time).
  * @param sources the files the conversion reads (all of them: index and data shards of a checkpoint).
- * @param kind what the conversion is (e.g. `gpt2:openai`), part of the key.
+ * @param kind what the conversion is (e.g. `gpt2:<config>`), part of the key.
  * @returns the arrays and whether they came from the cache (`file`: the cache file used or written).
  */
 export function cachedWeights(
@@ -78,31 +112,75 @@ export function cachedWeights(
   convert: () => WeightArrays,
   opts: WeightCacheOptions,
 ): { arrays: WeightArrays; hit: boolean; file?: string } {
-  if (opts.dir === false) return { arrays: convert(), hit: false };
-  const total = sources.reduce((a, s) => a + (fs.existsSync(s) ? fs.statSync(s).size : 0), 0);
-  const file = weightCacheFile(opts.dir, sources, kind);
-  if (!file || total < (opts.minBytes ?? DEFAULT_MIN_CACHE_BYTES)) return { arrays: convert(), hit: false };
-  if (fs.existsSync(file)) {
+  const file = cacheTarget(sources, kind, opts);
+  if (file && fs.existsSync(file)) {
     try {
       return { arrays: readCache(file), hit: true, file };
     } catch (err) {
       opts.log?.(`Note: ignoring the unreadable weight cache ${file} (${(err as Error).message}); rebuilding it.`);
     }
   }
-  const arrays = convert();
-  try {
-    writeSafetensors(file, arrays, { format: "llm-spam-classifier-weight-cache", kind, sources: sources.join("\n") });
-    // Copies of the same sources in an earlier state are stale now.
-    const stem = path.basename(file).split("-")[0];
-    for (const f of fs.readdirSync(opts.dir))
-      if (f.startsWith(`${stem}-`) && f.endsWith(".safetensors") && f !== path.basename(file))
-        fs.rmSync(path.join(opts.dir, f), { force: true });
-    opts.log?.(`Saved a converted copy of the weights to ${file}: later loads read it in one go.`);
-  } catch (err) {
-    opts.log?.(`Note: could not write the weight cache ${file} (${(err as Error).message}); continuing without it.`);
-    return { arrays, hit: false };
+  const { arrays, written } = convertAndStore(file, kind, sources, convert, opts);
+  return { arrays, hit: false, ...(written ? { file } : {}) };
+}
+
+/** Weights that write themselves into memory given to them (GPTModel's `fill`); `close()` when done. */
+export interface WeightFiller {
+  readonly shapes: ReadonlyMap<string, readonly number[]>;
+  fill(name: string, values: Float32Array): void;
+  close(): void;
+}
+
+/** A filler over a cache file: each tensor read from the file straight into the memory given (no copy between). */
+function fileFiller(file: string): WeightFiller {
+  const st = new SafetensorsFile(file); // checks the header and that every tensor lies inside the file
+  for (const e of st.entries.values()) if (e.dtype !== "F32") throw new Error(`unexpected dtype of ${e.name}`);
+  const fd = fs.openSync(file, "r");
+  return {
+    shapes: new Map([...st.entries.values()].map((e) => [e.name, e.shape])),
+    fill(name, values) {
+      const e = st.entries.get(name)!;
+      const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+      if (bytes.length !== e.end - e.begin)
+        throw new Error(`${name}: ${bytes.length} bytes asked, ${e.end - e.begin} stored`);
+      for (let done = 0; done < bytes.length;) {
+        const n = fs.readSync(fd, bytes, done, bytes.length - done, e.begin + done);
+        if (n === 0) throw new Error(`${file} ends inside ${name}`);
+        done += n;
+      }
+    },
+    close: () => fs.closeSync(fd),
+  };
+}
+
+/** A filler over arrays in memory. */
+function arraysFiller(arrays: WeightArrays): WeightFiller {
+  return {
+    shapes: new Map([...arrays].map(([n, t]) => [n, t.shape])),
+    fill: (name, values) => values.set(arrays.get(name)!.data),
+    close: () => arrays.clear(),
+  };
+}
+
+/**
+ * Like `cachedWeights`, for building a model: on a cache hit nothing is read up front, and each tensor is later
+ * read from the cache file straight into the memory the model gives (the WASM heap with tfjs-wasm).
+ */
+export function cachedWeightFiller(
+  sources: readonly string[],
+  kind: string,
+  convert: () => WeightArrays,
+  opts: WeightCacheOptions,
+): { filler: WeightFiller; hit: boolean } {
+  const file = cacheTarget(sources, kind, opts);
+  if (file && fs.existsSync(file)) {
+    try {
+      return { filler: fileFiller(file), hit: true };
+    } catch (err) {
+      opts.log?.(`Note: ignoring the unreadable weight cache ${file} (${(err as Error).message}); rebuilding it.`);
+    }
   }
-  return { arrays, hit: false, file };
+  return { filler: arraysFiller(convertAndStore(file, kind, sources, convert, opts).arrays), hit: false };
 }
 
 /** The weight cache folder for these options (`cacheDir` as given; else env LLM_WEIGHT_CACHE, `0`/`off` for none; else `<dataDir>/cache/weights`). */
