@@ -13,6 +13,8 @@
  *     matmul GFLOP/s as the yardstick for the prefix pass.
  *  4. The training step with every parameter trainable (bench/allStep.ts, own process: the native path, every
  *     layer on ONNX Runtime forward and backward) beside PyTorch's (requires_grad everywhere): `ratio all_step`.
+ *  5. Loading GPT-2 124M (bench/loadRow.ts, fresh processes) beside PyTorch's load_state_dict from the same
+ *     safetensors: `ratio load_124m`.
  * Prints per-phase times, GFLOP/s, peak RSS and `ratio` lines; writes bench/results/bench-<plan>-<time>.json.
  * Quick mode (--quick) runs 10 train batches, 2 val, 2 test, 1 epoch through the same code (< 10 min).
  */
@@ -29,6 +31,7 @@ import { chapterUnits, FULL_PLAN, PLAIN_MODE_LABELS, QUICK_PLAN, type PlainMode 
 import type { AllStepResult, AllStepSpec } from "./allStep";
 import type { PlainResult } from "./plainStep";
 import { loadSplits } from "./splits";
+import { loadRowLine, runLoadRow } from "./loadRow";
 import { runTorchReference, SplitRows, TorchSpec } from "./torchRef";
 
 const SEED = 123;
@@ -159,6 +162,11 @@ async function main(): Promise<void> {
       );
     }
 
+    // 5. Cold start: loading 124M (ours in fresh processes, PyTorch's load_state_dict).
+    const load124m = process.argv.includes("--skip-load")
+      ? undefined
+      : (console.log("Loading GPT-2 124M ..."), runLoadRow(work));
+
     // Checks: initial accuracies equal, losses within 1e-3.
     const keys = [
       "train_accuracy",
@@ -219,6 +227,7 @@ async function main(): Promise<void> {
         `all_step (every parameter trainable, ${allStep.trainableParams.toLocaleString("en-US")} parameters, ${allStep.description}): ours ${allStep.stepSeconds.toFixed(2)} s (ONNX Runtime ${allStep.graphSeconds.toFixed(2)} s + AdamW ${allStep.optimizerSeconds.toFixed(2)} s; first step +${allStep.setupSeconds.toFixed(1)} s to build the graph) vs PyTorch ${torch.all_step_median_s.toFixed(2)} s: ratio all_step = ${allStepRatio.toFixed(3)}; peak RSS ${gb(allStep.peakRssBytes)}`,
       );
     }
+    if (load124m) console.log(loadRowLine(load124m));
     console.log(
       `chapter: ours ${ours.seconds.chapter.toFixed(1)} s vs PyTorch ${torchChapter.toFixed(1)} s (estimate): ratio ${ratio.toFixed(3)}`,
     );
@@ -237,6 +246,7 @@ async function main(): Promise<void> {
       plain,
       allStep,
       allStepRatio,
+      load124m,
       checks,
       firstLogitsMaxDiff: logitDiff,
       ratio,
@@ -270,6 +280,7 @@ Options:
   --data-dir DIR      where the dataset is (default: LLM_DATA_DIR or data/)
   --skip-plain        skip the plain training step
   --skip-all          skip the training step with every parameter trainable (ours and PyTorch's)
+  --skip-load         skip load_124m (loading GPT-2 124M, ours and PyTorch's)
   --allow-slow-torch  compare against a PyTorch on a reference BLAS anyway (the ratio then flatters ours)
   --keep              keep the work folder (PyTorch's weights and JSON files)
   --help              this text

@@ -51,7 +51,13 @@ export { GPTModel, type ForwardOptions, type ClassifierForwardOptions } from "./
 export { modelSummary } from "./model/summary";
 export { downloadGpt2, ALLOWED_SIZES, type Gpt2Size, type DownloadGpt2Options } from "./weights/downloadGpt2";
 export { TfCheckpoint } from "./weights/tfCheckpoint";
-export { openWeights, loadPretrainedGpt2, type Pretrained, type PretrainedOptions } from "./weights/pretrained";
+export {
+  openWeights,
+  loadPretrainedGpt2,
+  loadPretrainedArrays,
+  type Pretrained,
+  type PretrainedOptions,
+} from "./weights/pretrained";
 export { loadWeightsIntoGpt, type WeightSource } from "./weights/loadWeights";
 export { generateTextSimple, generateText } from "./model/generate";
 

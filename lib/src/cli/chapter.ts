@@ -1,6 +1,4 @@
 import type { CliCommand } from "./command";
-import { loadClassifier } from "../train/checkpoint";
-import { classifyReview } from "../train/classify";
 import { finetuneFromOptions, finetuneSummary, FINETUNE_OPTIONS, FINETUNE_HELP } from "./finetune";
 
 /** The book's two example texts (6.8): "spam", then "not spam". */
@@ -23,6 +21,8 @@ ${FINETUNE_HELP}`,
   options: FINETUNE_OPTIONS,
   async run(values, _positionals, ctx) {
     const r = await finetuneFromOptions(values, ctx);
+    const { loadClassifier } = await import("../train/checkpoint");
+    const { classifyReview } = await import("../train/classify");
     const { model } = loadClassifier(r.outDir);
     try {
       for (const text of BOOK_EXAMPLES) ctx.log(`${JSON.stringify(text)} → ${classifyReview(text, model)}`);

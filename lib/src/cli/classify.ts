@@ -1,12 +1,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { optionalIntOption, type CliCommand } from "./command";
+import { optionalIntOption, weightCacheDirFor, type CliCommand } from "./command";
 import { ConfigError } from "../errors";
-import { OnnxClassifier, type Classification } from "../engine/inference";
-import { readsLastToken } from "../model/classifierInput";
-import { loadClassifier } from "../train/checkpoint";
-import { classifyWithProbability } from "../train/classify";
-import { loadAdapterClassifier } from "../train/adapterClassifier";
+import type { Classification } from "../engine/inference";
 import { chooseEngine, engineHelp } from "./engineChoice";
 
 /** From this many texts on, `--engine auto` classifies on ONNX Runtime. */
@@ -66,7 +62,6 @@ ${engineHelp(21, `${ONNX_FROM_TEXTS} texts or more`)}
     const texts = textsOf(values, positionals);
     const maxLength = optionalIntOption(values, "max-length");
     const engine = chooseEngine(values.engine, texts.length, ONNX_FROM_TEXTS);
-    await ctx.backend();
     // (smoke runs keep their files apart: settings.dataDir is then <data>/smoke/, where `finetune --smoke` saved)
     const dir = path.resolve(
       typeof values.model === "string" ? values.model : path.join(ctx.settings.dataDir, "review-classifier"),
@@ -75,34 +70,61 @@ ${engineHelp(21, `${ONNX_FROM_TEXTS} texts or more`)}
       throw new ConfigError("Give either --model or --adapter, not both");
     if (values.weights !== undefined && typeof values.adapter !== "string")
       throw new ConfigError("--weights goes with --adapter (a --model folder holds its own weights)");
-    const model =
-      typeof values.adapter === "string"
-        ? await loadAdapterClassifier(path.resolve(values.adapter), {
-            weights: typeof values.weights === "string" ? values.weights : "124M",
-            dataDir: ctx.settings.dataDir,
-            baseUrls: ctx.settings.gpt2BaseUrls,
-          })
-        : loadClassifier(dir).model;
-    try {
-      let results: Classification[];
+    const cacheDir = weightCacheDirFor(ctx);
+    let results: Classification[] | undefined;
+    if (engine === "onnx" && typeof values.adapter !== "string") {
+      // Straight from the saved (or cached) arrays to ONNX Runtime: tfjs is never loaded.
+      const { readClassifierArrays, savedVariant } = await import("../train/classifierFile");
+      const { ArrayGpt } = await import("../model/arrayModel");
+      const { OnnxClassifier } = await import("../engine/inference");
+      const { readsLastToken } = await import("../model/classifierInput");
+      const { arrays, config } = readClassifierArrays(dir, { cacheDir, log: ctx.log });
+      const model = Object.assign(new ArrayGpt(config.gpt, arrays), savedVariant(config));
+      model.trainedMaxLength = config.maxLength;
+      model.padTokenId = config.padTokenId;
       // A bonus-experiment variant (another readout, no mask or no padding) is read by tfjs unless --engine onnx asks.
-      if (engine === "onnx" && (values.engine === "onnx" || readsLastToken(model))) {
+      if (values.engine === "onnx" || readsLastToken(model)) {
         const onnx = await OnnxClassifier.create(model);
         try {
           results = await onnx.classify(texts, undefined, { maxLength });
         } finally {
           await onnx.release();
         }
-      } else {
-        results = texts.map((t) => classifyWithProbability(t, model, undefined, { maxLength }));
       }
-      const many = typeof values.file === "string";
-      results.forEach((r, i) => {
-        if (values.json) ctx.out(JSON.stringify(many ? { text: texts[i], ...r } : r));
-        else ctx.log(r.label);
-      });
-    } finally {
-      model.dispose();
     }
+    if (!results) {
+      await ctx.backend();
+      const { loadClassifier } = await import("../train/checkpoint");
+      const { classifyWithProbability } = await import("../train/classify");
+      const model =
+        typeof values.adapter === "string"
+          ? await (
+              await import("../train/adapterClassifier")
+            ).loadAdapterClassifier(path.resolve(values.adapter), {
+              weights: typeof values.weights === "string" ? values.weights : "124M",
+              dataDir: ctx.settings.dataDir,
+              baseUrls: ctx.settings.gpt2BaseUrls,
+            })
+          : loadClassifier(dir, { cacheDir }).model;
+      try {
+        const { readsLastToken } = await import("../model/classifierInput");
+        if (engine === "onnx" && (values.engine === "onnx" || readsLastToken(model))) {
+          const { OnnxClassifier } = await import("../engine/inference");
+          const onnx = await OnnxClassifier.create(model);
+          try {
+            results = await onnx.classify(texts, undefined, { maxLength });
+          } finally {
+            await onnx.release();
+          }
+        } else results = texts.map((t) => classifyWithProbability(t, model, undefined, { maxLength }));
+      } finally {
+        model.dispose();
+      }
+    }
+    const many = typeof values.file === "string";
+    results.forEach((r, i) => {
+      if (values.json) ctx.out(JSON.stringify(many ? { text: texts[i], ...r } : r));
+      else ctx.log(r.label);
+    });
   },
 };

@@ -4,7 +4,8 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { getSettings, type Settings } from "../config";
-import { initBackend, describeBackend, type BackendInfo } from "../backend";
+import type { BackendInfo } from "../backend";
+import { weightCacheDir } from "../weights/weightCache";
 import { ConfigError } from "../errors";
 
 export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
@@ -114,12 +115,19 @@ export function makeContext(values: ParsedValues): CliContext {
     log,
     out: (line) => process.stdout.write(line + "\n"),
     backend: () =>
-      (info ??= initBackend(settings.backend).then((b) => {
+      // tfjs is loaded here, on first use, not when the CLI starts (classify on ONNX Runtime never loads it).
+      (info ??= import("../backend").then(async ({ initBackend, describeBackend }) => {
+        const b = await initBackend(settings.backend);
         process.stderr.write(describeBackend(b) + "\n");
         if (settings.smoke) process.stderr.write(`Smoke mode: tiny model, few steps; files in ${settings.dataDir}\n`);
         return b;
       })),
   };
+}
+
+/** The weight cache folder for a command (env LLM_WEIGHT_CACHE, else `<data>/cache/weights`). */
+export function weightCacheDirFor(ctx: CliContext): string | false {
+  return weightCacheDir({ dataDir: ctx.settings.dataDir });
 }
 
 /** "a positive integer (at most 1000)", "an integer from -3 to 3", … for an option's error message. */

@@ -1,6 +1,6 @@
 import * as path from "node:path";
 import type { CliCommand } from "./command";
-import { prepareSpamData, SPLIT_NAMES } from "../data";
+import { prepareSpamData, SPLIT_NAMES } from "../data/prepare";
 import { ConfigError } from "../errors";
 
 /** `npm start -- data`: section 6.2 end to end. */

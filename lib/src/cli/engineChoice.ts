@@ -3,7 +3,9 @@
  * session from the weights first (2–6 s for 124M), then runs a forward pass 10–20× faster than
  * tfjs-wasm, so "auto" takes it when there is enough work to pay for the build. Measured for 124M on a
  * 2-core AMD EPYC, whole command: classify 1 text 12.0 s tfjs / 13.1 s onnx, 8 texts 26.6 s / 17.6 s;
- * generate 15 tokens 4.5 s / 7.8 s, 30 tokens 9.9 s / 5.7 s (in process, model loaded).
+ * generate 15 tokens 4.5 s / 7.8 s, 30 tokens 9.9 s / 5.7 s (in process, model loaded). With the weight cache
+ * (2026-12-02, the same machine at load average 7–9): classify 1 text 14.8 s tfjs / 20.7 s onnx, generate 1 token
+ * 16.5 s / 28.2 s (`npm start`, whole command); onnx builds its session from the cached arrays without tfjs.
  */
 import { ConfigError } from "../errors";
 import type { ParsedValues } from "./command";

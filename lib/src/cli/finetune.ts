@@ -2,15 +2,10 @@ import type { CliCommand, ParsedValues, CliContext } from "./command";
 import { optionalIntOption } from "./command";
 import { ConfigError } from "../errors";
 import { checkTrainable } from "../train/classifier";
-import {
-  finetuneClassifier,
-  resolveFinetuneVariant,
-  type FinetuneResult,
-  type FinetuneVariant,
-} from "../train/finetune";
+import type { FinetuneResult, FinetuneVariant } from "../train/finetune";
 import { MODEL_SIZES } from "../model/config";
 import type { ReadoutKind } from "../model/gpt";
-import { isModelSize } from "../weights/pretrained";
+import { isModelSize } from "../weights/gpt2Files";
 import { LORA_HELP, LORA_OPTIONS, loraFromOptions, promptTuningFromOptions } from "./peftOptions";
 
 export const FINETUNE_OPTIONS = {
@@ -149,6 +144,8 @@ export function variantFromOptions(
  * (main.ts); the classifier and its files are written only after training, each atomically.
  */
 export async function finetuneFromOptions(values: ParsedValues, ctx: CliContext): Promise<FinetuneResult> {
+  // Loaded here, not at CLI start: `--help` and the other commands need no tfjs.
+  const { finetuneClassifier, resolveFinetuneVariant } = await import("../train/finetune");
   const smoke = ctx.settings.smoke;
   const epochs = optionalIntOption(values, "epochs", 1, 1000);
   const maxSteps = optionalIntOption(values, "max-steps", 1);

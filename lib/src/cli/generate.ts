@@ -1,11 +1,8 @@
-import * as tf from "@tensorflow/tfjs";
 import type { CliCommand } from "./command";
-import { intOption } from "./command";
+import { intOption, weightCacheDirFor } from "./command";
 import { ConfigError } from "../errors";
-import { loadPretrainedGpt2 } from "../weights/pretrained";
-import { generateTextSimple, checkTokenIds } from "../model/generate";
+import { checkTokenIds } from "../model/classifierInput";
 import { getTokenizer, textToTokenIds, tokenIdsToText } from "../tokenizer";
-import { generateTextOnnx } from "../engine/inference";
 import { chooseEngine, engineHelp } from "./engineChoice";
 
 /** From this many new tokens on, `--engine auto` generates on ONNX Runtime. */
@@ -34,34 +31,46 @@ ${engineHelp(27, `${ONNX_FROM_TOKENS} new tokens or more`)}
     if (!prompt) throw new ConfigError('generate needs a prompt, e.g. npm start -- generate "Every effort moves you"');
     const maxNew = intOption(values, "max-new-tokens", 15, 1, 1024);
     const engine = chooseEngine(values.engine, maxNew, ONNX_FROM_TOKENS);
-    await ctx.backend();
     const settings = ctx.settings;
-    const { model } = await loadPretrainedGpt2({
+    const load = {
       weights: typeof values.weights === "string" ? values.weights : "124M",
       dataDir: settings.dataDir,
       baseUrls: settings.gpt2BaseUrls,
+      cacheDir: weightCacheDirFor(ctx),
       log: ctx.log,
-    });
-    try {
-      const ids = textToTokenIds(prompt, getTokenizer(), []);
+    };
+    const ids = textToTokenIds(prompt, getTokenizer(), []);
+    if (engine === "onnx") {
+      // Straight from the loaded (or cached) arrays to ONNX Runtime: tfjs is never loaded.
+      const { loadPretrainedArrays } = await import("../weights/gpt2Files");
+      const { ArrayGpt } = await import("../model/arrayModel");
+      const { generateTextOnnx } = await import("../engine/inference");
+      const { arrays, config } = await loadPretrainedArrays(load);
+      const model = new ArrayGpt(config, arrays);
       checkTokenIds(model, ids);
-      if (engine === "onnx") {
-        const g = await generateTextOnnx(model, prompt, { maxNewTokens: maxNew });
-        if (values.json)
-          ctx.out(
-            JSON.stringify({
-              text: g.text,
-              promptTokenIds: ids,
-              tokenIds: g.tokenIds,
-              lastLogits: Array.from(g.firstLogits),
-            }),
-          );
-        else ctx.log(g.text);
-        return;
-      }
+      const g = await generateTextOnnx(model, prompt, { maxNewTokens: maxNew });
+      if (values.json)
+        ctx.out(
+          JSON.stringify({
+            text: g.text,
+            promptTokenIds: ids,
+            tokenIds: g.tokenIds,
+            lastLogits: Array.from(g.firstLogits),
+          }),
+        );
+      else ctx.log(g.text);
+      return;
+    }
+    await ctx.backend();
+    const tf = await import("@tensorflow/tfjs");
+    const { loadPretrainedGpt2 } = await import("../weights/pretrained");
+    const { generateTextSimple } = await import("../model/generate");
+    const { model } = await loadPretrainedGpt2(load);
+    try {
+      checkTokenIds(model, ids);
       const idx = tf.tensor2d([ids], [1, ids.length], "int32");
       const lastLogits = values.json
-        ? tf.tidy(() =>
+        ? tf.tidy((): number[] =>
             Array.from(
               model
                 .forward(idx)

@@ -1,6 +1,5 @@
 import * as os from "node:os";
 import type { CliCommand } from "./command";
-import { describeBackend } from "../backend";
 
 /** Shows versions, the chosen backend and the settings in effect. */
 export const infoCommand: CliCommand = {
@@ -11,6 +10,7 @@ export const infoCommand: CliCommand = {
   options: {},
   async run(values, _positionals, ctx) {
     const b = await ctx.backend();
+    const { describeBackend } = await import("../backend");
     const s = ctx.settings;
     const info = {
       node: process.version,

@@ -3,7 +3,7 @@ import * as path from "node:path";
 import type { CliCommand } from "./command";
 import { ConfigError } from "../errors";
 import { downloadGpt2, checkGpt2Size } from "../weights/downloadGpt2";
-import { openWeightSource } from "../weights/pretrained";
+import { openWeightSource } from "../weights/gpt2Files";
 import { TfCheckpoint } from "../weights/tfCheckpoint";
 
 /** `npm start -- weights download|inspect`: GPT-2 files (book 6.4). */

@@ -43,7 +43,7 @@ export type { OnnxValue, OnnxFusion } from "./onnxOps";
 export { buildGptOnnx, resolvePart } from "./onnxGpt";
 export { buildTrainingGraph, addRowGradient, MAX_INITIALIZER_BYTES } from "./trainingGraph";
 export type { TrainingGraph, TrainingGraphOptions } from "./trainingGraph";
-export type { GptLike, OnnxGptPart, BuildGptOnnxOptions, ResolvedPart } from "./onnxGpt";
+export type { GptLike, GptWeights, OnnxGptPart, BuildGptOnnxOptions, ResolvedPart } from "./onnxGpt";
 export { OnnxGptEngine } from "./onnxEngine";
 export type { OnnxGptEngineOptions } from "./onnxEngine";
 export { lastTokenLogits, normalizeLastAxis } from "./lastTokenSuffix";

@@ -8,18 +8,21 @@
  */
 import { ConfigError } from "../errors";
 import {
+  checkTokenIds,
   encodeForClassification,
   readsLastToken,
-  type ClassifierModel,
+  type ClassifierInputModel,
   type ClassifyOptions,
 } from "../model/classifierInput";
-import { checkTokenIds } from "../model/generate";
 import { getTokenizer, textToTokenIds, tokenIdsToText, type Tokenizer } from "../tokenizer";
 import { OnnxGptEngine } from "./onnxEngine";
-import type { GptLike } from "./onnxGpt";
+import type { GptWeights } from "./onnxGpt";
+
+/** A GPTModel or its weights as arrays (ArrayGpt), with what the classifier was trained with. */
+export type InferenceModel = GptWeights & ClassifierInputModel & { readonly outDim: number };
 
 /** Last-position logits of the whole model on ONNX Runtime. */
-async function lastTokenEngine(model: GptLike): Promise<OnnxGptEngine> {
+async function lastTokenEngine(model: GptWeights): Promise<OnnxGptEngine> {
   // "basic" graph optimisation: the same run time as "all" here, half the build time with the 50,257-way head.
   return OnnxGptEngine.create(model, { head: true, lastTokenOnly: true, optimization: "basic" });
 }
@@ -45,13 +48,13 @@ function spamProbability(notSpam: number, spam: number): number {
 export class OnnxClassifier {
   private constructor(
     private readonly engine: OnnxGptEngine,
-    private readonly model: ClassifierModel,
+    private readonly model: InferenceModel,
   ) {}
 
   /**
    * @throws BackendError when onnxruntime-node is unavailable (use classifyWithProbability, tfjs)
    */
-  static async create(model: ClassifierModel): Promise<OnnxClassifier> {
+  static async create(model: InferenceModel): Promise<OnnxClassifier> {
     if (model.outDim !== 2)
       throw new ConfigError(
         `A spam classifier has 2 outputs; this model has ${model.outDim} (load the fine-tuned classifier)`,
@@ -108,7 +111,7 @@ export interface Generation {
  * @throws ConfigError for an empty prompt or ids outside the vocabulary; BackendError without onnxruntime-node
  */
 export async function generateTextOnnx(
-  model: ClassifierModel,
+  model: InferenceModel,
   prompt: string,
   opts: { maxNewTokens?: number; contextSize?: number; tokenizer?: Tokenizer } = {},
 ): Promise<Generation> {

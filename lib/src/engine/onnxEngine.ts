@@ -2,7 +2,7 @@
  * Runs (part of) a GPTModel with ONNX Runtime: `OnnxGptEngine.create(model, part)` builds the graph from the
  * model's current weights and opens a session; `run(...)` evaluates batches. Inference only (no gradients).
  */
-import { buildGptOnnx, BuildGptOnnxOptions, GptLike, resolvePart, ResolvedPart } from "./onnxGpt";
+import { buildGptOnnx, BuildGptOnnxOptions, GptWeights, resolvePart, ResolvedPart } from "./onnxGpt";
 import { createOrtSession, loadOnnxRuntime, OrtSession, OrtSessionOptions } from "./onnxRuntime";
 import { BackendError, ShapeMismatchError } from "../errors";
 
@@ -28,13 +28,13 @@ export class OnnxGptEngine {
    * @param model GPTModel (weights are read now; later weight changes are not seen)
    * @throws BackendError when onnxruntime-node is unavailable; ConfigError for an invalid part
    */
-  static async create(model: GptLike, opts: OnnxGptEngineOptions = {}): Promise<OnnxGptEngine> {
+  static async create(model: GptWeights, opts: OnnxGptEngineOptions = {}): Promise<OnnxGptEngine> {
     if (!loadOnnxRuntime()) throw new BackendError("onnxruntime-node is unavailable; use the tfjs path");
     const part = resolvePart(model.cfg, opts);
     const bytes = buildGptOnnx(model, opts);
     const size = bytes.byteLength;
     const session = await createOrtSession(bytes, opts);
-    const outDim = part.head ? (model.params.get("out_head.weight")!.shape[1] as number) : model.cfg.embDim;
+    const outDim = part.head ? model.params.get("out_head.weight")!.shape[1] : model.cfg.embDim;
     return new OnnxGptEngine(session, part, model.cfg.embDim, outDim, size);
   }
 

@@ -24,6 +24,15 @@ export interface GptLike {
   readonly params: ReadonlyMap<string, tf.Tensor>;
 }
 
+/**
+ * What the ONNX graph builder reads of a model: its config and, per parameter, the shape and values. A GPTModel
+ * (tfjs variables) or its weights as arrays (ArrayGpt: classify and generate without building tfjs variables).
+ */
+export interface GptWeights {
+  readonly cfg: GptLike["cfg"];
+  readonly params: ReadonlyMap<string, { readonly shape: readonly number[]; dataSync(): ArrayLike<number> }>;
+}
+
 /** Which part of the model the graph computes. */
 export interface OnnxGptPart {
   /** First block (default 0). The graph starts with the embeddings only when fromBlock is 0 and `embed` is not false. */
@@ -90,7 +99,7 @@ export interface BuildGptOnnxOptions extends OnnxGptPart {
  */
 export function initializerLookup(
   ops: OnnxOps,
-  model: GptLike,
+  model: GptWeights,
   inputs: ReadonlySet<string> = new Set(),
 ): ParamLookup<OnnxValue> {
   const made = new Map<string, OnnxValue>();
@@ -116,7 +125,7 @@ export function initializerLookup(
  * @param model a GPTModel (or anything with its `cfg` and `params`)
  * @throws ConfigError for an invalid part or missing parameters
  */
-export function buildGptOnnx(model: GptLike, opts: BuildGptOnnxOptions = {}): Uint8Array {
+export function buildGptOnnx(model: GptWeights, opts: BuildGptOnnxOptions = {}): Uint8Array {
   const cfg = model.cfg,
     part = resolvePart(cfg, opts);
   if (cfg.embDim % cfg.nHeads !== 0)

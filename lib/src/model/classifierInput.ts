@@ -25,6 +25,19 @@ export interface ClassifyOptions {
 }
 
 /**
+ * What the classifier's input encoding reads of a model: a GPTModel, or its weights as arrays (ArrayGpt), with
+ * how it was trained: the length and pad id, and a bonus-experiment variant's readout, causal mask and padding.
+ */
+export interface ClassifierInputModel {
+  param(name: string): { readonly shape: readonly number[] };
+  trainedMaxLength?: number;
+  padTokenId?: number;
+  readout?: ReadoutKind;
+  causal?: boolean;
+  padding?: boolean;
+}
+
+/**
  * A classifier model may carry how it was trained: the length and pad id, and a bonus-experiment variant's
  * readout, causal mask and padding (loadClassifier sets them from its config).
  */
@@ -37,7 +50,7 @@ export type ClassifierModel = GPTModel & {
 };
 
 /** True when a classifier reads the last token under the causal mask of padded texts (the chapter's way). */
-export function readsLastToken(model: ClassifierModel, opts: ClassifyOptions = {}): boolean {
+export function readsLastToken(model: ClassifierInputModel, opts: ClassifyOptions = {}): boolean {
   return (
     (opts.readout ?? model.readout ?? "last") === "last" &&
     (opts.causal ?? model.causal ?? true) &&
@@ -48,7 +61,7 @@ export function readsLastToken(model: ClassifierModel, opts: ClassifyOptions = {
 /** The token ids classifyReview feeds the model: truncated, then right-padded to the effective max length. */
 export function encodeForClassification(
   text: string,
-  model: ClassifierModel,
+  model: ClassifierInputModel,
   tokenizer: Tokenizer = getTokenizer(),
   opts: ClassifyOptions = {},
 ): number[] {
@@ -77,4 +90,17 @@ export function encodeForClassification(
       `Token id ${bad} is outside the model's vocabulary of ${vocab}: this model was not trained with the GPT-2 tokenizer (or padTokenId is wrong)`,
     );
   return ids;
+}
+
+/**
+ * Checks that token ids fit the model's vocabulary (tf.gather gives no error for ids out of range).
+ * @throws ConfigError naming the first id that does not fit.
+ */
+export function checkTokenIds(model: { readonly cfg: { readonly vocabSize: number } }, ids: readonly number[]): void {
+  const bad = ids.find((t) => !(Number.isInteger(t) && t >= 0 && t < model.cfg.vocabSize));
+  if (bad !== undefined)
+    throw new ConfigError(
+      `Token id ${bad} is outside the model's vocabulary (${model.cfg.vocabSize} tokens); these weights do not use GPT-2's tokenizer`,
+    );
+  if (ids.length === 0) throw new ConfigError("The prompt is empty: nothing to continue");
 }

@@ -3,8 +3,10 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { getTokenizer, textToTokenIds, tokenIdsToText, type Tokenizer } from "../tokenizer";
-import { ConfigError } from "../errors";
 import type { GPTModel } from "./gptModel";
+import { checkTokenIds } from "./classifierInput";
+
+export { checkTokenIds };
 
 /**
  * Appends `maxNewTokens` tokens to `idx`, each the most likely next token given at most the last
@@ -31,19 +33,6 @@ export function generateTextSimple(
     out = next;
   }
   return out;
-}
-
-/**
- * Checks that token ids fit the model's vocabulary (tf.gather gives no error for ids out of range).
- * @throws ConfigError naming the first id that does not fit.
- */
-export function checkTokenIds(model: GPTModel, ids: readonly number[]): void {
-  const bad = ids.find((t) => !(Number.isInteger(t) && t >= 0 && t < model.cfg.vocabSize));
-  if (bad !== undefined)
-    throw new ConfigError(
-      `Token id ${bad} is outside the model's vocabulary (${model.cfg.vocabSize} tokens); these weights do not use GPT-2's tokenizer`,
-    );
-  if (ids.length === 0) throw new ConfigError("The prompt is empty: nothing to continue");
 }
 
 /**

@@ -10,42 +10,14 @@
 import * as tf from "@tensorflow/tfjs";
 import { ShapeMismatchError, ConfigError } from "../errors";
 import { validateConfig, type GPTConfig } from "./config";
+import { filledTensor, type GPTModelOptions } from "./modelInit";
+import { isLinearWeight, parameterShapes } from "./parameters";
 import { gptBlockParams, gptEmbed, gptFinalNorm, gptForward, gptHead, type Readout } from "./gpt";
 import { feedForward, multiHeadAttention, transformerBlock } from "./layers";
 import { TfjsOps } from "./tfjsOps";
 
-/** True for parameters stored `[in, out]` here but `[out, in]` in PyTorch (all `*.weight` except embeddings). */
-export function isLinearWeight(name: string): boolean {
-  return name.endsWith(".weight") && !name.startsWith("tok_emb") && !name.startsWith("pos_emb");
-}
-
-/** The book's parameter names and shapes for a config (head: `[embDim, outDim]`, no bias, like the pretrained model). */
-export function parameterShapes(cfg: GPTConfig, outDim = cfg.vocabSize, headBias = false): Array<[string, number[]]> {
-  const E = cfg.embDim;
-  const shapes: Array<[string, number[]]> = [
-    ["tok_emb.weight", [cfg.vocabSize, E]],
-    ["pos_emb.weight", [cfg.contextLength, E]],
-  ];
-  for (let i = 0; i < cfg.nLayers; i++) {
-    const p = `trf_blocks.${i}`;
-    for (const w of ["W_query", "W_key", "W_value"]) {
-      shapes.push([`${p}.att.${w}.weight`, [E, E]]);
-      if (cfg.qkvBias) shapes.push([`${p}.att.${w}.bias`, [E]]);
-    }
-    shapes.push([`${p}.att.out_proj.weight`, [E, E]], [`${p}.att.out_proj.bias`, [E]]);
-    shapes.push([`${p}.ff.layers.0.weight`, [E, 4 * E]], [`${p}.ff.layers.0.bias`, [4 * E]]);
-    shapes.push([`${p}.ff.layers.2.weight`, [4 * E, E]], [`${p}.ff.layers.2.bias`, [E]]);
-    shapes.push(
-      [`${p}.norm1.scale`, [E]],
-      [`${p}.norm1.shift`, [E]],
-      [`${p}.norm2.scale`, [E]],
-      [`${p}.norm2.shift`, [E]],
-    );
-  }
-  shapes.push(["final_norm.scale", [E]], ["final_norm.shift", [E]], ["out_head.weight", [E, outDim]]);
-  if (headBias) shapes.push(["out_head.bias", [outDim]]);
-  return shapes;
-}
+export { isLinearWeight, parameterShapes } from "./parameters";
+export type { GPTModelOptions, WeightFill } from "./modelInit";
 
 export interface ForwardOptions {
   /** Training mode: dropout is applied when `dropRate > 0`. Default false (the book's `model.eval()`). */
@@ -74,18 +46,53 @@ export class GPTModel {
   private readonly ops = new TfjsOps();
 
   /**
-   * Creates a model with random weights (N(0, 0.02) matrices, zero biases, unit LayerNorm scales).
+   * Creates a model with random weights (N(0, 0.02) matrices, zero biases, unit LayerNorm scales), or
+   * straight from loaded arrays: every parameter found in `opts.weights` is created from its values (one
+   * copy into the backend, no random init that would be overwritten).
    * @param opts `seed` (default 123); `init: "zeros"` skips the random matrices (faster when weights are loaded next);
    *   `init: "pytorch"` draws like PyTorch's default initialisation (the bonus experiments' `--weights random`:
-   *   embeddings N(0, 1), Linear weights and biases U(±1/√fan_in); same distributions, tfjs's own random numbers).
-   * @throws ConfigError for an invalid config.
+   *   embeddings N(0, 1), Linear weights and biases U(±1/√fan_in); same distributions, tfjs's own random numbers);
+   *   `weights` parameter values in our layout by name; `outDim` and `headBias` for a classifier head
+   *   (default: the language-model head, `[embDim, vocabSize]` without bias).
+   * @throws ConfigError for an invalid config; ShapeMismatchError for a weight whose size does not fit its shape.
    */
-  constructor(cfg: GPTConfig, opts: { seed?: number; init?: "random" | "zeros" | "pytorch" } = {}) {
+  constructor(cfg: GPTConfig, opts: GPTModelOptions = {}) {
     this.cfg = validateConfig({ ...cfg });
     this.seed = opts.seed ?? 123;
-    const shapes = parameterShapes(this.cfg);
+    const shapes = parameterShapes(this.cfg, opts.outDim, opts.headBias);
     const fanIn = new Map(shapes.map(([n, s]) => [n, s[0]])); // Linear weights are [in, out]
     for (const [name, shape] of shapes) {
+      const given = opts.weights?.get(name);
+      if (given) {
+        const size = shape.reduce((a, d) => a * d, 1);
+        if (given.length !== size)
+          throw new ShapeMismatchError(
+            `${name}: ${given.length} values given, shape [${shape.join(",")}] needs ${size}`,
+          );
+        this.params.set(
+          name,
+          tf.tidy(() => tf.variable(tf.tensor(given, shape), true)),
+        );
+        continue;
+      }
+      const fillShape = opts.fill?.shapes.get(name);
+      if (opts.fill && fillShape) {
+        if (fillShape.length !== shape.length || fillShape.some((d, i) => d !== shape[i]))
+          throw new ShapeMismatchError(
+            `${name}: values of shape [${fillShape.join(",")}], expected [${shape.join(",")}]`,
+          );
+        const fill = opts.fill;
+        this.params.set(
+          name,
+          tf.tidy(() =>
+            tf.variable(
+              filledTensor(shape, (v) => fill.fill(name, v)),
+              true,
+            ),
+          ),
+        );
+        continue;
+      }
       // One tidy per parameter: the initial value is freed at once, so the (never shrinking) WASM heap
       // holds one copy of the model, not two.
       tf.tidy(() => {

@@ -1,6 +1,7 @@
 // Section 6.4: the GPT model, its configurations and greedy generation.
 export * from "./config";
 export * from "./gptModel";
+export * from "./arrayModel";
 export * from "./generate";
 export * from "./summary";
 export * from "./frozenTrunk";

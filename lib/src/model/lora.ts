@@ -14,40 +14,24 @@ import * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "../errors";
 import type { GPTConfig } from "./config";
 import type { GPTModel } from "./gptModel";
-import { loraScale, validateLora, type LoraScaling, type LoraSettings } from "./loraSettings";
+import {
+  loraParamShapes,
+  loraScale,
+  loraTargets,
+  validateLora,
+  type LoraScaling,
+  type LoraSettings,
+} from "./loraSettings";
 
-export { LORA_SCALINGS, loraScale, validateLora, type LoraScaling, type LoraSettings } from "./loraSettings";
-
-/**
- * The Linear layers appendix E's `replace_linear_with_lora` wraps, with their [in, out] sizes: W_query,
- * W_key, W_value, out_proj and both feed-forward layers in every block, then out_head.
- */
-export function loraTargets(
-  cfg: Pick<GPTConfig, "embDim" | "nLayers">,
-  numClasses = 2,
-): Array<[string, number, number]> {
-  const E = cfg.embDim;
-  const targets: Array<[string, number, number]> = [];
-  for (let i = 0; i < cfg.nLayers; i++) {
-    const p = `trf_blocks.${i}`;
-    for (const w of ["W_query", "W_key", "W_value", "out_proj"]) targets.push([`${p}.att.${w}`, E, E]);
-    targets.push([`${p}.ff.layers.0`, E, 4 * E], [`${p}.ff.layers.2`, 4 * E, E]);
-  }
-  targets.push(["out_head", E, numClasses]);
-  return targets;
-}
-
-/** The adapters' names and shapes (A [in, r], B [r, out] per target). */
-export function loraParamShapes(
-  cfg: Pick<GPTConfig, "embDim" | "nLayers">,
-  rank: number,
-  numClasses = 2,
-): Array<[string, number[]]> {
-  return loraTargets(cfg, numClasses).flatMap(([t, inDim, outDim]): Array<[string, number[]]> => [
-    [`${t}.lora.A`, [inDim, rank]],
-    [`${t}.lora.B`, [rank, outDim]],
-  ]);
-}
+export {
+  LORA_SCALINGS,
+  loraParamShapes,
+  loraScale,
+  loraTargets,
+  validateLora,
+  type LoraScaling,
+  type LoraSettings,
+} from "./loraSettings";
 
 /**
  * The number of LoRA parameters without building a model: 124M with rank 16 gives 2,666,528 (appendix E's

@@ -29,3 +29,34 @@ export function validateLora(s: LoraSettings): LoraSettings {
     throw new ConfigError(`LoRA scaling must be one of ${LORA_SCALINGS.join(", ")}, got "${s.scaling}"`);
   return { rank: s.rank, alpha: s.alpha, scaling: s.scaling };
 }
+
+/**
+ * The Linear layers appendix E's `replace_linear_with_lora` wraps, with their [in, out] sizes: W_query,
+ * W_key, W_value, out_proj and both feed-forward layers in every block, then out_head.
+ */
+export function loraTargets(
+  cfg: { readonly embDim: number; readonly nLayers: number },
+  numClasses = 2,
+): Array<[string, number, number]> {
+  const E = cfg.embDim;
+  const targets: Array<[string, number, number]> = [];
+  for (let i = 0; i < cfg.nLayers; i++) {
+    const p = `trf_blocks.${i}`;
+    for (const w of ["W_query", "W_key", "W_value", "out_proj"]) targets.push([`${p}.att.${w}`, E, E]);
+    targets.push([`${p}.ff.layers.0`, E, 4 * E], [`${p}.ff.layers.2`, 4 * E, E]);
+  }
+  targets.push(["out_head", E, numClasses]);
+  return targets;
+}
+
+/** The adapters' names and shapes (A [in, r], B [r, out] per target). */
+export function loraParamShapes(
+  cfg: { readonly embDim: number; readonly nLayers: number },
+  rank: number,
+  numClasses = 2,
+): Array<[string, number[]]> {
+  return loraTargets(cfg, numClasses).flatMap(([t, inDim, outDim]): Array<[string, number[]]> => [
+    [`${t}.lora.A`, [inDim, rank]],
+    [`${t}.lora.B`, [rank, outDim]],
+  ]);
+}

@@ -3,7 +3,8 @@
  * 2-way one, and unfreeze the last transformer block and the final LayerNorm.
  */
 import { ConfigError } from "../errors";
-import { parameterShapes, type GPTModel } from "../model/gptModel";
+import type { GPTModel } from "../model/gptModel";
+import { parameterShapes } from "../model/parameters";
 import type { GPTConfig } from "../model/config";
 
 /**

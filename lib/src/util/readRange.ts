@@ -4,11 +4,13 @@ import * as path from "node:path";
 import { DataFormatError } from "../errors";
 
 /**
- * Reads `length` bytes at `offset` of `file`, looping over short reads.
+ * Reads `length` bytes at `offset` of `file` into a new buffer, looping over short reads.
  * @throws DataFormatError when the file ends first (a truncated file).
  */
 export function readFileRange(file: string, offset: number, length: number): Buffer {
-  const buf = Buffer.alloc(length);
+  // Its own ArrayBuffer at offset 0 (never a slice of Node's shared pool), so float32 views over it are aligned;
+  // not zero-filled, since every byte is read into.
+  const buf = Buffer.allocUnsafeSlow(length);
   const fd = fs.openSync(file, "r");
   try {
     for (let done = 0; done < length;) {

@@ -8,3 +8,4 @@ export * from "./safetensors";
 export * from "./loadWeights";
 export * from "./downloadGpt2";
 export * from "./pretrained";
+export * from "./weightCache";

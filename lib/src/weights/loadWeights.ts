@@ -7,9 +7,9 @@
  * output head, which is the token embedding transposed (GPT-2 ties them); the book's state_dict
  * stores PyTorch `[out, in]` Linear weights, which are transposed.
  */
-import * as tf from "@tensorflow/tfjs";
 import { DataFormatError, ShapeMismatchError } from "../errors";
-import { isLinearWeight, type GPTModel } from "../model/gptModel";
+import type { GPTModel } from "../model/gptModel";
+import { isLinearWeight } from "../model/parameters";
 
 /** What both TfCheckpoint and SafetensorsFile offer. */
 export interface WeightSource {
@@ -73,11 +73,112 @@ function sourceName(layout: WeightLayout, prefix: string, ours: string): { name:
   return { name: prefix + block + (oa ? t[0] : t[1]) };
 }
 
+/** `[rows, cols]` row-major → `[cols, rows]`, in 64×64 tiles (a plain double loop misses the cache on every write). */
+export function transpose2d(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  const B = 64;
+  for (let r0 = 0; r0 < rows; r0 += B)
+    for (let c0 = 0; c0 < cols; c0 += B) {
+      const r1 = Math.min(r0 + B, rows),
+        c1 = Math.min(c0 + B, cols);
+      for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) out[c * rows + r] = data[r * cols + c];
+    }
+  return out;
+}
+
+/** Columns `[from, from + n)` of a row-major `[rows, cols]` matrix (c_attn's q, k or v third). */
+function columns(data: Float32Array, rows: number, cols: number, from: number, n: number): Float32Array {
+  const out = new Float32Array(rows * n);
+  for (let r = 0; r < rows; r++) out.set(data.subarray(r * cols + from, r * cols + from + n), r * n);
+  return out;
+}
+
+const sameShape = (a: readonly number[], b: readonly number[]) =>
+  a.length === b.length && a.every((d, k) => d === b[k]);
+
+/**
+ * Pretrained GPT-2 weights as our parameters' values (our names and layout), from OpenAI's, Hugging Face's
+ * or the book's own state_dict names; no tfjs involved (the values go straight into a GPTModel or ONNX Runtime).
+ * The output head is the token embedding, transposed (GPT-2 ties them), unless the source has its own
+ * `out_head.weight`; `out_head.*` not in `shapes` (a classifier head) is not read.
+ * @param shapes our parameter names and shapes (`parameterShapes(cfg)`, or a model's).
+ * @throws DataFormatError for a missing tensor; ShapeMismatchError naming the tensor and both shapes.
+ */
+export function gpt2WeightArrays(
+  src: WeightSource,
+  shapes: ReadonlyArray<readonly [string, readonly number[]]>,
+): { arrays: Map<string, Float32Array>; layout: WeightLayout } {
+  const { layout, prefix } = detectLayout(src);
+  const arrays = new Map<string, Float32Array>();
+  const shapeOf = new Map(shapes);
+  const lmHead = shapeOf.get("out_head.weight")?.[1] === shapeOf.get("tok_emb.weight")?.[0];
+  const mismatch = (ours: string, name: string, expected: readonly number[], got: readonly number[]) =>
+    new ShapeMismatchError(
+      `Shape mismatch for ${ours} (from ${name}): model expects [${expected.join(",")}], checkpoint has [${got.join(",")}]`,
+    );
+  const read = (name: string) => {
+    if (!src.has(name)) throw new DataFormatError(`The checkpoint has no tensor "${name}"`);
+    return src.readTensor(name);
+  };
+  if (layout === "book") {
+    for (const [ours, expected] of shapes) {
+      if (ours.startsWith("out_head.") && !lmHead) continue; // a classifier head replaced after loading
+      const tied = ours === "out_head.weight" && !src.has(ours);
+      const name = tied ? "tok_emb.weight" : ours;
+      const t = read(name);
+      const transpose = tied || isLinearWeight(ours); // PyTorch Linear [out, in] → ours [in, out]
+      const want = transpose ? [...expected].reverse() : expected;
+      if (!sameShape(t.shape, want)) throw mismatch(ours, name, want, t.shape);
+      arrays.set(ours, transpose ? transpose2d(t.data, t.shape[0], t.shape[1]) : t.data);
+    }
+    return { arrays, layout };
+  }
+  // c_attn's weight and bias are read once for q, k and v.
+  let last: { name: string; t: { data: Float32Array; shape: number[] } } | undefined;
+  const readOnce = (name: string) => {
+    if (last?.name !== name) {
+      const t = read(name);
+      // OpenAI's Conv1D weights are [1, in, out]: drop the leading 1 (the book's np.squeeze).
+      last = {
+        name,
+        t: { data: t.data, shape: t.shape.length === 3 && t.shape[0] === 1 ? t.shape.slice(1) : t.shape },
+      };
+    }
+    return last.t;
+  };
+  for (const [ours, expected] of shapes) {
+    if (ours.startsWith("out_head.")) continue;
+    const { name, part } = sourceName(layout, prefix, ours);
+    const t = readOnce(name);
+    if (part === undefined) {
+      if (!sameShape(t.shape, expected)) throw mismatch(ours, name, expected, t.shape);
+      arrays.set(ours, t.data);
+      continue;
+    }
+    // c_attn packs q, k, v side by side: [E, 3E] (weights) or [3E] (biases); take the part-th third.
+    const E = expected[expected.length - 1];
+    const want = expected.slice(0, -1).concat(3 * E);
+    if (!sameShape(t.shape, want)) throw mismatch(ours, name, want, t.shape);
+    arrays.set(
+      ours,
+      t.shape.length === 1 ? t.data.slice(part * E, (part + 1) * E) : columns(t.data, t.shape[0], 3 * E, part * E, E),
+    );
+  }
+  // Output head: GPT-2 ties it to the token embedding (logits = h · wteᵀ).
+  if (lmHead) {
+    const wte = arrays.get("tok_emb.weight")!;
+    const [V, E] = shapeOf.get("tok_emb.weight")!;
+    arrays.set("out_head.weight", transpose2d(wte, V, E));
+  }
+  return { arrays, layout };
+}
+
 /**
  * Copies pretrained GPT-2 weights into `model` (whose config must match the checkpoint's), from
  * OpenAI's, Hugging Face's or the book's own state_dict names (e.g. `gpt2-small-124M.safetensors`, 5.5 / appendix).
  * The output head gets the token embedding, transposed (the book's `out_head.weight = wte`), unless
  * the source has its own `out_head.weight`; a replaced (classifier) head is left alone.
+ * (`loadPretrainedGpt2` builds the model straight from `gpt2WeightArrays` instead.)
  * @throws DataFormatError for a missing tensor; ShapeMismatchError naming the tensor and both shapes.
  */
 export function loadWeightsIntoGpt(
@@ -85,81 +186,9 @@ export function loadWeightsIntoGpt(
   src: WeightSource,
   log?: (line: string) => void,
 ): { layout: WeightLayout } {
-  const { layout, prefix } = detectLayout(src);
-  if (layout === "book") {
-    loadBookStateDict(model, src);
-    log?.(`Loaded ${model.params.size} tensors (book state_dict layout).`);
-    return { layout };
-  }
-  const cache = new Map<string, { data: Float32Array; shape: number[] }>();
-  const read = (name: string) => {
-    if (!cache.has(name)) {
-      if (!src.has(name)) throw new DataFormatError(`The checkpoint has no tensor "${name}"`);
-      const t = src.readTensor(name);
-      if (cache.size >= 4) cache.delete(cache.keys().next().value!); // c_attn w/b are read for q, k and v
-      // OpenAI's Conv1D weights are [1, in, out]: drop the leading 1 (the book's np.squeeze).
-      cache.set(name, { data: t.data, shape: t.shape.length === 3 && t.shape[0] === 1 ? t.shape.slice(1) : t.shape });
-    }
-    return cache.get(name)!;
-  };
-  for (const [ours, variable] of model.params) {
-    if (ours.startsWith("out_head.")) continue;
-    const { name, part } = sourceName(layout, prefix, ours);
-    const t = read(name);
-    const expected = variable.shape;
-    if (part === undefined) {
-      if (t.shape.length !== expected.length || t.shape.some((d, k) => d !== expected[k])) {
-        throw new ShapeMismatchError(
-          `Shape mismatch for ${ours} (from ${name}): model expects [${expected.join(",")}], checkpoint has [${t.shape.join(",")}]`,
-        );
-      }
-      model.setParam(ours, t.data, t.shape);
-      continue;
-    }
-    // c_attn packs q, k, v side by side: [E, 3E] (weights) or [3E] (biases); take the part-th third.
-    const E = expected[expected.length - 1];
-    const okShape =
-      t.shape.length === expected.length &&
-      t.shape[t.shape.length - 1] === 3 * E &&
-      (t.shape.length === 1 || t.shape[0] === expected[0]);
-    if (!okShape)
-      throw new ShapeMismatchError(
-        `Shape mismatch for ${ours} (from ${name}): expected [${expected
-          .slice(0, -1)
-          .concat(3 * E)
-          .join(",")}], checkpoint has [${t.shape.join(",")}]`,
-      );
-    tf.tidy(() => {
-      const full = tf.tensor(t.data, t.shape);
-      const slice = t.shape.length === 1 ? full.slice([part * E], [E]) : full.slice([0, part * E], [t.shape[0], E]);
-      model.setParam(ours, slice);
-    });
-  }
-  // Output head: GPT-2 ties it to the token embedding (logits = h · wteᵀ).
-  if (model.params.has("out_head.weight") && model.outDim === model.cfg.vocabSize) {
-    const wte = read(sourceName(layout, prefix, "tok_emb.weight").name);
-    tf.tidy(() => model.setParam("out_head.weight", tf.tensor2d(wte.data, wte.shape as [number, number]).transpose()));
-  }
-  log?.(`Loaded ${model.params.size} tensors (${layout} layout).`);
+  const shapes = [...model.params].map(([n, v]) => [n, v.shape] as const);
+  const { arrays, layout } = gpt2WeightArrays(src, shapes);
+  for (const [name, data] of arrays) model.setParam(name, data, model.param(name).shape);
+  log?.(`Loaded ${model.params.size} tensors (${layout === "book" ? "book state_dict" : layout} layout).`);
   return { layout };
-}
-
-/** The book's state_dict (`tok_emb.weight`, `trf_blocks.0.att.W_query.weight` `[out, in]`, …): same names, Linear weights transposed. */
-function loadBookStateDict(model: GPTModel, src: WeightSource): void {
-  const lmHead = model.outDim === model.cfg.vocabSize;
-  for (const [ours, variable] of model.params) {
-    if (ours.startsWith("out_head.") && !lmHead) continue; // a classifier head replaced after loading
-    const name = ours === "out_head.weight" && !src.has(ours) ? "tok_emb.weight" : ours; // tied head
-    if (!src.has(name)) throw new DataFormatError(`The checkpoint has no tensor "${name}"`);
-    const t = src.readTensor(name);
-    const transpose = isLinearWeight(ours) && name === ours; // PyTorch Linear [out, in] → ours [in, out]
-    const expected = transpose || name !== ours ? [...variable.shape].reverse() : variable.shape;
-    if (t.shape.length !== expected.length || t.shape.some((d, k) => d !== expected[k])) {
-      throw new ShapeMismatchError(
-        `Shape mismatch for ${ours} (from ${name}): model expects [${expected.join(",")}], checkpoint has [${t.shape.join(",")}]`,
-      );
-    }
-    if (transpose || name !== ours) tf.tidy(() => model.setParam(ours, tf.tensor(t.data, t.shape).transpose()));
-    else model.setParam(ours, t.data, t.shape);
-  }
 }

@@ -174,8 +174,8 @@ export function writeSafetensors(
   const parts: Uint8Array[] = [len, Buffer.from(json, "utf8")];
   for (const n of names) {
     const d = tensors.get(n)!.data;
-    // Little-endian on every platform Node runs on in practice; copy to a fresh buffer to be independent of offsets.
-    parts.push(new Uint8Array(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength)));
+    // Little-endian on every platform Node runs on in practice: the float32 bytes as they are (a view, no copy).
+    parts.push(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
   }
   writePartsAtomic(file, parts);
 }
