@@ -2,6 +2,7 @@ import type { CliCommand, ParsedValues, CliContext } from "./command";
 import { optionalIntOption } from "./command";
 import { ConfigError } from "../errors";
 import { checkTrainable } from "../train/classifier";
+import { checkDataSplit } from "../data/balance";
 import { finetuneClassifier, type FinetuneResult } from "../train/finetune";
 
 export const FINETUNE_OPTIONS = {
@@ -11,6 +12,7 @@ export const FINETUNE_OPTIONS = {
   weights: { type: "string" },
   out: { type: "string" },
   path: { type: "string" },
+  split: { type: "string" },
 } as const;
 
 export const FINETUNE_HELP = `Options:
@@ -22,6 +24,8 @@ export const FINETUNE_HELP = `Options:
                              checkpoint folder or a Hugging Face model folder (default 124M)
   --out DIR                  where the classifier, metrics.json, log.txt and the plots go
                              (default <data>/review-classifier)
+  --split chapter|bonus      the data split: the chapter's (default) or the bonus experiments script's
+                             (one more shuffle before the same 70/10/20 split; CSVs in <data>/bonus-split)
   --path auto|plain|fast|native
                              auto (default): the exact fast path when available and the frozen layers
                              allow it, else native; plain: every layer every step, like the book's loop
@@ -41,6 +45,7 @@ export async function finetuneFromOptions(values: ParsedValues, ctx: CliContext)
   const p = typeof values.path === "string" ? values.path : "auto";
   if (!["auto", "plain", "fast", "native"].includes(p))
     throw new ConfigError(`--path must be auto, plain, fast or native, got "${p}"`);
+  const split = checkDataSplit(typeof values.split === "string" ? values.split : "chapter");
   if (values.weights === "") throw new ConfigError("--weights needs a size (124M, …) or a path");
   await ctx.backend();
   return finetuneClassifier(ctx.settings, {
@@ -48,6 +53,7 @@ export async function finetuneFromOptions(values: ParsedValues, ctx: CliContext)
     epochs,
     maxSteps,
     trainable,
+    split,
     smoke,
     outDir: typeof values.out === "string" ? values.out : undefined,
     path: p as "auto" | "plain" | "fast" | "native",
@@ -73,7 +79,7 @@ export const finetuneCommand: CliCommand = {
   name: "finetune",
   summary: "Fine-tune GPT-2 into a spam classifier and save it with metrics and plots",
   usage:
-    "[--epochs N] [--max-steps N] [--trainable last-block|all|last-layer] [--weights PATH_OR_SIZE] [--out DIR] [--smoke]",
+    "[--epochs N] [--max-steps N] [--trainable last-block|all|last-layer] [--weights PATH_OR_SIZE] [--split chapter|bonus] [--out DIR] [--smoke]",
   help: `Prepares the data (if needed), loads GPT-2, swaps in a 2-class head, trains with AdamW (lr 5e-5,
 weight decay 0.1, batch 8) printing the book's log lines, reports full-set accuracies and saves the
 classifier (model.safetensors + config.json), metrics.json, log.txt and the loss/accuracy plots

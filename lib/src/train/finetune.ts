@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Settings } from "../config";
 import { prepareSpamData } from "../data/prepare";
+import type { DataSplit } from "../data/balance";
 import { SpamDataset } from "../data/spamDataset";
 import { DataLoader } from "../data/dataLoader";
 import { ConfigError } from "../errors";
@@ -62,6 +63,8 @@ export interface FinetuneOptions {
   /** Stop after this many optimizer steps (then evaluate and save as usual): a quick check of a configuration. */
   maxSteps?: number;
   trainable?: TrainableLayers;
+  /** The data split: the chapter's (default) or the bonus experiments script's (book: create_dataset_csvs in ch06/02). */
+  split?: DataSplit;
   /** Output folder (default <dataDir>/review-classifier). */
   outDir?: string;
   /** "auto" uses the exact fast path when available, else the native one (ONNX Runtime), else plain. */
@@ -104,7 +107,7 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
   const showProgress = o.progress ?? true;
 
   // 6.2–6.3: data and loaders
-  const prepared = await prepareSpamData(settings.dataDir, { urls: settings.smsSpamUrls, log });
+  const prepared = await prepareSpamData(settings.dataDir, { urls: settings.smsSpamUrls, log, split: o.split });
   const d = createSpamLoaders({
     train: prepared.files.train.path,
     validation: prepared.files.validation.path,
