@@ -12,3 +12,4 @@ export * from "./classify";
 export * from "./checkpoint";
 export * from "./report";
 export * from "./finetune";
+export * from "./experiments";
