@@ -191,11 +191,12 @@ test("an interrupted run keeps its finished rows; the next run skips them and tr
     );
     assert.equal(second.find((r) => r.row === 3)!.status, "done");
 
-    // Other settings (here: a step limit) are another run: the row trains again.
-    const limited = await runExperiments(settings, { rows: [1], outDir: out, maxSteps: 2, progress: false });
+    // Other settings (here: a step limit, weights given as a path) are another run: the row trains again.
+    const weights = path.join(TINY_GPT2_DIR, "124M");
+    const limited = await runExperiments(settings, { rows: [1], outDir: out, maxSteps: 2, weights, progress: false });
     assert.deepEqual(limited.ran, [1]);
     const r1 = readRows(out).find((r) => r.row === 1)!;
-    assert.deepEqual(r1.run, { split: "bonus", smoke: true, maxSteps: 2 });
+    assert.deepEqual(r1.run, { split: "bonus", smoke: true, weights, maxSteps: 2 });
     assert.equal(r1.ours!.steps, 2);
   } finally {
     cleanup();

@@ -9,7 +9,8 @@ import { EXPERIMENTS, parseRows, runExperiments, SMOKE_ROWS } from "../train/exp
 export const experimentsCommand: CliCommand = {
   name: "experiments",
   summary: "Run rows of the book's additional-experiments table (ch06/02) and write experiments.md/.json",
-  usage: "[--rows 1,2,4] [--epochs N] [--max-steps N] [--split bonus|chapter] [--out DIR] [--keep-models] [--smoke]",
+  usage:
+    "[--rows 1,2,4] [--epochs N] [--max-steps N] [--split bonus|chapter] [--out DIR] [--weights PATH] [--keep-models] [--smoke]",
   help: `Runs the chosen rows of the 19-row table of the book's bonus material
 (ch06/02_bonus_additional-experiments) through the same fine-tuning as \`finetune\`, one after the
 other, and writes experiments.json and experiments.md: the book's flags and accuracies (A100) with
@@ -32,6 +33,8 @@ Options:
   --max-steps N      stop each row after N optimizer steps (a quick look at every row)
   --split NAME       bonus (default: the split the book's table was measured on) or chapter
   --out DIR          where the files go (default <data>/experiments)
+  --weights PATH     GPT-2 124M on disk for the 124M rows (an OpenAI checkpoint folder, a Hugging Face
+                     folder or a safetensors file; default: 124M, downloaded)
   --keep-models      keep each row's model.safetensors (default: removed, 0.5 GB each for 124M)`,
   options: {
     rows: { type: "string" },
@@ -39,6 +42,7 @@ Options:
     "max-steps": { type: "string" },
     split: { type: "string" },
     out: { type: "string" },
+    weights: { type: "string" },
     "keep-models": { type: "boolean" },
   },
   async run(values, positionals, ctx) {
@@ -59,6 +63,7 @@ Options:
       split,
       outDir: typeof values.out === "string" ? path.resolve(values.out) : undefined,
       keepModels: values["keep-models"] === true,
+      weights: typeof values.weights === "string" && values.weights !== "" ? values.weights : undefined,
       log: ctx.log,
     });
     if (values.json) ctx.out(JSON.stringify({ outDir: report.outDir, ran: report.ran, rows: report.records }));

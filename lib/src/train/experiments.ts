@@ -242,6 +242,8 @@ export interface ExperimentOutcome {
 /** The settings a finished row was run with; a row is skipped on the next run only when they match. */
 export interface ExperimentRun {
   split: DataSplit;
+  /** The weights given for the 124M rows (RunExperimentsOptions.weights), when not the downloaded 124M. */
+  weights?: string;
   smoke: boolean;
   epochs?: number;
   maxSteps?: number;
@@ -282,6 +284,11 @@ export interface RunExperimentsOptions {
   outDir?: string;
   /** Default: settings.smoke. */
   smoke?: boolean;
+  /**
+   * GPT-2 124M weights on disk (an OpenAI checkpoint folder, a Hugging Face folder or a safetensors file) for the
+   * rows of the 124M model, e.g. a local copy or random weights for a benchmark; default: 124M, downloaded.
+   */
+  weights?: string;
   /** Default: the bonus script's split, on which the book measured the table. */
   split?: DataSplit;
   /** Keep each row's model.safetensors (default false: a 124M row's is 0.5 GB; its metrics, log and plots stay). */
@@ -396,7 +403,12 @@ export function experimentBlocker(
 
 function sameRun(a: ExperimentRun | undefined, b: ExperimentRun): boolean {
   return (
-    a !== undefined && a.split === b.split && a.smoke === b.smoke && a.epochs === b.epochs && a.maxSteps === b.maxSteps
+    a !== undefined &&
+    a.split === b.split &&
+    a.smoke === b.smoke &&
+    a.epochs === b.epochs &&
+    a.maxSteps === b.maxSteps &&
+    a.weights === b.weights
   );
 }
 
@@ -471,6 +483,7 @@ export async function runExperiments(settings: Settings, o: RunExperimentsOption
   const run: ExperimentRun = {
     split,
     smoke,
+    ...(o.weights !== undefined ? { weights: path.resolve(o.weights) } : {}),
     ...(o.epochs !== undefined ? { epochs: o.epochs } : {}),
     ...(o.maxSteps !== undefined ? { maxSteps: o.maxSteps } : {}),
   };
@@ -514,6 +527,7 @@ export async function runExperiments(settings: Settings, o: RunExperimentsOption
     try {
       const r = await finetuneClassifier(settings, {
         ...row.options,
+        ...(run.weights !== undefined && (row.options.weights ?? "124M") === "124M" ? { weights: run.weights } : {}),
         trainable: checkTrainable(row.options.trainable ?? "last-block"),
         split,
         smoke,
