@@ -33,6 +33,14 @@ import type { PlainResult } from "./plainStep";
 import { loadSplits } from "./splits";
 import { loadRowLine, runLoadRow } from "./loadRow";
 import { runTorchReference, SplitRows, TorchSpec } from "./torchRef";
+import {
+  benchExperimentRows,
+  experimentUnits,
+  torchConfigOf,
+  type ExperimentBenchRow,
+  type TorchExperimentTimes,
+} from "./experiments";
+import type { ExperimentsResult, ExperimentsSpec } from "./experimentsRun";
 
 const SEED = 123;
 
@@ -57,6 +65,7 @@ const gb = (b: number) => `${(b / 2 ** 30).toFixed(2)} GB`;
 
 async function main(): Promise<void> {
   const plan = process.argv.includes("--quick") ? QUICK_PLAN : FULL_PLAN;
+  const experiments = process.argv.includes("--experiments");
   const settings = getSettings();
   const dataDir = arg("--data-dir") ?? settings.dataDir;
   const machine = describeMachine();
@@ -113,7 +122,7 @@ async function main(): Promise<void> {
       acc_batches: plan.initAccBatches,
       loss_batches: plan.initLossBatches,
       step_reps: plan.torchStepReps,
-      all_step_reps: process.argv.includes("--skip-all") ? 0 : plan.allStepReps,
+      all_step_reps: process.argv.includes("--skip-all") || experiments ? 0 : plan.allStepReps,
       // A fair reference multiplies at least at a quarter of ONNX Runtime's speed (reference BLAS: ~3 %).
       min_matmul_gflops: process.argv.includes("--allow-slow-torch") ? 0 : 0.25 * matmulGflops,
       splits: {
@@ -123,6 +132,14 @@ async function main(): Promise<void> {
         test: rowsOfPass(new DataLoader(splits.test, { batchSize: plan.batchSize })),
       },
     };
+    const experimentRows = benchExperimentRows();
+    const longest = splits.train.maxLength;
+    if (experiments) {
+      const configs = new Map(
+        experimentRows.map((r) => torchConfigOf(r, longest, plan.name === "quick")).map((c) => [c.key, c]),
+      );
+      torchSpec.experiment_configs = [...configs.values()];
+    }
     const weightsPath = path.join(work, "torch-random-124M.safetensors");
     console.log("PyTorch reference ...");
     const torch = runTorchReference(torchSpec, work, weightsPath);
@@ -131,6 +148,11 @@ async function main(): Promise<void> {
     console.log(
       `PyTorch ${torch.torch_version} (${torch.threads} threads): step ${torch.step_median_s.toFixed(3)} s, forward ${torch.forward_median_s.toFixed(3)} s; chapter estimate ${torchChapter.toFixed(1)} s (${units.trainingSteps} steps + ${units.forwards} forwards)`,
     );
+
+    if (experiments) {
+      await benchExperiments({ plan, dataDir, work, weightsPath, torch, longest, settings, machine, loadStart, tAll });
+      return;
+    }
 
     // 2. Our chapter with the fast path.
     console.log("Our chapter (fast path) ...");
@@ -268,6 +290,117 @@ async function main(): Promise<void> {
   }
 }
 
+/**
+ * `--experiments`: the additional-experiments rows of the 124M model, ours (bench/experimentsRun.ts) against PyTorch's
+ * per-row estimate (its measured step and forward times of the row's configuration × the row's unit counts).
+ */
+async function benchExperiments(a: {
+  plan: typeof FULL_PLAN;
+  dataDir: string;
+  work: string;
+  weightsPath: string;
+  torch: ReturnType<typeof runTorchReference>;
+  longest: number;
+  settings: ReturnType<typeof getSettings>;
+  machine: ReturnType<typeof describeMachine>;
+  loadStart: number[];
+  tAll: number;
+}): Promise<void> {
+  const { plan, torch } = a;
+  const quick = plan.name === "quick";
+  const rows = benchExperimentRows();
+  const torchTimes: Record<string, TorchExperimentTimes> = torch.experiment_configs ?? {};
+  // The rows train on the bonus script's split (runExperiments' default), the sizes the units are counted from.
+  const bonus = await prepareSpamData(a.dataDir, {
+    urls: process.env.SMS_SPAM_URL ? a.settings.smsSpamUrls : [SMS_SPAM_ZIP],
+    split: "bonus",
+  });
+  const sizes = { train: bonus.files.train.rows, validation: bonus.files.validation.rows, test: bonus.files.test.rows };
+  const epochs = quick ? 1 : 5,
+    maxSteps = quick ? 10 : undefined;
+  console.log(
+    `Our additional experiments, rows ${rows.map((r) => r.row).join(", ")} (${quick ? "1 epoch, at most 10 steps each" : "5 epochs each"}) ...`,
+  );
+  const ours = child<ExperimentsResult>(
+    "experimentsRun.ts",
+    {
+      weightsPath: a.weightsPath,
+      dataDir: a.dataDir,
+      work: a.work,
+      rows: rows.map((r) => r.row),
+      epochs,
+      maxSteps,
+    } satisfies ExperimentsSpec,
+    a.work,
+    "experiments",
+  );
+  const results: ExperimentBenchRow[] = [];
+  const missing: string[] = [];
+  for (const row of rows) {
+    const rec = ours.records.find((r) => r.row === row.row);
+    const cfg = torchConfigOf(row, a.longest, quick);
+    const t = torchTimes[cfg.key];
+    if (!rec?.ours || !t) {
+      missing.push(
+        `row ${row.row} (${row.name}): ${rec?.status ?? "no record"}${rec?.reason ? `: ${rec.reason}` : ""}`,
+      );
+      continue;
+    }
+    // Unpadded texts vary in length: their mean time; padded batches: the median.
+    const step = cfg.seq_len === null ? t.step_mean_s : t.step_median_s;
+    const fwd = cfg.seq_len === null ? t.forward_mean_s : t.forward_median_s;
+    const units = experimentUnits(cfg.batch_size, { ...FULL_PLAN, epochs }, sizes, maxSteps);
+    const torchSeconds = units.steps * step + units.forwards * fwd;
+    results.push({
+      row: row.row,
+      name: row.name,
+      oursSeconds: rec.ours.seconds,
+      path: rec.ours.path,
+      testAcc: rec.ours.testAcc,
+      torchKey: cfg.key,
+      steps: units.steps,
+      forwards: units.forwards,
+      torchStepSeconds: step,
+      torchForwardSeconds: fwd,
+      torchSeconds,
+      ratio: rec.ours.seconds / torchSeconds,
+    });
+  }
+  console.log("");
+  for (const r of results)
+    console.log(
+      `row ${String(r.row).padStart(2)} ${r.name.padEnd(34)} ours ${r.oursSeconds.toFixed(1).padStart(7)} s (${r.path}) vs PyTorch ${r.torchSeconds.toFixed(1).padStart(7)} s (${r.steps} steps × ${r.torchStepSeconds.toFixed(3)} s + ${r.forwards} forwards × ${r.torchForwardSeconds.toFixed(3)} s, ${r.torchKey}): ratio ${r.ratio.toFixed(3)}`,
+    );
+  for (const m of missing) console.log(`not run: ${m}`);
+  const oursSum = results.reduce((s, r) => s + r.oursSeconds, 0),
+    torchSum = results.reduce((s, r) => s + r.torchSeconds, 0);
+  const ratio = oursSum / torchSum;
+  console.log(`peak RSS (our experiments process): ${gb(ours.peakRssBytes)}`);
+  console.log(
+    `experiments_124m: ours ${oursSum.toFixed(1)} s vs PyTorch ${torchSum.toFixed(1)} s (estimate) over ${results.length} rows${missing.length ? ` (${missing.length} not run)` : ""}: ratio experiments_124m = ${ratio.toFixed(3)}`,
+  );
+  const report = {
+    date: new Date().toISOString(),
+    plan: { ...plan, epochs, maxSteps },
+    machine: a.machine,
+    onnxruntime: onnxRuntimeVersion(),
+    sizes,
+    torch,
+    rows: results,
+    missing,
+    ours,
+    ratio,
+    benchWallSeconds: (performance.now() - a.tAll) / 1000,
+    loadAverage: { start: a.loadStart, end: os.loadavg() },
+  };
+  const outDir = path.join(__dirname, "results");
+  fs.mkdirSync(outDir, { recursive: true });
+  const file = path.join(outDir, `bench-experiments-${plan.name}-${report.date.replace(/[:.]/g, "-")}.json`);
+  fs.writeFileSync(file, JSON.stringify(report, null, 1));
+  console.log(`wrote ${path.relative(process.cwd(), file)} (bench wall time ${report.benchWallSeconds.toFixed(0)} s)`);
+  if (missing.length) process.exitCode = 1;
+}
+
 const HELP = `Usage: npm run bench [-- options]
 
 Chapter 6 on this machine, ours vs PyTorch (Debian python3-torch, 2 threads), in one run: PyTorch's training
@@ -281,6 +414,10 @@ Options:
   --skip-plain        skip the plain training step
   --skip-all          skip the training step with every parameter trainable (ours and PyTorch's)
   --skip-load         skip load_124m (loading GPT-2 124M, ours and PyTorch's)
+  --experiments       instead of the chapter: the additional-experiments rows of the 124M model without LoRA
+                      (1-5, 10, 13, 14, 16-19) end to end, each against a PyTorch estimate from that row's
+                      measured step and forward times; prints \`ratio experiments_124m\` (with --quick: 1 epoch,
+                      at most 10 steps per row)
   --allow-slow-torch  compare against a PyTorch on a reference BLAS anyway (the ratio then flatters ours)
   --keep              keep the work folder (PyTorch's weights and JSON files)
   --help              this text

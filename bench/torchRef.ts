@@ -5,6 +5,7 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import type { TorchExperimentConfig, TorchExperimentTimes } from "./experiments";
 
 export interface SplitRows {
   ids: number[][];
@@ -33,6 +34,8 @@ export interface TorchSpec {
   /** Refuse a PyTorch whose 960×768 @ 768×3072 matmul is slower than this (GFLOP/s): a reference BLAS. */
   min_matmul_gflops: number;
   splits: { train: SplitRows; train_loss?: SplitRows; validation: SplitRows; test: SplitRows };
+  /** `--experiments`: the configurations of the additional-experiments rows to time (bench/experiments.ts). */
+  experiment_configs?: TorchExperimentConfig[];
 }
 
 export interface TorchResult {
@@ -64,6 +67,8 @@ export interface TorchResult {
   all_step_median_s?: number;
   all_step_first_loss?: number;
   all_step_trainable_params?: number;
+  /** With experiment_configs: each configuration's step and forward times, by key. */
+  experiment_configs?: Record<string, TorchExperimentTimes>;
   /** Added by us: wall time of the whole Python run. */
   wall_s: number;
 }

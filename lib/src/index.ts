@@ -20,12 +20,23 @@
 // 6.2 The dataset: download, balance, split
 export { downloadAndUnzipSpamData, type DownloadSpamOptions } from "./data/download";
 export { readSmsSpamFile, type SmsRow } from "./data/tsv";
-export { createBalancedDataset, mapLabels, randomSplit, LABEL_MAP, CLASS_NAMES, type Splits } from "./data/balance";
+export {
+  createBalancedDataset,
+  mapLabels,
+  randomSplit,
+  splitDataset,
+  DATA_SPLITS,
+  LABEL_MAP,
+  CLASS_NAMES,
+  type DataSplit,
+  type Splits,
+} from "./data/balance";
 export { RandomState } from "./data/random";
 export {
   writeSplitCsvs,
   readSplitCsv,
   prepareSpamData,
+  splitDir,
   SPLIT_NAMES,
   type SplitName,
   type SplitFile,
@@ -118,6 +129,21 @@ export { classifyReview, classifyWithProbability } from "./train/classify";
 export type { ClassifyOptions, ClassifierModel } from "./model/classifierInput";
 export { OnnxClassifier, type Classification } from "./engine/inference";
 export { saveClassifier, loadClassifier, type ClassifierConfig, type SaveClassifierOptions } from "./train/checkpoint";
+
+// The bonus material's additional experiments (ch06/02): the 19-row table as options, and its runner
+export {
+  EXPERIMENTS,
+  SMOKE_ROWS,
+  runExperiments,
+  experimentBlocker,
+  experimentsMarkdown,
+  experimentRow,
+  type ExperimentOptions,
+  type ExperimentRow,
+  type ExperimentRecord,
+  type ExperimentsReport,
+  type RunExperimentsOptions,
+} from "./train/experiments";
 
 // Appendix E: LoRA (every Linear wrapped, only A and B train), merging, adapters saved on their own;
 // prompt tuning (a learned soft prompt before the text, everything else frozen)

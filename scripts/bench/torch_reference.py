@@ -28,7 +28,13 @@ What it does (the book's model and loop, ch. 4-6):
   5. with "all_step_reps" > 0: times that many training steps (after one warm-up step) with EVERY parameter
      trainable (the book's exercise 6.2, the bonus experiments' --trainable_layers all: requires_grad everywhere,
      AdamW over all parameters) on a copy of the model as it was before step 3, on the first train batches; the
-     first step's loss lets the bench check that ours computes the same.
+     first step's loss lets the bench check that ours computes the same;
+  6. with "experiment_configs" (`npm run bench -- --experiments`): for each configuration of the book's
+     additional-experiments rows ({"key", "trainable": last-layer | last-block | last-two-blocks | all, "seq_len":
+     a padded length, or null for no padding (each text at its own length), "batch_size", "reps"}), on a copy of
+     the model as it was before step 3, the times of `reps` training steps (after one warm-up step) and of `reps`
+     evaluation forwards. The readout (last, first, flexible, mean), the causal mask and ignore_index do not change
+     what PyTorch computes per step, so the rows that differ only in those share a configuration.
 """
 import copy
 import argparse
@@ -176,6 +182,67 @@ def batches(split, batch_size, n):
     return out
 
 
+PAD_TOKEN_ID = 50256
+
+
+def set_trainable(model, trainable):
+    """The bonus script's --trainable_layers: the new head always trains; last_layer is the head alone."""
+    for p in model.parameters():
+        p.requires_grad = False
+    modules = {"last-layer": [], "last-block": [model.trf_blocks[-1], model.final_norm],
+               "last-two-blocks": [model.trf_blocks[-2], model.trf_blocks[-1], model.final_norm], "all": [model]}[trainable]
+    for m in modules + [model.out_head]:
+        for p in m.parameters():
+            p.requires_grad = True
+
+
+def experiment_batches(split, seq_len, batch_size, n):
+    """The first n batches of a split, each text cut to its real tokens (trailing pads removed), then padded to
+    seq_len (or left at its own length when seq_len is None, which needs batch size 1)."""
+    out = []
+    for b in range(0, len(split["ids"]), batch_size):
+        if len(out) == n:
+            break
+        rows = []
+        for ids in split["ids"][b:b + batch_size]:
+            real = list(ids)
+            while len(real) > 1 and real[-1] == PAD_TOKEN_ID:
+                real.pop()
+            rows.append(real if seq_len is None else (real + [PAD_TOKEN_ID] * seq_len)[:seq_len])
+        out.append((torch.tensor(rows, dtype=torch.long), torch.tensor(split["labels"][b:b + batch_size], dtype=torch.long)))
+    return out
+
+
+def time_experiment_config(base_model, c, splits, threads):
+    """Step and forward times of one configuration (see 6. in the module docstring)."""
+    model = copy.deepcopy(base_model)
+    set_trainable(model, c["trainable"])
+    torch.manual_seed(123)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.1)
+    reps, bs = int(c["reps"]), int(c["batch_size"])
+    model.train()
+    steps = []
+    for i, (x, y) in enumerate(experiment_batches(splits["train"], c["seq_len"], bs, reps + 1)):
+        t0 = time.perf_counter()
+        optimizer.zero_grad()
+        loss = calc_loss_batch(x, y, model)
+        loss.backward()
+        optimizer.step()
+        if i > 0:
+            steps.append(time.perf_counter() - t0)
+    model.eval()
+    forwards = []
+    with torch.no_grad():
+        for x, y in experiment_batches(splits["validation"], c["seq_len"], bs, reps):
+            t0 = time.perf_counter()
+            calc_loss_batch(x, y, model)
+            forwards.append(time.perf_counter() - t0)
+    del model, optimizer
+    return {"step_median_s": statistics.median(steps), "step_mean_s": statistics.fmean(steps), "steps": len(steps),
+            "forward_median_s": statistics.median(forwards), "forward_mean_s": statistics.fmean(forwards),
+            "forwards": len(forwards), "threads": threads}
+
+
 def save_safetensors(path, tensors, metadata):
     """Writes the safetensors format by hand: u64-LE header size, JSON header, raw data (float32, C order)."""
     header, offset, blobs = {"__metadata__": metadata}, 0, []
@@ -293,6 +360,7 @@ def main():
             result[f"{split}_loss"] = sum(losses) / len(losses)
 
     all_model = copy.deepcopy(model) if int(spec.get("all_step_reps", 0)) > 0 else None
+    base_model = copy.deepcopy(model) if spec.get("experiment_configs") else None
 
     # 3. Training steps (book: AdamW lr 5e-5, weight decay 0.1; model.train() is a no-op with dropout 0).
     torch.manual_seed(123)
@@ -335,6 +403,14 @@ def main():
                     "all_step_trainable_params": sum(p.numel() for p in all_model.parameters())}
         del all_model, all_opt
 
+    # 6. The configurations of the additional experiments.
+    experiment_times = {}
+    for c in spec.get("experiment_configs") or []:
+        experiment_times[c["key"]] = time_experiment_config(base_model, c, spec["splits"], threads=torch.get_num_threads())
+        print(f"experiment config {c['key']}: step {experiment_times[c['key']]['step_median_s']:.3f} s, "
+              f"forward {experiment_times[c['key']]['forward_median_s']:.3f} s", flush=True)
+    del base_model
+
     step_s, fwd_s = statistics.median(step_times), statistics.median(fwd_times)
     units = {"training_steps": 650, "initial_accuracy_forwards": 30, "initial_loss_forwards": 15,
              "evaluation_forwards": 13 * 10, "epoch_accuracy_forwards": 5 * 10, "final_accuracy_forwards": 130 + 19 + 38}
@@ -350,6 +426,7 @@ def main():
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "total_params": sum(p.numel() for p in model.parameters()),
         **all_step,
+        **({"experiment_configs": experiment_times} if experiment_times else {}),
     }
     with open(args.output, "w") as f:
         json.dump(out, f, indent=1)

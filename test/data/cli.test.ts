@@ -32,11 +32,29 @@ test("data --out DIR --json writes the three CSVs and reports counts and sha256"
   assert.match(again.stdout, /^train +1045 rows \(ham 528, spam 517\) +sha256 c89a1156b8476e6f/m);
 });
 
+test("data --split bonus writes the bonus script's split in <out>/bonus-split, beside the chapter's", () => {
+  const out = path.join(tmp.dir, "bonus");
+  const r = run(["--split", "bonus", "--out", out, "--json"]);
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as { files: Array<{ name: string; rows: number; path: string; sha256: string }> };
+  const ref = JSON.parse(fs.readFileSync(path.join(root, "test", "fixtures", "data", "pandas_reference.json"), "utf8")) as {
+    bonus_split_csv_sha256: Record<string, string>;
+  };
+  assert.deepEqual(report.files.map((f) => [f.name, f.rows, f.path]), [
+    ["train", 1045, path.join(out, "bonus-split", "train.csv")],
+    ["validation", 149, path.join(out, "bonus-split", "validation.csv")],
+    ["test", 300, path.join(out, "bonus-split", "test.csv")],
+  ]);
+  assert.deepEqual(Object.fromEntries(report.files.map((f) => [f.name, f.sha256])), ref.bonus_split_csv_sha256);
+  assert.ok(!fs.existsSync(path.join(out, "train.csv")), "the chapter's files are not written by --split bonus");
+});
+
 test("bad input: one clear error line, no stack trace", async () => {
   const file = path.join(tmp.dir, "a-file");
   fs.writeFileSync(file, "x");
   const cases: Array<[string[], Record<string, string>, number, RegExp]> = [
     [["extra"], {}, 2, /^error: data takes no arguments, got "extra"/],
+    [["--split", "book", "--out", path.join(tmp.dir, "badsplit")], {}, 2, /^error: --split must be chapter or bonus, got "book"/],
     [["--out", path.join(file, "sub")], {}, 2, /^error: Cannot use .*a-file\/sub as the data folder \(ENOTDIR\)/],
     [["--out", path.join(tmp.dir, "nozip")], { SMS_SPAM_URL: path.join(path.dirname(SMS_SPAM_ZIP), "README.md") } /* not a zip */, 1, /^error: sms_spam_collection\.zip is not a valid zip file .*was removed/],
     [["--out", path.join(tmp.dir, "nonet"), "--sms-spam-url", await closedUrl("sms.zip")], { }, 1, /^error: Could not download sms_spam_collection\.zip:\n {2}http:\/\/127\.0\.0\.1:\d+\/sms\.zip: ECONNREFUSED/m],

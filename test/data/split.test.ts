@@ -4,7 +4,8 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { createBalancedDataset, mapLabels, randomSplit, prepareSpamData, readSplitCsv, readSmsSpamFile, DataFormatError, type PreparedSpamData } from "llm-spam-classifier";
-import { readSmsSpamTsv, valueCounts, formatCsv, parseCsv, parseDelimited, spamDataPaths } from "llm-spam-classifier/data";
+import { readSmsSpamTsv, valueCounts, formatCsv, parseCsv, parseDelimited, spamDataPaths, shuffleRows, splitDataset, checkDataSplit } from "llm-spam-classifier/data";
+import { ConfigError } from "llm-spam-classifier";
 import { SMS_SPAM_ZIP, tempDir } from "../helpers";
 
 // Written by scripts/fixtures/numpy_pandas_reference.py with pandas itself (the book's code).
@@ -14,6 +15,8 @@ interface PandasRef {
   row_5081_text: string;
   balanced_original_index: number[];
   split_csv_sha256: { train: string; validation: string; test: string };
+  bonus_split_csv_sha256: { train: string; validation: string; test: string };
+  bonus_split_label_counts: Record<"train" | "validation" | "test", { "0": number; "1": number }>;
 }
 const ref = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "fixtures", "data", "pandas_reference.json"), "utf8")) as PandasRef;
 const short = (s: string) => crypto.createHash("sha256").update(s, "utf8").digest("hex").slice(0, 16);
@@ -60,6 +63,26 @@ test("the three CSVs have the book's sizes, label counts and pandas' exact bytes
   assert.deepEqual([testFile.labelCounts[1], testFile.labelCounts[0]], [151, 149]);
   assert.equal(train.sha256, "c89a1156b8476e6f4c0bfa4bc944f3d934e3db2942c5dc2a1456a65a795afcde");
   assert.deepEqual({ train: train.sha256, validation: validation.sha256, test: testFile.sha256 }, ref.split_csv_sha256);
+});
+
+test("the bonus split (ch06/02's create_dataset_csvs): pandas' exact bytes, in its own folder, the chapter's files untouched", async () => {
+  const chapterBytes = fs.readFileSync(prepared.files.train.path);
+  const bonus = await prepareSpamData(tmp.dir, { urls: [SMS_SPAM_ZIP], progress: false, split: "bonus" });
+  assert.equal(bonus.split, "bonus");
+  const { train, validation, test: testFile } = bonus.files;
+  for (const f of [train, validation, testFile]) assert.equal(f.path, path.join(tmp.dir, "bonus-split", `${f.name}.csv`));
+  assert.deepEqual([train.rows, validation.rows, testFile.rows], [1045, 149, 300]);
+  assert.deepEqual({ train: train.sha256, validation: validation.sha256, test: testFile.sha256 }, ref.bonus_split_csv_sha256);
+  for (const f of [train, validation, testFile]) assert.deepEqual({ "0": f.labelCounts[0], "1": f.labelCounts[1] }, ref.bonus_split_label_counts[f.name]);
+  // A different split from the chapter's (same rows, other order), and the chapter's CSVs are as they were.
+  assert.notEqual(train.sha256, prepared.files.train.sha256);
+  assert.deepEqual(fs.readFileSync(prepared.files.train.path), chapterBytes);
+  const labeled = mapLabels(createBalancedDataset(readSmsSpamTsv(raw)));
+  const all = (s: { train: unknown[]; validation: unknown[]; test: unknown[] }) => [...s.train, ...s.validation, ...s.test];
+  assert.deepEqual(splitDataset(labeled, "bonus"), randomSplit(shuffleRows(labeled)));
+  assert.deepEqual(splitDataset(labeled, "chapter"), randomSplit(labeled));
+  assert.equal(new Set(all(splitDataset(labeled, "bonus"))).size, labeled.length);
+  assert.throws(() => checkDataSplit("book"), (e: unknown) => e instanceof ConfigError && /--split must be chapter or bonus, got "book"/.test(e.message));
 });
 
 test("CSV round trip: what we write, we read back unchanged; bad CSVs are clear errors", () => {

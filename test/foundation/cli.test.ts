@@ -11,13 +11,13 @@ const run = (args: string[], env: Record<string, string> = {}) =>
 test("--help lists every command", () => {
   const r = run(["--help"]);
   assert.equal(r.status, 0);
-  for (const c of ["chapter", "data", "weights", "generate", "finetune", "classify", "info"])
+  for (const c of ["chapter", "data", "weights", "generate", "finetune", "experiments", "classify", "info"])
     assert.match(r.stdout, new RegExp(`^  ${c} +\\S`, "m"));
   assert.match(r.stdout, /LLM_DATA_DIR/);
 });
 
 test("every command has its own --help", () => {
-  for (const c of ["chapter", "data", "weights", "generate", "finetune", "classify", "info"]) {
+  for (const c of ["chapter", "data", "weights", "generate", "finetune", "experiments", "classify", "info"]) {
     const r = run([c, "--help"]);
     assert.equal(r.status, 0, `${c} --help: ${r.stderr}`);
     assert.match(r.stdout, new RegExp(`^Usage: npm start -- ${c}`));

@@ -5,6 +5,7 @@ import { dataCommand } from "./data";
 import { weightsCommand } from "./weights";
 import { generateCommand } from "./generate";
 import { finetuneCommand } from "./finetune";
+import { experimentsCommand } from "./experiments";
 import { classifyCommand } from "./classify";
 import { infoCommand } from "./info";
 
@@ -14,6 +15,7 @@ export const COMMANDS: readonly CliCommand[] = [
   weightsCommand,
   generateCommand,
   finetuneCommand,
+  experimentsCommand,
   classifyCommand,
   infoCommand,
 ];

@@ -7,6 +7,7 @@ import { MODEL_SIZES } from "../model/config";
 import type { ReadoutKind } from "../model/gpt";
 import { isModelSize } from "../weights/gpt2Files";
 import { LORA_HELP, LORA_OPTIONS, loraFromOptions, promptTuningFromOptions } from "./peftOptions";
+import { checkDataSplit } from "../data/balance";
 
 export const FINETUNE_OPTIONS = {
   epochs: { type: "string" },
@@ -27,6 +28,7 @@ export const FINETUNE_OPTIONS = {
   "weight-decay": { type: "string" },
   out: { type: "string" },
   path: { type: "string" },
+  split: { type: "string" },
   ...LORA_OPTIONS,
 } as const;
 
@@ -36,6 +38,8 @@ export const FINETUNE_HELP = `Options:
                              of a configuration on the real model sizes; default: the whole schedule)
   --out DIR                  where the classifier, metrics.json, log.txt and the plots go
                              (default <data>/review-classifier)
+  --split chapter|bonus      the data split: the chapter's (default) or the bonus experiments script's
+                             (one more shuffle before the same 70/10/20 split; CSVs in <data>/bonus-split)
   --path auto|plain|fast|native
                              auto (default): the fastest exact path for the configuration: fast (the frozen
                              embeddings and leading blocks cached; the trainable blocks after them or the head
@@ -159,6 +163,7 @@ export async function finetuneFromOptions(values: ParsedValues, ctx: CliContext)
   const p = typeof values.path === "string" ? values.path : "auto";
   if (!["auto", "plain", "fast", "native"].includes(p))
     throw new ConfigError(`--path must be auto, plain, fast or native, got "${p}"`);
+  const split = checkDataSplit(typeof values.split === "string" ? values.split : "chapter");
   await ctx.backend();
   return finetuneClassifier(ctx.settings, {
     ...variant,
@@ -167,6 +172,7 @@ export async function finetuneFromOptions(values: ParsedValues, ctx: CliContext)
     maxSteps,
     lora,
     promptTuning,
+    split,
     smoke,
     outDir: typeof values.out === "string" ? values.out : undefined,
     path: p as "auto" | "plain" | "fast" | "native",
@@ -192,7 +198,7 @@ export const finetuneCommand: CliCommand = {
   name: "finetune",
   summary: "Fine-tune GPT-2 into a spam classifier and save it with metrics and plots",
   usage:
-    "[--epochs N] [--max-steps N] [--trainable-layers last-block|last-two-blocks|all|last-layer|lora|prompt-tuning] [--token-position last|first|flexible] [--average-embeddings] [--context-length longest|model|N] [--no-padding] [--batch-size N] [--accumulation-steps N] [--disable-causal-mask] [--ignore-index N] [--weights pretrained|random|PATH_OR_SIZE] [--model-size SIZE] [--lr X] [--weight-decay X] [--lora-rank R --lora-alpha A --lora-scaling alpha-over-rank|alpha] [--out DIR] [--path auto|plain|fast|native] [--smoke]",
+    "[--epochs N] [--max-steps N] [--trainable-layers last-block|last-two-blocks|all|last-layer|lora|prompt-tuning] [--token-position last|first|flexible] [--average-embeddings] [--context-length longest|model|N] [--no-padding] [--batch-size N] [--accumulation-steps N] [--disable-causal-mask] [--ignore-index N] [--weights pretrained|random|PATH_OR_SIZE] [--model-size SIZE] [--lr X] [--weight-decay X] [--lora-rank R --lora-alpha A --lora-scaling alpha-over-rank|alpha] [--split chapter|bonus] [--out DIR] [--path auto|plain|fast|native] [--smoke]",
   help: `Prepares the data (if needed), loads GPT-2, swaps in a 2-class head, trains with AdamW (lr 5e-5,
 weight decay 0.1, batch 8) printing the book's log lines, reports full-set accuracies and saves the
 classifier (model.safetensors + config.json), metrics.json, log.txt and the loss/accuracy plots

@@ -9,7 +9,7 @@ import { DataFormatError } from "../errors";
 import { writeFileAtomic } from "../util/atomic";
 import { downloadAndUnzipSpamData, ensureDataDir, type DownloadSpamOptions } from "./download";
 import { readSmsSpamFile } from "./tsv";
-import { createBalancedDataset, mapLabels, randomSplit, type Splits } from "./balance";
+import { createBalancedDataset, mapLabels, splitDataset, type DataSplit, type Splits } from "./balance";
 import { formatCsv, parseCsv, type LabeledText } from "./csv";
 
 export const SPLIT_NAMES = ["train", "validation", "test"] as const;
@@ -27,10 +27,19 @@ export interface SplitFile {
 export interface PreparedSpamData {
   /** The extracted `SMSSpamCollection.tsv`. */
   dataFilePath: string;
+  split: DataSplit;
   files: Record<SplitName, SplitFile>;
 }
 
-/** Paths of the three CSV files under `dataDir`. */
+/**
+ * The folder of a split's CSVs: `dataDir` itself for the chapter's, `<dataDir>/bonus-split` for the bonus
+ * script's, so that neither overwrites the other.
+ */
+export function splitDir(dataDir: string, split: DataSplit = "chapter"): string {
+  return split === "chapter" ? dataDir : path.join(dataDir, `${split}-split`);
+}
+
+/** Paths of the three CSV files under `dataDir` (the chapter's split; `splitPaths(splitDir(dataDir, split))` for another). */
 export function splitPaths(dataDir: string): Record<SplitName, string> {
   return { train: path.join(dataDir, "train.csv"), validation: path.join(dataDir, "validation.csv"), test: path.join(dataDir, "test.csv") };
 }
@@ -69,18 +78,25 @@ function describeFiles(paths: Record<SplitName, string>): Record<SplitName, Spli
 /**
  * Downloads (if needed) and writes the three split CSVs (if missing; `force` rewrites them).
  * Book: the code of section 6.2 (download_and_unzip_spam_data → read_csv → create_balanced_dataset →
- * map → random_split(0.7, 0.1) → to_csv).
- * @param dataDir the data folder (settings.dataDir).
+ * map → random_split(0.7, 0.1) → to_csv); with `split: "bonus"` the bonus script's create_dataset_csvs
+ * (one more shuffle before random_split), written to `<dataDir>/bonus-split/`.
+ * @param dataDir the data folder (settings.dataDir); the download always lands here.
  * @returns the files with row counts, label counts and sha256.
  * @throws ConfigError when `dataDir` cannot be created; DownloadError / DataFormatError from the download.
  */
-export async function prepareSpamData(dataDir: string, opts: DownloadSpamOptions & { force?: boolean }): Promise<PreparedSpamData> {
+export async function prepareSpamData(
+  dataDir: string,
+  opts: DownloadSpamOptions & { force?: boolean; split?: DataSplit },
+): Promise<PreparedSpamData> {
+  const split = opts.split ?? "chapter";
   ensureDataDir(dataDir);
   const dataFilePath = await downloadAndUnzipSpamData(dataDir, opts);
-  const paths = splitPaths(dataDir);
+  const dir = splitDir(dataDir, split);
+  const paths = splitPaths(dir);
   if (opts.force || SPLIT_NAMES.some((n) => !fs.existsSync(paths[n]))) {
     const rows = readSmsSpamFile(dataFilePath);
-    return { dataFilePath, files: writeSplitCsvs(dataDir, randomSplit(mapLabels(createBalancedDataset(rows)), 0.7, 0.1)) };
+    ensureDataDir(dir);
+    return { dataFilePath, split, files: writeSplitCsvs(dir, splitDataset(mapLabels(createBalancedDataset(rows)), split)) };
   }
-  return { dataFilePath, files: describeFiles(paths) };
+  return { dataFilePath, split, files: describeFiles(paths) };
 }

@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Settings } from "../config";
 import { prepareSpamData } from "../data/prepare";
+import type { DataSplit } from "../data/balance";
 import { SpamDataset } from "../data/spamDataset";
 import { DataLoader } from "../data/dataLoader";
 import { ConfigError } from "../errors";
@@ -189,6 +190,8 @@ export interface FinetuneOptions extends FinetuneVariant {
   epochs?: number;
   /** Stop after this many optimizer steps (then evaluate and save as usual): a quick check of a configuration. */
   maxSteps?: number;
+  /** The data split: the chapter's (default) or the bonus experiments script's (book: create_dataset_csvs in ch06/02). */
+  split?: DataSplit;
   /** Output folder (default <dataDir>/review-classifier). */
   outDir?: string;
   /** "auto" uses the fastest exact path for the configuration: fast, else native (ONNX Runtime), else plain. */
@@ -261,7 +264,7 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
   const showProgress = o.progress ?? true;
 
   // 6.2: the data
-  const prepared = await prepareSpamData(settings.dataDir, { urls: settings.smsSpamUrls, log });
+  const prepared = await prepareSpamData(settings.dataDir, { urls: settings.smsSpamUrls, log, split: o.split });
 
   // 6.4–6.5: pretrained GPT-2 (or PyTorch-style random weights of its shape) with a new 2-class head
   const { model, source } =

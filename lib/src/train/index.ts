@@ -15,3 +15,4 @@ export * from "./finetune";
 export * from "./lora";
 export * from "./promptTuning";
 export * from "./adapterClassifier";
+export * from "./experiments";

@@ -1,0 +1,225 @@
+/**
+ * The book's additional experiments (ch06/02_bonus_additional-experiments/README.md) as data: its 19 rows,
+ * each with the book's flags, the book's accuracies and our fine-tuning options. No tfjs: the CLI's help and
+ * row parsing read it without loading a model (experiments.ts runs the rows).
+ */
+import type { DataSplit } from "../data/balance";
+import { ConfigError } from "../errors";
+import type { LoraOptions } from "./lora";
+
+/**
+ * A row's fine-tuning options: the fields of FinetuneOptions the experiments set, each with the book's flag
+ * (additional_experiments.py) beside it. A row passes them to finetuneClassifier unchanged.
+ */
+export interface ExperimentOptions {
+  /** `--model_size`: a GPT-2 size (default 124M) or a path. */
+  weights?: string;
+  /** The bonus script's own split (create_dataset_csvs) or the chapter's. */
+  split?: DataSplit;
+  /** `--trainable_layers` (last_block, all, last_layer, last_two_blocks). */
+  trainable?: "last-block" | "all" | "last-layer" | "last-two-blocks";
+  /** `--trainable_token_pos` (last, first, flexible) and `--average_embeddings` (mean). */
+  readout?: "last" | "first" | "flexible" | "mean";
+  /** `--context_length` (longest_training_example, model_context_length, or a number). */
+  contextLength?: "longest" | "model" | number;
+  /** `--no_padding` is `padding: false`. */
+  padding?: boolean;
+  /** `--batch_size` (8). */
+  batchSize?: number;
+  /** `--accumulation_steps` (1). */
+  accumulationSteps?: number;
+  /** `--disable_causal_mask` is `causalMask: false`. */
+  causalMask?: boolean;
+  /** `--ignore_index` (-100). */
+  ignoreIndex?: number;
+  /** `--weights` (pretrained, random). */
+  initWeights?: "pretrained" | "random";
+  /** AdamW's learning rate (5e-5) and weight decay (0.1). */
+  lr?: number;
+  weightDecay?: number;
+  /** `--trainable_layers lora --lora_rank R --lora_alpha A` (the bonus script: alpha · xAB, the head trainable and wrapped). */
+  lora?: LoraOptions;
+}
+
+/** Train / validation / test accuracy in percent, and minutes, as the book's README prints them (A100). */
+export interface BookResult {
+  train: number;
+  val: number;
+  test: number;
+  minutes: number;
+}
+
+/** One row of the book's table. */
+export interface ExperimentRow {
+  row: number;
+  /** The variant in a few words. */
+  name: string;
+  /** The flags of additional_experiments.py for this row ("" for the default). */
+  bookFlags: string;
+  book: BookResult;
+  options: ExperimentOptions;
+  /** Why this project cannot run the row at all (yet). */
+  needs?: string;
+}
+
+/** The bonus script's LoRA (not appendix E's): `alpha · x A B`, lr 5e-5, the new head trainable and wrapped too. */
+const bonusLora = (alpha: number): LoraOptions => ({ rank: 16, alpha, scaling: "alpha", head: "trainable", lr: 5e-5 });
+
+/** The book's 19 rows (ch06/02_bonus_additional-experiments/README.md), in its order. */
+export const EXPERIMENTS: readonly ExperimentRow[] = [
+  {
+    row: 1,
+    name: "default (last block, last token)",
+    bookFlags: "",
+    book: { train: 96.63, val: 99.33, test: 95.0, minutes: 0.28 },
+    options: {},
+  },
+  {
+    row: 2,
+    name: "first token",
+    bookFlags: "--trainable_token_pos first",
+    book: { train: 78.46, val: 80.54, test: 75.0, minutes: 0.28 },
+    options: { readout: "first" },
+  },
+  {
+    row: 3,
+    name: "head only",
+    bookFlags: "--trainable_layers last_layer",
+    book: { train: 78.65, val: 79.87, test: 72.0, minutes: 0.25 },
+    options: { trainable: "last-layer" },
+  },
+  {
+    row: 4,
+    name: "last two blocks",
+    bookFlags: "--trainable_layers last_two_blocks",
+    book: { train: 98.85, val: 98.66, test: 98.33, minutes: 0.33 },
+    options: { trainable: "last-two-blocks" },
+  },
+  {
+    row: 5,
+    name: "all layers",
+    bookFlags: "--trainable_layers all",
+    book: { train: 99.62, val: 96.64, test: 96.67, minutes: 0.69 },
+    options: { trainable: "all" },
+  },
+  {
+    row: 6,
+    name: "355M",
+    bookFlags: '--model_size "gpt2-medium (355M)"',
+    book: { train: 87.5, val: 91.28, test: 84.67, minutes: 0.75 },
+    options: { weights: "355M" },
+  },
+  {
+    row: 7,
+    name: "774M",
+    bookFlags: '--model_size "gpt2-large (774M)"',
+    book: { train: 99.52, val: 98.66, test: 96.67, minutes: 1.5 },
+    options: { weights: "774M" },
+  },
+  {
+    row: 8,
+    name: "1558M",
+    bookFlags: '--model_size "gpt2-xl (1558M)"',
+    book: { train: 99.81, val: 99.81, test: 98.33, minutes: 2.83 },
+    options: { weights: "1558M" },
+  },
+  {
+    row: 9,
+    name: "1558M, all layers",
+    bookFlags: '--model_size "gpt2-xl (1558M)" --trainable_layers all',
+    book: { train: 100.0, val: 98.66, test: 98.67, minutes: 8.12 },
+    options: { weights: "1558M", trainable: "all" },
+  },
+  {
+    row: 10,
+    name: "random weights, all layers",
+    bookFlags: "--weights random --trainable_layers all",
+    book: { train: 100.0, val: 96.64, test: 93.67, minutes: 0.69 },
+    options: { initWeights: "random", trainable: "all" },
+  },
+  {
+    row: 11,
+    name: "LoRA r16 α16",
+    bookFlags: "--trainable_layers lora --lora_rank 16 --lora_alpha 16",
+    book: { train: 100.0, val: 97.32, test: 96.67, minutes: 0.75 },
+    options: { lora: bonusLora(16) },
+  },
+  {
+    row: 12,
+    name: "1558M, LoRA r16 α8",
+    bookFlags: '--trainable_layers lora --lora_rank 16 --lora_alpha 8 --model_size "gpt2-xl (1558M)"',
+    book: { train: 100.0, val: 98.66, test: 98.33, minutes: 5.79 },
+    options: { weights: "1558M", lora: bonusLora(8) },
+  },
+  {
+    row: 13,
+    name: "context 1024",
+    bookFlags: '--context_length "model_context_length"',
+    book: { train: 83.08, val: 87.92, test: 78.33, minutes: 2.46 },
+    options: { contextLength: "model" },
+  },
+  {
+    row: 14,
+    name: "no padding, batch 1",
+    bookFlags: "--no_padding --batch_size 1",
+    book: { train: 100.0, val: 98.66, test: 98.0, minutes: 1.75 },
+    options: { padding: false, batchSize: 1 },
+  },
+  {
+    row: 15,
+    name: "no padding, batch 1, accumulation 8",
+    bookFlags: "--no_padding --batch_size 1 --accumulation_steps 8",
+    book: { train: 99.33, val: 98.66, test: 98.33, minutes: 1.7 },
+    options: { padding: false, batchSize: 1, accumulationSteps: 8 },
+  },
+  {
+    row: 16,
+    name: "last real token",
+    bookFlags: '--trainable_token_pos "flexible"',
+    book: { train: 99.42, val: 98.66, test: 98.33, minutes: 0.3 },
+    options: { readout: "flexible" },
+  },
+  {
+    row: 17,
+    name: "no causal mask",
+    bookFlags: "--disable_causal_mask",
+    book: { train: 99.23, val: 98.66, test: 95.33, minutes: 0.29 },
+    options: { causalMask: false },
+  },
+  {
+    row: 18,
+    name: "ignore_index 50256",
+    bookFlags: "--ignore_index 50256",
+    book: { train: 96.63, val: 99.33, test: 95.0, minutes: 0.28 },
+    options: { ignoreIndex: 50256 },
+  },
+  {
+    row: 19,
+    name: "mean of the outputs",
+    bookFlags: "--average_embeddings",
+    book: { train: 97.79, val: 99.33, test: 96.33, minutes: 0.32 },
+    options: { readout: "mean" },
+  },
+];
+
+/** The three quick rows of smoke mode (tiny model, a few steps): the default, the head only, every layer. */
+export const SMOKE_ROWS: readonly number[] = [1, 3, 5];
+
+/** Looks a row up. @throws ConfigError for a number outside 1–19 */
+export function experimentRow(n: number): ExperimentRow {
+  const row = EXPERIMENTS.find((r) => r.row === n);
+  if (!row) throw new ConfigError(`There is no experiment row ${n}; the book's table has rows 1–${EXPERIMENTS.length}`);
+  return row;
+}
+
+/** Parses `--rows 1,2,4` (ranges too: `1-5,10`). @throws ConfigError for anything else */
+export function parseRows(spec: string): number[] {
+  const rows = new Set<number>();
+  for (const part of spec.split(",").map((s) => s.trim())) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) throw new ConfigError(`--rows takes row numbers like 1,2,4 or 1-5, got "${spec}"`);
+    const [a, b] = [Number(m[1]), Number(m[2] ?? m[1])];
+    for (let n = Math.min(a, b); n <= Math.max(a, b); n++) rows.add(experimentRow(n).row);
+  }
+  return [...rows].sort((x, y) => x - y);
+}
