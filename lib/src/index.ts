@@ -98,7 +98,7 @@ export { evaluateModel } from "./train/evaluate";
 export { AdamW, type AdamWSettings } from "./train/adamw";
 export { createRunner, createPlainRunner, FastRunner, type RunnerOptions } from "./train/createRunner";
 export { PlainRunner } from "./train/runner";
-export type { ClassifierRunner } from "./engine/runnerTypes";
+export type { ClassifierRunner } from "./engine/trainers/runnerTypes";
 export {
   trainingSchedule,
   createSpamLoaders,
@@ -119,7 +119,7 @@ export {
 export { READOUT_CHOICES, type ReadoutKind } from "./model/gpt";
 export { checkAccumulationSteps } from "./train/trainClassifier";
 export { pathLimits, type RunnerNeeds } from "./train/createRunner";
-export type { ClassifierHeadOptions, TrainStepOptions } from "./engine/runnerTypes";
+export type { ClassifierHeadOptions, TrainStepOptions } from "./engine/trainers/runnerTypes";
 export { trainingProgress, type TrainingProgressOptions } from "./train/progress";
 export { plotValues, trainingFigures, type PlotlyFigure, type TrainingCurves } from "./plot/plotValues";
 export { showPlot, writePlotHtml, writePlotPng } from "./plot/render";
@@ -189,7 +189,7 @@ export {
   type BackendChoice,
   type BackendInfo,
 } from "./backend";
-export { loadOnnxRuntime } from "./engine/onnxRuntime";
+export { loadOnnxRuntime } from "./engine/runtime/onnxRuntime";
 
 // Errors: every UserError is one clear message about the input, never a stack trace
 export {

@@ -9,7 +9,7 @@
  */
 import { ConfigError } from "../errors";
 import type { ParsedValues } from "./command";
-import { loadOnnxRuntime, onnxRuntimeUnavailableReason } from "../engine/onnxRuntime";
+import { loadOnnxRuntime, onnxRuntimeUnavailableReason } from "../engine/runtime/onnxRuntime";
 
 /** The --engine lines of a command's help, the descriptions starting at column `column`. */
 export function engineHelp(column: number, autoWhen: string): string {

@@ -1,5 +1,17 @@
 /**
- * Performance engine: exact fast paths for the chapter's fine-tuning.
+ * Performance engine: exact fast paths for the chapter's fine-tuning, in four folders:
+ *
+ * - `onnx/`: the ONNX graph builder (protobuf, `OnnxGraphBuilder`, `OnnxOps`: the model definition's primitives
+ *   as ONNX nodes) and the graphs built from the one model definition: the whole or part of GPT-2
+ *   (`buildGptOnnx`), the training graph with its backward pass (`buildTrainingGraph`), the cached path's suffix
+ *   (`buildSuffixOnnx`);
+ * - `runtime/`: running them: loading onnxruntime-node, sessions over a model's weights (`OnnxGptEngine`), tfjs's
+ *   matmuls routed to ONNX Runtime (`enableOrtMatMul`);
+ * - `cached/`: the fast path: the frozen prefix computed once per text and cached (`PrefixCache`, tfjs worker
+ *   threads without ONNX Runtime), the trainable suffix trained from it (`SuffixTrainer`, `FastClassifierPath`);
+ * - `trainers/`: what trains: the native trainer of any configuration (`OrtTrainer`), AdamW on Float32Arrays
+ *   (`ParallelAdamW`), the plain path's native help and the runner interface the training loop sees;
+ * - and `inference.ts` beside them: classification and generation without gradients (`OnnxClassifier`).
  *
  * - ONNX export + ONNX Runtime inference of (part of) a GPTModel from its own weights:
  *   `buildGptOnnx(model, { fromBlock, toBlock, head, lastTokenOnly })`, `OnnxGptEngine.create(model, part)`.
@@ -33,37 +45,42 @@
  *
  * Numbers and how to reproduce them: BENCHMARKS.md (`npm run bench`, `npm run bench -- --quick`).
  */
-export { OnnxDataType, onnxSchema, onnxType, encodeModel, decodeModel } from "./onnxProto";
-export type { RawInitializer, ModelObject } from "./onnxProto";
-export { OnnxGraphBuilder, ONNX_OPSET, ONNX_IR_VERSION } from "./onnxGraph";
-export { loadOnnxRuntime, onnxRuntimeUnavailableReason, onnxRuntimeVersion, createOrtSession } from "./onnxRuntime";
-export type { OrtModule, OrtSession, OrtSessionOptions } from "./onnxRuntime";
-export { OnnxOps, concatColumns } from "./onnxOps";
-export type { OnnxValue, OnnxFusion } from "./onnxOps";
-export { buildGptOnnx, resolvePart } from "./onnxGpt";
-export { buildTrainingGraph, addRowGradient, MAX_INITIALIZER_BYTES } from "./trainingGraph";
-export type { TrainingGraph, TrainingGraphOptions } from "./trainingGraph";
-export type { GptLike, GptWeights, OnnxGptPart, BuildGptOnnxOptions, ResolvedPart } from "./onnxGpt";
-export { OnnxGptEngine } from "./onnxEngine";
-export type { OnnxGptEngineOptions } from "./onnxEngine";
-export { lastTokenLogits, normalizeLastAxis } from "./lastTokenSuffix";
-export { buildSuffixOnnx, suffixParamNames } from "./suffixGraph";
-export { adamwUpdateInPlace, resolveAdamW, resolveFastAdamW } from "./adamw";
-export type { FastAdamWSettings, ResolvedAdamW } from "./adamw";
-export { SuffixTrainer } from "./suffixTrainer";
-export { OrtTrainer, createOrtTrainerPath, ortTrainerIneligibility } from "./ortTrainer";
-export type { OrtTrainerOptions, OrtTrainerModel, IdsBatch } from "./ortTrainer";
-export { ParallelAdamW } from "./parallelAdamW";
-export { PrefixCache, sequenceKey, rowsOf, hashParams, hashSequences } from "./prefixCache";
-export type { TokenBatch, PrefixBatchFn, PrefixFillOptions } from "./prefixCache";
-export { FastClassifierPath, createFastClassifierPath, fastPathIneligibility } from "./fastPath";
-export type { FastPathModel, FastPathOptions, PrefixStats } from "./fastPath";
-export type { PrefixPoolModel } from "./tfjsPrefixPool";
-export { enableOrtMatMul, disableOrtMatMul, acquireOrtMatMul, ortMatMulStats } from "./ortMatMul";
+export { OnnxDataType, onnxSchema, onnxType, encodeModel, decodeModel } from "./onnx/onnxProto";
+export type { RawInitializer, ModelObject } from "./onnx/onnxProto";
+export { OnnxGraphBuilder, ONNX_OPSET, ONNX_IR_VERSION } from "./onnx/onnxGraph";
+export {
+  loadOnnxRuntime,
+  onnxRuntimeUnavailableReason,
+  onnxRuntimeVersion,
+  createOrtSession,
+} from "./runtime/onnxRuntime";
+export type { OrtModule, OrtSession, OrtSessionOptions } from "./runtime/onnxRuntime";
+export { OnnxOps, concatColumns } from "./onnx/onnxOps";
+export type { OnnxValue, OnnxFusion } from "./onnx/onnxOps";
+export { buildGptOnnx, resolvePart } from "./onnx/onnxGpt";
+export { buildTrainingGraph, addRowGradient, MAX_INITIALIZER_BYTES } from "./onnx/trainingGraph";
+export type { TrainingGraph, TrainingGraphOptions } from "./onnx/trainingGraph";
+export type { GptLike, GptWeights, OnnxGptPart, BuildGptOnnxOptions, ResolvedPart } from "./onnx/onnxGpt";
+export { OnnxGptEngine } from "./runtime/onnxEngine";
+export type { OnnxGptEngineOptions } from "./runtime/onnxEngine";
+export { lastTokenLogits, normalizeLastAxis } from "./cached/lastTokenSuffix";
+export { buildSuffixOnnx, suffixParamNames } from "./onnx/suffixGraph";
+export { adamwUpdateInPlace, resolveAdamW, resolveFastAdamW } from "./trainers/adamw";
+export type { FastAdamWSettings, ResolvedAdamW } from "./trainers/adamw";
+export { SuffixTrainer } from "./cached/suffixTrainer";
+export { OrtTrainer, createOrtTrainerPath, ortTrainerIneligibility } from "./trainers/ortTrainer";
+export type { OrtTrainerOptions, OrtTrainerModel, IdsBatch } from "./trainers/ortTrainer";
+export { ParallelAdamW } from "./trainers/parallelAdamW";
+export { PrefixCache, sequenceKey, rowsOf, hashParams, hashSequences } from "./cached/prefixCache";
+export type { TokenBatch, PrefixBatchFn, PrefixFillOptions } from "./cached/prefixCache";
+export { FastClassifierPath, createFastClassifierPath, fastPathIneligibility } from "./cached/fastPath";
+export type { FastPathModel, FastPathOptions, PrefixStats } from "./cached/fastPath";
+export type { PrefixPoolModel } from "./cached/tfjsPrefixPool";
+export { enableOrtMatMul, disableOrtMatMul, acquireOrtMatMul, ortMatMulStats } from "./runtime/ortMatMul";
 export { registerWasmKernels, registerFastMatMulGradient, unsortedSegmentSumValues } from "../wasmKernels";
-export type { ClassifierRunner, TrunkEngine, PlainRunnerOptions } from "./runnerTypes";
-export { createPlainAcceleration } from "./plainAcceleration";
-export type { PlainAcceleration } from "./plainAcceleration";
+export type { ClassifierRunner, TrunkEngine, PlainRunnerOptions } from "./trainers/runnerTypes";
+export { createPlainAcceleration } from "./trainers/plainAcceleration";
+export type { PlainAcceleration } from "./trainers/plainAcceleration";
 export { OnnxClassifier, generateTextOnnx } from "./inference";
 export type { Classification, Generation } from "./inference";
-export { TfjsPrefixPool } from "./tfjsPrefixPool";
+export { TfjsPrefixPool } from "./cached/tfjsPrefixPool";

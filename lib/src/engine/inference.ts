@@ -15,8 +15,8 @@ import {
   type ClassifyOptions,
 } from "../model/classifierInput";
 import { getTokenizer, textToTokenIds, tokenIdsToText, type Tokenizer } from "../tokenizer";
-import { OnnxGptEngine } from "./onnxEngine";
-import type { GptWeights } from "./onnxGpt";
+import { OnnxGptEngine } from "./runtime/onnxEngine";
+import type { GptWeights } from "./onnx/onnxGpt";
 
 /** A GPTModel or its weights as arrays (ArrayGpt), with what the classifier was trained with. */
 export type InferenceModel = GptWeights & ClassifierInputModel & { readonly outDim: number };

@@ -2,7 +2,7 @@
  * The primitive operations the model maths is written in, as an interface over a tensor type `T`.
  * The layers (layers.ts) and the GPT definition (gpt.ts) are written once against `Ops<T>`; an engine is
  * an implementation of it: `TfjsOps` (tfjs tensors, tfjs's autodiff applies), `OnnxOps` (symbolic values
- * that build an ONNX graph, lib/src/engine/onnxOps.ts) and `DiffOps` (any engine plus a gradient tape,
+ * that build an ONNX graph, lib/src/engine/onnx/onnxOps.ts) and `DiffOps` (any engine plus a gradient tape,
  * autodiff.ts, whose backward pass is written with the same primitives).
  *
  * Shapes are static: every value has a known rank and dims that are numbers or symbolic names ("batch",

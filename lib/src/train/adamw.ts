@@ -2,13 +2,13 @@
  * AdamW exactly as `torch.optim.AdamW` (book 6.7: lr 5e-5, weight_decay 0.1, betas (0.9, 0.999),
  * eps 1e-8): decoupled decay `p ← p·(1 − lr·wd)` first, then the Adam step with bias corrections.
  * tfjs has no AdamW (and its Adam uses eps 1e-7), so this one keys its moments by parameter name and runs
- * the library's one AdamW update (engine/adamw.ts) on them: the moments live in Float32Arrays, outside
+ * the library's one AdamW update (engine/trainers/adamw.ts) on them: the moments live in Float32Arrays, outside
  * the tfjs (WASM) heap, and only the updated parameters go back into it.
  */
 import * as tf from "@tensorflow/tfjs";
-import { adamwUpdateInPlace, resolveAdamW, type AdamWSettings, type ResolvedAdamW } from "../engine/adamw";
+import { adamwUpdateInPlace, resolveAdamW, type AdamWSettings, type ResolvedAdamW } from "../engine/trainers/adamw";
 
-export type { AdamWSettings } from "../engine/adamw";
+export type { AdamWSettings } from "../engine/trainers/adamw";
 
 export class AdamW {
   readonly lr: number;

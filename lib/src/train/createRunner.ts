@@ -6,11 +6,11 @@
  * ClassifierRunner interface.
  */
 import type { Batch } from "../data/dataLoader";
-import type { AdamWSettings } from "../engine/adamw";
-import { createFastClassifierPath } from "../engine/fastPath";
-import { createOrtTrainerPath } from "../engine/ortTrainer";
-import { createPlainAcceleration } from "../engine/plainAcceleration";
-import type { ClassifierHeadOptions, ClassifierRunner, TrainStepOptions } from "../engine/runnerTypes";
+import type { AdamWSettings } from "../engine/trainers/adamw";
+import { createFastClassifierPath } from "../engine/cached/fastPath";
+import { createOrtTrainerPath } from "../engine/trainers/ortTrainer";
+import { createPlainAcceleration } from "../engine/trainers/plainAcceleration";
+import type { ClassifierHeadOptions, ClassifierRunner, TrainStepOptions } from "../engine/trainers/runnerTypes";
 import { ConfigError } from "../errors";
 import type { GPTModel } from "../model/gptModel";
 import type { AdamW } from "./adamw";
@@ -154,7 +154,7 @@ export async function createRunner(
     if (want === "fast") throw new ConfigError(`The fast path cannot be used: ${fast.reason}`);
     why = `the fast path needs a frozen prefix: ${fast.reason}`;
   }
-  // Every layer on ONNX Runtime, forward and backward (engine/ortTrainer.ts), when ONNX Runtime and the model allow.
+  // Every layer on ONNX Runtime, forward and backward (engine/trainers/ortTrainer.ts), when ONNX Runtime and the model allow.
   if (limits.native) {
     if (want === "native") throw new ConfigError(`The native path cannot be used: ${limits.native}`);
     opts.log?.(`Plain training path (${why}; native: ${limits.native})`);

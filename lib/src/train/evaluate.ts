@@ -4,7 +4,7 @@
  * calcLossBatch (the book's calc_loss_batch), is in runner.ts, beside the training step that also calls it.
  */
 import type { DataLoader, Batch } from "../data/dataLoader";
-import type { ClassifierRunner } from "../engine/runnerTypes";
+import type { ClassifierRunner } from "../engine/trainers/runnerTypes";
 import type { GPTModel } from "../model/gptModel";
 import { calcLossBatch, PlainRunner } from "./runner";
 

@@ -2,7 +2,7 @@
 export * from "./classifier";
 export * from "./adamw";
 export * from "./runner";
-export type { ClassifierRunner, ClassifierHeadOptions, TrainStepOptions } from "../engine/runnerTypes";
+export type { ClassifierRunner, ClassifierHeadOptions, TrainStepOptions } from "../engine/trainers/runnerTypes";
 export * from "./createRunner";
 export * from "./evaluate";
 export * from "./trainClassifier";

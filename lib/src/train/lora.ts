@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { ConfigError, DataFormatError } from "../errors";
-import { hashParams } from "../engine/prefixCache";
+import { hashParams } from "../engine/cached/prefixCache";
 import type { GPTModel } from "../model/gptModel";
 import {
   isLoraParam,

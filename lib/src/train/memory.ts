@@ -38,7 +38,7 @@ export interface PlainPathMemory {
   readonly accumulation?: boolean;
 }
 
-/** The exact fast path (engine/fastPath.ts): frozen prefix cached once per text, the suffix on ONNX Runtime. */
+/** The exact fast path (engine/cached/fastPath.ts): frozen prefix cached once per text, the suffix on ONNX Runtime. */
 export interface FastPathMemory {
   readonly kind: "fast";
   /** Tokens whose prefix output is cached: the summed lengths of every sequence given to precompute. */
@@ -47,7 +47,7 @@ export interface FastPathMemory {
   readonly prefixBlocks?: number;
 }
 
-/** The native path (engine/ortTrainer.ts): every layer on ONNX Runtime, forward and backward. */
+/** The native path (engine/trainers/ortTrainer.ts): every layer on ONNX Runtime, forward and backward. */
 export interface NativePathMemory {
   readonly kind: "native";
 }

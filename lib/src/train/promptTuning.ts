@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { ConfigError, DataFormatError } from "../errors";
-import { hashParams } from "../engine/prefixCache";
+import { hashParams } from "../engine/cached/prefixCache";
 import type { GPTModel } from "../model/gptModel";
 import { addSoftPrompt, PROMPT_PARAM, softPromptLength } from "../model/promptTuning";
 import { getTokenizer, textToTokenIds, type Tokenizer } from "../tokenizer";

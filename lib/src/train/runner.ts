@@ -22,7 +22,7 @@ import type {
   PlainRunnerOptions,
   TrainStepOptions,
   TrunkEngine,
-} from "../engine/runnerTypes";
+} from "../engine/trainers/runnerTypes";
 import { ConfigError } from "../errors";
 import { readoutOf, readoutWeights } from "../model/gpt";
 import { frozenTrunkSize } from "../model/frozenTrunk";

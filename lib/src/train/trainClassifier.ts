@@ -5,7 +5,7 @@ import type { DataLoader } from "../data/dataLoader";
 import { ConfigError, UserError } from "../errors";
 import type { GPTModel } from "../model/gptModel";
 import type { AdamW } from "./adamw";
-import type { ClassifierRunner } from "../engine/runnerTypes";
+import type { ClassifierRunner } from "../engine/trainers/runnerTypes";
 import { PlainRunner } from "./runner";
 import { calcAccuracyLoader, evaluateModel } from "./evaluate";
 import { checkTrainingMemory } from "./memory";

@@ -2,9 +2,9 @@
  * Runs (part of) a GPTModel with ONNX Runtime: `OnnxGptEngine.create(model, part)` builds the graph from the
  * model's current weights and opens a session; `run(...)` evaluates batches. Inference only (no gradients).
  */
-import { buildGptOnnx, BuildGptOnnxOptions, GptWeights, resolvePart, ResolvedPart } from "./onnxGpt";
+import { buildGptOnnx, BuildGptOnnxOptions, GptWeights, resolvePart, ResolvedPart } from "../onnx/onnxGpt";
 import { createOrtSession, loadOnnxRuntime, OrtSession, OrtSessionOptions } from "./onnxRuntime";
-import { BackendError, ShapeMismatchError } from "../errors";
+import { BackendError, ShapeMismatchError } from "../../errors";
 
 /** Options for `OnnxGptEngine.create`. */
 export interface OnnxGptEngineOptions extends BuildGptOnnxOptions, OrtSessionOptions {}

@@ -13,20 +13,20 @@
  * Dropout is not part of the native graphs: models with dropRate > 0 train on the plain (tfjs) path.
  */
 import * as tf from "@tensorflow/tfjs";
-import { ConfigError } from "../errors";
-import { readoutWeights, type ReadoutKind } from "../model/gpt";
+import { ConfigError } from "../../errors";
+import { readoutWeights, type ReadoutKind } from "../../model/gpt";
 import type { AdamWSettings } from "./adamw";
-import { buildGptOnnx, type GptLike } from "./onnxGpt";
+import { buildGptOnnx, type GptLike } from "../onnx/onnxGpt";
 import {
   createOrtSession,
   loadOnnxRuntime,
   onnxRuntimeUnavailableReason,
   type OrtModule,
   type OrtSession,
-} from "./onnxRuntime";
+} from "../runtime/onnxRuntime";
 import { ParallelAdamW } from "./parallelAdamW";
-import { addRowGradient, buildTrainingGraph, lossTargets, MAX_INITIALIZER_BYTES } from "./trainingGraph";
-import type { SuffixStepOptions } from "./suffixTrainer";
+import { addRowGradient, buildTrainingGraph, lossTargets, MAX_INITIALIZER_BYTES } from "../onnx/trainingGraph";
+import type { SuffixStepOptions } from "../cached/suffixTrainer";
 
 type OrtTensor = InstanceType<OrtModule["Tensor"]>;
 

@@ -9,14 +9,14 @@
  */
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { ConfigError } from "../errors";
-import { readoutWeights, type ReadoutKind } from "../model/gpt";
-import type { AdamWSettings } from "./adamw";
+import { ConfigError } from "../../errors";
+import { readoutWeights, type ReadoutKind } from "../../model/gpt";
+import type { AdamWSettings } from "../trainers/adamw";
 import { suffixLogits } from "./lastTokenSuffix";
-import { OnnxGptEngine } from "./onnxEngine";
-import { loadOnnxRuntime, onnxRuntimeUnavailableReason } from "./onnxRuntime";
+import { OnnxGptEngine } from "../runtime/onnxEngine";
+import { loadOnnxRuntime, onnxRuntimeUnavailableReason } from "../runtime/onnxRuntime";
 import { hashParams, hashSequences, PrefixCache, rowsOf, TokenBatch } from "./prefixCache";
-import { suffixParamNames } from "./suffixGraph";
+import { suffixParamNames } from "../onnx/suffixGraph";
 import { SuffixTrainer, type SuffixStepOptions } from "./suffixTrainer";
 import { TfjsPrefixPool, type PrefixPoolModel } from "./tfjsPrefixPool";
 

@@ -5,8 +5,8 @@
  * for LayerNorm, GELU and the Q/K/V projections (each tested equal to the composite).
  */
 import type * as tf from "@tensorflow/tfjs";
-import { ConfigError } from "../errors";
-import { gptForward, readoutOf, type ParamLookup, type Readout, type ReadoutKind } from "../model/gpt";
+import { ConfigError } from "../../errors";
+import { gptForward, readoutOf, type ParamLookup, type Readout, type ReadoutKind } from "../../model/gpt";
 import { OnnxGraphBuilder, ONNX_OPSET } from "./onnxGraph";
 import { OnnxOps, type OnnxValue } from "./onnxOps";
 import { OnnxDataType } from "./onnxProto";

@@ -5,12 +5,12 @@
  * (fromBlock L-1) at the last position; head-only training starts after every block (fromBlock L), two
  * trainable blocks at L-2. With `backward`, the graph also computes the cross-entropy loss and the gradient
  * of every suffix parameter: the gradient tape over the model definition (checked against tfjs autodiff of
- * the whole block in test/engine/suffixGraph.test.ts, and against the native trainer in fastPath.test.ts).
+ * the whole block in test/engine/onnx/suffixGraph.test.ts, and against the native trainer in fastPath.test.ts).
  */
-import { ConfigError } from "../errors";
-import { DiffOps } from "../model/autodiff";
-import { gptForward, readoutOf, type ReadoutKind } from "../model/gpt";
-import { crossEntropy } from "../model/layers";
+import { ConfigError } from "../../errors";
+import { DiffOps } from "../../model/autodiff";
+import { gptForward, readoutOf, type ReadoutKind } from "../../model/gpt";
+import { crossEntropy } from "../../model/layers";
 import { OnnxGraphBuilder, ONNX_OPSET } from "./onnxGraph";
 import { OnnxOps } from "./onnxOps";
 import { OnnxDataType } from "./onnxProto";

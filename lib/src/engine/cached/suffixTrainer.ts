@@ -8,23 +8,23 @@
  * model definition), or tfjs autodiff of `suffixLogits` when ONNX Runtime is unavailable.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { AdamWSettings } from "./adamw";
+import type { AdamWSettings } from "../trainers/adamw";
 import { suffixLogits } from "./lastTokenSuffix";
-import { ConfigError } from "../errors";
-import { type ReadoutKind } from "../model/gpt";
-import type { GptLike } from "./onnxGpt";
-import { createOrtSession, loadOnnxRuntime, OrtModule, OrtSession } from "./onnxRuntime";
-import { ParallelAdamW } from "./parallelAdamW";
+import { ConfigError } from "../../errors";
+import { type ReadoutKind } from "../../model/gpt";
+import type { GptLike } from "../onnx/onnxGpt";
+import { createOrtSession, loadOnnxRuntime, OrtModule, OrtSession } from "../runtime/onnxRuntime";
+import { ParallelAdamW } from "../trainers/parallelAdamW";
 import {
   buildSuffixOnnx,
   resolveSuffixSpec,
   suffixParamNames,
   suffixTakesReadout,
   type SuffixSpec,
-} from "./suffixGraph";
-import { lossTargets, type LossOptions } from "./trainingGraph";
-import { crossEntropy } from "../model/layers";
-import { TfjsOps } from "../model/tfjsOps";
+} from "../onnx/suffixGraph";
+import { lossTargets, type LossOptions } from "../onnx/trainingGraph";
+import { crossEntropy } from "../../model/layers";
+import { TfjsOps } from "../../model/tfjsOps";
 
 type OrtTensor = InstanceType<OrtModule["Tensor"]>;
 

@@ -9,7 +9,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as protobuf from "protobufjs";
-import { ASSETS_DIR } from "../assets";
+import { ASSETS_DIR } from "../../assets";
 
 /** ONNX TensorProto.DataType codes we use. */
 export const OnnxDataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9 } as const;

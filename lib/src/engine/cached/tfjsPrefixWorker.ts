@@ -6,9 +6,9 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../backend";
-import type { GPTConfig } from "../model/config";
-import { GPTModel } from "../model/gptModel";
+import { initBackend } from "../../backend";
+import type { GPTConfig } from "../../model/config";
+import { GPTModel } from "../../model/gptModel";
 
 interface Init {
   cfg: GPTConfig;

@@ -7,10 +7,10 @@
  * Symbolic dims ("batch", "seq", "batch*seq") are resolved in the graph from the inputs that declared
  * them (Shape nodes), only where a reshape or broadcast needs them. With `fused`, whole layers map to
  * ONNX Runtime's kernels (LayerNormalization, Gelu, one MatMul for Q/K/V, optionally the contrib
- * Attention op); test/engine/onnxOps.test.ts checks each against the composite definition.
+ * Attention op); test/engine/onnx/onnxOps.test.ts checks each against the composite definition.
  */
-import { ConfigError } from "../errors";
-import type { AttentionParams } from "../model/layers";
+import { ConfigError } from "../../errors";
+import type { AttentionParams } from "../../model/layers";
 import {
   broadcastDims,
   matMulDims,
@@ -20,7 +20,7 @@ import {
   type FusedOps,
   type MatMulOptions,
   type Ops,
-} from "../model/ops";
+} from "../../model/ops";
 import { type AttrValue, OnnxGraphBuilder } from "./onnxGraph";
 import { OnnxDataType } from "./onnxProto";
 

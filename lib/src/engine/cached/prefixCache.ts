@@ -8,8 +8,8 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as tf from "@tensorflow/tfjs";
-import { DataFormatError } from "../errors";
-import { writePartsAtomic } from "../util/atomic";
+import { DataFormatError } from "../../errors";
+import { writePartsAtomic } from "../../util/atomic";
 
 /** Map key of a token sequence (its int32 bytes, base64). */
 export function sequenceKey(ids: ArrayLike<number>): string {

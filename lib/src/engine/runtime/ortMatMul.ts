@@ -10,8 +10,8 @@
  * While enabled, the BatchMatMul gradient passes transposes as matmul flags (see `flagGradient`).
  */
 import * as tf from "@tensorflow/tfjs";
-import { OnnxGraphBuilder } from "./onnxGraph";
-import { OnnxDataType } from "./onnxProto";
+import { OnnxGraphBuilder } from "../onnx/onnxGraph";
+import { OnnxDataType } from "../onnx/onnxProto";
 import { loadOnnxRuntime, ortSessionOptions } from "./onnxRuntime";
 
 interface BindingSession {

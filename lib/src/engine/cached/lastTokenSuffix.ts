@@ -6,12 +6,12 @@
  * Differentiable (tfjs autodiff) w.r.t. the suffix's parameters.
  */
 import * as tf from "@tensorflow/tfjs";
-import { ConfigError } from "../errors";
-import { gptForward, readoutOf } from "../model/gpt";
-import { normalize } from "../model/layers";
-import { TfjsOps } from "../model/tfjsOps";
-import type { GptLike } from "./onnxGpt";
-import { resolveSuffixSpec, type SuffixSpec } from "./suffixGraph";
+import { ConfigError } from "../../errors";
+import { gptForward, readoutOf } from "../../model/gpt";
+import { normalize } from "../../model/layers";
+import { TfjsOps } from "../../model/tfjsOps";
+import type { GptLike } from "../onnx/onnxGpt";
+import { resolveSuffixSpec, type SuffixSpec } from "../onnx/suffixGraph";
 
 /** The primitives on tfjs (caches one causal mask per sequence length, for suffixes that need one). */
 const ops = new TfjsOps();

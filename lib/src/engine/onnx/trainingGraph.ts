@@ -10,11 +10,11 @@
  * pass of slices and means needs; the forward graph (`buildGptOnnx` with `paramInputs`) keeps them symbolic.
  */
 import type * as tf from "@tensorflow/tfjs";
-import { ConfigError } from "../errors";
-import { DiffOps, type Tracked } from "../model/autodiff";
-import { gptForward, readoutOf, type ReadoutKind } from "../model/gpt";
-import { crossEntropy } from "../model/layers";
-import { dimProduct, numericDims } from "../model/ops";
+import { ConfigError } from "../../errors";
+import { DiffOps, type Tracked } from "../../model/autodiff";
+import { gptForward, readoutOf, type ReadoutKind } from "../../model/gpt";
+import { crossEntropy } from "../../model/layers";
+import { dimProduct, numericDims } from "../../model/ops";
 import { OnnxGraphBuilder, ONNX_OPSET } from "./onnxGraph";
 import type { GptLike } from "./onnxGpt";
 import { OnnxOps, type OnnxValue } from "./onnxOps";

@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Worker } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
-import type { GptLike } from "./onnxGpt";
+import type { GptLike } from "../onnx/onnxGpt";
 
 /** The model as the pool sees it: config and weights for the workers, the embeddings for the main thread. */
 export interface PrefixPoolModel extends GptLike {
@@ -82,7 +82,7 @@ export class TfjsPrefixPool {
   ): Promise<TfjsPrefixPool | undefined> {
     const threads = opts.threads ?? os.cpus().length;
     const backend = tf.getBackend();
-    const script = path.join(__dirname, "tfjsPrefixWorker.js"); // the compiled worker (lib/dist/engine)
+    const script = path.join(__dirname, "tfjsPrefixWorker.js"); // the compiled worker (lib/dist/engine/cached)
     if (threads < 2 || blocks < 1 || (backend !== "wasm" && backend !== "cpu") || !fs.existsSync(script))
       return undefined;
     // Every block's weights in one shared buffer: each worker copies them into its own backend, no per-worker clone.

@@ -3,8 +3,8 @@
  * train/, so that an engine can implement them without importing train/: dependencies run
  * model → engine → train → cli (test/foundation/architecture.test.ts checks it).
  */
-import type { Batch } from "../data/dataLoader";
-import type { ReadoutKind } from "../model/gpt";
+import type { Batch } from "../../data/dataLoader";
+import type { ReadoutKind } from "../../model/gpt";
 
 /**
  * How the classifier reads and scores a batch: the bonus experiments' `--trainable_token_pos` /
@@ -65,7 +65,7 @@ export interface TrunkEngine {
   release(): Promise<void>;
 }
 
-/** Native help for train/runner.ts's PlainRunner (engine/plainAcceleration.ts makes it). */
+/** Native help for train/runner.ts's PlainRunner (engine/trainers/plainAcceleration.ts makes it). */
 export interface PlainRunnerOptions {
   /** Computes the frozen trunk natively (see TrunkEngine); without it tfjs computes it. */
   trunk?: TrunkEngine;

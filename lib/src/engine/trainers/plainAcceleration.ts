@@ -4,11 +4,11 @@
  * for every batch: nothing is cached), and tfjs's matmuls on ONNX Runtime for the trainable part
  * (`acquireOrtMatMul`). createRunner attaches both to its PlainRunner when onnxruntime-node loads.
  */
-import { frozenTrunkSize } from "../model/frozenTrunk";
-import type { GPTModel } from "../model/gptModel";
-import { acquireOrtMatMul } from "./ortMatMul";
-import { OnnxGptEngine } from "./onnxEngine";
-import { loadOnnxRuntime, onnxRuntimeUnavailableReason } from "./onnxRuntime";
+import { frozenTrunkSize } from "../../model/frozenTrunk";
+import type { GPTModel } from "../../model/gptModel";
+import { acquireOrtMatMul } from "../runtime/ortMatMul";
+import { OnnxGptEngine } from "../runtime/onnxEngine";
+import { loadOnnxRuntime, onnxRuntimeUnavailableReason } from "../runtime/onnxRuntime";
 import type { PlainRunnerOptions } from "./runnerTypes";
 
 /** PlainRunner options with native engines, and a line saying what runs where. */
