@@ -20,8 +20,10 @@ parameter count). Each row's metrics, log and plots go to <out>/row-NN/.
 The file is rewritten after every row, so an interrupted run keeps the finished rows; running the
 command again skips them (when split, epochs, max steps and smoke mode are the same).
 
-Rows that cannot run here are listed with the reason: GPT-2 sizes above 124M whose weights are not on disk (they are not downloaded by this command), and configurations whose
-memory estimate exceeds this machine's limits.
+Rows that cannot run here are listed with the reason: GPT-2 sizes above 124M whose weights are not
+on disk (they are not downloaded by this command), and configurations whose memory estimate exceeds
+this machine's limits. The LoRA rows (11, 12) train as the bonus script does: alpha · x A B, lr 5e-5,
+the new head trainable and wrapped too.
 
 Rows: ${EXPERIMENTS.map((r) => `${r.row} ${r.name}`).join("; ")}.
 
