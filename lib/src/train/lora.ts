@@ -5,8 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import * as tf from "@tensorflow/tfjs";
-import { ConfigError, DataFormatError } from "../errors";
+import { ConfigError } from "../errors";
 import { hashParams } from "../engine/cached/prefixCache";
 import type { GPTModel } from "../model/gptModel";
 import {
@@ -18,8 +17,14 @@ import {
   type LoraScaling,
   type LoraSettings,
 } from "../model/lora";
-import { writeFileAtomic } from "../util/atomic";
-import { SafetensorsFile, writeSafetensors } from "../weights/safetensors";
+import {
+  checkBaseHash,
+  headTensors,
+  loadAdapterTensors,
+  readAdapter,
+  writeAdapter,
+  type AdapterKind,
+} from "./savedAdapter";
 
 /** LoRA fine-tuning options (FinetuneOptions.lora, the CLI's --trainable lora). */
 export interface LoraOptions {
@@ -89,8 +94,13 @@ export function prepareLoraClassifier(
 // ---- adapters on their own
 
 export const LORA_ADAPTER_FORMAT = "llm-spam-classifier/lora-adapter/1";
-const ADAPTER_FILE = "adapter.safetensors",
-  ADAPTER_CONFIG = "adapter.json";
+const ADAPTER: AdapterKind = {
+  what: "LoRA adapter",
+  file: "adapter.safetensors",
+  configFile: "adapter.json",
+  metadataKey: "lora_config",
+  format: LORA_ADAPTER_FORMAT,
+};
 
 /** adapter.json. */
 export interface LoraAdapterConfig extends LoraSettings {
@@ -136,13 +146,7 @@ export function saveLoraAdapter(
     const v = model.param(n);
     tensors.set(n, { data: v.dataSync() as Float32Array, shape: v.shape });
   }
-  if (head === "trainable") {
-    const w = tf.tidy(() => model.param("out_head.weight").transpose()); // ours [in, out] → PyTorch [out, in]
-    tensors.set("out_head.weight", { data: w.dataSync() as Float32Array, shape: w.shape });
-    w.dispose();
-    const b = model.params.get("out_head.bias");
-    if (b) tensors.set("out_head.bias", { data: b.dataSync() as Float32Array, shape: b.shape });
-  }
+  if (head === "trainable") for (const [n, t] of headTensors(model)) tensors.set(n, t);
   const config: LoraAdapterConfig = {
     format: LORA_ADAPTER_FORMAT,
     ...lora,
@@ -154,15 +158,13 @@ export function saveLoraAdapter(
     baseSha256: opts.baseSha256 ?? loraBaseHash(model, head),
     ...(opts.maxLength ? { maxLength: opts.maxLength } : {}),
   };
-  fs.mkdirSync(dir, { recursive: true });
-  writeSafetensors(path.join(dir, ADAPTER_FILE), tensors, { format: "pt", lora_config: JSON.stringify(config) });
-  writeFileAtomic(path.join(dir, ADAPTER_CONFIG), JSON.stringify(config, null, 2) + "\n");
+  writeAdapter(dir, ADAPTER, tensors, config);
   return config;
 }
 
 /** True when `dir` holds a saved LoRA adapter. */
 export function isLoraAdapterDir(dir: string): boolean {
-  return fs.existsSync(path.join(dir, ADAPTER_FILE));
+  return fs.existsSync(path.join(dir, ADAPTER.file));
 }
 
 /**
@@ -172,41 +174,18 @@ export function isLoraAdapterDir(dir: string): boolean {
  * @throws DataFormatError for a missing or malformed adapter; ConfigError when the base weights differ
  */
 export function loadLoraAdapter(dir: string, model: GPTModel): LoraAdapterConfig {
-  const file = path.join(dir, ADAPTER_FILE);
-  if (!fs.existsSync(file)) throw new DataFormatError(`No LoRA adapter in ${dir} (no ${ADAPTER_FILE})`);
-  const st = new SafetensorsFile(file);
-  let config: LoraAdapterConfig;
-  try {
-    config = JSON.parse(
-      st.metadata.lora_config ?? fs.readFileSync(path.join(dir, ADAPTER_CONFIG), "utf8"),
-    ) as LoraAdapterConfig;
-  } catch (err) {
-    throw new DataFormatError(`${dir}: the LoRA adapter's config is missing or not valid JSON`, { cause: err });
-  }
-  if (config?.format !== LORA_ADAPTER_FORMAT)
-    throw new DataFormatError(`${file}: not a LoRA adapter saved by this project (format "${String(config?.format)}")`);
+  const { st, file, config } = readAdapter<LoraAdapterConfig>(dir, ADAPTER);
   const settings = validateLora(config);
   if (model.outDim !== config.numClasses)
     throw new ConfigError(
       `The adapter is for a ${config.numClasses}-class head; this model has ${model.outDim} outputs`,
     );
-  const hash = loraBaseHash(model, config.head);
-  if (hash !== config.baseSha256)
-    throw new ConfigError(
-      `The LoRA adapter in ${dir} was trained on other base weights (sha256 ${config.baseSha256.slice(0, 12)}…, this model's: ${hash.slice(0, 12)}…): load the classifier it was trained from`,
-    );
+  checkBaseHash(dir, ADAPTER, config.baseSha256, loraBaseHash(model, config.head));
   replaceLinearWithLora(model, settings.rank, settings.alpha, { scaling: settings.scaling });
   const names = [
     ...loraParamNames(model),
     ...(config.head === "trainable" ? ["out_head.weight", "out_head.bias"] : []),
   ];
-  for (const n of names) {
-    if (!model.params.has(n)) continue;
-    if (!st.has(n)) throw new DataFormatError(`${file} has no tensor "${n}"`);
-    const { data, shape } = st.readTensor(n);
-    if (n === "out_head.weight") tf.tidy(() => model.setParam(n, tf.tensor(data, shape).transpose()));
-    else model.setParam(n, data, shape);
-  }
-  model.freezeAll();
+  loadAdapterTensors(model, st, file, names);
   return config;
 }

@@ -4,16 +4,19 @@
  * of `n` virtual tokens, the trainable count printed; and the prompt saved and loaded on its own
  * (soft-prompt.safetensors + soft-prompt.json), checked against the base weights' hash.
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
-import * as tf from "@tensorflow/tfjs";
-import { ConfigError, DataFormatError } from "../errors";
+import { ConfigError } from "../errors";
 import { hashParams } from "../engine/cached/prefixCache";
 import type { GPTModel } from "../model/gptModel";
 import { addSoftPrompt, PROMPT_PARAM, softPromptLength } from "../model/promptTuning";
 import { getTokenizer, textToTokenIds, type Tokenizer } from "../tokenizer";
-import { writeFileAtomic } from "../util/atomic";
-import { SafetensorsFile, writeSafetensors } from "../weights/safetensors";
+import {
+  checkBaseHash,
+  headTensors,
+  loadAdapterTensors,
+  readAdapter,
+  writeAdapter,
+  type AdapterKind,
+} from "./savedAdapter";
 
 /** Prompt-tuning options (FinetuneOptions.promptTuning, the CLI's --trainable prompt-tuning). */
 export interface PromptTuningOptions {
@@ -80,8 +83,13 @@ export function preparePromptTuningClassifier(
 // ---- the prompt on its own
 
 export const SOFT_PROMPT_FORMAT = "llm-spam-classifier/soft-prompt/1";
-const PROMPT_FILE = "soft-prompt.safetensors",
-  PROMPT_CONFIG = "soft-prompt.json";
+const PROMPT: AdapterKind = {
+  what: "soft prompt",
+  file: "soft-prompt.safetensors",
+  configFile: "soft-prompt.json",
+  metadataKey: "prompt_config",
+  format: SOFT_PROMPT_FORMAT,
+};
 
 /** soft-prompt.json. */
 export interface SoftPromptConfig {
@@ -121,13 +129,8 @@ export function saveSoftPrompt(
   const tensors = new Map<string, { data: Float32Array; shape: number[] }>([
     [PROMPT_PARAM, { data: prompt.dataSync() as Float32Array, shape: prompt.shape }],
   ]);
-  if (head === "trainable") {
-    const w = tf.tidy(() => model.param("out_head.weight").transpose());
-    tensors.set("out_head.weight", { data: w.dataSync() as Float32Array, shape: w.shape });
-    w.dispose();
-    const b = model.params.get("out_head.bias");
-    if (b) tensors.set("out_head.bias", { data: b.dataSync() as Float32Array, shape: b.shape });
-  }
+  if (head === "trainable") for (const [n, t] of headTensors(model)) tensors.set(n, t);
+
   const config: SoftPromptConfig = {
     format: SOFT_PROMPT_FORMAT,
     numTokens: softPromptLength(model),
@@ -138,9 +141,7 @@ export function saveSoftPrompt(
     baseSha256: promptBaseHash(model, head),
     ...(opts.maxLength ? { maxLength: opts.maxLength } : {}),
   };
-  fs.mkdirSync(dir, { recursive: true });
-  writeSafetensors(path.join(dir, PROMPT_FILE), tensors, { format: "pt", prompt_config: JSON.stringify(config) });
-  writeFileAtomic(path.join(dir, PROMPT_CONFIG), JSON.stringify(config, null, 2) + "\n");
+  writeAdapter(dir, PROMPT, tensors, config);
   return config;
 }
 
@@ -150,37 +151,17 @@ export function saveSoftPrompt(
  * @throws DataFormatError for a missing or malformed prompt; ConfigError when the base weights differ
  */
 export function loadSoftPrompt(dir: string, model: GPTModel): SoftPromptConfig {
-  const file = path.join(dir, PROMPT_FILE);
-  if (!fs.existsSync(file)) throw new DataFormatError(`No soft prompt in ${dir} (no ${PROMPT_FILE})`);
-  const st = new SafetensorsFile(file);
-  let config: SoftPromptConfig;
-  try {
-    config = JSON.parse(
-      st.metadata.prompt_config ?? fs.readFileSync(path.join(dir, PROMPT_CONFIG), "utf8"),
-    ) as SoftPromptConfig;
-  } catch (err) {
-    throw new DataFormatError(`${dir}: the soft prompt's config is missing or not valid JSON`, { cause: err });
-  }
-  if (config?.format !== SOFT_PROMPT_FORMAT)
-    throw new DataFormatError(`${file}: not a soft prompt saved by this project (format "${String(config?.format)}")`);
+  const { st, file, config } = readAdapter<SoftPromptConfig>(dir, PROMPT);
   if (softPromptLength(model)) throw new ConfigError("The model already has a soft prompt");
   if (config.embDim !== model.cfg.embDim || config.numClasses !== model.outDim)
     throw new ConfigError(
       `The soft prompt is for width ${config.embDim} and ${config.numClasses} classes; this model has ${model.cfg.embDim} and ${model.outDim}`,
     );
-  const hash = promptBaseHash(model, config.head);
-  if (hash !== config.baseSha256)
-    throw new ConfigError(
-      `The soft prompt in ${dir} was trained on other base weights (sha256 ${config.baseSha256.slice(0, 12)}…, this model's: ${hash.slice(0, 12)}…): load the classifier it was trained from`,
-    );
+  checkBaseHash(dir, PROMPT, config.baseSha256, promptBaseHash(model, config.head));
   addSoftPrompt(model, { initIds: new Array<number>(config.numTokens).fill(0) });
-  for (const n of [PROMPT_PARAM, ...(config.head === "trainable" ? ["out_head.weight", "out_head.bias"] : [])]) {
-    if (!model.params.has(n)) continue;
-    if (!st.has(n)) throw new DataFormatError(`${file} has no tensor "${n}"`);
-    const { data, shape } = st.readTensor(n);
-    if (n === "out_head.weight") tf.tidy(() => model.setParam(n, tf.tensor(data, shape).transpose()));
-    else model.setParam(n, data, shape);
-  }
-  model.freezeAll();
+  loadAdapterTensors(model, st, file, [
+    PROMPT_PARAM,
+    ...(config.head === "trainable" ? ["out_head.weight", "out_head.bias"] : []),
+  ]);
   return config;
 }
