@@ -3,43 +3,16 @@
  * each with the book's flags, the book's accuracies and our fine-tuning options. No tfjs: the CLI's help and
  * row parsing read it without loading a model (experiments.ts runs the rows).
  */
-import type { DataSplit } from "../data/balance";
 import { ConfigError } from "../errors";
+import type { FinetuneOptions, FinetuneVariant } from "./finetune";
 import type { LoraOptions } from "./lora";
 
 /**
- * A row's fine-tuning options: the fields of FinetuneOptions the experiments set, each with the book's flag
- * (additional_experiments.py) beside it. A row passes them to finetuneClassifier unchanged.
+ * A row's fine-tuning options: the fields of FinetuneOptions the experiments set (FinetuneVariant documents
+ * each with the book's flag of additional_experiments.py beside it). A row passes them to finetuneClassifier
+ * unchanged.
  */
-export interface ExperimentOptions {
-  /** `--model_size`: a GPT-2 size (default 124M) or a path. */
-  weights?: string;
-  /** The bonus script's own split (create_dataset_csvs) or the chapter's. */
-  split?: DataSplit;
-  /** `--trainable_layers` (last_block, all, last_layer, last_two_blocks). */
-  trainable?: "last-block" | "all" | "last-layer" | "last-two-blocks";
-  /** `--trainable_token_pos` (last, first, flexible) and `--average_embeddings` (mean). */
-  readout?: "last" | "first" | "flexible" | "mean";
-  /** `--context_length` (longest_training_example, model_context_length, or a number). */
-  contextLength?: "longest" | "model" | number;
-  /** `--no_padding` is `padding: false`. */
-  padding?: boolean;
-  /** `--batch_size` (8). */
-  batchSize?: number;
-  /** `--accumulation_steps` (1). */
-  accumulationSteps?: number;
-  /** `--disable_causal_mask` is `causalMask: false`. */
-  causalMask?: boolean;
-  /** `--ignore_index` (-100). */
-  ignoreIndex?: number;
-  /** `--weights` (pretrained, random). */
-  initWeights?: "pretrained" | "random";
-  /** AdamW's learning rate (5e-5) and weight decay (0.1). */
-  lr?: number;
-  weightDecay?: number;
-  /** `--trainable_layers lora --lora_rank R --lora_alpha A` (the bonus script: alpha · xAB, the head trainable and wrapped). */
-  lora?: LoraOptions;
-}
+export type ExperimentOptions = Pick<FinetuneOptions, "weights" | "split" | "lora"> & FinetuneVariant;
 
 /** Train / validation / test accuracy in percent, and minutes, as the book's README prints them (A100). */
 export interface BookResult {
