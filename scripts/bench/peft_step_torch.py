@@ -8,19 +8,6 @@ Usage: /usr/bin/python3 scripts/bench/peft_step_torch.py --input SPEC.json --out
          SPEC: {"methods": ["lora", "prompt-tuning"], "reps": 3, "forward_reps": 3, "threads": 2, "seed": 123,
                 "batch_size": 8, "seq_len": 120}
        /usr/bin/python3 scripts/bench/peft_step_torch.py [lora|prompt-tuning] [reps]   (a quick look, printed)
-"""PyTorch's side of bench/peftStep.ts: one training step of appendix E's LoRA (r 16, alpha 16, every Linear
-wrapped, head frozen) or prompt tuning (20 virtual tokens prepended, everything else frozen) on 124M random
-weights, batch 8 x 120, AdamW, on the CPU.
-Usage: /usr/bin/python3 scripts/bench/peft_step_torch.py [lora|prompt-tuning] [reps]
-"""PyTorch's side of `npm run bench`'s rows lora_step and prompt_step (bench/peftStep.ts is ours): the training
-step of appendix E's LoRA (r 16, alpha 16, every Linear of the 12 blocks and out_head wrapped, head frozen) or of
-prompt tuning (20 virtual tokens prepended, everything else frozen) on 124M random weights, batch 8 x 120,
-AdamW(lr 8e-4, weight decay 0.1), on the CPU; and the evaluation forward (no_grad, last-token logits) of the same
-model, for the LoRA chapter's estimate.
-Usage: /usr/bin/python3 scripts/bench/peft_step_torch.py --input SPEC.json --output OUT.json
-         SPEC: {"methods": ["lora", "prompt-tuning"], "reps": 3, "forward_reps": 3, "threads": 2, "seed": 123,
-                "batch_size": 8, "seq_len": 120}
-       /usr/bin/python3 scripts/bench/peft_step_torch.py [lora|prompt-tuning] [reps]   (a quick look, printed)
 """
 import argparse
 import json
