@@ -377,6 +377,9 @@ function benchPeft(plan: ChapterPlan, work: string, sizes: { train: number; vali
   });
   const units = loraChapterUnits(sizes);
   const result: PeftRows = { torch, ours, units, ratios: {}, lines: [] };
+  result.lines.push(
+    `PyTorch ${torch.torch_version} (${torch.threads} threads) for the PEFT rows: BLAS ${torch.blas_info}, matmul 960x768 @ 768x3072 ${torch.matmul_gflops.toFixed(1)} GFLOP/s`,
+  );
   for (const o of ours) {
     const t = torch.methods[o.method];
     if (!t) continue;

@@ -53,8 +53,8 @@ export const QUICK_PLAN: ChapterPlan = {
   torchStepReps: 2,
   plainReps: 1,
   allStepReps: 2,
-  peftStepReps: 2,
-  peftForwardReps: 2,
+  peftStepReps: 1,
+  peftForwardReps: 1,
 };
 
 /** Unit counts of the chapter under a plan: training steps and evaluation forwards (batches). */

@@ -135,6 +135,9 @@ export interface TorchPeftTimes {
 export interface TorchPeftResult {
   torch_version: string;
   threads: number;
+  blas_info: string;
+  /** PyTorch's 960×768 @ 768×3072 matmul in this process, GFLOP/s (the load of the moment shows in it). */
+  matmul_gflops: number;
   methods: Partial<Record<"lora" | "prompt-tuning", TorchPeftTimes>>;
 }
 

@@ -20,7 +20,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_reference import GPTModel  # noqa: E402
+from torch_reference import GPTModel, blas_info, matmul_gflops  # noqa: E402
 
 
 class LoRALayer(torch.nn.Module):
@@ -133,7 +133,11 @@ def main():
         spec = {"methods": [sys.argv[1] if len(sys.argv) > 1 else "lora"],
                 "reps": int(sys.argv[2]) if len(sys.argv) > 2 else 3, "forward_reps": 3}
     torch.set_num_threads(int(spec.get("threads", 2)))
-    out = {"torch_version": torch.__version__, "threads": torch.get_num_threads(), "methods": {}}
+    # The same BLAS check as torch_reference.py's: a reference BLAS (~4 GFLOP/s) would flatter ours.
+    mm = matmul_gflops()
+    out = {"torch_version": torch.__version__, "threads": torch.get_num_threads(), "blas_info": blas_info(),
+           "matmul_gflops": mm, "methods": {}}
+    print(f"  torch BLAS {out['blas_info']}: matmul 960x768 @ 768x3072 {mm:.1f} GFLOP/s", flush=True)
     for method in spec["methods"]:
         r = time_method(method, int(spec["reps"]), int(spec.get("forward_reps", 3)), int(spec.get("seed", 123)),
                         int(spec.get("batch_size", 8)), int(spec.get("seq_len", 120)))
