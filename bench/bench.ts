@@ -19,8 +19,8 @@
  *  6. The parameter-efficient steps on 124M random weights (bench/peftStep.ts, own process per method, on the path
  *     createRunner picks: native) beside PyTorch's (scripts/bench/peft_step_torch.py): appendix E's LoRA step
  *     (`ratio lora_step`), the prompt-tuning step (`ratio prompt_step`) and the LoRA chapter estimated from the
- *     book's units on both sides (`ratio lora_chapter_estimate`). `--skip-peft` skips them, `--only-peft` runs
- *     only them.
+ *     book's units on both sides (`ratio lora_chapter_estimate`). `--skip-peft` (and `--quick`) skip them,
+ *     `--only-peft` runs only them.
  * Prints per-phase times, GFLOP/s, peak RSS and `ratio` lines; writes bench/results/bench-<plan>-<time>.json.
  * Quick mode (--quick) runs 10 train batches, 2 val, 2 test, 1 epoch through the same code (< 10 min).
  */
@@ -221,7 +221,9 @@ async function main(): Promise<void> {
       : (console.log("Loading GPT-2 124M ..."), runLoadRow(work));
 
     // 6. The parameter-efficient steps (LoRA, prompt tuning) and the LoRA chapter's estimate.
-    const peft = process.argv.includes("--skip-peft") ? undefined : benchPeft(plan, work, bookSizes);
+    // Not in --quick: over 2 minutes with PyTorch's side (`--quick --only-peft` runs them alone).
+    const peft =
+      process.argv.includes("--skip-peft") || plan.name === "quick" ? undefined : benchPeft(plan, work, bookSizes);
 
     // Checks: initial accuracies equal, losses within 1e-3.
     const keys = [
@@ -567,8 +569,9 @@ Options:
   --skip-plain        skip the plain training step
   --skip-all          skip the training step with every parameter trainable (ours and PyTorch's)
   --skip-load         skip load_124m (loading GPT-2 124M, ours and PyTorch's)
-  --skip-peft         skip lora_step, prompt_step and lora_chapter_estimate (ours and PyTorch's)
-  --only-peft         run only those three rows (no chapter, no PyTorch chapter reference)
+  --skip-peft         skip lora_step, prompt_step and lora_chapter_estimate (ours and PyTorch's; --quick
+                      skips them too: they take over 2 minutes)
+  --only-peft         run only those three rows (no chapter, no PyTorch chapter reference; about 4 minutes)
   --experiments       instead of the chapter: the additional-experiments rows of the 124M model without LoRA
                       (1-5, 10, 13, 14, 16-19) end to end, each against a PyTorch estimate from that row's
                       measured step and forward times; prints \`ratio experiments_124m\` and, for rows 3, 4

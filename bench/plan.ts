@@ -53,8 +53,10 @@ export const QUICK_PLAN: ChapterPlan = {
   torchStepReps: 2,
   plainReps: 1,
   allStepReps: 2,
-  peftStepReps: 1,
-  peftForwardReps: 1,
+  // Not in a plain --quick run (over 2 minutes with PyTorch's side); used by --quick --only-peft. Our second
+  // step is still a warm-up one (2-3x the later ones: fresh memory for the backward's buffers): median of 3.
+  peftStepReps: 3,
+  peftForwardReps: 2,
 };
 
 /** Unit counts of the chapter under a plan: training steps and evaluation forwards (batches). */
