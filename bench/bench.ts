@@ -365,6 +365,11 @@ function benchPeft(plan: ChapterPlan, work: string, sizes: { train: number; vali
     },
     work,
   );
+  // A reference BLAS (~4 GFLOP/s) would flatter ours, as for the chapter's reference (a loaded OpenBLAS: 60+).
+  if (torch.matmul_gflops < 20 && !process.argv.includes("--allow-slow-torch"))
+    throw new Error(
+      `PyTorch's matmul runs at ${torch.matmul_gflops.toFixed(1)} GFLOP/s (${torch.blas_info}): install libopenblas0-pthread, or pass --allow-slow-torch`,
+    );
   const ours = methods.map((method) => {
     console.log(`Our ${method} step (bench/peftStep.ts) ...`);
     const spec: PeftStepSpec = {
