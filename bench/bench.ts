@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --quick] [-- --data-dir DIR] [-- --keep] [-- --skip-plain] [-- --allow-slow-torch]`:
+ * `npm run bench [-- --quick] [-- --data-dir DIR] [-- --keep] [-- --skip-plain] [-- --allow-slow-torch]`
+ *   [-- --skip-peft | --only-peft]:
  * chapter 6 on this machine, ours vs PyTorch. A PyTorch on a reference BLAS (matmul under a quarter of
  * ONNX Runtime's) is refused unless --allow-slow-torch: install libopenblas0-pthread.
  *
@@ -15,6 +16,11 @@
  *     layer on ONNX Runtime forward and backward) beside PyTorch's (requires_grad everywhere): `ratio all_step`.
  *  5. Loading GPT-2 124M (bench/loadRow.ts, fresh processes) beside PyTorch's load_state_dict from the same
  *     safetensors: `ratio load_124m`.
+ *  6. The parameter-efficient steps on 124M random weights (bench/peftStep.ts, own process per method, on the path
+ *     createRunner picks: native) beside PyTorch's (scripts/bench/peft_step_torch.py): appendix E's LoRA step
+ *     (`ratio lora_step`), the prompt-tuning step (`ratio prompt_step`) and the LoRA chapter estimated from the
+ *     book's units on both sides (`ratio lora_chapter_estimate`). `--skip-peft` (and `--quick`) skip them,
+ *     `--only-peft` runs only them.
  * Prints per-phase times, GFLOP/s, peak RSS and `ratio` lines; writes bench/results/bench-<plan>-<time>.json.
  * Quick mode (--quick) runs 10 train batches, 2 val, 2 test, 1 epoch through the same code (< 10 min).
  */
@@ -27,12 +33,22 @@ import { onnxRuntimeVersion } from "llm-spam-classifier/engine";
 import type { ChapterResult, ChapterSpec } from "./chapterRun";
 import { describeMachine } from "./machine";
 import { measureOrtMatmul } from "./ortMatmul";
-import { chapterUnits, FULL_PLAN, PLAIN_MODE_LABELS, QUICK_PLAN, type PlainMode } from "./plan";
+import {
+  chapterUnits,
+  FULL_PLAN,
+  loraChapterUnits,
+  PLAIN_MODE_LABELS,
+  QUICK_PLAN,
+  type ChapterPlan,
+  type ChapterUnits,
+  type PlainMode,
+} from "./plan";
 import type { AllStepResult, AllStepSpec } from "./allStep";
+import type { PeftMethod, PeftStepResult, PeftStepSpec } from "./peftStep";
 import type { PlainResult } from "./plainStep";
 import { loadSplits } from "./splits";
 import { loadRowLine, runLoadRow } from "./loadRow";
-import { runTorchReference, SplitRows, TorchSpec } from "./torchRef";
+import { runTorchPeft, runTorchReference, SplitRows, TorchSpec, type TorchPeftResult } from "./torchRef";
 import {
   benchExperimentRows,
   experimentUnits,
@@ -77,7 +93,22 @@ async function main(): Promise<void> {
   const tAll = performance.now();
   try {
     // Data (ch. 6.2–6.3) through our own pipeline, from the dataset copy that ships with the package.
-    await prepareSpamData(dataDir, { urls: process.env.SMS_SPAM_URL ? settings.smsSpamUrls : [SMS_SPAM_ZIP] });
+    const data = await prepareSpamData(dataDir, {
+      urls: process.env.SMS_SPAM_URL ? settings.smsSpamUrls : [SMS_SPAM_ZIP],
+    });
+    // The book's split sizes (the LoRA chapter's units are counted from them, whatever the plan).
+    const bookSizes = {
+      train: data.files.train.rows,
+      validation: data.files.validation.rows,
+      test: data.files.test.rows,
+    };
+    if (process.argv.includes("--only-peft")) {
+      const peft = benchPeft(plan, work, bookSizes);
+      console.log("");
+      for (const line of peft.lines) console.log(line);
+      writeReport(`bench-peft-${plan.name}`, { plan, machine, peft, loadStart, tAll });
+      return;
+    }
     const splits = loadSplits(dataDir, plan);
     const sizes = { train: splits.train.length, validation: splits.validation.length, test: splits.test.length };
     const units = chapterUnits(plan, sizes);
@@ -189,6 +220,11 @@ async function main(): Promise<void> {
       ? undefined
       : (console.log("Loading GPT-2 124M ..."), runLoadRow(work));
 
+    // 6. The parameter-efficient steps (LoRA, prompt tuning) and the LoRA chapter's estimate.
+    // Not in --quick: over 2 minutes with PyTorch's side (`--quick --only-peft` runs them alone).
+    const peft =
+      process.argv.includes("--skip-peft") || plan.name === "quick" ? undefined : benchPeft(plan, work, bookSizes);
+
     // Checks: initial accuracies equal, losses within 1e-3.
     const keys = [
       "train_accuracy",
@@ -250,6 +286,7 @@ async function main(): Promise<void> {
       );
     }
     if (load124m) console.log(loadRowLine(load124m));
+    for (const line of peft?.lines ?? []) console.log(line);
     console.log(
       `chapter: ours ${ours.seconds.chapter.toFixed(1)} s vs PyTorch ${torchChapter.toFixed(1)} s (estimate): ratio ${ratio.toFixed(3)}`,
     );
@@ -269,6 +306,7 @@ async function main(): Promise<void> {
       allStep,
       allStepRatio,
       load124m,
+      peft,
       checks,
       firstLogitsMaxDiff: logitDiff,
       ratio,
@@ -288,6 +326,113 @@ async function main(): Promise<void> {
     if (!process.argv.includes("--keep")) fs.rmSync(work, { recursive: true, force: true });
     else console.log(`kept ${work}`);
   }
+}
+
+/** Row 6's results: both sides' times, the LoRA chapter's units, the ratios and the console lines. */
+interface PeftRows {
+  torch: TorchPeftResult;
+  ours: PeftStepResult[];
+  units: ChapterUnits;
+  loraChapter?: { oursSeconds: number; torchSeconds: number };
+  ratios: Partial<Record<"lora_step" | "prompt_step" | "lora_chapter_estimate", number>>;
+  lines: string[];
+}
+
+const PEFT_ROWS: Record<PeftMethod, { row: "lora_step" | "prompt_step"; what: string }> = {
+  lora: { row: "lora_step", what: "appendix E's LoRA, r 16, alpha 16, every Linear, head frozen" },
+  "prompt-tuning": { row: "prompt_step", what: "prompt tuning, 20 virtual tokens, the rest frozen" },
+};
+
+/**
+ * The parameter-efficient steps on 124M random weights, batch 8 × 120: PyTorch's (scripts/bench/peft_step_torch.py,
+ * 2 threads), then ours (bench/peftStep.ts, own process per method), and the LoRA chapter estimated on both sides
+ * from the same units (appendix E's schedule on the book's split) × each side's median step and forward, plus our
+ * one-off graph build.
+ */
+function benchPeft(plan: ChapterPlan, work: string, sizes: { train: number; validation: number; test: number }) {
+  const methods: PeftMethod[] = ["lora", "prompt-tuning"];
+  const seqLen = 120;
+  console.log("PyTorch LoRA and prompt-tuning steps (scripts/bench/peft_step_torch.py) ...");
+  const torch = runTorchPeft(
+    {
+      methods,
+      reps: plan.peftStepReps,
+      forward_reps: plan.peftForwardReps,
+      threads: 2,
+      seed: SEED,
+      batch_size: plan.batchSize,
+      seq_len: seqLen,
+    },
+    work,
+  );
+  // A reference BLAS (~4 GFLOP/s) would flatter ours, as for the chapter's reference (a loaded OpenBLAS: 60+).
+  if (torch.matmul_gflops < 20 && !process.argv.includes("--allow-slow-torch"))
+    throw new Error(
+      `PyTorch's matmul runs at ${torch.matmul_gflops.toFixed(1)} GFLOP/s (${torch.blas_info}): install libopenblas0-pthread, or pass --allow-slow-torch`,
+    );
+  const ours = methods.map((method) => {
+    console.log(`Our ${method} step (bench/peftStep.ts) ...`);
+    const spec: PeftStepSpec = {
+      method,
+      reps: plan.peftStepReps,
+      forwardReps: plan.peftForwardReps,
+      batchSize: plan.batchSize,
+      seqLen,
+      seed: SEED,
+    };
+    return child<PeftStepResult>("peftStep.ts", spec, work, `peft-${method}`);
+  });
+  const units = loraChapterUnits(sizes);
+  const result: PeftRows = { torch, ours, units, ratios: {}, lines: [] };
+  result.lines.push(
+    `PyTorch ${torch.torch_version} (${torch.threads} threads) for the PEFT rows: BLAS ${torch.blas_info}, matmul 960x768 @ 768x3072 ${torch.matmul_gflops.toFixed(1)} GFLOP/s`,
+  );
+  for (const o of ours) {
+    const t = torch.methods[o.method];
+    if (!t) continue;
+    const { row, what } = PEFT_ROWS[o.method];
+    const r = o.stepSeconds / t.step_median_s;
+    result.ratios[row] = r;
+    result.lines.push(
+      `${row} (${what}; ${o.trainableParams.toLocaleString("en-US")} trainable, PyTorch ${t.trainable_params.toLocaleString("en-US")}; ${o.description}): ours ${o.stepSeconds.toFixed(2)} s (ONNX Runtime ${o.graphSeconds.toFixed(2)} s + AdamW ${o.optimizerSeconds.toFixed(3)} s; first step +${o.setupSeconds.toFixed(1)} s to build the graph) vs PyTorch ${t.step_median_s.toFixed(2)} s; forward ${o.forwardSeconds.toFixed(2)} s vs ${t.forward_median_s.toFixed(2)} s: ratio ${row} = ${r.toFixed(3)}; peak RSS ${gb(o.peakRssBytes)}`,
+    );
+  }
+  const lora = ours.find((o) => o.method === "lora"),
+    torchLora = torch.methods.lora;
+  if (lora && torchLora) {
+    const oursSeconds =
+      lora.setupSeconds + units.trainingSteps * lora.stepSeconds + units.forwards * lora.forwardSeconds;
+    const torchSeconds = units.trainingSteps * torchLora.step_median_s + units.forwards * torchLora.forward_median_s;
+    result.loraChapter = { oursSeconds, torchSeconds };
+    result.ratios.lora_chapter_estimate = oursSeconds / torchSeconds;
+    result.lines.push(
+      `lora_chapter_estimate (appendix E: ${units.trainingSteps} steps + ${units.forwards} forwards): ours ${oursSeconds.toFixed(0)} s (incl. the ${lora.setupSeconds.toFixed(1)} s graph build) vs PyTorch ${torchSeconds.toFixed(0)} s: ratio lora_chapter_estimate = ${result.ratios.lora_chapter_estimate.toFixed(3)}`,
+    );
+  }
+  return result;
+}
+
+/** Writes a report to bench/results/<name>-<time>.json and says where. */
+function writeReport(
+  name: string,
+  a: { plan: ChapterPlan; machine: object; peft: PeftRows; loadStart: number[]; tAll: number },
+) {
+  const report = {
+    date: new Date().toISOString(),
+    plan: a.plan,
+    machine: a.machine,
+    onnxruntime: onnxRuntimeVersion(),
+    peft: a.peft,
+    benchWallSeconds: (performance.now() - a.tAll) / 1000,
+    loadAverage: { start: a.loadStart, end: os.loadavg() },
+  };
+  const outDir = path.join(__dirname, "results");
+  fs.mkdirSync(outDir, { recursive: true });
+  const file = path.join(outDir, `${name}-${report.date.replace(/[:.]/g, "-")}.json`);
+  fs.writeFileSync(file, JSON.stringify(report, null, 1));
+  console.log(
+    `wrote ${path.relative(process.cwd(), file)} (bench wall time ${report.benchWallSeconds.toFixed(0)} s; load average at the start ${a.loadStart.map((l) => l.toFixed(2)).join(" ")}, at the end ${report.loadAverage.end.map((l) => l.toFixed(2)).join(" ")})`,
+  );
 }
 
 /**
@@ -372,6 +517,20 @@ async function benchExperiments(a: {
       `row ${String(r.row).padStart(2)} ${r.name.padEnd(34)} ours ${r.oursSeconds.toFixed(1).padStart(7)} s (${r.path}) vs PyTorch ${r.torchSeconds.toFixed(1).padStart(7)} s (${r.steps} steps × ${r.torchStepSeconds.toFixed(3)} s + ${r.forwards} forwards × ${r.torchForwardSeconds.toFixed(3)} s, ${r.torchKey}): ratio ${r.ratio.toFixed(3)}`,
     );
   for (const m of missing) console.log(`not run: ${m}`);
+  // Issue 12's per-row chapter names: that row's whole run, ours / PyTorch's estimate.
+  const namedRatios: Record<string, number> = {};
+  for (const [row, name] of [
+    [3, "last_layer_chapter"],
+    [4, "last_two_blocks_chapter"],
+    [19, "mean_readout_chapter"],
+  ] as const) {
+    const r = results.find((x) => x.row === row);
+    if (!r) continue;
+    namedRatios[name] = r.ratio;
+    console.log(
+      `${name} (row ${row}): ours ${r.oursSeconds.toFixed(1)} s vs PyTorch ${r.torchSeconds.toFixed(1)} s (estimate): ratio ${name} = ${r.ratio.toFixed(3)}`,
+    );
+  }
   const oursSum = results.reduce((s, r) => s + r.oursSeconds, 0),
     torchSum = results.reduce((s, r) => s + r.torchSeconds, 0);
   const ratio = oursSum / torchSum;
@@ -387,6 +546,7 @@ async function benchExperiments(a: {
     sizes,
     torch,
     rows: results,
+    namedRatios,
     missing,
     ours,
     ratio,
@@ -414,10 +574,14 @@ Options:
   --skip-plain        skip the plain training step
   --skip-all          skip the training step with every parameter trainable (ours and PyTorch's)
   --skip-load         skip load_124m (loading GPT-2 124M, ours and PyTorch's)
+  --skip-peft         skip lora_step, prompt_step and lora_chapter_estimate (ours and PyTorch's; --quick
+                      skips them too: they take over 2 minutes)
+  --only-peft         run only those three rows (no chapter, no PyTorch chapter reference; about 4 minutes)
   --experiments       instead of the chapter: the additional-experiments rows of the 124M model without LoRA
                       (1-5, 10, 13, 14, 16-19) end to end, each against a PyTorch estimate from that row's
-                      measured step and forward times; prints \`ratio experiments_124m\` (with --quick: 1 epoch,
-                      at most 10 steps per row)
+                      measured step and forward times; prints \`ratio experiments_124m\` and, for rows 3, 4
+                      and 19, \`ratio last_layer_chapter\`, \`last_two_blocks_chapter\`, \`mean_readout_chapter\`
+                      (with --quick: 1 epoch, at most 10 steps per row)
   --allow-slow-torch  compare against a PyTorch on a reference BLAS anyway (the ratio then flatters ours)
   --keep              keep the work folder (PyTorch's weights and JSON files)
   --help              this text

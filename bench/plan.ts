@@ -19,6 +19,9 @@ export interface ChapterPlan {
   readonly plainReps: number;
   /** Training steps with every parameter trainable timed, ours and PyTorch's (after one warm-up step). */
   readonly allStepReps: number;
+  /** LoRA and prompt-tuning steps (after one warm-up step) and evaluation forwards timed, ours and PyTorch's. */
+  readonly peftStepReps: number;
+  readonly peftForwardReps: number;
 }
 
 export const FULL_PLAN: ChapterPlan = {
@@ -32,6 +35,8 @@ export const FULL_PLAN: ChapterPlan = {
   torchStepReps: 5,
   plainReps: 2,
   allStepReps: 3,
+  peftStepReps: 3,
+  peftForwardReps: 3,
 };
 
 export const QUICK_PLAN: ChapterPlan = {
@@ -48,6 +53,10 @@ export const QUICK_PLAN: ChapterPlan = {
   torchStepReps: 2,
   plainReps: 1,
   allStepReps: 2,
+  // Not in a plain --quick run (over 2 minutes with PyTorch's side); used by --quick --only-peft. Our second
+  // step is still a warm-up one (2-3x the later ones: fresh memory for the backward's buffers): median of 3.
+  peftStepReps: 3,
+  peftForwardReps: 2,
 };
 
 /** Unit counts of the chapter under a plan: training steps and evaluation forwards (batches). */
@@ -95,6 +104,21 @@ export function chapterUnits(
       units.evaluationForwards +
       units.epochAccuracyForwards +
       units.finalAccuracyForwards,
+  };
+}
+
+/**
+ * Unit counts of appendix E's LoRA chapter (the book's schedule, always the full one): chapter 6's training loop
+ * (5 epochs of batch 8, `eval_freq` 50, `eval_iter` 5, final full-set accuracies), with the initial accuracies
+ * (10 batches per split) computed twice, before and after the LoRA swap, and no initial losses. On the chapter's
+ * split: 650 steps; 60 + 130 + 50 + 187 = 427 forwards.
+ */
+export function loraChapterUnits(sizes: { train: number; validation: number; test: number }): ChapterUnits {
+  const units = chapterUnits({ ...FULL_PLAN, initLossBatches: 0 }, sizes);
+  return {
+    ...units,
+    initialAccuracyForwards: 2 * units.initialAccuracyForwards,
+    forwards: units.forwards + units.initialAccuracyForwards,
   };
 }
 

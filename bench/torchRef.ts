@@ -111,3 +111,51 @@ export function runTorchReference(spec: TorchSpec, workDir: string, weightsPath:
   result.wall_s = (performance.now() - t0) / 1000;
   return result;
 }
+
+/** What scripts/bench/peft_step_torch.py times: appendix E's LoRA step and the prompt-tuning step. */
+export interface TorchPeftSpec {
+  methods: Array<"lora" | "prompt-tuning">;
+  reps: number;
+  forward_reps: number;
+  threads: number;
+  seed: number;
+  batch_size: number;
+  seq_len: number;
+}
+
+export interface TorchPeftTimes {
+  step_times_s: number[];
+  step_median_s: number;
+  forward_times_s: number[];
+  forward_median_s: number;
+  first_loss: number;
+  trainable_params: number;
+}
+
+export interface TorchPeftResult {
+  torch_version: string;
+  threads: number;
+  blas_info: string;
+  /** PyTorch's 960×768 @ 768×3072 matmul in this process, GFLOP/s (the load of the moment shows in it). */
+  matmul_gflops: number;
+  methods: Partial<Record<"lora" | "prompt-tuning", TorchPeftTimes>>;
+}
+
+/** Runs scripts/bench/peft_step_torch.py (its progress lines go to our stdout). @throws Error when it fails */
+export function runTorchPeft(spec: TorchPeftSpec, workDir: string): TorchPeftResult {
+  const root = path.resolve(__dirname, "..");
+  const input = path.join(workDir, "torch-peft-input.json"),
+    output = path.join(workDir, "torch-peft-output.json");
+  fs.writeFileSync(input, JSON.stringify(spec));
+  const r = spawnSync(
+    pythonPath(),
+    [path.join(root, "scripts", "bench", "peft_step_torch.py"), "--input", input, "--output", output],
+    {
+      cwd: root,
+      stdio: ["ignore", "inherit", "inherit"],
+      env: { ...process.env, OMP_NUM_THREADS: String(spec.threads) },
+    },
+  );
+  if (r.status !== 0) throw new Error(`peft_step_torch.py failed (exit ${r.status})`);
+  return JSON.parse(fs.readFileSync(output, "utf8")) as TorchPeftResult;
+}
