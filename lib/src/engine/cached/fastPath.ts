@@ -17,7 +17,8 @@ import { OnnxGptEngine } from "../runtime/onnxEngine";
 import { loadOnnxRuntime, onnxRuntimeUnavailableReason } from "../runtime/onnxRuntime";
 import { hashParams, hashSequences, PrefixCache, rowsOf, TokenBatch } from "./prefixCache";
 import { suffixParamNames } from "../onnx/suffixGraph";
-import { SuffixTrainer, type SuffixStepOptions } from "./suffixTrainer";
+import { SuffixTrainer } from "./suffixTrainer";
+import type { StepOptions } from "../trainers/runnerTypes";
 import { TfjsPrefixPool, type PrefixPoolModel } from "./tfjsPrefixPool";
 
 /** A GPTModel as the fast path sees it: `GptLike` plus the dropout rate and tfjs forward pieces (embed, block). */
@@ -274,7 +275,7 @@ export class FastClassifierPath {
     inputBatch: TokenBatch,
     targetBatch: tf.Tensor1D | ArrayLike<number>,
     optim: AdamWSettings,
-    opts: SuffixStepOptions = {},
+    opts: StepOptions = {},
   ): Promise<number> {
     const rows = rowsOf(inputBatch);
     const labels = targetBatch instanceof tf.Tensor ? targetBatch.dataSync() : targetBatch;

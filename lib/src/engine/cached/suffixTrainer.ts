@@ -22,19 +22,12 @@ import {
   suffixTakesReadout,
   type SuffixSpec,
 } from "../onnx/suffixGraph";
-import { lossTargets, type LossOptions } from "../onnx/trainingGraph";
+import { lossTargets } from "../onnx/trainingGraph";
+import type { StepOptions } from "../trainers/runnerTypes";
 import { crossEntropy } from "../../model/layers";
 import { TfjsOps } from "../../model/tfjsOps";
 
 type OrtTensor = InstanceType<OrtModule["Tensor"]>;
-
-/** One batch of a step: gradient accumulation (lossScale, update) and the loss's ignore_index. */
-export interface SuffixStepOptions extends LossOptions {
-  /** Take the optimizer step after this batch (default true); false keeps adding gradients. */
-  readonly update?: boolean;
-  /** The batch's readout weights [B, T] for the flexible and mean readouts (readoutWeights). */
-  readonly readoutWeights?: Float32Array;
-}
 
 /** a += b, elementwise. */
 function addInto(a: Float32Array, b: Float32Array): void {
@@ -202,7 +195,7 @@ export class SuffixTrainer {
     batch: number,
     labels: ArrayLike<number>,
     optim: AdamWSettings,
-    opts: SuffixStepOptions = {},
+    opts: StepOptions = {},
   ): Promise<SuffixStepResult> {
     const C = this.classes,
       scale = opts.lossScale ?? 1;

@@ -26,7 +26,7 @@ import {
 } from "../runtime/onnxRuntime";
 import { ParallelAdamW } from "./parallelAdamW";
 import { addRowGradient, buildTrainingGraph, lossTargets, MAX_INITIALIZER_BYTES } from "../onnx/trainingGraph";
-import type { SuffixStepOptions } from "../cached/suffixTrainer";
+import type { StepOptions } from "./runnerTypes";
 
 type OrtTensor = InstanceType<OrtModule["Tensor"]>;
 
@@ -196,7 +196,7 @@ export class OrtTrainer {
     batch: IdsBatch,
     labels: ArrayLike<number>,
     optim: AdamWSettings,
-    opts: SuffixStepOptions = {},
+    opts: StepOptions = {},
   ): Promise<number> {
     const B = batch.batchSize,
       T = batch.inputIds.length / B;
@@ -284,12 +284,7 @@ export async function createOrtTrainerPath(
       trainer: OrtTrainer;
       precompute(rows: readonly Int32Array[]): Promise<void>;
       logitsLastToken(batch: IdsBatch): Promise<Float32Array>;
-      trainStep(
-        batch: IdsBatch,
-        labels: ArrayLike<number>,
-        optim: AdamWSettings,
-        opts?: SuffixStepOptions,
-      ): Promise<number>;
+      trainStep(batch: IdsBatch, labels: ArrayLike<number>, optim: AdamWSettings, opts?: StepOptions): Promise<number>;
       dispose(): Promise<void>;
     }
   | { reason: string }

@@ -5,6 +5,7 @@
  */
 import type { Batch } from "../../data/dataLoader";
 import type { ReadoutKind } from "../../model/gpt";
+import type { LossOptions } from "../onnx/trainingGraph";
 
 /**
  * How the classifier reads and scores a batch: the bonus experiments' `--trainable_token_pos` /
@@ -71,4 +72,15 @@ export interface PlainRunnerOptions {
   trunk?: TrunkEngine;
   /** Called once by finish(), e.g. to hand tfjs's matmuls back (acquireOrtMatMul's release). */
   onFinish?: () => void | Promise<void>;
+}
+
+/**
+ * One batch of an engine's training step (the fast path's suffix trainer, the native trainer): gradient
+ * accumulation (lossScale, update), the loss's ignore_index and the readout's weights.
+ */
+export interface StepOptions extends LossOptions {
+  /** Take the optimizer step after this batch (default true); false keeps adding gradients. */
+  readonly update?: boolean;
+  /** The batch's readout weights [B, T] for the flexible and mean readouts (readoutWeights). */
+  readonly readoutWeights?: Float32Array;
 }
