@@ -26,15 +26,15 @@ function run(
   });
 }
 
-test("`finetune --trainable lora` prints appendix E's counts, trains only A and B, saves the merged classifier and the adapter", async () => {
+test("`finetune --method lora --rank 4` (the same as --trainable lora --lora-rank 4) prints appendix E's counts, trains only A and B, saves the merged classifier and the adapter", async () => {
   const { dir, cleanup } = tempDir("cli-lora-");
   try {
     const r = await run([
       "finetune",
       "--smoke",
-      "--trainable",
+      "--method",
       "lora",
-      "--lora-rank",
+      "--rank",
       "4",
       "--max-steps",
       "3",
@@ -180,6 +180,15 @@ test("LoRA and prompt-tuning option mistakes are one clear line", async () => {
         /^error: --prompt-head must be frozen or trainable, got "x"$/m,
       ],
       [["--trainable", "lora", "--prompt-lr", "1"], /^error: --prompt-lr needs --trainable prompt-tuning$/m],
+      [["--method", "bitfit"], /^error: --method must be lora or prompt-tuning, got "bitfit"$/m],
+      [
+        ["--method", "lora", "--trainable-layers", "all"],
+        /^error: --method lora and --trainable-layers all disagree; give one$/m,
+      ],
+      [
+        ["--method", "lora", "--rank", "4", "--lora-rank", "8"],
+        /^error: --rank 4 and --lora-rank 8 disagree; give one$/m,
+      ],
     ];
     for (const [args, re] of mistakes) {
       const r = await run(["finetune", ...args, "--data-dir", dir]);

@@ -6,7 +6,7 @@ import type { FinetuneResult, FinetuneVariant } from "../train/finetune";
 import { MODEL_SIZES } from "../model/config";
 import type { ReadoutKind } from "../model/gpt";
 import { isModelSize } from "../weights/gpt2Files";
-import { LORA_HELP, LORA_OPTIONS, loraFromOptions, promptTuningFromOptions } from "./peftOptions";
+import { LORA_HELP, LORA_OPTIONS, loraFromOptions, promptTuningFromOptions, resolvePeftAliases } from "./peftOptions";
 import { checkDataSplit } from "../data/balance";
 
 export const FINETUNE_OPTIONS = {
@@ -147,7 +147,8 @@ export function variantFromOptions(
  * Runs the fine-tuning from parsed options (shared by `finetune` and `chapter`). Ctrl-C ends the process
  * (main.ts); the classifier and its files are written only after training, each atomically.
  */
-export async function finetuneFromOptions(values: ParsedValues, ctx: CliContext): Promise<FinetuneResult> {
+export async function finetuneFromOptions(given: ParsedValues, ctx: CliContext): Promise<FinetuneResult> {
+  const values = resolvePeftAliases(given);
   // Loaded here, not at CLI start: `--help` and the other commands need no tfjs.
   const { finetuneClassifier, resolveFinetuneVariant } = await import("../train/finetune");
   const smoke = ctx.settings.smoke;

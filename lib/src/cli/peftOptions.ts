@@ -10,6 +10,9 @@ import type { PromptTuningOptions } from "../train/promptTuning";
 import { optionalIntOption, type ParsedValues } from "./command";
 
 export const LORA_OPTIONS = {
+  method: { type: "string" },
+  rank: { type: "string" },
+  alpha: { type: "string" },
   "lora-rank": { type: "string" },
   "lora-alpha": { type: "string" },
   "lora-scaling": { type: "string" },
@@ -24,9 +27,9 @@ export const LORA_OPTIONS = {
 const LORA_KEYS = ["lora-rank", "lora-alpha", "lora-scaling", "lora-head", "lora-lr"],
   PROMPT_KEYS = ["virtual-tokens", "prompt-init", "prompt-head", "prompt-lr"];
 
-export const LORA_HELP = `LoRA (the book's appendix E; with --trainable lora):
-  --lora-rank R              rank of every adapter (default 16)
-  --lora-alpha A             alpha (default 16)
+export const LORA_HELP = `LoRA (the book's appendix E; with --trainable lora, or --method lora):
+  --lora-rank R              rank of every adapter (default 16); --rank R is the same
+  --lora-alpha A             alpha (default 16); --alpha A is the same
   --lora-scaling alpha-over-rank|alpha
                              how x·A·B is scaled: (alpha / rank), appendix E today (default), or alpha, the
                              printed book's and the bonus experiments' (their lr: --lora-lr 5e-5, the default
@@ -38,7 +41,8 @@ export const LORA_HELP = `LoRA (the book's appendix E; with --trainable lora):
                              weight decay 0.1, 5 epochs, eval every 50 steps over 5 batches, as appendix E)
   The merged classifier is saved as usual (classify runs it); the adapter alone in <out>/lora-adapter.
 
-Prompt tuning (with --trainable prompt-tuning: a soft prompt before the text, everything else frozen):
+Prompt tuning (with --trainable prompt-tuning, or --method prompt-tuning: a soft prompt before the text,
+everything else frozen):
   --virtual-tokens N         virtual tokens (default 20: 15,360 trainable parameters on 124M)
   --prompt-init random|TEXT  start from the embeddings of random vocabulary ids (default, seeded) or of a
                              text's tokens (cut or repeated to N, as PEFT's TEXT init)
@@ -46,6 +50,30 @@ Prompt tuning (with --trainable prompt-tuning: a soft prompt before the text, ev
                              frozen (default, as the fine-tuning chapter) or trainable (as PEFT)
   --prompt-lr LR             AdamW's learning rate (default 1e-2, the chapter's; weight decay 0.1)
   The classifier is saved with its prompt (classify runs it); the prompt alone in <out>/soft-prompt.`;
+
+/**
+ * The short spellings folded into the long ones: `--method lora|prompt-tuning` is `--trainable-layers`, `--rank`
+ * and `--alpha` are `--lora-rank` and `--lora-alpha`.
+ * @throws ConfigError when both spellings are given with different values
+ */
+export function resolvePeftAliases(values: ParsedValues): ParsedValues {
+  const out: ParsedValues = { ...values };
+  for (const [alias, name] of [
+    ["method", "trainable-layers"],
+    ["rank", "lora-rank"],
+    ["alpha", "lora-alpha"],
+  ] as const) {
+    const v = out[alias];
+    if (v === undefined) continue;
+    if (out[name] !== undefined && out[name] !== v)
+      throw new ConfigError(`--${alias} ${String(v)} and --${name} ${String(out[name])} disagree; give one`);
+    if (alias === "method" && v !== "lora" && v !== "prompt-tuning")
+      throw new ConfigError(`--method must be lora or prompt-tuning, got "${String(v)}"`);
+    out[name] = v;
+    delete out[alias];
+  }
+  return out;
+}
 
 function str(values: ParsedValues, name: string): string | undefined {
   const v = values[name];
