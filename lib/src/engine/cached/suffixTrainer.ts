@@ -29,11 +29,6 @@ import { TfjsOps } from "../../model/tfjsOps";
 
 type OrtTensor = InstanceType<OrtModule["Tensor"]>;
 
-/** a += b, elementwise. */
-function addInto(a: Float32Array, b: Float32Array): void {
-  for (let i = 0; i < a.length; i++) a[i] += b[i];
-}
-
 const tfjsOps = new TfjsOps();
 
 /** Result of one training step. */
@@ -50,8 +45,6 @@ export class SuffixTrainer {
   private readonly opt: ParallelAdamW;
   private stepCount = 0;
   private dirty = false;
-  /** True while gradients of batches since the last step wait in the optimizer's buffers (accumulation). */
-  private pending = false;
 
   private constructor(
     private readonly model: GptLike,
@@ -200,7 +193,6 @@ export class SuffixTrainer {
     const C = this.classes,
       scale = opts.lossScale ?? 1;
     const { targets, rowWeights } = lossTargets(labels, C, opts);
-    const accumulate = this.pending; // gradients of earlier batches wait in the optimizer's buffers
     let loss: number;
     if (this.ort) {
       const { mod } = this.ort;
@@ -208,17 +200,12 @@ export class SuffixTrainer {
       feeds.targets = new mod.Tensor("float32", targets, [batch, C]);
       feeds.row_weights = new mod.Tensor("float32", rowWeights, [batch]); // the (scaled) mean over the rows kept
       // Preallocated outputs: ORT writes the gradients straight into the optimizer's gradient buffers (or,
-      // while accumulating, into scratch buffers added to them below).
+      // while accumulating, into the scratch buffers the optimizer adds to them).
       const lossOut = new Float32Array(1);
       const fetches: Record<string, OrtTensor> = { loss: new mod.Tensor("float32", lossOut, []) };
-      const out = new Map<string, Float32Array>();
-      for (const n of this.trainable) {
-        const buf = accumulate ? new Float32Array(this.opt.grad(n).length) : this.opt.grad(n);
-        out.set(n, buf);
-        fetches[`grad:${n}`] = new mod.Tensor("float32", buf, this.model.params.get(n)!.shape);
-      }
+      for (const n of this.trainable)
+        fetches[`grad:${n}`] = new mod.Tensor("float32", this.opt.gradOutput(n), this.model.params.get(n)!.shape);
       await (await this.trainSession(batch, hidden.length / (batch * this.model.cfg.embDim))).run(feeds, fetches);
-      if (accumulate) for (const [n, g] of out) addInto(this.opt.grad(n), g);
       loss = lossOut[0] / scale;
     } else {
       if (this.dirty) this.pushToModel();
@@ -233,19 +220,15 @@ export class SuffixTrainer {
         vars,
       );
       loss = (await value.data())[0] / scale;
-      for (let i = 0; i < vars.length; i++) {
-        const g = (await grads[vars[i].name].data()) as Float32Array;
-        if (accumulate) addInto(this.opt.grad(trainNames[i]), g);
-        else this.opt.grad(trainNames[i]).set(g);
-      }
+      for (let i = 0; i < vars.length; i++) this.opt.gradOutput(trainNames[i]).set(await grads[vars[i].name].data());
       tf.dispose([h, y, w, value, grads]);
     }
+    this.opt.addBatchGradients();
     if (opts.update ?? true) {
       this.stepCount++;
       await this.opt.step(this.stepCount, optim);
       this.dirty = true;
-      this.pending = false;
-    } else this.pending = true;
+    } else this.opt.holdStep();
     return { loss };
   }
 
@@ -260,7 +243,6 @@ export class SuffixTrainer {
     this.opt.reset(new Map([...this.trainable].map((n) => [n, this.model.params.get(n)!.dataSync()])));
     this.stepCount = 0;
     this.dirty = false;
-    this.pending = false;
   }
 
   /**

@@ -75,8 +75,6 @@ export class OrtTrainer {
   private readonly trainSessions = new Map<string, TrainSession>();
   private stepCount = 0;
   private dirty = false;
-  /** True while gradients of batches since the last step wait in the optimizer's buffers (accumulation). */
-  private pending = false;
   /** Where the last step's time went, in seconds: ONNX Runtime's forward and backward pass, and AdamW. */
   lastStepSeconds = { graph: 0, optimizer: 0 };
 
@@ -206,42 +204,33 @@ export class OrtTrainer {
     const { targets, rowWeights } = lossTargets(labels, C, opts);
     feeds.targets = this.tensor(targets, [B, C]);
     feeds.row_weights = this.tensor(rowWeights, [B]);
-    const accumulate = this.pending; // gradients of earlier batches wait in the optimizer's buffers
     // Preallocated outputs: ONNX Runtime writes the gradients straight into the optimizer's buffers (or, while
-    // accumulating, into scratch buffers added to them below).
+    // accumulating, into the scratch buffers the optimizer adds to them).
     const loss = new Float32Array(1);
     const fetches: Record<string, OrtTensor> = { loss: this.tensor(loss, []) };
-    const scratch = new Map<string, Float32Array>();
     for (const n of this.opt.names()) {
       const rows = rowGrads.get(n);
       if (rows) {
         fetches[`grad:${n}`] = this.tensor(rows.rows, [rows.ids.length, this.model.cfg.embDim]);
         fetches[`ids:${n}`] = this.tensor(rows.ids, [rows.ids.length]);
       } else {
-        const buf = accumulate ? new Float32Array(this.opt.grad(n).length) : this.opt.grad(n);
-        scratch.set(n, buf);
-        fetches[`grad:${n}`] = this.tensor(buf, this.model.params.get(n)!.shape);
+        fetches[`grad:${n}`] = this.tensor(this.opt.gradOutput(n), this.model.params.get(n)!.shape);
       }
     }
     const t0 = performance.now();
     await session.run(feeds, fetches);
     const t1 = performance.now();
-    if (accumulate)
-      for (const [n, g] of scratch) {
-        const sum = this.opt.grad(n);
-        for (let i = 0; i < sum.length; i++) sum[i] += g[i];
-      }
+    this.opt.addBatchGradients();
     // Embedding tables: the dense gradient is zeros plus the rows read (PyTorch's dense embedding gradient).
     for (const [n, rows] of rowGrads) {
-      const dense = accumulate ? this.opt.grad(n) : this.opt.grad(n).fill(0);
+      const dense = this.opt.accumulating ? this.opt.grad(n) : this.opt.grad(n).fill(0);
       addRowGradient(dense, rows.rows, rows.ids, this.model.cfg.embDim);
     }
     if (opts.update ?? true) {
       this.stepCount++;
       await this.opt.step(this.stepCount, optim);
       this.dirty = true;
-      this.pending = false;
-    } else this.pending = true;
+    } else this.opt.holdStep();
     this.lastStepSeconds = { graph: (t1 - t0) / 1000, optimizer: (performance.now() - t1) / 1000 };
     return loss[0] / (opts.lossScale ?? 1);
   }

@@ -39,6 +39,10 @@ export class ParallelAdamW {
   private readonly slots = new Map<string, Slot>();
   private readonly remote = new Set<string>();
   private worker: Worker | undefined;
+  /** Gradient accumulation: true while the gradients of batches since the last step wait in the buffers. */
+  private holding = false;
+  /** This batch's gradients while accumulating, added to the buffers by `addBatchGradients`. */
+  private readonly scratch = new Map<string, Float32Array>();
 
   /** @param params initial values by name (each must own its ArrayBuffer; kept, not copied) */
   constructor(params: ReadonlyMap<string, Float32Array>, opts: { threads?: number } = {}) {
@@ -86,6 +90,36 @@ export class ParallelAdamW {
     return this.slots.get(name)!.g;
   }
 
+  /** True while gradients of earlier batches wait in the buffers (gradient accumulation, see `holdStep`). */
+  get accumulating(): boolean {
+    return this.holding;
+  }
+
+  /**
+   * Where a batch's backward pass writes the gradient of `name`: the gradient buffer itself, or, while
+   * accumulating, a scratch buffer that `addBatchGradients` adds to it.
+   */
+  gradOutput(name: string): Float32Array {
+    if (!this.holding) return this.grad(name);
+    const buf = new Float32Array(this.grad(name).length);
+    this.scratch.set(name, buf);
+    return buf;
+  }
+
+  /** Adds the batch's gradients written to `gradOutput`'s scratch buffers into the gradient buffers. */
+  addBatchGradients(): void {
+    for (const [n, g] of this.scratch) {
+      const sum = this.grad(n);
+      for (let i = 0; i < sum.length; i++) sum[i] += g[i];
+    }
+    this.scratch.clear();
+  }
+
+  /** Keeps the gradients for the next batches instead of stepping (the book's `accumulation_steps`). */
+  holdStep(): void {
+    this.holding = true;
+  }
+
   /** Parameter names. */
   names(): string[] {
     return [...this.slots.keys()];
@@ -93,6 +127,7 @@ export class ParallelAdamW {
 
   /** One AdamW update of every parameter from its gradient buffer. @param step 1-based step number */
   async step(step: number, settings: AdamWSettings): Promise<void> {
+    this.holding = false;
     const s = resolveAdamW(settings);
     let reply: Promise<WireItem[]> | undefined;
     if (this.worker && this.remote.size) {
@@ -129,6 +164,8 @@ export class ParallelAdamW {
 
   /** Sets every parameter from `values` and zeroes the moments. */
   reset(values: ReadonlyMap<string, ArrayLike<number>>): void {
+    this.holding = false;
+    this.scratch.clear();
     for (const [n, slot] of this.slots) {
       slot.p.set(values.get(n)!);
       slot.m?.fill(0);
