@@ -58,8 +58,19 @@ export type { OrtModule, OrtSession, OrtSessionOptions } from "./runtime/onnxRun
 export { OnnxOps, concatColumns } from "./onnx/onnxOps";
 export type { OnnxValue, OnnxFusion } from "./onnx/onnxOps";
 export { buildGptOnnx, resolvePart } from "./onnx/onnxGpt";
-export { buildTrainingGraph, addRowGradient, MAX_INITIALIZER_BYTES } from "./onnx/trainingGraph";
-export type { TrainingGraph, TrainingGraphOptions } from "./onnx/trainingGraph";
+export {
+  buildTrainingGraph,
+  buildClassifierTrainingGraph,
+  addRowGradient,
+  lossTargets,
+  MAX_INITIALIZER_BYTES,
+} from "./onnx/trainingGraph";
+export type { TrainingGraph, TrainingGraphOptions, ClassifierTrainingSpec, ParamLike } from "./onnx/trainingGraph";
+// BERT (model/bert.ts) on ONNX Runtime: its forward and training graphs, and its runner for the training loop.
+export { buildBertOnnx, buildBertTrainingGraph, bertClasses } from "./onnx/onnxBert";
+export type { BertWeights } from "./onnx/onnxBert";
+export { createBertRunner, bertNativeSpec } from "./trainers/bertRunner";
+export type { BertRunner, BertRunnerOptions } from "./trainers/bertRunner";
 export type { GptLike, GptWeights, OnnxGptPart, BuildGptOnnxOptions, ResolvedPart } from "./onnx/onnxGpt";
 export { OnnxGptEngine } from "./runtime/onnxEngine";
 export type { OnnxGptEngineOptions } from "./runtime/onnxEngine";
@@ -68,8 +79,20 @@ export { buildSuffixOnnx, suffixParamNames } from "./onnx/suffixGraph";
 export { adamwUpdateInPlace, resolveAdamW, resolveFastAdamW } from "./trainers/adamw";
 export type { FastAdamWSettings, ResolvedAdamW } from "./trainers/adamw";
 export { SuffixTrainer } from "./cached/suffixTrainer";
-export { OrtTrainer, createOrtTrainerPath, ortTrainerIneligibility } from "./trainers/ortTrainer";
-export type { OrtTrainerOptions, OrtTrainerModel, IdsBatch } from "./trainers/ortTrainer";
+export {
+  OrtTrainer,
+  createOrtTrainerPath,
+  ortTrainerIneligibility,
+  gptNativeSpec,
+  clipGradNorm,
+} from "./trainers/ortTrainer";
+export type {
+  OrtTrainerOptions,
+  OrtTrainerModel,
+  IdsBatch,
+  NativeClassifierSpec,
+  DataFeed,
+} from "./trainers/ortTrainer";
 export { ParallelAdamW } from "./trainers/parallelAdamW";
 export { PrefixCache, sequenceKey, rowsOf, hashParams, hashSequences } from "./cached/prefixCache";
 export type { TokenBatch, PrefixBatchFn, PrefixFillOptions } from "./cached/prefixCache";

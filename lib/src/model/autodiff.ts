@@ -10,7 +10,7 @@
  * back to their shape (static ranks). Shapes may be symbolic for the forward pass; the backward of a
  * slice/mean over a symbolic axis needs numbers (the trainer builds one graph per batch shape).
  */
-import { gelu, geluVjp, layerNorm, layerNormVjp } from "./layers";
+import { gelu, geluErf, geluErfVjp, geluVjp, layerNorm, layerNormVjp } from "./layers";
 import { normAxes, numericDims, sumToShape, type Dim, type FusedOps, type MatMulOptions, type Ops } from "./ops";
 
 /** A value under the tape: the engine's value, and its tape entry when it depends on a variable. */
@@ -65,6 +65,7 @@ export class DiffOps<T> implements Ops<Tracked<T>> {
       });
     },
     gelu: (x) => this.record(gelu(this.base, x.value), [x], (dy) => [geluVjp(this.base, x.value, dy)]),
+    geluErf: (x) => this.record(geluErf(this.base, x.value), [x], (dy) => [geluErfVjp(this.base, x.value, dy)]),
   };
 
   constructor(readonly base: Ops<T>) {}

@@ -33,7 +33,8 @@ export interface GptShape {
 /** An engine's value of the parameter `name` (book state_dict names), or undefined when the model has none. */
 export type ParamLookup<T> = (name: string) => T | undefined;
 
-function need<T>(param: ParamLookup<T>, name: string): T {
+/** The parameter `name`. @throws ConfigError when the model has none */
+export function need<T>(param: ParamLookup<T>, name: string): T {
   const p = param(name);
   if (p === undefined) throw new ConfigError(`Model has no parameter "${name}"`);
   return p;

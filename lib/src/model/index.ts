@@ -19,3 +19,6 @@ export type { GptShape, ParamLookup, Readout, ReadoutKind, GptForwardOptions, Re
 export * from "./lora";
 // Prompt tuning: a soft prompt before the tokens (the `prompt_embeddings` parameter).
 export * from "./promptTuning";
+// BERT for sequence classification (the IMDb chapter's bert-base-uncased), from the same layers.
+export * from "./bert";
+export * from "./bertModel";

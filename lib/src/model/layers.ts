@@ -113,7 +113,18 @@ export function geluVjp<T>(o: Ops<T>, x: T, dy: T): T {
 
 /** GELU with the exact erf (BERT): 0.5·x·(1 + erf(x/√2)). */
 export function geluErf<T>(o: Ops<T>, x: T): T {
+  if (o.fused?.geluErf) return o.fused.geluErf(x);
   return o.mul(o.mul(x, 0.5), o.add(o.erf(o.mul(x, Math.SQRT1_2)), 1));
+}
+
+/**
+ * The exact GELU's backward pass (only x is kept; tested against the composite's autodiff):
+ * dx = dy ⊙ (½·(1 + erf(x/√2)) + x·φ(x)), φ(x) = exp(−x²/2)/√(2π) the normal density.
+ */
+export function geluErfVjp<T>(o: Ops<T>, x: T, dy: T): T {
+  const cdf = o.mul(o.add(o.erf(o.mul(x, Math.SQRT1_2)), 1), 0.5);
+  const pdf = o.mul(o.exp(o.mul(o.mul(x, x), -0.5)), 1 / Math.sqrt(2 * Math.PI));
+  return o.mul(dy, o.add(cdf, o.mul(x, pdf)));
 }
 
 /** Options of `multiHeadAttention`. */
@@ -153,9 +164,12 @@ export function multiHeadAttention<T>(o: Ops<T>, x: T, p: AttentionParams<T>, op
   return linear(o, context, p.out);
 }
 
-/** The feed-forward network (book: FeedForward): Linear(E → 4E) → GELU → Linear(4E → E). */
-export function feedForward<T>(o: Ops<T>, x: T, p: FeedForwardParams<T>): T {
-  return linear(o, gelu(o, linear(o, x, p.fc)), p.proj);
+/**
+ * The feed-forward network (book: FeedForward): Linear(E → 4E) → GELU → Linear(4E → E); BERT passes
+ * `geluErf` as the activation (and its own inner width).
+ */
+export function feedForward<T>(o: Ops<T>, x: T, p: FeedForwardParams<T>, activation: (o: Ops<T>, x: T) => T = gelu): T {
+  return linear(o, activation(o, linear(o, x, p.fc)), p.proj);
 }
 
 /** Options of `transformerBlock`. */
@@ -173,6 +187,38 @@ export function transformerBlock<T>(o: Ops<T>, x: T, p: BlockParams<T>, opts: Bl
   const h = multiHeadAttention(o, layerNorm(o, x, p.norm1, eps), p.att, opts);
   const x1 = o.add(x, dropout(o, h, opts.dropRate));
   return o.add(x1, dropout(o, feedForward(o, layerNorm(o, x1, p.norm2, eps), p.ff), opts.dropRate));
+}
+
+/** Options of `postNormBlock`. */
+export interface PostNormBlockOptions<T> extends BlockOptions<T> {
+  /** The feed-forward activation (default `geluErf`, BERT's). */
+  readonly activation?: (o: Ops<T>, x: T) => T;
+}
+
+/**
+ * A post-LayerNorm transformer block (BERT, "Attention Is All You Need"): the LayerNorm comes after each
+ * residual sum, x1 = norm1(x + attention(x)), then norm2(x1 + feedForward(x1)). Bidirectional unless
+ * `causal`; `mask` is the additive padding mask. Dropout (training) on the attention weights and on each
+ * sub-layer's output, as Hugging Face's BertLayer. [B, T, E] → [B, T, E].
+ */
+export function postNormBlock<T>(o: Ops<T>, x: T, p: BlockParams<T>, opts: PostNormBlockOptions<T>): T {
+  const eps = opts.eps ?? LAYER_NORM_EPS;
+  const h = multiHeadAttention(o, x, p.att, { ...opts, causal: opts.causal ?? false });
+  const x1 = layerNorm(o, o.add(dropout(o, h, opts.dropRate), x), p.norm1, eps);
+  const f = feedForward(o, x1, p.ff, opts.activation ?? geluErf);
+  return layerNorm(o, o.add(dropout(o, f, opts.dropRate), x1), p.norm2, eps);
+}
+
+/** float32's lowest value: Hugging Face's additive mask for hidden keys (`torch.finfo(float32).min`). */
+export const MASK_MIN = -3.4028234663852886e38;
+
+/**
+ * The additive padding mask of a 0/1 attention mask [B, T] (1: a token, 0: padding), broadcast over heads
+ * and queries: (1 − m) · MASK_MIN as [B, 1, 1, T] (Hugging Face's extended attention mask).
+ */
+export function paddingMask<T>(o: Ops<T>, attentionMask: T): T {
+  const [B, T] = o.shape(attentionMask);
+  return o.reshape(o.mul(o.sub(1, attentionMask), MASK_MIN), [B, 1, 1, T]);
 }
 
 /** One query row per sequence: which row, and the mask of its scores. */

@@ -51,6 +51,8 @@ export interface FusedOps<T> {
   layerNorm?(x: T, scale: T, shift: T, eps: number): T;
   /** GELU, tanh approximation. */
   gelu?(x: T): T;
+  /** GELU with the exact erf (BERT). */
+  geluErf?(x: T): T;
   /** A Linear layer on input of any rank in one kernel: x @ W (+ b). */
   linear?(x: T, weight: T, bias: T | undefined): T;
   /** Several Linear maps of the same input (attention's Q, K, V as one product): x @ W_i (+ b_i). */

@@ -9,3 +9,4 @@ export * from "./loadWeights";
 export * from "./downloadGpt2";
 export * from "./pretrained";
 export * from "./weightCache";
+export * from "./bertWeights";

@@ -38,7 +38,7 @@ export interface OnnxValue {
 export interface OnnxFusion {
   /** LayerNormalization (opset 17). */
   layerNorm?: boolean;
-  /** Gelu with approximate="tanh" (opset 20). */
+  /** Gelu with approximate="tanh" (opset 20), and the exact Gelu for BERT's erf form. */
   gelu?: boolean;
   /** Linear layers as one MatMul on N-D input, Q/K/V as one MatMul. */
   linear?: boolean;
@@ -74,7 +74,10 @@ export class OnnxOps implements Ops<OnnxValue> {
   ) {
     const f: FusedOps<OnnxValue> = {};
     if (fusion.layerNorm) f.layerNorm = (x, scale, shift, eps) => this.layerNormKernel(x, scale, shift, eps);
-    if (fusion.gelu) f.gelu = (x) => this.node("Gelu", [x], x.dims, { approximate: "tanh" });
+    if (fusion.gelu) {
+      f.gelu = (x) => this.node("Gelu", [x], x.dims, { approximate: "tanh" });
+      f.geluErf = (x) => this.node("Gelu", [x], x.dims); // approximate="none": the exact erf form
+    }
     if (fusion.linear) {
       f.linear = (x, w, b) => this.linearKernel(x, [w], [b])[0];
       f.linears = (x, ws, bs) => this.linearKernel(x, ws, bs);

@@ -9,7 +9,6 @@
  * gathered rows (ScatterND, reduction "add"). Shapes are fixed per graph (batch × seq), which the backward
  * pass of slices and means needs; the forward graph (`buildGptOnnx` with `paramInputs`) keeps them symbolic.
  */
-import type * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "../../errors";
 import { DiffOps, type Tracked } from "../../model/autodiff";
 import { gptForward, readoutOf, type ReadoutKind } from "../../model/gpt";
@@ -56,42 +55,65 @@ export interface TrainingGraph {
   readonly rowGrads: readonly string[];
 }
 
+/** A parameter as the graph builders read it: shape, size and values (a tfjs tensor or an ArrayParam). */
+export interface ParamLike {
+  readonly shape: readonly number[];
+  readonly size: number;
+  dataSync(): ArrayLike<number>;
+}
+
 /** Bytes of float32 parameters. */
-function bytesOf(model: GptLike, names: Iterable<string>): number {
+function bytesOf(params: ReadonlyMap<string, ParamLike>, names: Iterable<string>): number {
   let n = 0;
-  for (const name of names) n += model.params.get(name)!.size * 4;
+  for (const name of names) n += params.get(name)!.size * 4;
   return n;
 }
 
-/**
- * Builds the training graph. Inputs: "input_ids" int32 [B, T], "targets" float [B, C] (one-hot), "row_weights"
- * float [B] (each row's weight in the loss, 1/B for the mean; see `lossTargets`), "readout"
- * float [B, T] for flexible/mean readouts, and the parameters in `paramInputs` by their names. Outputs:
- * "loss" (scalar: the weighted sum of the rows' cross-entropies), "logits" [B, C] and "grad:<name>" for each
- * trainable parameter.
- * @throws ConfigError for unknown parameter names or a model without a head
- */
-export function buildTrainingGraph(model: GptLike, opts: TrainingGraphOptions): TrainingGraph {
-  const cfg = model.cfg;
-  const head = model.params.get("out_head.weight");
-  if (!head) throw new ConfigError('Model has no parameter "out_head.weight"');
-  const classes = head.shape[1] as number;
-  for (const n of opts.trainable) if (!model.params.has(n)) throw new ConfigError(`Model has no parameter "${n}"`);
-  const trainable = new Set(opts.trainable);
-  const frozenNames = [...model.params.keys()].filter((n) => !trainable.has(n));
-  const frozenAsInputs =
-    (opts.frozen ?? (bytesOf(model, frozenNames) > MAX_INITIALIZER_BYTES ? "inputs" : "initializers")) === "inputs";
-  const kind = opts.readout ?? "last";
-  const { batch: B, seq: T } = opts;
+/** Any classifier's training step: its parameters, and its forward pass as the definition runs it. */
+export interface ClassifierTrainingSpec {
+  /** Graph name and doc string. */
+  readonly name: string;
+  readonly docString: string;
+  /** Parameters by name. */
+  readonly params: ReadonlyMap<string, ParamLike>;
+  /** The head's outputs. */
+  readonly classes: number;
+  readonly batch: number;
+  readonly trainable: readonly string[];
+  readonly frozen?: "initializers" | "inputs";
+  /**
+   * Declares the batch's data inputs (token ids, masks, readout weights) on `base` and runs the model
+   * definition under the tape `d` with the parameters of `param`: the logits [batch, classes].
+   */
+  forward(
+    d: DiffOps<OnnxValue>,
+    base: OnnxOps,
+    param: (name: string) => Tracked<OnnxValue> | undefined,
+  ): Tracked<OnnxValue>;
+}
 
-  const g = new OnnxGraphBuilder("gpt_train");
+/**
+ * Builds the training graph of any classifier definition: inputs "targets" float [B, C] (one-hot),
+ * "row_weights" float [B], the data inputs `forward` declares and the parameters in `paramInputs`; outputs
+ * "loss", "logits" and "grad:<name>" (with "ids:<name>" for embedding row gradients, see TrainingGraph).
+ * @throws ConfigError for unknown parameter names
+ */
+export function buildClassifierTrainingGraph(spec: ClassifierTrainingSpec): Omit<TrainingGraph, "takesReadout"> {
+  const { params, classes, batch: B } = spec;
+  for (const n of spec.trainable) if (!params.has(n)) throw new ConfigError(`Model has no parameter "${n}"`);
+  const trainable = new Set(spec.trainable);
+  const frozenNames = [...params.keys()].filter((n) => !trainable.has(n));
+  const frozenAsInputs =
+    (spec.frozen ?? (bytesOf(params, frozenNames) > MAX_INITIALIZER_BYTES ? "inputs" : "initializers")) === "inputs";
+
+  const g = new OnnxGraphBuilder(spec.name);
   // LayerNorm and GELU forward on ONNX Runtime's kernels (their backward passes: layers.ts, by hand).
   const base = new OnnxOps(g, { layerNorm: true, gelu: true });
   const d = new DiffOps(base);
   const paramInputs: string[] = [];
   const made = new Map<string, Tracked<OnnxValue>>();
   const lookup = (name: string): Tracked<OnnxValue> | undefined => {
-    const t: tf.Tensor | undefined = model.params.get(name);
+    const t = params.get(name);
     if (!t) return undefined;
     let v = made.get(name);
     if (!v) {
@@ -105,14 +127,12 @@ export function buildTrainingGraph(model: GptLike, opts: TrainingGraphOptions): 
     return v;
   };
 
-  const ids = d.lift(base.input("input_ids", OnnxDataType.INT32, [B, T]));
   const targets = d.lift(base.input("targets", OnnxDataType.FLOAT, [B, classes]));
   // Each row's weight in the loss: 1/B for the book's mean; 0 for an ignored label; ÷ the accumulation steps.
   const rowWeights = d.lift(base.input("row_weights", OnnxDataType.FLOAT, [B]));
-  const readout = readoutOf(kind, () => d.lift(base.input("readout", OnnxDataType.FLOAT, [B, T])));
-  const logits = gptForward(d, lookup, cfg, ids, { head: true, readout, causal: opts.causal ?? true });
+  const logits = spec.forward(d, base, lookup);
   const loss = crossEntropy(d, logits, targets, rowWeights);
-  const names = opts.trainable.filter((n) => lookup(n));
+  const names = spec.trainable.filter((n) => lookup(n));
   const grads = d.gradOrRows(
     loss,
     names.map((n) => made.get(n)!),
@@ -125,13 +145,43 @@ export function buildTrainingGraph(model: GptLike, opts: TrainingGraphOptions): 
     if (typeof grad === "object" && "rows" in grad) {
       rowGrads.push(n);
       const [N] = numericDims([dimProduct(base.shape(grad.ids))], "an embedding's ids");
-      const E = model.params.get(n)!.shape[1] as number;
+      const E = params.get(n)!.shape[1];
       base.output(base.reshape(grad.rows, [N, E]), `grad:${n}`);
       base.output(base.reshape(grad.ids, [N]), `ids:${n}`);
     } else base.output(grad, `grad:${n}`);
   });
-  const bytes = g.build({ docString: `GPT classifier training step (${kind} readout, ${B}x${T})`, opset: ONNX_OPSET });
-  return { bytes, paramInputs, takesReadout: kind === "flexible" || kind === "mean", classes, rowGrads };
+  const bytes = g.build({ docString: spec.docString, opset: ONNX_OPSET });
+  return { bytes, paramInputs, classes, rowGrads };
+}
+
+/**
+ * Builds the training graph of a GPT classifier. Inputs: "input_ids" int32 [B, T], "targets" float [B, C] (one-hot), "row_weights"
+ * float [B] (each row's weight in the loss, 1/B for the mean; see `lossTargets`), "readout"
+ * float [B, T] for flexible/mean readouts, and the parameters in `paramInputs` by their names. Outputs:
+ * "loss" (scalar: the weighted sum of the rows' cross-entropies), "logits" [B, C] and "grad:<name>" for each
+ * trainable parameter.
+ * @throws ConfigError for unknown parameter names or a model without a head
+ */
+export function buildTrainingGraph(model: GptLike, opts: TrainingGraphOptions): TrainingGraph {
+  const head = model.params.get("out_head.weight");
+  if (!head) throw new ConfigError('Model has no parameter "out_head.weight"');
+  const kind = opts.readout ?? "last";
+  const { batch: B, seq: T } = opts;
+  const graph = buildClassifierTrainingGraph({
+    name: "gpt_train",
+    docString: `GPT classifier training step (${kind} readout, ${B}x${T})`,
+    params: model.params,
+    classes: head.shape[1] as number,
+    batch: B,
+    trainable: opts.trainable,
+    frozen: opts.frozen,
+    forward: (d, base, lookup) => {
+      const ids = d.lift(base.input("input_ids", OnnxDataType.INT32, [B, T]));
+      const readout = readoutOf(kind, () => d.lift(base.input("readout", OnnxDataType.FLOAT, [B, T])));
+      return gptForward(d, lookup, model.cfg, ids, { head: true, readout, causal: opts.causal ?? true });
+    },
+  });
+  return { ...graph, takesReadout: kind === "flexible" || kind === "mean" };
 }
 
 /**

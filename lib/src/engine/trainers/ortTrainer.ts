@@ -25,7 +25,14 @@ import {
   type OrtSession,
 } from "../runtime/onnxRuntime";
 import { ParallelAdamW } from "./parallelAdamW";
-import { addRowGradient, buildTrainingGraph, lossTargets, MAX_INITIALIZER_BYTES } from "../onnx/trainingGraph";
+import {
+  addRowGradient,
+  buildTrainingGraph,
+  lossTargets,
+  MAX_INITIALIZER_BYTES,
+  type ParamLike,
+  type TrainingGraph,
+} from "../onnx/trainingGraph";
 import type { StepOptions } from "./runnerTypes";
 
 type OrtTensor = InstanceType<OrtModule["Tensor"]>;
@@ -55,6 +62,67 @@ export interface OrtTrainerOptions {
   padTokenId?: number;
   /** ONNX Runtime intra-op threads (default: one per core). */
   threads?: number;
+  /**
+   * Clip the gradients' global 2-norm to this before each step (PyTorch's `clip_grad_norm_`: every gradient
+   * times min(1, max / (norm + 1e-6))); default: no clipping.
+   */
+  maxGradNorm?: number;
+}
+
+/** A batch's data input of the graphs: values and dims. */
+export interface DataFeed {
+  readonly data: Float32Array | Int32Array;
+  readonly dims: readonly number[];
+}
+
+/**
+ * The model-specific part of native training: the parameters, the graphs of the model definition and the
+ * batch's data inputs. GPT's (`gptNativeSpec`) and BERT's (engine/trainers/bertRunner.ts) implement it.
+ */
+export interface NativeClassifierSpec {
+  readonly params: ReadonlyMap<string, ParamLike>;
+  /** The head's outputs. */
+  readonly classes: number;
+  /** The forward graph: the data inputs and `paramInputs` → "logits" [batch, classes]. */
+  forwardGraph(paramInputs: readonly string[]): Uint8Array;
+  /** The training graph of one batch shape (trainingGraph.ts). */
+  trainingGraph(opts: {
+    batch: number;
+    seq: number;
+    trainable: readonly string[];
+    frozen: "initializers" | "inputs";
+  }): TrainingGraph;
+  /** The batch's data inputs (token ids, masks; readout weights when the graph takes them). */
+  dataFeeds(batch: IdsBatch, takesReadout: boolean): Record<string, DataFeed>;
+}
+
+/** GPT-2's part of native training (the classifier's readout and causal mask). */
+export function gptNativeSpec(model: OrtTrainerModel, opts: OrtTrainerOptions = {}): NativeClassifierSpec {
+  const readout = opts.readout ?? "last";
+  return {
+    params: model.params,
+    classes: model.params.get("out_head.weight")!.shape[1] as number,
+    forwardGraph: (paramInputs) => buildGptOnnx(model, { head: true, readout, causal: opts.causal, paramInputs }),
+    trainingGraph: (o) => buildTrainingGraph(model, { ...o, readout, causal: opts.causal }),
+    dataFeeds: (batch, takesReadout) => {
+      const B = batch.batchSize,
+        T = batch.inputIds.length / B;
+      const feeds: Record<string, DataFeed> = { input_ids: { data: batch.inputIds, dims: [B, T] } };
+      const w = takesReadout ? readoutWeights(readout, batch.inputIds, B, { padTokenId: opts.padTokenId }) : undefined;
+      if (w) feeds.readout = { data: w, dims: [B, T] };
+      return feeds;
+    },
+  };
+}
+
+/** Scales gradients in place to a global 2-norm of at most `max` (PyTorch's clip_grad_norm_). @returns the norm before */
+export function clipGradNorm(grads: readonly Float32Array[], max: number): number {
+  let sq = 0;
+  for (const g of grads) for (let i = 0; i < g.length; i++) sq += g[i] * g[i];
+  const norm = Math.sqrt(sq);
+  const coef = Math.min(1, max / (norm + 1e-6));
+  if (coef < 1) for (const g of grads) for (let i = 0; i < g.length; i++) g[i] *= coef;
+  return norm;
 }
 
 /** A GPTModel as the trainer sees it: parameters by name, dropout rate. */
@@ -70,23 +138,25 @@ export function ortTrainerIneligibility(model: OrtTrainerModel): string | undefi
   return undefined;
 }
 
-/** Trains a GPT classifier's parameters on ONNX Runtime. Create with `OrtTrainer.create`. */
+/** Trains a classifier's parameters on ONNX Runtime. Create with `OrtTrainer.create` (GPT) or `OrtTrainer.createFor`. */
 export class OrtTrainer {
   private readonly trainSessions = new Map<string, TrainSession>();
   private stepCount = 0;
   private dirty = false;
   /** Where the last step's time went, in seconds: ONNX Runtime's forward and backward pass, and AdamW. */
   lastStepSeconds = { graph: 0, optimizer: 0 };
+  /** The gradients' global norm at the last step (before clipping), when `maxGradNorm` is set. */
+  lastGradNorm: number | undefined;
 
   private constructor(
     private readonly ort: OrtModule,
-    private readonly model: OrtTrainerModel,
+    private readonly spec: NativeClassifierSpec,
     /** The trained parameters, their gradient buffers and AdamW state. */
     private readonly opt: ParallelAdamW,
     /** Frozen parameters fed as inputs (large models only), as Float32Arrays. */
     private readonly frozenInputs: ReadonlyMap<string, Float32Array>,
     private readonly forward: OrtSession,
-    private readonly opts: OrtTrainerOptions & { readout: ReadoutKind },
+    private readonly opts: OrtTrainerOptions,
   ) {}
 
   /**
@@ -97,27 +167,34 @@ export class OrtTrainer {
   static async create(model: OrtTrainerModel, opts: OrtTrainerOptions = {}): Promise<OrtTrainer> {
     const reason = ortTrainerIneligibility(model);
     if (reason) throw new ConfigError(`The ONNX Runtime trainer cannot train this model: ${reason}`);
+    return OrtTrainer.createFor(gptNativeSpec(model, opts), opts);
+  }
+
+  /**
+   * The trainer of any classifier definition (`spec`): copies the trainable parameters (default: those whose
+   * tfjs variable is trainable) and opens the forward session.
+   * @throws ConfigError for unknown names or nothing to train; Error when onnxruntime-node is unavailable
+   */
+  static async createFor(spec: NativeClassifierSpec, opts: OrtTrainerOptions = {}): Promise<OrtTrainer> {
+    const ort = loadOnnxRuntime();
+    if (!ort) throw new ConfigError(`onnxruntime-node is unavailable (${onnxRuntimeUnavailableReason()})`);
+    const params = spec.params;
     const trainable = new Set(
-      opts.trainable ?? [...model.params].filter(([, t]) => (t as tf.Variable).trainable === true).map(([n]) => n),
+      opts.trainable ?? [...params].filter(([, t]) => (t as Partial<tf.Variable>).trainable === true).map(([n]) => n),
     );
-    for (const n of trainable) if (!model.params.has(n)) throw new ConfigError(`Model has no parameter "${n}"`);
+    for (const n of trainable) if (!params.has(n)) throw new ConfigError(`Model has no parameter "${n}"`);
     if (!trainable.size) throw new ConfigError("Nothing to train: no parameter is trainable");
-    const copy = (n: string) => Float32Array.from(model.params.get(n)!.dataSync());
+    if (opts.maxGradNorm !== undefined && !(opts.maxGradNorm > 0))
+      throw new ConfigError(`maxGradNorm must be a positive number, got ${opts.maxGradNorm}`);
+    const copy = (n: string) => Float32Array.from(params.get(n)!.dataSync());
     const opt = new ParallelAdamW(new Map([...trainable].map((n) => [n, copy(n)])));
-    const frozen = [...model.params.keys()].filter((n) => !trainable.has(n));
-    const frozenBytes = frozen.reduce((a, n) => a + model.params.get(n)!.size * 4, 0);
+    const frozen = [...params.keys()].filter((n) => !trainable.has(n));
+    const frozenBytes = frozen.reduce((a, n) => a + params.get(n)!.size * 4, 0);
     const frozenInputs = new Map(frozenBytes > MAX_INITIALIZER_BYTES ? frozen.map((n) => [n, copy(n)]) : []);
-    const all = { ...opts, readout: opts.readout ?? "last" };
-    const forward = await createOrtSession(
-      buildGptOnnx(model, {
-        head: true,
-        readout: all.readout,
-        causal: opts.causal,
-        paramInputs: [...trainable, ...frozenInputs.keys()],
-      }),
-      { threads: opts.threads },
-    );
-    return new OrtTrainer(loadOnnxRuntime()!, model, opt, frozenInputs, forward, all);
+    const forward = await createOrtSession(spec.forwardGraph([...trainable, ...frozenInputs.keys()]), {
+      threads: opts.threads,
+    });
+    return new OrtTrainer(ort, spec, opt, frozenInputs, forward, opts);
   }
 
   /** Names of the trained parameters. */
@@ -141,17 +218,13 @@ export class OrtTrainer {
       : new this.ort.Tensor("float32", data, dims);
   }
 
-  /** Inputs shared by both sessions: token ids, parameters, readout weights. */
+  /** Inputs shared by both sessions: the batch's data (token ids, masks, readout weights), parameters. */
   private feeds(batch: IdsBatch, withReadout: boolean): Record<string, OrtTensor> {
-    const B = batch.batchSize,
-      T = batch.inputIds.length / B;
-    const feeds: Record<string, OrtTensor> = { input_ids: this.tensor(batch.inputIds, [B, T]) };
-    for (const n of this.opt.names()) feeds[n] = this.tensor(this.opt.param(n), this.model.params.get(n)!.shape);
-    for (const [n, v] of this.frozenInputs) feeds[n] = this.tensor(v, this.model.params.get(n)!.shape);
-    const w = withReadout
-      ? readoutWeights(this.opts.readout, batch.inputIds, B, { padTokenId: this.opts.padTokenId })
-      : undefined;
-    if (w) feeds.readout = this.tensor(w, [B, T]);
+    const feeds: Record<string, OrtTensor> = {};
+    for (const [n, f] of Object.entries(this.spec.dataFeeds(batch, withReadout)))
+      feeds[n] = this.tensor(f.data, f.dims);
+    for (const n of this.opt.names()) feeds[n] = this.tensor(this.opt.param(n), this.spec.params.get(n)!.shape);
+    for (const [n, v] of this.frozenInputs) feeds[n] = this.tensor(v, this.spec.params.get(n)!.shape);
     return feeds;
   }
 
@@ -159,12 +232,10 @@ export class OrtTrainer {
     const key = `${B}x${T}`;
     let session = this.trainSessions.get(key);
     if (!session) {
-      const graph = buildTrainingGraph(this.model, {
+      const graph = this.spec.trainingGraph({
         batch: B,
         seq: T,
         trainable: this.opt.names(),
-        readout: this.opts.readout,
-        causal: this.opts.causal,
         frozen: this.frozenInputs.size ? "inputs" : "initializers",
       });
       // No spinning: AdamW (two threads) runs between this session's runs.
@@ -174,7 +245,7 @@ export class OrtTrainer {
         rowGrads: new Map(
           graph.rowGrads.map((n) => [
             n,
-            { rows: new Float32Array(B * T * this.model.cfg.embDim), ids: new Int32Array(B * T) },
+            { rows: new Float32Array(B * T * this.spec.params.get(n)!.shape[1]), ids: new Int32Array(B * T) },
           ]),
         ),
       };
@@ -198,7 +269,7 @@ export class OrtTrainer {
   ): Promise<number> {
     const B = batch.batchSize,
       T = batch.inputIds.length / B;
-    const C = this.model.params.get("out_head.weight")!.shape[1] as number;
+    const C = this.spec.classes;
     const { session, takesReadout, rowGrads } = await this.trainSession(B, T);
     const feeds = this.feeds(batch, takesReadout);
     const { targets, rowWeights } = lossTargets(labels, C, opts);
@@ -211,10 +282,10 @@ export class OrtTrainer {
     for (const n of this.opt.names()) {
       const rows = rowGrads.get(n);
       if (rows) {
-        fetches[`grad:${n}`] = this.tensor(rows.rows, [rows.ids.length, this.model.cfg.embDim]);
+        fetches[`grad:${n}`] = this.tensor(rows.rows, [rows.ids.length, this.spec.params.get(n)!.shape[1]]);
         fetches[`ids:${n}`] = this.tensor(rows.ids, [rows.ids.length]);
       } else {
-        fetches[`grad:${n}`] = this.tensor(this.opt.gradOutput(n), this.model.params.get(n)!.shape);
+        fetches[`grad:${n}`] = this.tensor(this.opt.gradOutput(n), this.spec.params.get(n)!.shape);
       }
     }
     const t0 = performance.now();
@@ -224,9 +295,14 @@ export class OrtTrainer {
     // Embedding tables: the dense gradient is zeros plus the rows read (PyTorch's dense embedding gradient).
     for (const [n, rows] of rowGrads) {
       const dense = this.opt.accumulating ? this.opt.grad(n) : this.opt.grad(n).fill(0);
-      addRowGradient(dense, rows.rows, rows.ids, this.model.cfg.embDim);
+      addRowGradient(dense, rows.rows, rows.ids, this.spec.params.get(n)!.shape[1]);
     }
     if (opts.update ?? true) {
+      if (this.opts.maxGradNorm !== undefined)
+        this.lastGradNorm = clipGradNorm(
+          this.opt.names().map((n) => this.opt.grad(n)),
+          this.opts.maxGradNorm,
+        );
       this.stepCount++;
       await this.opt.step(this.stepCount, optim);
       this.dirty = true;
@@ -241,12 +317,15 @@ export class OrtTrainer {
     return out.logits.data as Float32Array;
   }
 
-  /** Writes the trained values into the model's variables (before saving or using the model itself). */
+  /** Writes the trained values into the model's parameters (tfjs variables, or arrays) before saving or using it. */
   syncToModel(): void {
     if (!this.dirty) return;
     for (const n of this.opt.names()) {
-      const v = this.model.params.get(n) as tf.Variable;
-      tf.tidy(() => v.assign(tf.tensor(this.opt.param(n), v.shape)));
+      const v = this.spec.params.get(n) as ParamLike & Partial<tf.Variable> & { data?: Float32Array };
+      if (typeof v.assign === "function") {
+        const assign = v.assign.bind(v);
+        tf.tidy(() => assign(tf.tensor(this.opt.param(n), v.shape as number[])));
+      } else if (v.data instanceof Float32Array) v.data.set(this.opt.param(n));
     }
     this.dirty = false;
   }
