@@ -46,6 +46,8 @@ export {
 // 6.3 Data loaders: the tokenizer, SpamDataset, DataLoader
 export { getTokenizer, textToTokenIds, tokenIdsToText, PAD_TOKEN_ID, END_OF_TEXT, type Tokenizer } from "./tokenizer";
 export { SpamDataset, type SpamDatasetOptions } from "./data/spamDataset";
+// BERT's WordPiece tokenizer (the IMDb chapter's bert-base-uncased): [CLS] … [SEP], truncation, padding
+export { BertTokenizer, bertTokenizerJson, type BertEncodeOptions, type BertEncodedBatch } from "./bertTokenizer";
 export { DataLoader, batchTensors, type Batch, type DataLoaderOptions } from "./data/dataLoader";
 
 // 6.4 The pretrained GPT-2: configurations, the model, loading its weights, generating text

@@ -154,6 +154,40 @@ for (const [how, wrap] of [
         [rand([2, 5, E]), rand([E, E]), rand([E, E]), rand([E, E]), rand([E, E]), rand([E])],
       );
     }
+    // BERT's post-LayerNorm block with a padding mask (the last two keys of row 1 hidden).
+    const keep = tf.tensor2d([1, 1, 1, 1, 1, 1, 1, 1, 0, 0], [2, 5]);
+    checkVjp(
+      "postNormBlock with a padding mask",
+      fn((o, [x, wq, wk, wv, wo, s1, b1, wf, wp, s2, b2]) => {
+        const mask = layers.paddingMask(o, o instanceof DiffOps ? o.lift(keep) : (keep as unknown as typeof x));
+        return layers.postNormBlock(
+          o,
+          x,
+          {
+            att: { query: { weight: wq }, key: { weight: wk }, value: { weight: wv }, out: { weight: wo } },
+            norm1: { scale: s1, shift: b1 },
+            ff: { fc: { weight: wf }, proj: { weight: wp } },
+            norm2: { scale: s2, shift: b2 },
+          },
+          { nHeads: 2, mask, eps: 1e-12 },
+        );
+      }),
+      [
+        rand([2, 5, E]),
+        rand([E, E]),
+        rand([E, E]),
+        rand([E, E]),
+        rand([E, E]),
+        rand([E], 0.5, 1.5),
+        rand([E]),
+        rand([E, 2 * E]),
+        rand([2 * E, E]),
+        rand([E], 0.5, 1.5),
+        rand([E]),
+      ],
+      1e-3,
+    );
+    keep.dispose();
   });
 }
 
