@@ -159,7 +159,8 @@ for (const [how, wrap] of [
     checkVjp(
       "postNormBlock with a padding mask",
       fn((o, [x, wq, wk, wv, wo, s1, b1, wf, wp, s2, b2]) => {
-        const mask = layers.paddingMask(o, o instanceof DiffOps ? o.lift(keep) : (keep as unknown as typeof x));
+        const m = (o instanceof DiffOps ? o.lift(keep) : keep) as unknown as typeof x;
+        const mask = layers.paddingMask(o, m);
         return layers.postNormBlock(
           o,
           x,
