@@ -7,6 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { ConfigError, ShapeMismatchError } from "../errors";
 import { bertForward, bertParameterShapes, validateBertConfig, type BertConfig } from "./bert";
 import { PROMPT_PARAM } from "./gpt";
+import { randomPromptIds } from "./promptTuning";
 import { TfjsOps } from "./tfjsOps";
 
 /** How a BertModel is created. */
@@ -120,4 +121,40 @@ export class BertModel {
     this.params.clear();
     this.ops.dispose();
   }
+}
+
+/** Options of `addBertSoftPrompt`. */
+export interface BertSoftPromptOptions {
+  /** Virtual tokens (default 20, the chapter's). */
+  numTokens?: number;
+  /** Initialise from these vocabulary ids' word embeddings (default: `numTokens` random ids, seeded). */
+  initIds?: readonly number[];
+  /** Seed of the random ids (default 42, the chapter's `np.random.seed(42)`; tfjs's stream, not torch's). */
+  seed?: number;
+}
+
+/**
+ * Adds the fine-tuning chapter's soft prompt to a BERT: one trainable parameter `prompt_embeddings` [1, n, E]
+ * holding the word embeddings of n vocabulary ids (`torch.randint(0, vocab_size, (n,))` there), which the
+ * definition puts in front of the token embeddings, [CLS] included. @returns the ids it was initialised from
+ * @throws ConfigError for a bad count or id, no room left in the positions, or a prompt already there
+ */
+export function addBertSoftPrompt(model: BertModel, opts: BertSoftPromptOptions = {}): number[] {
+  if (model.params.has(PROMPT_PARAM)) throw new ConfigError("The model already has a soft prompt");
+  const V = model.cfg.vocabSize;
+  const ids = opts.initIds ? [...opts.initIds] : randomPromptIds(V, opts.numTokens ?? 20, opts.seed ?? 42);
+  const n = ids.length;
+  if (!(n > 0 && (opts.numTokens === undefined || opts.numTokens === n)))
+    throw new ConfigError(`A soft prompt needs ${opts.numTokens ?? "at least 1"} initial ids, got ${n}`);
+  if (n + 2 > model.cfg.maxPositionEmbeddings)
+    throw new ConfigError(
+      `${n} virtual tokens leave no room for [CLS] and [SEP] in ${model.cfg.maxPositionEmbeddings} positions`,
+    );
+  for (const id of ids)
+    if (!(Number.isInteger(id) && id >= 0 && id < V)) throw new ConfigError(`Token id ${id} is outside [0, ${V})`);
+  tf.tidy(() => {
+    const rows = tf.gather(model.param("bert.embeddings.word_embeddings.weight"), tf.tensor1d(ids, "int32"));
+    model.params.set(PROMPT_PARAM, tf.keep(tf.variable(rows.reshape([1, n, model.cfg.hiddenSize]), true)));
+  });
+  return ids;
 }

@@ -16,3 +16,5 @@ export * from "./lora";
 export * from "./promptTuning";
 export * from "./adapterClassifier";
 export * from "./experiments";
+// BERT: prompt tuning as the IMDb fine-tuning chapter does it (the runner itself: llm-spam-classifier/engine).
+export * from "./bertPromptTuning";
