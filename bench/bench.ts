@@ -21,6 +21,8 @@
  *     (`ratio lora_step`), the prompt-tuning step (`ratio prompt_step`) and the LoRA chapter estimated from the
  *     book's units on both sides (`ratio lora_chapter_estimate`). `--skip-peft` (and `--quick`) skip them,
  *     `--only-peft` runs only them.
+ *  7. `--bert` (alone: the other rows are not run): bert-base-uncased, batch 8 × 256, the training step with every
+ *     parameter and the evaluation forward beside PyTorch's (bench/bertBench.ts): `ratio bert_step`, `ratio bert_forward`.
  * Prints per-phase times, GFLOP/s, peak RSS and `ratio` lines; writes bench/results/bench-<plan>-<time>.json.
  * Quick mode (--quick) runs 10 train batches, 2 val, 2 test, 1 epoch through the same code (< 10 min).
  */
@@ -31,6 +33,7 @@ import * as path from "node:path";
 import { DataLoader, getSettings, prepareSpamData, SMS_SPAM_ZIP, tf } from "llm-spam-classifier";
 import { onnxRuntimeVersion } from "llm-spam-classifier/engine";
 import type { ChapterResult, ChapterSpec } from "./chapterRun";
+import { benchBert } from "./bertBench";
 import { describeMachine } from "./machine";
 import { measureOrtMatmul } from "./ortMatmul";
 import {
@@ -92,6 +95,30 @@ async function main(): Promise<void> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "llm-bench-"));
   const tAll = performance.now();
   try {
+    if (process.argv.includes("--bert")) {
+      const bert = benchBert(work, {
+        reps: plan.peftStepReps,
+        forwardReps: plan.peftForwardReps,
+        seed: SEED,
+        allowSlowTorch: process.argv.includes("--allow-slow-torch"),
+      });
+      console.log("");
+      for (const line of bert.lines) console.log(line);
+      const outDir = path.join(__dirname, "results");
+      fs.mkdirSync(outDir, { recursive: true });
+      const date = new Date().toISOString();
+      const file = path.join(outDir, `bench-bert-${plan.name}-${date.replace(/[:.]/g, "-")}.json`);
+      fs.writeFileSync(
+        file,
+        JSON.stringify(
+          { date, plan: plan.name, machine, bert, loadAverage: { start: loadStart, end: os.loadavg() } },
+          null,
+          1,
+        ),
+      );
+      console.log(`Report: ${file}`);
+      return;
+    }
     // Data (ch. 6.2–6.3) through our own pipeline, from the dataset copy that ships with the package.
     const data = await prepareSpamData(dataDir, {
       urls: process.env.SMS_SPAM_URL ? settings.smsSpamUrls : [SMS_SPAM_ZIP],
