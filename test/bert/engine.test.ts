@@ -15,27 +15,28 @@ before(async () => {
   await initBackend();
 });
 
-test("the ONNX forward graph of the tiny BERT gives PyTorch's logits within 1e-4", async (t) => {
-  const ort = loadOnnxRuntime();
-  if (!ort) return t.skip("onnxruntime-node unavailable");
-  const { model } = loadBertModel(BERT_FIXTURES);
-  const session = await createOrtSession(buildBertOnnx(model), { threads: 1 });
-  try {
-    for (let i = 0; i < ref.batches.length; i++) {
-      const b = fixtureBatch(ref, i);
-      const dims = [b.batchSize, b.seqLen];
-      const out = await session.run({
-        input_ids: new ort.Tensor("int32", b.inputIds, dims),
-        attention_mask: new ort.Tensor("float32", attentionMaskOf(b.inputIds), dims),
-      });
-      const d = maxAbsDiff(out.logits.data as Float32Array, ref.logits[i].flat());
-      assert.ok(d <= 1e-4, `batch ${i}: max |Δ| ${d}`);
+for (const fusedAttention of [true, false])
+  test(`the ONNX forward graph of the tiny BERT gives PyTorch's logits within 1e-4 (${fusedAttention ? "fused attention kernel" : "composite attention"})`, async (t) => {
+    const ort = loadOnnxRuntime();
+    if (!ort) return t.skip("onnxruntime-node unavailable");
+    const { model } = loadBertModel(BERT_FIXTURES);
+    const session = await createOrtSession(buildBertOnnx(model, { fusedAttention }), { threads: 1 });
+    try {
+      for (let i = 0; i < ref.batches.length; i++) {
+        const b = fixtureBatch(ref, i);
+        const dims = [b.batchSize, b.seqLen];
+        const out = await session.run({
+          input_ids: new ort.Tensor("int32", b.inputIds, dims),
+          attention_mask: new ort.Tensor("float32", attentionMaskOf(b.inputIds), dims),
+        });
+        const d = maxAbsDiff(out.logits.data as Float32Array, ref.logits[i].flat());
+        assert.ok(d <= 1e-4, `batch ${i}: max |Δ| ${d}`);
+      }
+    } finally {
+      await session.release();
+      model.dispose();
     }
-  } finally {
-    await session.release();
-    model.dispose();
-  }
-});
+  });
 
 test("createBertRunner trains every parameter natively: PyTorch's losses over 3 AdamW steps and logits after, within 1e-4", async (t) => {
   if (!loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");

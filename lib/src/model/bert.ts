@@ -235,13 +235,15 @@ export function bertForward<T>(
 ): T {
   let x = bertEmbed(o, param, cfg, ids, opts);
   const prompt = param(PROMPT_PARAM);
-  let mask = opts.attentionMask ? paddingMask(o, opts.attentionMask) : undefined; // [B, 1, 1, T]
   // The prompt's positions are visible to every token (the chapter's ones in front of the attention mask).
-  if (mask && prompt) mask = o.pad(mask, 3, o.shape(prompt)[o.shape(prompt).length - 2] as number, 0);
+  const n = prompt ? (o.shape(prompt)[o.shape(prompt).length - 2] as number) : 0;
+  const keyMask = opts.attentionMask && n ? o.sub(1, o.pad(o.sub(1, opts.attentionMask), 1, n, 0)) : opts.attentionMask;
+  const mask = keyMask ? paddingMask(o, keyMask) : undefined; // [B, 1, 1, T]
   for (let i = 0; i < cfg.numHiddenLayers; i++)
     x = postNormBlock(o, x, bertLayerParams(param, i), {
       nHeads: cfg.numAttentionHeads,
       mask,
+      keyMask,
       eps: cfg.layerNormEps,
       dropRate: opts.dropRate,
     });

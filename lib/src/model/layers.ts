@@ -134,6 +134,11 @@ export interface AttentionOptions<T> {
   readonly causal?: boolean;
   /** Additive mask added to the scores (broadcast to [B, H, T, T]), e.g. BERT's padding mask. */
   readonly mask?: T;
+  /**
+   * The same padding as a 0/1 mask of the keys [B, T] (1: attend), for an engine's fused kernel
+   * (`maskedSelfAttention`); the composite uses `mask`, which must say the same.
+   */
+  readonly keyMask?: T;
   /** Dropout on the attention weights (training). */
   readonly dropRate?: number;
 }
@@ -151,6 +156,8 @@ export function multiHeadAttention<T>(o: Ops<T>, x: T, p: AttentionParams<T>, op
   const lora = !!(p.query.lora || p.key.lora || p.value.lora || p.out.lora);
   if (causal && !opts.mask && !((opts.dropRate ?? 0) > 0) && !lora && o.fused?.causalSelfAttention)
     return o.fused.causalSelfAttention(x, p, H);
+  if (!causal && opts.keyMask && !((opts.dropRate ?? 0) > 0) && !lora && o.fused?.maskedSelfAttention)
+    return o.fused.maskedSelfAttention(x, p, H, opts.keyMask);
   const [q, k, v] =
     o.fused?.linears && !lora
       ? o.fused.linears(x, [p.query.weight, p.key.weight, p.value.weight], [p.query.bias, p.key.bias, p.value.bias])

@@ -59,6 +59,11 @@ export interface FusedOps<T> {
   linears?(x: T, weights: readonly T[], biases: readonly (T | undefined)[]): T[];
   /** Causal multi-head self-attention with its output projection (no query pick, extra mask or dropout). */
   causalSelfAttention?(x: T, p: AttentionParams<T>, nHeads: number): T;
+  /**
+   * Bidirectional multi-head self-attention with its output projection, the keys masked by a 0/1 mask
+   * [B, T] (BERT's padding; no dropout).
+   */
+  maskedSelfAttention?(x: T, p: AttentionParams<T>, nHeads: number, keyMask: T): T;
 }
 
 /** The primitives, over a tensor type `T`. */

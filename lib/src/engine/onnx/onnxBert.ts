@@ -43,12 +43,17 @@ function paramLookup(ops: OnnxOps, model: BertWeights, inputs: ReadonlySet<strin
 
 /**
  * The forward graph of a BERT classifier (symbolic batch and sequence): ModelProto bytes, opset 20.
- * @param paramInputs parameters fed at every run (e.g. those being trained) instead of initializers
+ * @param opts `paramInputs`: parameters fed at every run (e.g. those being trained) instead of initializers;
+ *   `fusedAttention`: ONNX Runtime's contrib Attention kernel (default true) or the composite
  */
-export function buildBertOnnx(model: BertWeights, opts: { paramInputs?: Iterable<string> } = {}): Uint8Array {
+export function buildBertOnnx(
+  model: BertWeights,
+  opts: { paramInputs?: Iterable<string>; fusedAttention?: boolean } = {},
+): Uint8Array {
   bertClasses(model);
   const g = new OnnxGraphBuilder("bert_classifier");
-  const ops = new OnnxOps(g, { layerNorm: true, gelu: true, linear: true });
+  // Attention as ONNX Runtime's fused kernel with the padding as its raw key mask (tested equal to the composite).
+  const ops = new OnnxOps(g, { layerNorm: true, gelu: true, linear: true, attention: opts.fusedAttention ?? true });
   const ids = ops.input("input_ids", OnnxDataType.INT32, ["batch", "seq"]);
   const attentionMask = ops.input("attention_mask", OnnxDataType.FLOAT, ["batch", "seq"]);
   const logits = bertForward(ops, paramLookup(ops, model, new Set(opts.paramInputs)), model.cfg, ids, {

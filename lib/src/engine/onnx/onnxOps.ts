@@ -82,7 +82,10 @@ export class OnnxOps implements Ops<OnnxValue> {
       f.linear = (x, w, b) => this.linearKernel(x, [w], [b])[0];
       f.linears = (x, ws, bs) => this.linearKernel(x, ws, bs);
     }
-    if (fusion.attention) f.causalSelfAttention = (x, p, nHeads) => this.attentionKernel(x, p, nHeads);
+    if (fusion.attention) {
+      f.causalSelfAttention = (x, p, nHeads) => this.attentionKernel(x, p, nHeads);
+      f.maskedSelfAttention = (x, p, nHeads, keyMask) => this.attentionKernel(x, p, nHeads, keyMask);
+    }
     this.fused = Object.keys(f).length ? f : undefined;
   }
 
@@ -403,30 +406,34 @@ export class OnnxOps implements Ops<OnnxValue> {
     return outs.map((name, i) => ({ name, dims: [...lead, cols[i]], type: OnnxDataType.FLOAT }));
   }
 
-  /** ONNX Runtime's contrib Attention: Q/K/V projection, causal softmax and context in one kernel, then out_proj. */
-  private attentionKernel(x: OnnxValue, p: AttentionParams<OnnxValue>, nHeads: number): OnnxValue {
+  /**
+   * ONNX Runtime's contrib Attention: Q/K/V projection, softmax and context in one kernel, then out_proj; causal,
+   * or bidirectional with the keys masked by a 0/1 `keyMask` [B, T] (the kernel's raw mask: hidden keys get
+   * -10000, whose exp is 0 in float32 as the composite's float32-min). Constant weights are packed once at
+   * serialisation; weights fed as inputs are concatenated in the graph.
+   */
+  private attentionKernel(x: OnnxValue, p: AttentionParams<OnnxValue>, nHeads: number, keyMask?: OnnxValue): OnnxValue {
     const E = x.dims[2] as number;
-    const ws = [p.query.weight, p.key.weight, p.value.weight];
-    if (!ws.every((w) => w.data)) throw new ConfigError("the fused attention kernel needs constant weights");
-    const w = this.initializer(this.g.fresh("qkv_weight"), [E, 3 * E], () =>
-      concatColumns(
-        ws.map((v) => v.data!()),
-        E,
-        [E, E, E],
-      ),
-    );
-    const bs = [p.query.bias, p.key.bias, p.value.bias];
-    const b = this.initializer(this.g.fresh("qkv_bias"), [3 * E], () =>
-      concatColumns(
-        bs.map((v) => v?.data?.() ?? new Float32Array(E)),
-        1,
-        [E, E, E],
-      ),
-    );
+    const pack = (vals: readonly OnnxValue[], rows: number, dims: number[]): OnnxValue =>
+      vals.every((v) => v.data)
+        ? this.initializer(this.g.fresh("qkv"), dims, () =>
+            concatColumns(
+              vals.map((v) => v.data!()),
+              rows,
+              [E, E, E],
+            ),
+          )
+        : this.concat(vals, -1);
+    const w = pack([p.query.weight, p.key.weight, p.value.weight], E, [E, 3 * E]);
+    const zero = () => this.initializer(this.g.fresh("zero_bias"), [E], new Float32Array(E));
+    const b = pack([p.query.bias ?? zero(), p.key.bias ?? zero(), p.value.bias ?? zero()], 1, [3 * E]);
+    const inputs = [x.name, w.name, b.name];
+    if (keyMask)
+      inputs.push(this.node("Cast", [keyMask], keyMask.dims, { to: OnnxDataType.INT32 }, OnnxDataType.INT32).name);
     const ctx = this.g.node(
       "Attention",
-      [x.name, w.name, b.name],
-      { num_heads: nHeads, unidirectional: 1 },
+      inputs,
+      { num_heads: nHeads, unidirectional: keyMask ? 0 : 1 },
       1,
       "com.microsoft",
     )[0];
