@@ -100,3 +100,36 @@ test("gradient accumulation over two half batches equals one step on the whole b
     parts.dispose();
   }
 });
+
+test("noDecay leaves biases and LayerNorm weights out of AdamW's weight decay, on both threads (Hugging Face's Trainer)", async () => {
+  const { ParallelAdamW, hfNoDecay } = await import("llm-spam-classifier/engine");
+  assert.deepEqual(
+    hfNoDecay([
+      "bert.pooler.dense.weight",
+      "bert.pooler.dense.bias",
+      "bert.embeddings.LayerNorm.weight",
+      "classifier.weight",
+    ]),
+    ["bert.pooler.dense.bias", "bert.embeddings.LayerNorm.weight"],
+  );
+  const sizes = { a: 100, b: 90, c: 10, d: 5 }; // the worker takes b and c (greedy split by size)
+  const opt = new ParallelAdamW(new Map(Object.entries(sizes).map(([n, k]) => [n, new Float32Array(k).fill(2)])), {
+    noDecay: ["a", "b"],
+  });
+  try {
+    assert.equal(opt.threads, 2);
+    await opt.step(1, { lr: 0.1, weightDecay: 0.5 }); // zero gradients: only the decay moves a parameter
+    for (const n of ["a", "b"])
+      assert.ok(
+        opt.param(n).every((v) => v === 2),
+        n,
+      );
+    for (const n of ["c", "d"])
+      assert.ok(
+        opt.param(n).every((v) => Math.abs(v - 2 * (1 - 0.05)) < 1e-6),
+        n,
+      );
+  } finally {
+    await opt.dispose();
+  }
+});

@@ -30,6 +30,11 @@ export function bertNativeSpec(model: BertWeights): NativeClassifierSpec {
   };
 }
 
+/** Hugging Face Trainer's parameters without weight decay: biases and LayerNorm weights (`get_decay_parameter_names`). */
+export function hfNoDecay(names: Iterable<string>): string[] {
+  return [...names].filter((n) => n.endsWith(".bias") || n.includes("LayerNorm"));
+}
+
 /** Options of `createBertRunner`. */
 export interface BertRunnerOptions {
   /** Parameter names to train (default: the model's trainable variables, e.g. all of them). */
@@ -38,6 +43,11 @@ export interface BertRunnerOptions {
   optimizer?: AdamWSettings;
   /** Clip the gradients' global norm to this before each step (PyTorch's clip_grad_norm_; default none). */
   maxGradNorm?: number;
+  /**
+   * Parameters without weight decay: "hf" (Hugging Face's Trainer: every bias and LayerNorm weight, see
+   * `hfNoDecay`), a list of names, or none (default: `torch.optim.AdamW(model.parameters())`).
+   */
+  noDecay?: "hf" | Iterable<string>;
   /** The loss's ignore_index (default -100). */
   ignoreIndex?: number;
   /** ONNX Runtime threads (default: one per core). */
@@ -65,6 +75,7 @@ export async function createBertRunner(model: BertWeights, opts: BertRunnerOptio
     trainable: opts.trainable,
     threads: opts.threads,
     maxGradNorm: opts.maxGradNorm,
+    noDecay: opts.noDecay === "hf" ? hfNoDecay(model.params.keys()) : opts.noDecay,
   });
   const optim = opts.optimizer ?? {};
   const ignoreIndex = opts.ignoreIndex ?? -100;

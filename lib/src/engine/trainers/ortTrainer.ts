@@ -67,6 +67,8 @@ export interface OrtTrainerOptions {
    * times min(1, max / (norm + 1e-6))); default: no clipping.
    */
   maxGradNorm?: number;
+  /** Parameters updated without weight decay (Hugging Face's Trainer: biases and LayerNorm weights; default none). */
+  noDecay?: Iterable<string>;
 }
 
 /** A batch's data input of the graphs: values and dims. */
@@ -187,7 +189,7 @@ export class OrtTrainer {
     if (opts.maxGradNorm !== undefined && !(opts.maxGradNorm > 0))
       throw new ConfigError(`maxGradNorm must be a positive number, got ${opts.maxGradNorm}`);
     const copy = (n: string) => Float32Array.from(params.get(n)!.dataSync());
-    const opt = new ParallelAdamW(new Map([...trainable].map((n) => [n, copy(n)])));
+    const opt = new ParallelAdamW(new Map([...trainable].map((n) => [n, copy(n)])), { noDecay: opts.noDecay });
     const frozen = [...params.keys()].filter((n) => !trainable.has(n));
     const frozenBytes = frozen.reduce((a, n) => a + params.get(n)!.size * 4, 0);
     const frozenInputs = new Map(frozenBytes > MAX_INITIALIZER_BYTES ? frozen.map((n) => [n, copy(n)]) : []);

@@ -15,6 +15,8 @@ interface Slot {
 }
 interface WireItem {
   name: string;
+  /** Updated without weight decay (Hugging Face's Trainer: biases and LayerNorm weights). */
+  noDecay: boolean;
   p: ArrayBuffer;
   g: ArrayBuffer;
 }
@@ -29,7 +31,7 @@ parentPort.on("message", (msg) => {
     const p = new Float32Array(it.p), g = new Float32Array(it.g);
     let st = state.get(it.name);
     if (!st) { st = { m: new Float32Array(p.length), v: new Float32Array(p.length) }; state.set(it.name, st); }
-    adamwUpdateInPlace(p, g, st.m, st.v, msg.step, msg.settings);
+    adamwUpdateInPlace(p, g, st.m, st.v, msg.step, it.noDecay ? { ...msg.settings, weightDecay: 0 } : msg.settings);
   }
   parentPort.postMessage({ items: msg.items }, msg.items.flatMap((it) => [it.p, it.g]));
 });`;
@@ -43,9 +45,15 @@ export class ParallelAdamW {
   private holding = false;
   /** This batch's gradients while accumulating, added to the buffers by `addBatchGradients`. */
   private readonly scratch = new Map<string, Float32Array>();
+  private readonly noDecay: ReadonlySet<string>;
 
-  /** @param params initial values by name (each must own its ArrayBuffer; kept, not copied) */
-  constructor(params: ReadonlyMap<string, Float32Array>, opts: { threads?: number } = {}) {
+  /**
+   * @param params initial values by name (each must own its ArrayBuffer; kept, not copied)
+   * @param opts `threads` (default 2); `noDecay`: names updated without weight decay (Hugging Face's Trainer
+   *   leaves biases and LayerNorm weights out of it)
+   */
+  constructor(params: ReadonlyMap<string, Float32Array>, opts: { threads?: number; noDecay?: Iterable<string> } = {}) {
+    this.noDecay = new Set(opts.noDecay ?? []);
     for (const [n, p] of params) {
       if (p.byteOffset !== 0 || p.byteLength !== p.buffer.byteLength)
         throw new Error(`${n}: parameter must own its buffer`);
@@ -134,6 +142,7 @@ export class ParallelAdamW {
       const w = this.worker;
       const items: WireItem[] = [...this.remote].map((name) => ({
         name,
+        noDecay: this.noDecay.has(name),
         p: this.slots.get(name)!.p.buffer as ArrayBuffer,
         g: this.slots.get(name)!.g.buffer as ArrayBuffer,
       }));
@@ -153,7 +162,8 @@ export class ParallelAdamW {
       );
     }
     for (const [n, slot] of this.slots)
-      if (!this.remote.has(n)) adamwUpdateInPlace(slot.p, slot.g, slot.m!, slot.v!, step, s);
+      if (!this.remote.has(n))
+        adamwUpdateInPlace(slot.p, slot.g, slot.m!, slot.v!, step, this.noDecay.has(n) ? { ...s, weightDecay: 0 } : s);
     if (reply)
       for (const it of await reply) {
         const slot = this.slots.get(it.name)!;
