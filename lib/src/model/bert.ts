@@ -186,8 +186,8 @@ export interface BertForwardOptions<T> {
 /**
  * The embeddings (BertEmbeddings): word + token-type + position embeddings, LayerNorm, dropout. ids [B, T] →
  * [B, T, E]. With a soft prompt (`prompt_embeddings` [1, n, E], the fine-tuning chapter's prompt tuning) the
- * prompt comes first, in place of the first n word embeddings of `inputs_embeds`: [B, n + T, E] at positions
- * 0..n+T-1 ([CLS] at position n).
+ * prompt is put in front of the word embeddings (the chapter's `inputs_embeds`): [B, n + T, E] at positions
+ * 0..n+T-1 ([CLS] at position n), every position segment 0.
  * @throws ConfigError beyond max_position_embeddings
  */
 export function bertEmbed<T>(
@@ -205,10 +205,10 @@ export function bertEmbed<T>(
     throw new ConfigError(
       `Input has ${T} tokens${n ? ` after a ${n}-token soft prompt` : ""}; BERT supports at most ${cfg.maxPositionEmbeddings}${n ? " in all" : ""}`,
     );
-  let x = o.gather(need(param, "bert.embeddings.word_embeddings.weight"), ids);
-  if (prompt) x = o.concat([o.broadcastTo(o.reshape(prompt, [1, n, E]), [B, n, E]), x], 1);
   if (prompt && opts.tokenTypeIds)
     throw new ConfigError("Token types with a soft prompt are not supported (single sentences only)");
+  let x = o.gather(need(param, "bert.embeddings.word_embeddings.weight"), ids);
+  if (prompt) x = o.concat([o.broadcastTo(o.reshape(prompt, [1, n, E]), [B, n, E]), x], 1);
   const typeTable = need(param, "bert.embeddings.token_type_embeddings.weight");
   // Without token types every position is segment 0: row 0 of the table, broadcast.
   const types = opts.tokenTypeIds ? o.gather(typeTable, opts.tokenTypeIds) : o.slice(typeTable, 0, 0, 1);
