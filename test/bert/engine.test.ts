@@ -133,3 +133,33 @@ test("noDecay leaves biases and LayerNorm weights out of AdamW's weight decay, o
     await opt.dispose();
   }
 });
+
+test("a BertDataset batches through the book's DataLoader and trains with createBertRunner", async (t) => {
+  if (!loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");
+  const { BertTokenizer, DataLoader, BertDataset } = await import("llm-spam-classifier/data").then(async (d) => ({
+    ...d,
+    ...(await import("llm-spam-classifier")),
+  }));
+  const tokenizer = BertTokenizer.fromDir(BERT_FIXTURES);
+  const texts = ["a great movie, i love it!", "boring plot.", "the worst film ever", "very fun story"];
+  const data = new BertDataset(texts, [1, 0, 0, 1], tokenizer, { maxLength: 16, padding: "longest" });
+  assert.equal(data.maxLength, 10); // [CLS] a great movie , i love it ! [SEP]
+  assert.deepEqual([...data.encodedTexts[1]], [...tokenizer.encode("boring plot."), 0, 0, 0, 0, 0]);
+  assert.throws(() => new BertDataset(texts, [1, 0], tokenizer), /4 texts but 2 labels/);
+  const loader = new DataLoader(data, { batchSize: 2, shuffle: true, seed: 1 });
+  const { model } = loadBertModel(BERT_FIXTURES);
+  const runner = await createBertRunner(model, { optimizer: { lr: 1e-2, weightDecay: 0 }, threads: 1 });
+  try {
+    const losses: number[] = [];
+    for (let epoch = 0; epoch < 5; epoch++) for (const batch of loader) losses.push(await runner.trainStep(batch));
+    assert.equal(losses.length, 10);
+    const mean = (xs: number[]) => xs.reduce((a, v) => a + v, 0) / xs.length;
+    assert.ok(
+      mean(losses.slice(-2)) < mean(losses.slice(0, 2)),
+      `loss falls: ${losses.map((l) => l.toFixed(3)).join(" ")}`,
+    );
+  } finally {
+    await runner.finish();
+    model.dispose();
+  }
+});

@@ -7,3 +7,4 @@ export * from "./download";
 export * from "./prepare";
 export * from "./spamDataset";
 export * from "./dataLoader";
+export * from "./bertDataset";

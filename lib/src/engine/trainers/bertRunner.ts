@@ -65,7 +65,8 @@ export interface BertRunner extends ClassifierRunner {
  * A ClassifierRunner for a BERT classifier (a BertModel, or its weights as arrays) on ONNX Runtime: `logits(batch)`
  * with the current weights, `trainStep(batch, { lossScale, update })` (gradient accumulation as the loop asks),
  * `finish()` writes the trained values back into the model and frees the sessions. The native graphs have no
- * dropout: a model with hiddenDropoutProb > 0 trains as if in eval mode (said in the log).
+ * dropout: a model with hiddenDropoutProb > 0 trains as if in eval mode (said in the log). Each new batch shape
+ * builds and opens its own training graph (~13 s for bert-base): pad to one length (BertDataset) rather than per batch.
  * @throws ConfigError for unknown parameter names, nothing to train, or no onnxruntime-node
  */
 export async function createBertRunner(model: BertWeights, opts: BertRunnerOptions = {}): Promise<BertRunner> {
