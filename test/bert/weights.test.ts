@@ -153,3 +153,29 @@ test("downloadBert fetches a repository by the Hub's URL scheme from an overrida
   }
   await assert.rejects(downloadBert("../etc", tmp), (e: Error) => e instanceof ConfigError);
 });
+
+test("loadPretrainedBert: a model id through HF_ENDPOINT's scheme, or a folder, to a model and its tokenizer", async () => {
+  const { loadPretrainedBert } = await import("llm-spam-classifier/weights");
+  const server = await serveFiles({ "/org/tiny/resolve/main/": BERT_FIXTURES });
+  try {
+    const { model, tokenizer, config, dir } = await loadPretrainedBert({
+      model: "org/tiny",
+      modelsDir: path.join(tmp, "pretrained"),
+      endpoint: server.baseUrl,
+      progress: false,
+    });
+    assert.equal(dir, path.join(tmp, "pretrained", "org", "tiny"));
+    assert.equal(config.hiddenSize, 32);
+    const ids = tokenizer.encodeBatch(["the movie was great!"], { maxLength: 12 });
+    const x = tf.tensor2d(ids.inputIds, [1, 12], "int32");
+    const logits = model.logits(x);
+    assert.equal(logits.shape[1], 2);
+    tf.dispose([x, logits]);
+    model.dispose();
+    const local = await loadPretrainedBert({ model: BERT_FIXTURES });
+    assert.equal(local.dir, BERT_FIXTURES);
+    local.model.dispose();
+  } finally {
+    await server.close();
+  }
+});

@@ -7,9 +7,11 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { getSettings } from "../config";
 import { ConfigError, DataFormatError, ShapeMismatchError } from "../errors";
 import { bertConfigFromHf, bertParameterShapes, isBertLinearWeight, type BertConfig } from "../model/bert";
 import { BertModel } from "../model/bertModel";
+import { BertTokenizer } from "../bertTokenizer";
 import { downloadFile, remoteSize, type DownloadOptions } from "../util/download";
 import { SafetensorsFile } from "./safetensors";
 
@@ -203,4 +205,37 @@ export async function downloadBert(repo: string, modelsDir: string, opts: Downlo
     });
   }
   return dir;
+}
+
+/** Options of `loadPretrainedBert`. */
+export interface PretrainedBertOptions extends DownloadBertOptions, BertWeightOptions {
+  /** A Hugging Face model id (default "bert-base-uncased") or a local folder holding its files. */
+  model?: string;
+  /** Where repositories are downloaded: `<modelsDir>/<repo>/` (default `<dataDir>/bert`). */
+  modelsDir?: string;
+  /** The data folder (default `getSettings().dataDir`: LLM_DATA_DIR, else the project's data/). */
+  dataDir?: string;
+  /** Classes of the head (default: config.json's, else 2). */
+  numLabels?: number;
+}
+
+/**
+ * One call from a model id (downloaded from the Hub, or HF_ENDPOINT) or a folder to a BERT classifier and its
+ * tokenizer: `AutoModelForSequenceClassification.from_pretrained` + `AutoTokenizer.from_pretrained`.
+ * @returns the model (the caller disposes it), its tokenizer, config and folder
+ * @throws ConfigError, DownloadError, DataFormatError, ShapeMismatchError
+ */
+export async function loadPretrainedBert(
+  opts: PretrainedBertOptions = {},
+): Promise<{ model: BertModel; tokenizer: BertTokenizer; config: BertConfig; dir: string }> {
+  const id = opts.model ?? "bert-base-uncased";
+  const dir =
+    fs.existsSync(id) && fs.statSync(id).isDirectory()
+      ? id
+      : await downloadBert(id, opts.modelsDir ?? path.join(opts.dataDir ?? getSettings().dataDir, "bert"), opts);
+  const tokenizer = BertTokenizer.fromDir(dir);
+  const { model, config } = loadBertModel(dir, opts);
+  if (tokenizer.vocabSize !== config.vocabSize)
+    opts.log?.(`The tokenizer has ${tokenizer.vocabSize} tokens, the model's vocabulary ${config.vocabSize}`);
+  return { model, tokenizer, config, dir };
 }
