@@ -80,3 +80,26 @@ test("BertModel refuses inputs longer than max_position_embeddings and values of
   );
   assert.ok(path.isAbsolute(BERT_FIXTURES));
 });
+
+test("postNormBlock's firstRowOnly equals row 0 of the whole block (BERT's last layer, read by the pooler)", async () => {
+  const { TfjsOps, layers } = await import("llm-spam-classifier/model");
+  const o = new TfjsOps();
+  const r = (shape: number[], s: number) => tf.randomNormal(shape, 0, 0.5, "float32", s);
+  tf.tidy(() => {
+    const E = 8,
+      lin = (i: number, n: number) => ({ weight: r([i, n], E + n), bias: r([n], n) });
+    const p = {
+      att: { query: lin(E, E), key: lin(E, E), value: lin(E, E), out: lin(E, E) },
+      norm1: { scale: r([E], 1), shift: r([E], 2) },
+      ff: { fc: lin(E, 2 * E), proj: lin(2 * E, E) },
+      norm2: { scale: r([E], 3), shift: r([E], 4) },
+    };
+    const x = r([2, 5, E], 9);
+    const mask = layers.paddingMask(o, tf.tensor2d([1, 1, 1, 1, 1, 1, 1, 1, 0, 0], [2, 5]));
+    const full = layers.postNormBlock(o, x, p, { nHeads: 2, mask, eps: 1e-12 });
+    const first = layers.postNormBlock(o, x, p, { nHeads: 2, mask, eps: 1e-12, firstRowOnly: true });
+    assert.deepEqual(first.shape, [2, 1, E]);
+    assert.ok(maxAbsDiff(first.dataSync(), tf.slice(full, [0, 0, 0], [2, 1, E]).dataSync()) <= 1e-5);
+  });
+  o.dispose();
+});

@@ -245,6 +245,8 @@ export function bertForward<T>(
       mask,
       keyMask,
       eps: cfg.layerNormEps,
+      // The pooler reads position 0 only: the last layer computes just that row (keys and values from all).
+      firstRowOnly: i === cfg.numHiddenLayers - 1,
       dropRate: opts.dropRate,
     });
   const [B, , E] = o.shape(x);

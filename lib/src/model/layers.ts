@@ -139,6 +139,11 @@ export interface AttentionOptions<T> {
    * (`maskedSelfAttention`); the composite uses `mask`, which must say the same.
    */
   readonly keyMask?: T;
+  /**
+   * The rows whose outputs are wanted, [B, S, E] (default: x itself): queries come from them, keys and values
+   * from every row of x (bidirectional only), e.g. BERT's last layer, read at its first position only.
+   */
+  readonly queries?: T;
   /** Dropout on the attention weights (training). */
   readonly dropRate?: number;
 }
@@ -154,6 +159,8 @@ export function multiHeadAttention<T>(o: Ops<T>, x: T, p: AttentionParams<T>, op
   const causal = opts.causal ?? true;
   // Fused kernels know no LoRA: with adapters the composite runs.
   const lora = !!(p.query.lora || p.key.lora || p.value.lora || p.out.lora);
+  if (opts.queries && causal) throw new Error("queries other than x need a bidirectional attention (causal: false)");
+  if (opts.queries) return pickedQueryAttention(o, x, opts.queries, p, opts);
   if (causal && !opts.mask && !((opts.dropRate ?? 0) > 0) && !lora && o.fused?.causalSelfAttention)
     return o.fused.causalSelfAttention(x, p, H);
   if (!causal && opts.keyMask && !((opts.dropRate ?? 0) > 0) && !lora && o.fused?.maskedSelfAttention)
@@ -169,6 +176,21 @@ export function multiHeadAttention<T>(o: Ops<T>, x: T, p: AttentionParams<T>, op
   const weights = dropout(o, o.softmax(scores), opts.dropRate);
   const context = o.reshape(o.transpose(o.matMul(weights, heads(v)), [0, 2, 1, 3]), [B, T, E]); // [B, T, E]
   return linear(o, context, p.out);
+}
+
+/** Multi-head attention of the rows `xq` [B, S, E] over every row of x [B, T, E] (bidirectional). → [B, S, E]. */
+function pickedQueryAttention<T>(o: Ops<T>, x: T, xq: T, p: AttentionParams<T>, opts: AttentionOptions<T>): T {
+  const [B, T, E] = o.shape(x),
+    S = o.shape(xq)[1];
+  const H = opts.nHeads,
+    D = (E as number) / H;
+  const heads = (t: T, n: typeof T) => o.transpose(o.reshape(t, [B, n, H, D]), [0, 2, 1, 3]); // [B, H, n, D]
+  const q = heads(linear(o, xq, p.query), S);
+  let scores = o.div(o.matMul(q, heads(linear(o, x, p.key), T), { transposeB: true }), Math.sqrt(D)); // [B, H, S, T]
+  if (opts.mask) scores = o.add(scores, opts.mask);
+  const weights = dropout(o, o.softmax(scores), opts.dropRate);
+  const context = o.matMul(weights, heads(linear(o, x, p.value), T)); // [B, H, S, D]
+  return linear(o, o.reshape(o.transpose(context, [0, 2, 1, 3]), [B, S, E]), p.out);
 }
 
 /**
@@ -200,6 +222,11 @@ export function transformerBlock<T>(o: Ops<T>, x: T, p: BlockParams<T>, opts: Bl
 export interface PostNormBlockOptions<T> extends BlockOptions<T> {
   /** The feed-forward activation (default `geluErf`, BERT's). */
   readonly activation?: (o: Ops<T>, x: T) => T;
+  /**
+   * Compute position 0's output only ([B, 1, E], keys and values from every position): all that BERT's pooler
+   * reads of the last layer, for a fraction of its work.
+   */
+  readonly firstRowOnly?: boolean;
 }
 
 /**
@@ -210,8 +237,13 @@ export interface PostNormBlockOptions<T> extends BlockOptions<T> {
  */
 export function postNormBlock<T>(o: Ops<T>, x: T, p: BlockParams<T>, opts: PostNormBlockOptions<T>): T {
   const eps = opts.eps ?? LAYER_NORM_EPS;
-  const h = multiHeadAttention(o, x, p.att, { ...opts, causal: opts.causal ?? false });
-  const x1 = layerNorm(o, o.add(dropout(o, h, opts.dropRate), x), p.norm1, eps);
+  const rows = opts.firstRowOnly ? o.slice(x, 1, 0, 1) : x;
+  const h = multiHeadAttention(o, x, p.att, {
+    ...opts,
+    causal: opts.causal ?? false,
+    queries: opts.firstRowOnly ? rows : undefined,
+  });
+  const x1 = layerNorm(o, o.add(dropout(o, h, opts.dropRate), rows), p.norm1, eps);
   const f = feedForward(o, x1, p.ff, opts.activation ?? geluErf);
   return layerNorm(o, o.add(dropout(o, f, opts.dropRate), x1), p.norm2, eps);
 }
