@@ -101,6 +101,9 @@ export { PlainRunner } from "./train/runner";
 export type { ClassifierRunner } from "./engine/trainers/runnerTypes";
 export {
   trainingSchedule,
+  imdbTrainingSchedule,
+  IMDB_CONTEXT_LENGTH,
+  type FinetuneDataset,
   createSpamLoaders,
   finetuneClassifier,
   loadOrTrainClassifier,
@@ -134,6 +137,9 @@ export { saveClassifier, loadClassifier, type ClassifierConfig, type SaveClassif
 export {
   EXPERIMENTS,
   SMOKE_ROWS,
+  IMDB_EXPERIMENTS,
+  IMDB_SMOKE_ROWS,
+  experimentTable,
   runExperiments,
   experimentBlocker,
   experimentsMarkdown,

@@ -10,8 +10,15 @@ import { adamwUpdateInPlace, resolveAdamW, type AdamWSettings, type ResolvedAdam
 
 export type { AdamWSettings } from "../engine/trainers/adamw";
 
+/** AdamW's state between steps (for checkpoints): the step count and each parameter's moments. */
+export interface AdamWState {
+  t: number;
+  moments: Map<string, { m: Float32Array; v: Float32Array }>;
+}
+
 export class AdamW {
-  readonly lr: number;
+  /** The learning rate of the next step (a schedule may change it between steps, as PyTorch's LR schedulers do). */
+  lr: number;
   readonly weightDecay: number;
   readonly betas: readonly [number, number];
   readonly eps: number;
@@ -48,6 +55,19 @@ export class AdamW {
       adamwUpdateInPlace(values, g.dataSync() as Float32Array, st.m, st.v, this.t, s);
       tf.tidy(() => p.assign(tf.tensor(values, p.shape)));
     }
+  }
+
+  /** A copy of the state (step count and moments), for a checkpoint. */
+  stateDict(): AdamWState {
+    const moments = new Map([...this.moments].map(([n, s]) => [n, { m: s.m.slice(), v: s.v.slice() }]));
+    return { t: this.t, moments };
+  }
+
+  /** Restores a state from stateDict (a resumed run continues as if never stopped). */
+  loadStateDict(state: AdamWState): void {
+    this.t = state.t;
+    this.moments.clear();
+    for (const [n, s] of state.moments) this.moments.set(n, { m: s.m.slice(), v: s.v.slice() });
   }
 
   /** Frees the moment buffers. */
