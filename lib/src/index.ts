@@ -112,6 +112,54 @@ export {
   type SpamLoaderOptions,
 } from "./train/finetune";
 
+// The IMDb bonus (ch06/03_bonus_imdb-classification): the movie reviews in the bonus's and Hugging Face's layouts
+export {
+  prepareImdbData,
+  downloadAndExtractImdb,
+  loadImdbFolder,
+  partitionImdb,
+  readImdbArchive,
+  imdbHfSubsets,
+  readImdbCsv,
+  loadImdbSplits,
+  loadImdbHf,
+  imdbDataPaths,
+  IMDB_LABELS,
+  IMDB_CLASS_NAMES,
+  IMDB_HF_FILES,
+  type PreparedImdbData,
+  type PrepareImdbOptions,
+  type ImdbHfSplits,
+  type ImdbCsvFile,
+} from "./data/imdb";
+export { parseTextLabelCsv, formatTextLabelCsv, type TextLabel } from "./data/csv";
+
+// A Trainer like Hugging Face's (TrainingArguments in camelCase), for GPT-2 and any TrainerModel
+export {
+  Trainer,
+  computeAccuracy,
+  listCheckpoints,
+  type TrainerOptions,
+  type TrainOutput,
+  type PredictionOutput,
+  type EvalPrediction,
+  type ComputeMetrics,
+  type Metrics,
+  type TrainerState,
+} from "./train/trainer";
+export {
+  resolveTrainingArguments,
+  trainingPlan,
+  type TrainingArguments,
+  type ResolvedTrainingArguments,
+  type TrainingPlan,
+} from "./train/trainingArguments";
+export {
+  GPT2ForSequenceClassification,
+  type TrainerModel,
+  type GPT2ForSequenceClassificationOptions,
+} from "./train/trainerModel";
+
 // The bonus experiments' variants (ch06/02_bonus_additional-experiments): readouts, layers, padding, accumulation, …
 export {
   resolveFinetuneVariant,
