@@ -2,6 +2,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { Writable } from "node:stream";
 import * as tf from "@tensorflow/tfjs";
 import {
   AdamW,
@@ -213,6 +214,22 @@ test("loadBestModelAtEnd picks the best epoch's checkpoint (by evalLoss, or the 
     assert.ok(Math.abs(pred.metrics.testLoss - now.evalLoss) < 1e-6);
     m.dispose();
   }
+});
+
+test("a progress bar per epoch with the batch's loss", async () => {
+  const m = await tinyClassifier();
+  let text = "";
+  const stream = new Writable({ write: (chunk: Buffer, _enc, done) => ((text += chunk.toString()), done()) });
+  const trainer = new Trainer({
+    model: new GPT2ForSequenceClassification(m, { maxLength: 16, native: false }),
+    args: args("bar", { numTrainEpochs: 2, disableTqdm: false }),
+    trainDataset: rows,
+    progress: { stream, display: null, throttleMs: 0 },
+  });
+  await trainer.train();
+  assert.match(text, /Epoch 1\/2/);
+  assert.match(text, /Epoch 2\/2.*4\/4.*loss \d\.\d{4}/);
+  m.dispose();
 });
 
 test("TrainingArguments: Hugging Face's defaults, the chapter's step count, clear errors", () => {

@@ -16,7 +16,7 @@ import type { TextLabel } from "../data/csv";
 import { RandomState } from "../data/random";
 import type { ClassifierRunner } from "../engine/trainers/runnerTypes";
 import { ConfigError, DataFormatError } from "../errors";
-import { createProgress, type Progress } from "../util/progress";
+import { createProgress, type Progress, type ProgressOptions } from "../util/progress";
 import { writeFileAtomic } from "../util/atomic";
 import { writeSafetensors, SafetensorsFile } from "../weights/safetensors";
 import { AdamW, type AdamWState } from "./adamw";
@@ -102,6 +102,8 @@ export interface TrainerOptions<E> {
   computeMetrics?: ComputeMetrics;
   /** Log lines (Hugging Face's printed dicts); default none. */
   log?: (line: string) => void;
+  /** Where the progress bar draws (default: stderr, or in place in a notebook); `args.disableTqdm` hides it. */
+  progress?: Pick<ProgressOptions, "stream" | "display" | "throttleMs">;
   /** Abort between batches: the run stops with the last checkpoint on disk (resume continues from it). */
   signal?: AbortSignal;
 }
@@ -223,7 +225,12 @@ export class Trainer<E extends { label: number } = TextLabel> {
       if (epoch < state.epochsDone) continue;
       const bar: Progress | undefined = a.disableTqdm
         ? undefined
-        : createProgress({ label: `Epoch ${epoch + 1}/${plan.numEpochs}`, total: plan.batchesPerEpoch, unit: "items" });
+        : createProgress({
+            label: `Epoch ${epoch + 1}/${plan.numEpochs}`,
+            total: plan.batchesPerEpoch,
+            unit: "items",
+            ...this.o.progress,
+          });
       bar?.update(state.batchInEpoch);
       let stepLoss = 0;
       for (let b = state.batchInEpoch; b < plan.batchesPerEpoch && state.globalStep < plan.maxSteps; b++) {
