@@ -145,6 +145,17 @@ export function createUiServer(o: UiServerOptions): {
     },
   );
 
+  // Closing: answer what is in flight with "Connection: close", so no kept-alive socket holds the close open
+  // (Node closes the idle ones at once, but one that turns idle later would wait for its keep-alive timeout).
+  let closing = false;
+  app.addHook("preClose", (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook("onSend", (_req, reply, payload, done) => {
+    if (closing) void reply.header("connection", "close");
+    done(null, payload);
+  });
   app.addHook("onClose", () => service.close());
   return { app, service, defaultModel };
 }
