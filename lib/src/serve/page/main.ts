@@ -18,6 +18,10 @@ const card = byId("card");
 const status = byId("status");
 
 let cards: api.ModelCard[] = [];
+
+/** "smoke/review-classifier on ONNX Runtime": which model answered, on which engine. */
+const where = (r: { model: string; engine: string }) =>
+  `${r.model} on ${r.engine === "onnx" ? "ONNX Runtime" : "tfjs"}`;
 let lastRows: api.Classification[] = [];
 
 function showError(message: string | null): void {
@@ -46,25 +50,27 @@ async function classifyInput(): Promise<void> {
     if (texts.length === 1) {
       const r = await api.classify(texts, model);
       output.replaceChildren(
-        singleResult(r.results[0], r.ms, r.model),
+        singleResult(r.results[0], r.ms, where(r)),
         h("p", { class: "meta", id: "explaining" }, "Explaining …"),
       );
       setBusy(true, "Explaining");
       const e = await api.explain(texts[0], model);
-      output.replaceChildren(singleResult(r.results[0], r.ms, r.model), explanationView(e));
+      output.replaceChildren(singleResult(r.results[0], r.ms, where(r)), explanationView(e));
       lastRows = r.results.map((x) => ({ ...x, text: texts[0] }));
     } else {
       const start = performance.now();
       lastRows = [];
+      let answered = model;
       for (let i = 0; i < texts.length; i += api.MAX_TEXTS) {
         const r = await api.classify(texts.slice(i, i + api.MAX_TEXTS), model);
         lastRows.push(...r.results);
+        answered = where(r);
       }
       const exportButton = h("button", { type: "button", id: "export" }, "Export CSV");
       exportButton.addEventListener("click", () =>
         download("spam-results.csv", resultsCsv(lastRows.map((x) => ({ ...x, text: x.text ?? "" })))),
       );
-      output.replaceChildren(resultsTable(lastRows, performance.now() - start, model), exportButton);
+      output.replaceChildren(resultsTable(lastRows, performance.now() - start, answered), exportButton);
     }
   } catch (err) {
     showError((err as Error).message);

@@ -105,11 +105,13 @@ export function explanationView(e: ExplainResponse): HTMLElement {
     );
   const top = [...e.tokens].sort((a, b) => b.influence - a.influence);
   const list = (items: typeof top, cls: string) =>
-    h(
-      "ol",
-      { class: `top ${cls}` },
-      ...items.map((t) => h("li", {}, h("code", {}, JSON.stringify(t.text)), ` ${points(t.influence)}`)),
-    );
+    !items.length
+      ? h("p", { class: "none" }, "none")
+      : h(
+          "ol",
+          { class: `top ${cls}` },
+          ...items.map((t) => h("li", {}, h("code", {}, JSON.stringify(t.text)), ` ${points(t.influence)}`)),
+        );
   return h(
     "div",
     { class: "explanation" },
