@@ -26,10 +26,14 @@ function finetune(args: string[]): Promise<void> {
 export const CHAPTER_MODEL = "smoke/review-classifier";
 export const LORA_MODEL = "smoke/lora-classifier";
 
-/** A data folder with both classifiers; `cleanup` removes it. */
-export async function makeSmokeClassifiers(prefix: string): Promise<{ dataDir: string; cleanup: () => void }> {
+/** A data folder with both classifiers (or only the chapter's with `only: "chapter"`); `cleanup` removes it. */
+export async function makeSmokeClassifiers(
+  prefix: string,
+  opts: { only?: "chapter" } = {},
+): Promise<{ dataDir: string; cleanup: () => void }> {
   const { dir, cleanup } = tempDir(prefix);
   await finetune(["--data-dir", dir]);
-  await finetune(["--data-dir", dir, "--method", "lora", "--out", path.join(dir, LORA_MODEL)]);
+  if (opts.only !== "chapter")
+    await finetune(["--data-dir", dir, "--method", "lora", "--out", path.join(dir, LORA_MODEL)]);
   return { dataDir: dir, cleanup };
 }
