@@ -51,6 +51,7 @@ export function scanClassifiers(dataDir: string): string[] {
 /** The classifiers the app serves: those under the data folder, plus the one `--model` named. */
 export class ModelCatalog {
   private extra?: { name: string; dir: string };
+  private known = new Set<string>();
 
   constructor(readonly dataDir: string) {}
 
@@ -93,7 +94,9 @@ export class ModelCatalog {
     // A symlink inside the data folder may still point out of it: compare real paths.
     if (fs.existsSync(dir) && this.relativeName(fs.realpathSync(dir), true) === undefined)
       throw new ModelNameError(`Model "${name}" is outside the data folder`, 400);
-    if (!this.list().includes(name))
+    // The last scan answers names it knows (a scan per request would walk the data folder each time).
+    if (!this.known.has(name)) this.known = new Set(this.list());
+    if (!this.known.has(name))
       throw new ModelNameError(`No classifier named "${name}" in the data folder; GET /api/models lists them`, 404);
     return dir;
   }

@@ -72,7 +72,9 @@ export function createUiServer(o: UiServerOptions): {
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     const [status, message] = errorReply(err);
     if (status >= 500) o.log?.(`Error: ${err.stack ?? err.message}`);
-    return reply.status(status).send({ statusCode: status, error: message });
+    // Names only: the data folder's own path never leaves the server (e.g. in a load error).
+    const safe = message.split(path.resolve(o.dataDir)).join("<data>");
+    return reply.status(status).send({ statusCode: status, error: safe });
   });
   app.setNotFoundHandler((req, reply) =>
     reply.status(404).send({ statusCode: 404, error: `Nothing at ${req.method} ${req.url.split("?")[0]}` }),
