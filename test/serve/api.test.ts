@@ -277,6 +277,17 @@ test("every bad input gets a 4xx with a clear message, and the server keeps serv
     fs.rmSync(path.join(data.dataDir, "linked"), { force: true });
     outside.cleanup();
   }
+  // A classifier that disappears after it was listed: a clear error that names it without the data folder's path.
+  fs.cpSync(path.join(data.dataDir, CHAPTER_MODEL), path.join(data.dataDir, "gone"), { recursive: true });
+  assert.ok(((await api("GET", "/api/models")).body.models as Array<{ name: string }>).some((m) => m.name === "gone"));
+  await api("POST", "/api/classify", { text: "hi", model: "gone" }).then((r) => assert.equal(r.status, 200));
+  await api("POST", "/api/classify", { text: "hi", model: CHAPTER_MODEL });
+  fs.rmSync(path.join(data.dataDir, "gone", "model.safetensors"));
+  const gone = await api("POST", "/api/classify", { text: "hi", model: "gone" });
+  assert.equal(gone.status, 400);
+  assert.match(String(gone.body.error), /No fine-tuned classifier in <data>\/gone/);
+  assert.ok(!String(gone.body.error).includes(data.dataDir));
+  fs.rmSync(path.join(data.dataDir, "gone"), { recursive: true });
   const ok = await api("POST", "/api/classify", { text: TEXTS[1] });
   assert.equal(ok.status, 200);
 });
