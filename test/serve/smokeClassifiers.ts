@@ -25,13 +25,19 @@ function finetune(args: string[]): Promise<void> {
 /** Names of the two classifiers under the data folder (relative paths, as the app lists them). */
 export const CHAPTER_MODEL = "smoke/review-classifier";
 export const LORA_MODEL = "smoke/lora-classifier";
+/** A bonus-experiment variant (row 2: the first token's output), which ONNX Runtime does not run: tfjs does. */
+export const FIRST_TOKEN_MODEL = "smoke/first-token-classifier";
 
-/** A data folder with both classifiers (or only the chapter's with `only: "chapter"`); `cleanup` removes it. */
+/** A data folder with both classifiers (or only one of them, or only the variant); `cleanup` removes it. */
 export async function makeSmokeClassifiers(
   prefix: string,
-  opts: { only?: "chapter" } = {},
+  opts: { only?: "chapter" | "first-token" } = {},
 ): Promise<{ dataDir: string; cleanup: () => void }> {
   const { dir, cleanup } = tempDir(prefix);
+  if (opts.only === "first-token") {
+    await finetune(["--data-dir", dir, "--token-position", "first", "--out", path.join(dir, FIRST_TOKEN_MODEL)]);
+    return { dataDir: dir, cleanup };
+  }
   await finetune(["--data-dir", dir]);
   if (opts.only !== "chapter")
     await finetune(["--data-dir", dir, "--method", "lora", "--out", path.join(dir, LORA_MODEL)]);
