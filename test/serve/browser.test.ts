@@ -159,6 +159,21 @@ test("a .csv file with a header: its text column is classified", { skip }, async
   ]);
 });
 
+test("a .txt file dropped anywhere on the page is classified", { skip }, async () => {
+  const dataTransfer = await page.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(["Call now to win\n\nsee you soon\nURGENT prize\n"], "dropped.txt", { type: "text/plain" }));
+    return dt;
+  });
+  await page.dispatchEvent("footer", "drop", { dataTransfer });
+  await page.waitForFunction(() => document.querySelectorAll("#results-table tbody tr").length === 3);
+  assert.deepEqual(await page.locator("#results-table tbody td.text").allTextContents(), [
+    "Call now to win",
+    "see you soon",
+    "URGENT prize",
+  ]);
+});
+
 test("switch models: the LoRA classifier's card, and its own answers", { skip }, async () => {
   await page.locator("#model").selectOption(LORA_MODEL);
   await page.waitForSelector(`.card[data-model="${LORA_MODEL}"]`);
@@ -197,6 +212,8 @@ test("errors show on the page; a phone-sized screen gets one column", { skip }, 
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `no sideways scrolling (${overflow} px)`);
   await shot("5-phone");
+  await page.emulateMedia({ colorScheme: "dark" });
+  await shot("6-phone-dark");
   const foreign = requested.filter((u) => !u.startsWith(ui.url) && !u.startsWith("blob:"));
   assert.deepEqual(foreign, [], "every asset comes from the local server");
 });

@@ -136,6 +136,7 @@ export class ClassifierService {
     await this.current?.loaded.release();
     this.current = undefined;
     const loaded = await openClassifier(dir, this.opts);
+    getTokenizer(); // loaded once (~0.3 s), here rather than in the first request's time
     this.stats.loads++;
     this.current = { name, loaded, cache: new Map() };
     return this.current;

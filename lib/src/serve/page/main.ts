@@ -139,13 +139,16 @@ byId("clear").addEventListener("click", () => {
   showError(null);
   input.focus();
 });
+// A file dropped anywhere on the page is read (the message box lights up while one is dragged over).
 const drop = byId("drop");
-drop.addEventListener("dragover", (ev) => {
+document.addEventListener("dragover", (ev) => {
   ev.preventDefault();
   drop.classList.add("dragging");
 });
-drop.addEventListener("dragleave", () => drop.classList.remove("dragging"));
-drop.addEventListener("drop", (ev) => {
+document.addEventListener("dragleave", (ev) => {
+  if (ev.relatedTarget === null) drop.classList.remove("dragging");
+});
+document.addEventListener("drop", (ev) => {
   ev.preventDefault();
   drop.classList.remove("dragging");
   const f = ev.dataTransfer?.files[0];
