@@ -110,7 +110,9 @@ export function explanationView(e: ExplainResponse): HTMLElement {
       : h(
           "ol",
           { class: `top ${cls}` },
-          ...items.map((t) => h("li", {}, h("code", {}, JSON.stringify(t.text)), ` ${points(t.influence)}`)),
+          ...items.map((t) =>
+            h("li", {}, h("code", {}, JSON.stringify(t.text)), " ", h("span", { class: "pts" }, points(t.influence))),
+          ),
         );
   return h(
     "div",
