@@ -8,8 +8,10 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import {
+  classifyEncoded,
   classifyReview,
   classifyWithProbability,
+  explainByOcclusion,
   getTokenizer,
   initBackend,
   loadClassifier,
@@ -224,6 +226,25 @@ test("POST /api/explain: occlusion, each token's influence = p(text) − p(text 
         `token ${i}: ${e.tokens[i].influence} vs ${full - p}`,
       );
     }
+  } finally {
+    model.dispose();
+  }
+});
+
+test("explainByOcclusion scores only the tokens the classifier reads, and refuses more than maxTokens", async () => {
+  const { model } = loadClassifier(path.join(data.dataDir, CHAPTER_MODEL));
+  try {
+    const rows = (r: number[][]) => Promise.resolve(r.map((ids) => classifyEncoded(ids, model)));
+    const long = Array.from({ length: 150 }, (_, i) => `word${i}`).join(" ");
+    const n = getTokenizer().encode(long).length;
+    const e = await explainByOcclusion(long, model, rows);
+    assert.equal(e.tokens.length, 120); // the trained length
+    assert.equal(e.truncatedTokens, n - 120);
+    assert.equal(e.spamProbability, classifyWithProbability(long, model).spamProbability);
+    await assert.rejects(explainByOcclusion("one two three four", model, rows, undefined, { maxTokens: 3 }), {
+      name: "ConfigError",
+      message: /at most 3 tokens, and this text has 4/,
+    });
   } finally {
     model.dispose();
   }

@@ -9,10 +9,13 @@ import { encodeForClassification } from "../model/classifierInput";
 import { explainByOcclusion, type Explanation } from "../train/explain";
 import { getTokenizer } from "../tokenizer";
 import type { ModelCatalog } from "./modelCatalog";
+import { RequestError } from "./schemas";
 import { openClassifier, type LoadedClassifier, type OpenClassifierOptions } from "./loadedClassifier";
 
 /** Texts remembered per loaded model (their results are reused; the cache empties on a model switch). */
 const CACHE_SIZE = 10_000;
+/** Most tokens one explanation scores (each costs a forward pass; the chapter's classifier reads 120). */
+export const MAX_EXPLAINED = 256;
 
 type Job =
   | { kind: "load"; model: string; resolve: (v: undefined) => void; reject: (e: unknown) => void }
@@ -83,7 +86,7 @@ export class ClassifierService {
   }
 
   private enqueue<T>(make: (resolve: (v: T) => void, reject: (e: unknown) => void) => Job): Promise<T> {
-    if (this.closed) return Promise.reject(new Error("The server is shutting down"));
+    if (this.closed) return Promise.reject(new RequestError("The server is shutting down", 503));
     return new Promise<T>((resolve, reject) => {
       const job = make(resolve, reject);
       this.catalog.resolve(job.model); // a bad name fails now, unqueued
@@ -104,7 +107,8 @@ export class ClassifierService {
         const j = job;
         await this.run([j], async (c) => {
           const tok = getTokenizer();
-          j.resolve(await explainByOcclusion(j.text, c.loaded.input, (rows) => c.loaded.classifyRows(rows), tok));
+          const classifyRows = (rows: number[][]) => c.loaded.classifyRows(rows);
+          j.resolve(await explainByOcclusion(j.text, c.loaded.input, classifyRows, tok, { maxTokens: MAX_EXPLAINED }));
         });
       } else {
         const j = job;

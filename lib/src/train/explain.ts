@@ -38,19 +38,24 @@ export interface Explanation extends ScoredText {
  * Explains a classification by occlusion (see the file comment).
  * @param classifyRows classifies rows of token ids, each as `encodeForClassification` makes them (one batch)
  * @param model the classifier's input settings: trained length, pad id, padding
- * @throws ConfigError for an empty or untokenizable text
+ * @param opts as for classifyReview, and `maxTokens`: the most tokens to explain (the work grows with their number)
+ * @throws ConfigError for an empty or untokenizable text, or more tokens than `maxTokens`
  */
 export async function explainByOcclusion(
   text: string,
   model: ClassifierInputModel,
   classifyRows: (rows: number[][]) => Promise<ScoredText[]>,
   tokenizer: Tokenizer = getTokenizer(),
-  opts: ClassifyOptions = {},
+  opts: ClassifyOptions & { maxTokens?: number } = {},
 ): Promise<Explanation> {
   const full = encodeForClassification(text, model, tokenizer, opts); // truncated and padded
   const all = tokenizer.encode(text);
   const n = Math.min(all.length, full.length);
   if (n === 0) throw new ConfigError("Cannot explain an empty text");
+  if (opts.maxTokens !== undefined && n > opts.maxTokens)
+    throw new ConfigError(
+      `Explaining takes one forward pass per token: at most ${opts.maxTokens} tokens, and this text has ${n}. Explain a shorter part of it.`,
+    );
   const ids = full.slice(0, n);
   const pad = opts.padTokenId ?? model.padTokenId ?? PAD_TOKEN_ID;
   const padded = opts.padding ?? model.padding ?? true;
