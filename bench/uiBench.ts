@@ -93,9 +93,13 @@ export async function runUiBench(dataDir: string): Promise<void> {
       let t = performance.now();
       await post({ texts: sets[0] });
       console.log(`API, one request of ${n} texts (${engine}, 8 per forward): ${rate(n, performance.now() - t)}`);
+      const passes = async () =>
+        ((await (await fetch(new URL("/api/health", ui.url))).json()) as { stats: { passes: number } }).stats.passes;
+      const before = await passes();
       t = performance.now();
       await Promise.all(sets[1].map((text) => post({ text })));
-      console.log(`API, ${n} requests at once (merged by the queue): ${rate(n, performance.now() - t)}`);
+      const ms = performance.now() - t;
+      console.log(`API, ${n} requests at once (${(await passes()) - before} merged passes): ${rate(n, ms)}`);
       t = performance.now();
       for (const text of sets[2]) await post({ text });
       console.log(`API, ${n} requests one after another: ${rate(n, performance.now() - t)}`);

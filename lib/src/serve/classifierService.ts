@@ -38,6 +38,8 @@ export interface ServiceStats {
   rowsComputed: number;
   /** Texts answered from the cache or shared with a merged request. */
   textsShared: number;
+  /** Passes over the model for classification: each serves every request merged into it. */
+  passes: number;
 }
 
 export class ClassifierService {
@@ -45,7 +47,13 @@ export class ClassifierService {
   private readonly pending: Job[] = [];
   private draining?: Promise<void>;
   private closed = false;
-  readonly stats: ServiceStats = { loads: 0, textsAnswered: 0, rowsComputed: 0, textsShared: 0 };
+  readonly stats: ServiceStats = {
+    loads: 0,
+    textsAnswered: 0,
+    rowsComputed: 0,
+    textsShared: 0,
+    passes: 0,
+  };
 
   constructor(
     readonly catalog: ModelCatalog,
@@ -91,29 +99,38 @@ export class ClassifierService {
       const job = make(resolve, reject);
       this.catalog.resolve(job.model); // a bad name fails now, unqueued
       this.pending.push(job);
-      this.draining ??= this.drain().finally(() => (this.draining = undefined));
+      this.kick();
+    });
+  }
+
+  /** Starts draining the queue unless it is already; a job that came in as a drain ended starts another. */
+  private kick(): void {
+    this.draining ??= this.drain().finally(() => {
+      this.draining = undefined;
+      if (this.pending.length) this.kick();
     });
   }
 
   private async drain(): Promise<void> {
-    // One job at a time; each await lets new requests join the queue (and a waiting classification merge).
-    await Promise.resolve();
-    for (let job = this.pending.shift(); job; job = this.pending.shift()) {
+    // One job at a time. Before each, a turn of the event loop (setImmediate, after I/O): requests that arrived
+    // meanwhile are parsed and join the queue, so waiting classifications merge. (A forward pass on ONNX Runtime
+    // can hold the event loop; a microtask alone would start the next job before they are read.)
+    const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+    for (;;) {
+      await nextTurn();
+      const job = this.pending.shift();
+      if (!job) return;
       if (job.kind === "classify") {
         const model = job.model;
         const group = [job, ...this.take((j) => j.kind === "classify" && j.model === model)];
         await this.run(group, (c) => this.classifyGroup(c, group as Array<Job & { kind: "classify" }>));
       } else if (job.kind === "explain") {
-        const j = job;
-        await this.run([j], async (c) => {
-          const tok = getTokenizer();
+        await this.run([job], async (c) => {
           const classifyRows = (rows: number[][]) => c.loaded.classifyRows(rows);
-          j.resolve(await explainByOcclusion(j.text, c.loaded.input, classifyRows, tok, { maxTokens: MAX_EXPLAINED }));
+          const opts = { maxTokens: MAX_EXPLAINED };
+          job.resolve(await explainByOcclusion(job.text, c.loaded.input, classifyRows, getTokenizer(), opts));
         });
-      } else {
-        const j = job;
-        await this.run([j], () => Promise.resolve(j.resolve(undefined)));
-      }
+      } else await this.run([job], () => Promise.resolve(job.resolve(undefined)));
     }
   }
 
@@ -165,6 +182,7 @@ export class ClassifierService {
     const texts = [...todo.keys()];
     const results = await c.loaded.classifyRows([...todo.values()]);
     this.stats.rowsComputed += texts.length;
+    this.stats.passes++;
     const fresh = new Map(texts.map((t, i) => [t, results[i]]));
     for (const job of ok) {
       this.stats.textsAnswered += job.texts.length;
