@@ -21,6 +21,7 @@
  *     (`ratio lora_step`), the prompt-tuning step (`ratio prompt_step`) and the LoRA chapter estimated from the
  *     book's units on both sides (`ratio lora_chapter_estimate`). `--skip-peft` (and `--quick`) skip them,
  *     `--only-peft` runs only them.
+ *  7. `--ui` instead: the web app's API against classifyReview in a loop, texts per second (bench/uiBench.ts).
  * Prints per-phase times, GFLOP/s, peak RSS and `ratio` lines; writes bench/results/bench-<plan>-<time>.json.
  * Quick mode (--quick) runs 10 train batches, 2 val, 2 test, 1 epoch through the same code (< 10 min).
  */
@@ -57,6 +58,7 @@ import {
   type TorchExperimentTimes,
 } from "./experiments";
 import type { ExperimentsResult, ExperimentsSpec } from "./experimentsRun";
+import { runUiBench } from "./uiBench";
 
 const SEED = 123;
 
@@ -89,6 +91,7 @@ async function main(): Promise<void> {
   console.log(
     `bench (${plan.name}): ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGB} GB, ${machine.cpuFlags}; node ${machine.node}, onnxruntime-node ${onnxRuntimeVersion() ?? "unavailable"}; load average ${loadStart.map((l) => l.toFixed(2)).join(" ")}`,
   );
+  if (process.argv.includes("--ui")) return runUiBench(dataDir); // the web app's throughput (bench/uiBench.ts)
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "llm-bench-"));
   const tAll = performance.now();
   try {

@@ -15,6 +15,7 @@
  *   llm-spam-classifier/plot     Plotly figures and their HTML/PNG rendering (6.7)
  *   llm-spam-classifier/engine   ONNX export, ONNX Runtime sessions, the cached fast path, native kernels
  *   llm-spam-classifier/util     atomic writes, downloads, progress bars, a local file server
+ *   llm-spam-classifier/serve    the web app (`npm run ui`): Fastify server, model queue, model cards
  */
 
 // 6.2 The dataset: download, balance, split
@@ -176,7 +177,8 @@ export { plotValues, trainingFigures, type PlotlyFigure, type TrainingCurves } f
 export { showPlot, writePlotHtml, writePlotPng } from "./plot/render";
 
 // 6.8 Using the classifier: classifying texts (tfjs, or ONNX Runtime for many), saving and loading it
-export { classifyReview, classifyWithProbability } from "./train/classify";
+export { classifyReview, classifyWithProbability, classifyEncoded } from "./train/classify";
+export { explainByOcclusion, type Explanation, type TokenInfluence, type ScoredText } from "./train/explain";
 export type { ClassifyOptions, ClassifierModel } from "./model/classifierInput";
 export { OnnxClassifier, type Classification } from "./engine/inference";
 export { saveClassifier, loadClassifier, type ClassifierConfig, type SaveClassifierOptions } from "./train/checkpoint";

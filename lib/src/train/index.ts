@@ -9,6 +9,7 @@ export * from "./trainClassifier";
 export * from "./memory";
 export * from "./progress";
 export * from "./classify";
+export * from "./explain";
 export * from "./checkpoint";
 export * from "./report";
 export * from "./finetune";
