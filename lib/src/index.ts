@@ -189,6 +189,7 @@ export {
   type BackendChoice,
   type BackendInfo,
 } from "./backend";
+export type { GpuAdapterSummary } from "./webgpuAdapter";
 export { loadOnnxRuntime } from "./engine/runtime/onnxRuntime";
 
 // Errors: every UserError is one clear message about the input, never a stack trace

@@ -47,7 +47,7 @@ export const COMMON_OPTIONS: OptionSpec = {
 
 export const COMMON_HELP = `Common options:
   --data-dir DIR        where downloads and runs land (env LLM_DATA_DIR, default data/)
-  --backend NAME        tfjs backend: tensorflow-gpu, tensorflow, wasm, cpu (env TFJS_BACKEND)
+  --backend NAME        tfjs backend: tensorflow-gpu, webgpu, tensorflow, wasm, cpu (env TFJS_BACKEND)
   --smoke               tiny model and a few steps, for a quick check (env LLM_SMOKE=1)
   --sms-spam-url URL    dataset zip URL or local file (env SMS_SPAM_URL)
   --gpt2-base-url URL   base URL of the GPT-2 files (env GPT2_BASE_URL)
