@@ -5,6 +5,7 @@
  */
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import {
@@ -143,4 +144,22 @@ test("a synchronous read is one clear error; a model past the adapter's buffer l
       ),
   );
   assert.equal(tf.memory().numTensors, before);
+});
+
+test("`npm start -- info` shows the adapter, its buffer limits and that it is software when it is", () => {
+  const root = path.resolve(__dirname, "..", "..");
+  const r = spawnSync(process.execPath, [path.join(root, "lib", "dist", "cli", "main.js"), "info"], {
+    cwd: root,
+    encoding: "utf8",
+    env: { ...process.env, TFJS_BACKEND: "webgpu" },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const a = info.adapter!;
+  assert.ok(r.stdout.includes(`backend: webgpu on ${a.vendor}`), r.stdout);
+  assert.match(
+    r.stdout,
+    new RegExp(
+      `WebGPU adapter: ${a.software ? "software \\(runs on the CPU\\)" : "hardware"}; largest buffer \\d+ MiB, largest binding \\d+ MiB`,
+    ),
+  );
 });
