@@ -125,7 +125,7 @@ export { plotValues, trainingFigures, type PlotlyFigure, type TrainingCurves } f
 export { showPlot, writePlotHtml, writePlotPng } from "./plot/render";
 
 // 6.8 Using the classifier: classifying texts (tfjs, or ONNX Runtime for many), saving and loading it
-export { classifyReview, classifyWithProbability } from "./train/classify";
+export { classifyReview, classifyWithProbability, classifyWithProbabilityAsync } from "./train/classify";
 export type { ClassifyOptions, ClassifierModel } from "./model/classifierInput";
 export { OnnxClassifier, type Classification } from "./engine/inference";
 export { saveClassifier, loadClassifier, type ClassifierConfig, type SaveClassifierOptions } from "./train/checkpoint";

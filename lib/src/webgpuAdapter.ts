@@ -259,3 +259,12 @@ export function syncReadsAvailable(): boolean {
     tf.getBackend() !== "webgpu" || typeof (globalThis as { OffscreenCanvas?: unknown }).OffscreenCanvas !== "undefined"
   );
 }
+
+/**
+ * Reads tensors' values to the host so that `dataSync()` works on them afterwards (tfjs-webgpu keeps what it
+ * read until the tensor changes): for synchronous writers such as saveClassifier. No-op where sync reads work.
+ */
+export async function readableOnHost(tensors: Iterable<tf.Tensor>): Promise<void> {
+  if (syncReadsAvailable()) return;
+  for (const t of tensors) await t.data();
+}

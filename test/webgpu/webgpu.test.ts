@@ -7,6 +7,7 @@ import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import {
   tf,
@@ -20,8 +21,12 @@ import {
   createRunner,
   openWeights,
   loadWeightsIntoGpt,
+  saveClassifier,
+  loadClassifier,
+  classifyWithProbabilityAsync,
   type BackendInfo,
 } from "llm-spam-classifier";
+import { readableOnHost } from "llm-spam-classifier/engine";
 import { adamRef, batches, close, fixtureModel, ref } from "../train/fixture";
 
 const MODEL_FIX = path.join(__dirname, "..", "fixtures", "model");
@@ -108,7 +113,31 @@ test("the chapter's training takes the plain tfjs path on WebGPU: three AdamW st
       tensors = tf.memory().numTensors; // AdamW's moments and the causal mask exist from here on
     else assert.equal(tf.memory().numTensors, tensors, `no tensor leak at step ${s}`);
   }
+  // The trained classifier saves (its values read to the host first) and classifies as it computes.
+  const want = await runner.logits(batches[0]);
   await runner.finish();
+  await readableOnHost(model.params.values());
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "webgpu-clf-"));
+  try {
+    saveClassifier(dir, model, { maxLength: 10, padTokenId: 511 }); // the fixture's 512-token vocabulary
+    const { model: loaded } = loadClassifier(dir);
+    const got = await new PlainRunner(loaded).logits(batches[0]);
+    got.forEach((v, i) => assert.ok(close(v, want[i], 1e-6), `logit ${i}: ${v} vs ${want[i]}`));
+    // "a b c" is GPT-2's ids 64, 275, 269, right-padded with 511 to the trained length: its logits decide.
+    const r = await classifyWithProbabilityAsync("a b c", loaded);
+    const [l0, l1] = await new PlainRunner(loaded).logits({
+      inputIds: Int32Array.from([64, 275, 269, 511, 511, 511, 511, 511, 511, 511]),
+      labels: Int32Array.from([0]),
+      indices: [0],
+      batchSize: 1,
+      seqLen: 10,
+    });
+    assert.ok(close(r.spamProbability, 1 / (1 + Math.exp(l0 - l1)), 1e-6));
+    assert.equal(r.label, l1 > l0 ? "spam" : "not spam");
+    loaded.dispose();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
   opt.dispose();
   model.dispose();
 });

@@ -85,6 +85,7 @@ export {
   webgpuAdapter,
   assertFitsDevice,
   syncReadsAvailable,
+  readableOnHost,
 } from "../webgpuAdapter";
 export type { GpuAdapterSummary } from "../webgpuAdapter";
 export type { ClassifierRunner, TrunkEngine, PlainRunnerOptions } from "./trainers/runnerTypes";

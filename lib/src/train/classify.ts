@@ -34,9 +34,33 @@ export function classifyWithProbability(
   tokenizer: Tokenizer = getTokenizer(),
   opts: ClassifyOptions = {},
 ): { label: "spam" | "not spam"; spamProbability: number } {
+  const t = probabilities(text, model, tokenizer, opts);
+  const probs = t.dataSync();
+  t.dispose();
+  return { label: probs[1] > probs[0] ? "spam" : "not spam", spamProbability: probs[1] };
+}
+
+/**
+ * classifyWithProbability with an asynchronous read: the same answer, on every backend (WebGPU in Node has no
+ * synchronous read).
+ */
+export async function classifyWithProbabilityAsync(
+  text: string,
+  model: ClassifierModel,
+  tokenizer: Tokenizer = getTokenizer(),
+  opts: ClassifyOptions = {},
+): Promise<{ label: "spam" | "not spam"; spamProbability: number }> {
+  const t = probabilities(text, model, tokenizer, opts);
+  const probs = await t.data();
+  t.dispose();
+  return { label: probs[1] > probs[0] ? "spam" : "not spam", spamProbability: probs[1] };
+}
+
+/** The softmax of the text's logits [1, 2] (the caller disposes it). */
+function probabilities(text: string, model: ClassifierModel, tokenizer: Tokenizer, opts: ClassifyOptions): tf.Tensor {
   const ids = encodeForClassification(text, model, tokenizer, opts);
   const kind = opts.readout ?? model.readout ?? "last";
-  const probs = tf.tidy(() => {
+  return tf.tidy(() => {
     const x = tf.tensor2d([ids], [1, ids.length], "int32");
     // A bonus-experiment variant reads as it was trained: its readout and causal mask (model.readout/causal).
     const logits = readsLastToken(model, { ...opts, padding: true })
@@ -48,7 +72,6 @@ export function classifyWithProbability(
           }),
           causal: opts.causal ?? model.causal ?? true,
         });
-    return tf.softmax(logits).dataSync();
+    return tf.softmax(logits);
   });
-  return { label: probs[1] > probs[0] ? "spam" : "not spam", spamProbability: probs[1] };
 }
