@@ -192,3 +192,36 @@ test("`npm start -- info` shows the adapter, its buffer limits and that it is so
     ),
   );
 });
+
+test("`npm start -- chapter --smoke` on WebGPU trains, saves and classifies with the same numbers as the CPU machine's default", () => {
+  const root = path.resolve(__dirname, "..", "..");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "webgpu-chapter-"));
+  const chapter = (backend: string) => {
+    const r = spawnSync(
+      process.execPath,
+      [path.join(root, "lib", "dist", "cli", "main.js"), "chapter", "--smoke", "--epochs", "1", "--max-steps", "3"],
+      {
+        cwd: root,
+        encoding: "utf8",
+        env: { ...process.env, TFJS_BACKEND: backend, LLM_DATA_DIR: path.join(dir, "data"), LLM_SMOKE: "1" },
+      },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout;
+  };
+  try {
+    const gpu = chapter("webgpu"),
+      cpu = chapter(""); // automatic: wasm here, with its fastest path
+    assert.match(gpu, /Plain training path on WebGPU/);
+    assert.match(gpu, /Saved the classifier/);
+    const numbers = (out: string) =>
+      out
+        .split("\n")
+        .filter((l) => /(accuracy|loss)[: ]|^Ep \d|→/.test(l) && !/Epoch \d\/|Memory estimate/.test(l))
+        .join("\n");
+    assert.ok(/Test accuracy: \d/.test(numbers(gpu)) && /→ (spam|not spam)/.test(numbers(gpu)), gpu);
+    assert.equal(numbers(gpu), numbers(cpu));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
