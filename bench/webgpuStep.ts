@@ -99,6 +99,7 @@ async function child(): Promise<void> {
   } catch (err) {
     throw new Error(
       `${err instanceof Error ? err.message : String(err)} (bench: --model LxE, e.g. 12x640, fits 128 MiB)`,
+      { cause: err },
     );
   }
   model.freezeAll();
