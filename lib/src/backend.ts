@@ -187,7 +187,7 @@ export function backendInfo(): BackendInfo | undefined {
 
 /**
  * One line for logs and notebooks, e.g. `tfjs 4.22.0 backend: wasm (automatic; skipped tensorflow-gpu: not installed, ...)`
- * or `tfjs 4.22.0 backend: webgpu on mesa software "llvmpipe: Mesa 25.0.7", software (forced by TFJS_BACKEND)`.
+ * or `tfjs 4.22.0 backend: webgpu on mesa software "llvmpipe: Mesa 25.0.7" (software adapter) (forced by TFJS_BACKEND)`.
  */
 export function describeBackend(info: BackendInfo): string {
   const how = info.forced ? "forced by TFJS_BACKEND" : "automatic";

@@ -101,6 +101,9 @@ export { PlainRunner } from "./train/runner";
 export type { ClassifierRunner } from "./engine/trainers/runnerTypes";
 export {
   trainingSchedule,
+  imdbTrainingSchedule,
+  IMDB_CONTEXT_LENGTH,
+  type FinetuneDataset,
   createSpamLoaders,
   finetuneClassifier,
   loadOrTrainClassifier,
@@ -108,6 +111,54 @@ export {
   type FinetuneResult,
   type SpamLoaderOptions,
 } from "./train/finetune";
+
+// The IMDb bonus (ch06/03_bonus_imdb-classification): the movie reviews in the bonus's and Hugging Face's layouts
+export {
+  prepareImdbData,
+  downloadAndExtractImdb,
+  loadImdbFolder,
+  partitionImdb,
+  readImdbArchive,
+  imdbHfSubsets,
+  readImdbCsv,
+  loadImdbSplits,
+  loadImdbHf,
+  imdbDataPaths,
+  IMDB_LABELS,
+  IMDB_CLASS_NAMES,
+  IMDB_HF_FILES,
+  type PreparedImdbData,
+  type PrepareImdbOptions,
+  type ImdbHfSplits,
+  type ImdbCsvFile,
+} from "./data/imdb";
+export { parseTextLabelCsv, formatTextLabelCsv, type TextLabel } from "./data/csv";
+
+// A Trainer like Hugging Face's (TrainingArguments in camelCase), for GPT-2 and any TrainerModel
+export {
+  Trainer,
+  computeAccuracy,
+  listCheckpoints,
+  type TrainerOptions,
+  type TrainOutput,
+  type PredictionOutput,
+  type EvalPrediction,
+  type ComputeMetrics,
+  type Metrics,
+  type TrainerState,
+} from "./train/trainer";
+export {
+  resolveTrainingArguments,
+  trainingPlan,
+  type TrainingArguments,
+  type ResolvedTrainingArguments,
+  type TrainingPlan,
+} from "./train/trainingArguments";
+export {
+  GPT2ForSequenceClassification,
+  type TrainerModel,
+  type GPT2ForSequenceClassificationOptions,
+} from "./train/trainerModel";
 
 // The bonus experiments' variants (ch06/02_bonus_additional-experiments): readouts, layers, padding, accumulation, …
 export {
@@ -134,6 +185,9 @@ export { saveClassifier, loadClassifier, type ClassifierConfig, type SaveClassif
 export {
   EXPERIMENTS,
   SMOKE_ROWS,
+  IMDB_EXPERIMENTS,
+  IMDB_SMOKE_ROWS,
+  experimentTable,
   runExperiments,
   experimentBlocker,
   experimentsMarkdown,
@@ -176,7 +230,7 @@ export {
   type Settings,
   type SettingsOverrides,
 } from "./config";
-export { SMS_SPAM_ZIP, TINY_GPT2_DIR } from "./assets";
+export { SMS_SPAM_ZIP, TINY_GPT2_DIR, IMDB_SYNTHETIC_TAR } from "./assets";
 export { startSmokeServer, type SmokeServer } from "./smoke";
 
 // The tfjs backend (and whether ONNX Runtime is there for the native paths)

@@ -72,7 +72,7 @@ test("GPT-2 logits of the tiny fixture model equal PyTorch's (≤ 1e-4), with no
   assert.equal(tf.memory().numTensors, before);
 });
 
-test("AdamW's on-device update equals torch.optim.AdamW on fixed tensors (5 steps)", async () => {
+test("AdamW's on-device update equals torch.optim.AdamW on fixed tensors (5 steps) and resumes from its checkpoint", async () => {
   const p1 = tf.variable(tf.tensor(adamRef.init[0], adamRef.shapes[0])),
     p2 = tf.variable(tf.tensor(adamRef.init[1], adamRef.shapes[1]));
   const opt = new AdamW(
@@ -93,6 +93,31 @@ test("AdamW's on-device update equals torch.optim.AdamW on fixed tensors (5 step
   const got = [...(await p1.data()), ...(await p2.data())],
     want = [...adamRef.final[0], ...adamRef.final[1]];
   got.forEach((v, i) => assert.ok(close(v, want[i], 1e-6), `element ${i}: ${v} vs ${want[i]}`));
+  // A checkpoint of the on-device state (read to the host first) resumes on the device: the next step is the same.
+  await readableOnHost(opt.deviceTensors());
+  const state = opt.stateDict();
+  assert.equal(state.t, 5);
+  const q1 = tf.tidy(() => tf.variable(p1.clone())),
+    q2 = tf.tidy(() => tf.variable(p2.clone()));
+  const resumed = new AdamW(
+    new Map([
+      ["a", q1],
+      ["b", q2],
+    ]),
+    { lr: adamRef.lr, weightDecay: adamRef.weight_decay },
+  );
+  resumed.loadStateDict(state);
+  const [g1, g2] = adamRef.grads[0];
+  const grads = { a: tf.tensor(g1, adamRef.shapes[0]), b: tf.tensor(g2, adamRef.shapes[1]) };
+  opt.step(grads);
+  resumed.step(grads);
+  const [a, b] = [
+    [...(await p1.data()), ...(await p2.data())],
+    [...(await q1.data()), ...(await q2.data())],
+  ];
+  a.forEach((v, i) => assert.equal(b[i], v, `element ${i} after resuming`));
+  tf.dispose([...Object.values(grads), q1, q2]);
+  resumed.dispose();
   opt.dispose();
   assert.equal(tf.memory().numTensors, before);
   tf.dispose([p1, p2]);

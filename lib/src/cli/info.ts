@@ -24,6 +24,7 @@ export const infoCommand: CliCommand = {
       skipped: b.skipped,
       dataDir: s.dataDir,
       smsSpamUrls: s.smsSpamUrls,
+      imdbUrls: s.imdbUrls,
       gpt2BaseUrls: s.gpt2BaseUrls,
       smoke: s.smoke,
     };
@@ -42,6 +43,7 @@ export const infoCommand: CliCommand = {
     }
     ctx.log(`Data folder: ${s.dataDir}`);
     ctx.log(`Dataset URLs: ${s.smsSpamUrls.join(" , ")}`);
+    ctx.log(`IMDb archive URLs: ${s.imdbUrls.join(" , ")}`);
     ctx.log(`GPT-2 base URLs: ${s.gpt2BaseUrls.join(" , ")}`);
     ctx.log(`Smoke mode: ${s.smoke ? "on" : "off"}`);
   },

@@ -13,8 +13,15 @@ import { syncReadsAvailable } from "../webgpuAdapter";
 
 export type { AdamWSettings } from "../engine/trainers/adamw";
 
+/** AdamW's state between steps (for checkpoints): the step count and each parameter's moments. */
+export interface AdamWState {
+  t: number;
+  moments: Map<string, { m: Float32Array; v: Float32Array }>;
+}
+
 export class AdamW {
-  readonly lr: number;
+  /** The learning rate of the next step (a schedule may change it between steps, as PyTorch's LR schedulers do). */
+  lr: number;
   readonly weightDecay: number;
   readonly betas: readonly [number, number];
   readonly eps: number;
@@ -75,6 +82,36 @@ export class AdamW {
       });
       if (old) tf.dispose([old.m, old.v]);
       this.deviceMoments.set(name, next);
+    }
+  }
+
+  /**
+   * A copy of the state (step count and moments), for a checkpoint. On WebGPU the moments live on the device:
+   * read them to the host first (`await readableOnHost(optimizer.deviceTensors())`).
+   */
+  stateDict(): AdamWState {
+    const moments = new Map([...this.moments].map(([n, s]) => [n, { m: s.m.slice(), v: s.v.slice() }]));
+    for (const [n, s] of this.deviceMoments)
+      moments.set(n, { m: Float32Array.from(s.m.dataSync()), v: Float32Array.from(s.v.dataSync()) });
+    return { t: this.t, moments };
+  }
+
+  /** The moments held as tensors (WebGPU), e.g. to read them to the host before stateDict. */
+  deviceTensors(): tf.Tensor[] {
+    return [...this.deviceMoments.values()].flatMap((s) => [s.m, s.v]);
+  }
+
+  /** Restores a state from stateDict (a resumed run continues as if never stopped). */
+  loadStateDict(state: AdamWState): void {
+    this.t = state.t;
+    this.moments.clear();
+    for (const { m, v } of this.deviceMoments.values()) tf.dispose([m, v]);
+    this.deviceMoments.clear();
+    const onDevice = !syncReadsAvailable();
+    for (const [n, s] of state.moments) {
+      const shape = this.params.get(n)?.shape;
+      if (onDevice && shape) this.deviceMoments.set(n, { m: tf.tensor(s.m, shape), v: tf.tensor(s.v, shape) });
+      else this.moments.set(n, { m: s.m.slice(), v: s.v.slice() });
     }
   }
 

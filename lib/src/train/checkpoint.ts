@@ -27,6 +27,8 @@ export interface SaveClassifierOptions {
   /** Default: the model's `padTokenId`, else 50256. */
   padTokenId?: number;
   info?: Record<string, unknown>;
+  /** Names of the classes by label (default the chapter's: "not spam", "spam"). */
+  classNames?: readonly string[];
 }
 
 /**
@@ -48,7 +50,7 @@ export function saveClassifier(
     numClasses: model.outDim,
     maxLength,
     padTokenId: opts.padTokenId ?? model.padTokenId ?? PAD_TOKEN_ID,
-    classNames: ["not spam", "spam"],
+    classNames: [...(opts.classNames ?? ["not spam", "spam"])],
     ...(opts.info ? { info: opts.info } : {}),
   };
   const tensors = new Map<string, { data: Float32Array; shape: number[] }>();

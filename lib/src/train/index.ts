@@ -16,3 +16,6 @@ export * from "./lora";
 export * from "./promptTuning";
 export * from "./adapterClassifier";
 export * from "./experiments";
+export * from "./trainingArguments";
+export * from "./trainerModel";
+export * from "./trainer";
