@@ -177,7 +177,12 @@ export { plotValues, trainingFigures, type PlotlyFigure, type TrainingCurves } f
 export { showPlot, writePlotHtml, writePlotPng } from "./plot/render";
 
 // 6.8 Using the classifier: classifying texts (tfjs, or ONNX Runtime for many), saving and loading it
-export { classifyReview, classifyWithProbability, classifyEncoded } from "./train/classify";
+export {
+  classifyReview,
+  classifyWithProbability,
+  classifyEncoded,
+  classifyWithProbabilityAsync,
+} from "./train/classify";
 export { explainByOcclusion, type Explanation, type TokenInfluence, type ScoredText } from "./train/explain";
 export type { ClassifyOptions, ClassifierModel } from "./model/classifierInput";
 export { OnnxClassifier, type Classification } from "./engine/inference";
@@ -245,6 +250,7 @@ export {
   type BackendChoice,
   type BackendInfo,
 } from "./backend";
+export type { GpuAdapterSummary } from "./webgpuAdapter";
 export { loadOnnxRuntime } from "./engine/runtime/onnxRuntime";
 
 // Errors: every UserError is one clear message about the input, never a stack trace

@@ -48,7 +48,7 @@ export const COMMON_OPTIONS: OptionSpec = {
 
 export const COMMON_HELP = `Common options:
   --data-dir DIR        where downloads and runs land (env LLM_DATA_DIR, default data/)
-  --backend NAME        tfjs backend: tensorflow-gpu, tensorflow, wasm, cpu (env TFJS_BACKEND)
+  --backend NAME        tfjs backend: tensorflow-gpu, webgpu, tensorflow, wasm, cpu (env TFJS_BACKEND)
   --smoke               tiny model and a few steps, for a quick check (env LLM_SMOKE=1)
   --sms-spam-url URL    dataset zip URL or local file (env SMS_SPAM_URL)
   --imdb-url URL        IMDb archive (aclImdb_v1.tar.gz) URL or local file (env IMDB_URL)

@@ -3,7 +3,8 @@
  * mask, ignore_index, padding): the fast path (frozen prefix computed once per text, last block trained at
  * the readout) when the model's frozen layers allow it, else the native one (every layer on ONNX Runtime),
  * else the plain path (lib/src/train/runner.ts). All give the same numbers; the training loop sees only the
- * ClassifierRunner interface.
+ * ClassifierRunner interface. On WebGPU the plain path trains every layer with tfjs on the device: the fast
+ * and native paths run on ONNX Runtime's CPU and read the weights synchronously, which WebGPU in Node cannot.
  */
 import * as os from "node:os";
 import type { Batch } from "../data/dataLoader";
@@ -16,6 +17,7 @@ import { ConfigError } from "../errors";
 import type { GPTModel } from "../model/gptModel";
 import type { AdamW } from "./adamw";
 import { PlainRunner } from "./runner";
+import { syncReadsAvailable } from "../webgpuAdapter";
 
 /** What the training loop needs from a fast classifier path (lib/src/engine's FastClassifierPath). */
 export interface FastPathLike {
@@ -139,6 +141,15 @@ export async function createRunner(
 ): Promise<ClassifierRunner> {
   const want = opts.path ?? "auto";
   const head = opts.needs?.head ?? {};
+  if (!syncReadsAvailable()) {
+    // WebGPU: autodiff on the GPU; ONNX Runtime's CPU paths would copy every weight off it (synchronously).
+    if (want === "fast" || want === "native")
+      throw new ConfigError(
+        `The ${want} path runs on ONNX Runtime's CPU and cannot read the weights from WebGPU: use the plain path (or another backend)`,
+      );
+    opts.log?.("Plain training path on WebGPU: every layer in tfjs, forward and backward on the device");
+    return createPlainRunner(model, optimizer, { native: false, head });
+  }
   const plain = () => createPlainRunner(model, optimizer, { native: opts.native, head, log: opts.log });
   if (want === "plain") return plain();
   const limits = pathLimits(opts.needs);

@@ -35,6 +35,7 @@ import { trainingProgress } from "./progress";
 import { loadClassifier, saveClassifier } from "./checkpoint";
 import { saveTrainingReport, type Evaluation } from "./report";
 import { mergeLora } from "../model/lora";
+import { readableOnHost } from "../webgpuAdapter";
 import { prepareLoraClassifier, resolveLoraOptions, saveLoraAdapter, type LoraOptions } from "./lora";
 import {
   preparePromptTuningClassifier,
@@ -424,12 +425,14 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
       await runner.finish(); // the fast path writes its trained values back into the model here
 
       // 6.8: save the model, metrics, log and plots (with LoRA: the adapter on its own, then the merged classifier)
+      await readableOnHost(model.params.values()); // WebGPU: the writers below read synchronously
       if (lora) {
         saveLoraAdapter(path.join(outDir, "lora-adapter"), model, {
           head: lora.head,
           maxLength: d.trainDataset.maxLength,
         });
         mergeLora(model);
+        await readableOnHost(model.params.values());
       }
       if (prompt)
         saveSoftPrompt(path.join(outDir, "soft-prompt"), model, {

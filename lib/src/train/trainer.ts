@@ -23,6 +23,7 @@ import { AdamW, type AdamWState } from "./adamw";
 import { crossEntropyOfLogits } from "./runner";
 import { TrainingInterruptedError } from "./trainClassifier";
 import type { TrainerModel } from "./trainerModel";
+import { readableOnHost } from "../webgpuAdapter";
 import {
   resolveTrainingArguments,
   trainingPlan,
@@ -276,7 +277,11 @@ export class Trainer<E extends { label: number } = TextLabel> {
         const saveNow =
           (a.saveStrategy === "steps" && state.globalStep % a.saveSteps === 0) ||
           (a.saveStrategy === "epoch" && epochEnd);
-        if (saveNow) this.saveCheckpoint(state, optimizer, metrics);
+        if (saveNow) {
+          // WebGPU: the trained values and the moments to the host, for the synchronous writers
+          await readableOnHost([...optimizer.params.values(), ...optimizer.deviceTensors()]);
+          this.saveCheckpoint(state, optimizer, metrics);
+        }
       }
       bar?.finish();
     }
