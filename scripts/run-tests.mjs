@@ -109,6 +109,11 @@ function collectWebGpu() {
     .map((f) => path.join(dir, f));
 }
 
+// The unit tests and notebooks read tensors synchronously, which tfjs-webgpu in Node cannot: on a machine where
+// WebGPU would be the automatic choice (a hardware GPU), they run on wasm unless TFJS_BACKEND says otherwise.
+// The backend test still checks the automatic choice, in a child without TFJS_BACKEND.
+const cpuEnv = { ...process.env, TFJS_BACKEND: process.env.TFJS_BACKEND || "wasm" };
+
 let passed = 0,
   failed = 0,
   skipped = 0;
@@ -123,12 +128,12 @@ if (!webgpuOnly) {
     .sort()
     .filter((f) => !filters.length || filters.some((x) => f.includes(x)));
   console.log(`Unit tests: ${files.length} files`);
-  add(runTests(files, "unit-tests"));
+  add(runTests(files, "unit-tests", cpuEnv));
 }
 
 if (!unitOnly && !webgpuOnly) {
   console.log("\nNotebooks (smoke mode: tiny model, the package's own dataset copy and checkpoint):");
-  add(runNotebooks([]));
+  add(runNotebooks([], cpuEnv));
 }
 
 if (!unitOnly) add(await runWebGpuSuite());
