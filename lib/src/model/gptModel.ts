@@ -9,6 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { ShapeMismatchError, ConfigError } from "../errors";
+import { assertFitsDevice } from "../webgpuAdapter";
 import { validateConfig, type GPTConfig } from "./config";
 import { filledTensor, type GPTModelOptions } from "./modelInit";
 import { isLinearWeight, parameterShapes } from "./parameters";
@@ -61,6 +62,8 @@ export class GPTModel {
     this.seed = opts.seed ?? 123;
     const shapes = parameterShapes(this.cfg, opts.outDim, opts.headBias);
     const fanIn = new Map(shapes.map(([n, s]) => [n, s[0]])); // Linear weights are [in, out]
+    // Before any buffer exists: on WebGPU a parameter past the adapter's buffer limits would lose the device.
+    for (const [name, shape] of shapes) assertFitsDevice(`GPT parameter ${name}`, shape);
     for (const [name, shape] of shapes) {
       const given = opts.weights?.get(name);
       if (given) {

@@ -9,6 +9,7 @@ export * from "./trainClassifier";
 export * from "./memory";
 export * from "./progress";
 export * from "./classify";
+export * from "./explain";
 export * from "./checkpoint";
 export * from "./report";
 export * from "./finetune";
@@ -16,5 +17,8 @@ export * from "./lora";
 export * from "./promptTuning";
 export * from "./adapterClassifier";
 export * from "./experiments";
+export * from "./trainingArguments";
+export * from "./trainerModel";
+export * from "./trainer";
 // BERT: prompt tuning as the IMDb fine-tuning chapter does it (the runner itself: llm-spam-classifier/engine).
 export * from "./bertPromptTuning";
