@@ -69,7 +69,7 @@ export type { TrainingGraph, TrainingGraphOptions, ClassifierTrainingSpec, Param
 // BERT (model/bert.ts) on ONNX Runtime: its forward and training graphs, and its runner for the training loop.
 export { buildBertOnnx, buildBertTrainingGraph, bertClasses } from "./onnx/onnxBert";
 export type { BertWeights } from "./onnx/onnxBert";
-export { createBertRunner, bertNativeSpec, hfNoDecay } from "./trainers/bertRunner";
+export { createBertRunner, createBertEvalRunner, bertNativeSpec, hfNoDecay } from "./trainers/bertRunner";
 export type { BertRunner, BertRunnerOptions } from "./trainers/bertRunner";
 export type { GptLike, GptWeights, OnnxGptPart, BuildGptOnnxOptions, ResolvedPart } from "./onnx/onnxGpt";
 export { OnnxGptEngine } from "./runtime/onnxEngine";

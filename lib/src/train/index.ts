@@ -22,3 +22,4 @@ export * from "./trainerModel";
 export * from "./trainer";
 // BERT: prompt tuning as the IMDb fine-tuning chapter does it (the runner itself: llm-spam-classifier/engine).
 export * from "./bertPromptTuning";
+export * from "./bertTrainerModel";

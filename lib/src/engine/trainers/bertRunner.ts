@@ -9,6 +9,7 @@ import { ConfigError } from "../../errors";
 import { attentionMaskOf } from "../../model/bertModel";
 import { buildBertOnnx, buildBertTrainingGraph, bertClasses, type BertWeights } from "../onnx/onnxBert";
 import type { AdamWSettings } from "./adamw";
+import { createOrtSession, loadOnnxRuntime, onnxRuntimeUnavailableReason } from "../runtime/onnxRuntime";
 import { OrtTrainer, type IdsBatch, type NativeClassifierSpec } from "./ortTrainer";
 import type { ClassifierRunner, TrainStepOptions } from "./runnerTypes";
 
@@ -39,8 +40,11 @@ export function hfNoDecay(names: Iterable<string>): string[] {
 export interface BertRunnerOptions {
   /** Parameter names to train (default: the model's trainable variables, e.g. all of them). */
   trainable?: Iterable<string>;
-  /** AdamW's settings (default lr 5e-5, weight decay 0.1; the BERT chapter's Trainer: lr 2e-5, decay 0.01). */
-  optimizer?: AdamWSettings;
+  /**
+   * AdamW's settings (default lr 5e-5, weight decay 0.1; the BERT chapter's Trainer: lr 2e-5, decay 0.01), or a
+   * function read at every step (a learning-rate schedule, e.g. the Trainer's AdamW: `() => optimizer.settings`).
+   */
+  optimizer?: AdamWSettings | (() => AdamWSettings);
   /** Clip the gradients' global norm to this before each step (PyTorch's clip_grad_norm_; default none). */
   maxGradNorm?: number;
   /**
@@ -78,7 +82,8 @@ export async function createBertRunner(model: BertWeights, opts: BertRunnerOptio
     maxGradNorm: opts.maxGradNorm,
     noDecay: opts.noDecay === "hf" ? hfNoDecay(model.params.keys()) : opts.noDecay,
   });
-  const optim = opts.optimizer ?? {};
+  const settings = opts.optimizer ?? {};
+  const optim = () => (typeof settings === "function" ? settings() : settings);
   const ignoreIndex = opts.ignoreIndex ?? -100;
   return {
     kind: "native",
@@ -88,8 +93,36 @@ export async function createBertRunner(model: BertWeights, opts: BertRunnerOptio
     trainStep: (batch: Batch, o: TrainStepOptions = {}) => {
       if (!(batch.labels.length === batch.batchSize))
         throw new ConfigError(`The batch has ${batch.labels.length} labels for ${batch.batchSize} rows`);
-      return trainer.trainStep(batch, batch.labels, optim, { ...o, ignoreIndex });
+      return trainer.trainStep(batch, batch.labels, optim(), { ...o, ignoreIndex });
     },
     finish: () => trainer.dispose(),
+  };
+}
+
+/**
+ * An evaluation-only runner: the forward graph with the model's weights as initializers (no optimizer, no copies
+ * of the weights); `trainStep` is an error.
+ * @throws Error when onnxruntime-node is unavailable
+ */
+export async function createBertEvalRunner(
+  model: BertWeights,
+  opts: { threads?: number } = {},
+): Promise<ClassifierRunner> {
+  const ort = loadOnnxRuntime();
+  if (!ort) throw new ConfigError(`onnxruntime-node is unavailable (${onnxRuntimeUnavailableReason()})`);
+  const session = await createOrtSession(buildBertOnnx(model), { threads: opts.threads });
+  return {
+    kind: "native",
+    logits: async (batch: Batch) => {
+      const dims = [batch.batchSize, batch.inputIds.length / batch.batchSize];
+      const out = await session.run({
+        input_ids: new ort.Tensor("int32", batch.inputIds, dims),
+        attention_mask: new ort.Tensor("float32", attentionMaskOf(batch.inputIds, model.cfg.padTokenId), dims),
+      });
+      return out.logits.data as Float32Array;
+    },
+    trainStep: () =>
+      Promise.reject(new ConfigError("This BERT runner only evaluates (it was created without an optimizer)")),
+    finish: () => session.release(),
   };
 }

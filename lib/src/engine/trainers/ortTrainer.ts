@@ -319,6 +319,16 @@ export class OrtTrainer {
     return out.logits.data as Float32Array;
   }
 
+  /**
+   * Replaces the trained parameters' values (e.g. the best checkpoint, loaded at the end of a run) and zeroes
+   * AdamW's moments; `syncToModel` then writes these values.
+   */
+  reset(values: ReadonlyMap<string, ArrayLike<number>>): void {
+    for (const n of this.opt.names()) if (!values.has(n)) throw new ConfigError(`No values for "${n}"`);
+    this.opt.reset(values);
+    this.dirty = true;
+  }
+
   /** Writes the trained values into the model's parameters (tfjs variables, or arrays) before saving or using it. */
   syncToModel(): void {
     if (!this.dirty) return;
