@@ -9,6 +9,7 @@ causal-mask buffers are not stored) plus a small `config.json`.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import { FrozenParam } from "../model/frozenParam";
 import { ConfigError } from "../errors";
 import { writeFileAtomic } from "../util/atomic";
 import { GPTModel, isLinearWeight } from "../model/gptModel";
@@ -53,8 +54,11 @@ export function saveClassifier(
   };
   const tensors = new Map<string, { data: Float32Array; shape: number[] }>();
   for (const [name, v] of model.params) {
-    const t = isLinearWeight(name) ? tf.tidy(() => v.transpose()) : v; // ours [in, out] → PyTorch [out, in]
-    tensors.set(name, { data: t.dataSync() as Float32Array, shape: t.shape });
+    // ours [in, out] → PyTorch [out, in] (a frozen parameter outside tfjs through a temporary tensor)
+    const t = isLinearWeight(name)
+      ? tf.tidy(() => tf.transpose(v instanceof FrozenParam ? tf.tensor(v.dataSync(), v.shape) : v))
+      : v;
+    tensors.set(name, { data: t.dataSync() as Float32Array, shape: [...t.shape] });
     if (t !== v) t.dispose();
   }
   fs.mkdirSync(dir, { recursive: true });

@@ -5,6 +5,7 @@
  * for LayerNorm, GELU and the Q/K/V projections (each tested equal to the composite).
  */
 import type * as tf from "@tensorflow/tfjs";
+import type { FrozenParam } from "../../model/frozenParam";
 import { ConfigError } from "../../errors";
 import { gptForward, readoutOf, type ParamLookup, type Readout, type ReadoutKind } from "../../model/gpt";
 import { OnnxGraphBuilder, ONNX_OPSET } from "./onnxGraph";
@@ -21,7 +22,8 @@ export interface GptLike {
     readonly nLayers: number;
     readonly qkvBias: boolean;
   };
-  readonly params: ReadonlyMap<string, tf.Tensor>;
+  /** tfjs tensors (variables), or frozen values outside tfjs (FrozenParam; `tensorOf` gives their tensor). */
+  readonly params: ReadonlyMap<string, tf.Tensor | FrozenParam>;
 }
 
 /**

@@ -9,7 +9,6 @@
  * gathered rows (ScatterND, reduction "add"). Shapes are fixed per graph (batch × seq), which the backward
  * pass of slices and means needs; the forward graph (`buildGptOnnx` with `paramInputs`) keeps them symbolic.
  */
-import type * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "../../errors";
 import { DiffOps, type Tracked } from "../../model/autodiff";
 import { gptForward, readoutOf, type ReadoutKind } from "../../model/gpt";
@@ -91,7 +90,7 @@ export function buildTrainingGraph(model: GptLike, opts: TrainingGraphOptions): 
   const paramInputs: string[] = [];
   const made = new Map<string, Tracked<OnnxValue>>();
   const lookup = (name: string): Tracked<OnnxValue> | undefined => {
-    const t: tf.Tensor | undefined = model.params.get(name);
+    const t = model.params.get(name);
     if (!t) return undefined;
     let v = made.get(name);
     if (!v) {
