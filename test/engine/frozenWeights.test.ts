@@ -86,8 +86,12 @@ test("a model built frozen holds only its trainable parameters in tfjs, with the
   assert.equal(tf.memory().numBytes, before);
 });
 
-for (const path of ["fast", "native"] as const) {
-  const trainable: TrainableLayers = path === "fast" ? "last-block" : "last-two-blocks";
+// last-layer: the suffix holds a frozen parameter (final_norm) beside the trained head.
+for (const [path, trainable] of [
+  ["fast", "last-block"],
+  ["fast", "last-layer"],
+  ["native", "last-two-blocks"],
+] as const) {
   test(`the ${path} path trains a frozen-built model (${trainable}) with the same losses, its frozen weights never in tfjs`, async (t) => {
     if (!loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");
     await initBackend();

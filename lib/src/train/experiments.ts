@@ -194,10 +194,12 @@ export function experimentBlocker(
   const memoryPath: TrainingPathMemory = frozenPrefix
     ? { kind: "fast", cachedTokens: BALANCED_TEXTS * seqLen }
     : { kind: "native" };
+  const totalParams = classifierParamCount(cfg, 2).total;
   const estimate = estimateTrainingMemory({
     cfg,
     trainableParams: trainable,
-    totalParams: classifierParamCount(cfg, 2).total,
+    totalParams,
+    frozenOutsideTfjs: totalParams - trainable, // finetune builds the model frozen: GPTModelOptions.frozen
     batchSize: row.options.batchSize ?? 8,
     seqLen,
     path: memoryPath,
