@@ -42,7 +42,12 @@ export class OnnxGptEngine {
     const inPart = [...model.params.keys()].filter((n) => partHasParam(part, model.cfg.nLayers, n));
     const partBytes = inPart.reduce((a, n) => a + 4 * model.params.get(n)!.shape.reduce((x, d) => x * d, 1), 0);
     const weightInputs = partBytes > MAX_INITIALIZER_BYTES ? inPart : [];
-    const bytes = buildGptOnnx(model, weightInputs.length ? { ...opts, paramInputs: weightInputs } : opts);
+    // Weights as inputs: three Q/K/V MatMuls, no concatenation of them in the session (measured on 1558M's prefix:
+    // peak RSS 6.7 GB instead of 9.6 GB, and faster).
+    const bytes = buildGptOnnx(
+      model,
+      weightInputs.length ? { ...opts, paramInputs: weightInputs, fuseLinear: false } : opts,
+    );
     const size = bytes.byteLength;
     const session = await createOrtSession(bytes, opts);
     const feeds: Record<string, OrtTensor> = {};
