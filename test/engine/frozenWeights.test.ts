@@ -16,6 +16,7 @@ import {
   type TrainableLayers,
 } from "llm-spam-classifier/train";
 import { InsufficientMemoryError } from "llm-spam-classifier";
+import { OnnxGptEngine } from "llm-spam-classifier/engine";
 
 const cfg: GPTConfig = {
   vocabSize: 96,
@@ -161,4 +162,26 @@ test("the memory estimate counts frozen arrays outside the WASM heap: a frozen-b
   }
   frozen.dispose();
   variables.dispose();
+});
+
+test("ONNX Runtime fed the frozen arrays as inputs (as for weights beyond a protobuf's 2 GB) gives the initializers' prefix", async (t) => {
+  if (!loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");
+  await initBackend();
+  const model = classifier(true);
+  const ids = batches(1)[0].inputIds;
+  const [a, b] = await Promise.all(
+    (["initializers", "inputs"] as const).map(async (weights) => {
+      const engine = await OnnxGptEngine.create(model, { toBlock: cfg.nLayers - 1, weights, threads: 1 });
+      const out = await engine.run(ids, B);
+      await engine.release();
+      return { out, bytes: engine.modelBytes };
+    }),
+  );
+  assert.ok(b.bytes < a.bytes / 4, `weights out of the model: ${b.bytes} vs ${a.bytes} bytes`);
+  assert.ok(
+    a.out.every((v, i) => Math.abs(v - b.out[i]) < 1e-5),
+    "same hidden states",
+  );
+  for (const n of frozenNames(model)) assert.equal((model.param(n) as FrozenParam).storage, "array", n);
+  model.dispose();
 });

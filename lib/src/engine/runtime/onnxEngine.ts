@@ -12,7 +12,13 @@ import { MAX_INITIALIZER_BYTES } from "../onnx/trainingGraph";
 type OrtTensor = InstanceType<NonNullable<ReturnType<typeof loadOnnxRuntime>>["Tensor"]>;
 
 /** Options for `OnnxGptEngine.create`. */
-export interface OnnxGptEngineOptions extends BuildGptOnnxOptions, OrtSessionOptions {}
+export interface OnnxGptEngineOptions extends BuildGptOnnxOptions, OrtSessionOptions {
+  /**
+   * The weights as "initializers" in the model (ONNX Runtime keeps its copy) or graph "inputs" fed from the
+   * model's arrays at every run; default: inputs when they exceed what a protobuf holds (MAX_INITIALIZER_BYTES).
+   */
+  weights?: "initializers" | "inputs";
+}
 
 /** An ONNX Runtime session over part of a GPT model. Call `release()` when done (frees ORT's copy of the weights). */
 export class OnnxGptEngine {
@@ -41,7 +47,8 @@ export class OnnxGptEngine {
     const part = resolvePart(model.cfg, opts);
     const inPart = [...model.params.keys()].filter((n) => partHasParam(part, model.cfg.nLayers, n));
     const partBytes = inPart.reduce((a, n) => a + 4 * model.params.get(n)!.shape.reduce((x, d) => x * d, 1), 0);
-    const weightInputs = partBytes > MAX_INITIALIZER_BYTES ? inPart : [];
+    const asInputs = (opts.weights ?? (partBytes > MAX_INITIALIZER_BYTES ? "inputs" : "initializers")) === "inputs";
+    const weightInputs = asInputs ? inPart : [];
     // Weights as inputs: three Q/K/V MatMuls, no concatenation of them in the session (measured on 1558M's prefix:
     // peak RSS 6.7 GB instead of 9.6 GB, and faster).
     const bytes = buildGptOnnx(
