@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --quick] [-- --data-dir DIR] [-- --keep] [-- --skip-plain] [-- --allow-slow-torch]`
- *   [-- --skip-peft | --only-peft] [-- --large]:
+ *   [-- --skip-peft | --only-peft] [-- --backend webgpu [--model SIZE]] [-- --large]:
  * chapter 6 on this machine, ours vs PyTorch. A PyTorch on a reference BLAS (matmul under a quarter of
  * ONNX Runtime's) is refused unless --allow-slow-torch: install libopenblas0-pthread.
  *
@@ -21,7 +21,8 @@
  *     (`ratio lora_step`), the prompt-tuning step (`ratio prompt_step`) and the LoRA chapter estimated from the
  *     book's units on both sides (`ratio lora_chapter_estimate`). `--skip-peft` (and `--quick`) skip them,
  *     `--only-peft` runs only them.
- *  7. `--large` (alone, not in the chapter's run): GPT-2 1558M with random weights of the real shapes, `last_block` on
+ *  7. `--ui` instead: the web app's API against classifyReview in a loop, texts per second (bench/uiBench.ts).
+ *  8. `--large` (alone, not in the chapter's run): GPT-2 1558M with random weights of the real shapes, `last_block` on
  *     the fast path (bench/largeRun.ts, own process): one epoch's prefix pass and 20 steps, with the peak RSS
  *     (target ≤ 14 GB): the frozen weights stay outside tfjs's 4 GB WASM heap.
  * Prints per-phase times, GFLOP/s, peak RSS and `ratio` lines; writes bench/results/bench-<plan>-<time>.json.
@@ -61,6 +62,8 @@ import {
   type TorchExperimentTimes,
 } from "./experiments";
 import type { ExperimentsResult, ExperimentsSpec } from "./experimentsRun";
+import { runUiBench } from "./uiBench";
+import { benchWebGpu } from "./webgpuStep";
 
 const SEED = 123;
 
@@ -93,6 +96,7 @@ async function main(): Promise<void> {
   console.log(
     `bench (${plan.name}): ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGB} GB, ${machine.cpuFlags}; node ${machine.node}, onnxruntime-node ${onnxRuntimeVersion() ?? "unavailable"}; load average ${loadStart.map((l) => l.toFixed(2)).join(" ")}`,
   );
+  if (process.argv.includes("--ui")) return runUiBench(dataDir); // the web app's throughput (bench/uiBench.ts)
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "llm-bench-"));
   const tAll = performance.now();
   try {
@@ -106,6 +110,21 @@ async function main(): Promise<void> {
       validation: data.files.validation.rows,
       test: data.files.test.rows,
     };
+    if (arg("--backend") !== undefined) {
+      if (arg("--backend") !== "webgpu")
+        throw new Error(`--backend: webgpu is the one backend mode (got "${arg("--backend")}")`);
+      const webgpu = benchWebGpu({ dataDir, plan, model: arg("--model") ?? "124M" }, work);
+      const date = new Date().toISOString();
+      const outDir = path.join(__dirname, "results");
+      fs.mkdirSync(outDir, { recursive: true });
+      const file = path.join(outDir, `bench-webgpu-${plan.name}-${date.replace(/[:.]/g, "-")}.json`);
+      fs.writeFileSync(
+        file,
+        JSON.stringify({ date, plan, machine, webgpu, loadAverage: { start: loadStart, end: os.loadavg() } }, null, 1),
+      );
+      console.log(`wrote ${path.relative(process.cwd(), file)}`);
+      return;
+    }
     if (process.argv.includes("--only-peft")) {
       const peft = benchPeft(plan, work, bookSizes);
       console.log("");
@@ -611,6 +630,11 @@ Options:
                       measured step and forward times; prints \`ratio experiments_124m\` and, for rows 3, 4
                       and 19, \`ratio last_layer_chapter\`, \`last_two_blocks_chapter\`, \`mean_readout_chapter\`
                       (with --quick: 1 epoch, at most 10 steps per row)
+  --backend webgpu    instead of the chapter: the adapter tfjs's WebGPU backend runs on (Dawn; TFJS_BACKEND=webgpu,
+                      so a software adapter counts too), the chapter's training step and evaluation forward on
+                      it and the chapter's estimate (bench/webgpuStep.ts; no PyTorch: it has no WebGPU)
+  --model SIZE        with --backend webgpu: a GPT-2 size (default 124M) or LxE (L blocks of width E, GPT-2's
+                      vocabulary) for adapters whose buffers cannot hold 124M's token embedding
   --large             only GPT-2 1558M (random weights of the real shapes), last_block on the fast path: one
                       epoch's prefix pass and 20 steps, peak RSS (target ≤ 14 GB); long (about an hour on
                       2 cores); with --quick the prefix pass covers the quick plan's 80 texts

@@ -3,7 +3,7 @@
  * `prestart`: rebuilds lib/dist only when a source is newer than the last build, so `npm start -- <command>`
  * does not pay a full TypeScript compile (10+ s) on every run. A build stamp (lib/dist/.build-stamp) is written
  * after each successful compile; any lib/src file, lib/tsconfig.json or lib/package.json newer than it (or a
- * missing stamp) triggers `tsc -p lib/tsconfig.json`.
+ * missing stamp) triggers `tsc -p lib/tsconfig.json` (and the web app page's tsconfig).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -28,7 +28,10 @@ const sources = Math.max(
 );
 if (sources > built) {
   const tsc = createRequire(path.join(root, "package.json")).resolve("typescript/bin/tsc");
-  const r = spawnSync(process.execPath, [tsc, "-p", path.join(lib, "tsconfig.json")], { stdio: "inherit" });
-  if (r.status !== 0) process.exit(r.status ?? 1);
+  // The library, then the web app's page (browser modules, lib/src/serve/page/).
+  for (const project of [path.join(lib, "tsconfig.json"), path.join(lib, "src", "serve", "page", "tsconfig.json")]) {
+    const r = spawnSync(process.execPath, [tsc, "-p", project], { stdio: "inherit" });
+    if (r.status !== 0) process.exit(r.status ?? 1);
+  }
   fs.writeFileSync(stamp, `${new Date().toISOString()}\n`);
 }

@@ -10,7 +10,8 @@
  * Smoke mode (default here; `--full` for the real thing) is LLM_SMOKE=1 and a fresh LLM_DATA_DIR, nothing
  * else: the package's own dataset copy and tiny GPT-2 make it work offline, as it does for a user.
  *
- * Usage: node scripts/run-notebooks.mjs [--full] [--only script|kernel] [notebooks/NN-x.ipynb ...]
+ * Usage: node scripts/run-notebooks.mjs [--full] [--only script|kernel] [--out DIR] [notebooks/NN-x.ipynb ...]
+ * (--out: where the executed copies go, default build/notebooks)
  * Without Jupyter: reports the notebooks as skipped (a failure when CI=true).
  */
 import { spawn, spawnSync } from "node:child_process";
@@ -57,7 +58,9 @@ if (!jupyterReady()) {
   process.exit(0);
 }
 
-const build = path.join(root, "build", "notebooks");
+const build = args.includes("--out")
+  ? path.resolve(args[args.indexOf("--out") + 1])
+  : path.join(root, "build", "notebooks");
 fs.rmSync(build, { recursive: true, force: true });
 fs.mkdirSync(build, { recursive: true });
 

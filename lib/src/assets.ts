@@ -12,3 +12,9 @@ export const TINY_GPT2_DIR = path.join(ASSETS_DIR, "gpt2-tiny");
 
 /** The SMS Spam Collection zip (CC BY 4.0; source and citation in `assets/sms-spam-collection/README.md`). */
 export const SMS_SPAM_ZIP = path.join(ASSETS_DIR, "sms-spam-collection", "sms_spam_collection.zip");
+
+/**
+ * A synthetic `aclImdb_v1.tar.gz` (40 made-up reviews in the real archive's layout, written by
+ * scripts/fixtures/imdb_reference.py): smoke mode's and the tests' stand-in for the 80 MB IMDb archive.
+ */
+export const IMDB_SYNTHETIC_TAR = path.join(ASSETS_DIR, "imdb-synthetic", "aclImdb_v1.tar.gz");

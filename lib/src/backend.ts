@@ -1,16 +1,25 @@
 /**
  * tfjs backend choice. At first use the fastest backend that loads wins:
- * `@tensorflow/tfjs-node-gpu` (with a visible GPU) → `@tensorflow/tfjs-node` → `@tensorflow/tfjs-backend-wasm` → `cpu`.
- * `TFJS_BACKEND` (or the CLI's `--backend`) forces one; a forced backend that cannot load is an error
- * that names the package to install.
+ * `@tensorflow/tfjs-node-gpu` (with a visible CUDA GPU) → `webgpu` (Dawn, with a hardware adapter: Metal,
+ * D3D12 or Vulkan; see webgpuAdapter.ts) → `@tensorflow/tfjs-node` → `@tensorflow/tfjs-backend-wasm` → `cpu`.
+ * A software WebGPU adapter (llvmpipe, SwiftShader) is skipped: on the CPU, wasm is faster.
+ * `TFJS_BACKEND` (or the CLI's `--backend`) forces one (webgpu then takes a software adapter too); a forced
+ * backend that cannot load is an error that names the package to install.
  */
 import * as tf from "@tensorflow/tfjs";
 import { BackendError } from "./errors";
 import { getSettings } from "./config";
 import { registerWasmKernels, registerFastMatMulGradient } from "./wasmKernels";
+import {
+  describeAdapter,
+  guardSyncReads,
+  probeWebGpuAdapter,
+  startWebGpu,
+  type GpuAdapterSummary,
+} from "./webgpuAdapter";
 
 /** Backends we know, in the order tried. `tensorflow-gpu` and `tensorflow` share tfjs's backend name "tensorflow". */
-export const BACKEND_ORDER = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const;
+export const BACKEND_ORDER = ["tensorflow-gpu", "webgpu", "tensorflow", "wasm", "cpu"] as const;
 export type BackendChoice = (typeof BACKEND_ORDER)[number];
 
 const ALIASES: Record<string, BackendChoice> = {
@@ -18,6 +27,8 @@ const ALIASES: Record<string, BackendChoice> = {
   gpu: "tensorflow-gpu",
   "tfjs-node-gpu": "tensorflow-gpu",
   cuda: "tensorflow-gpu",
+  webgpu: "webgpu",
+  dawn: "webgpu",
   tensorflow: "tensorflow",
   node: "tensorflow",
   "tfjs-node": "tensorflow",
@@ -29,6 +40,8 @@ const ALIASES: Record<string, BackendChoice> = {
 const INSTALL_HINT: Record<BackendChoice, string> = {
   "tensorflow-gpu":
     "npm install @tensorflow/tfjs-node-gpu@4.22.0 (needs internet for libtensorflow, CUDA 11.2 and cuDNN 8.1)",
+  webgpu:
+    "npm install webgpu@0.6.2 and a GPU driver (on Linux Vulkan; without a GPU, Mesa's llvmpipe: mesa-vulkan-drivers from Debian bookworm-backports)",
   tensorflow: "npm install @tensorflow/tfjs-node@4.22.0 (needs internet for libtensorflow)",
   wasm: "npm install @tensorflow/tfjs-backend-wasm@4.22.0",
   cpu: "npm install @tensorflow/tfjs@4.22.0",
@@ -39,8 +52,10 @@ export interface BackendInfo {
   readonly choice: BackendChoice;
   /** tfjs's own name for it (`tf.getBackend()`). */
   readonly tfBackend: string;
-  /** True when a native backend runs on a GPU. */
+  /** True when the backend runs on a GPU (tfjs-node-gpu with CUDA, or a hardware WebGPU adapter). */
   readonly gpu: boolean;
+  /** The WebGPU adapter, when the backend is webgpu. */
+  readonly adapter?: GpuAdapterSummary;
   /** True when the choice was forced by TFJS_BACKEND / --backend. */
   readonly forced: boolean;
   /** Backends tried before the chosen one and why each was skipped. */
@@ -69,7 +84,9 @@ async function loadNative(pkg: "@tensorflow/tfjs-node" | "@tensorflow/tfjs-node-
     throw new Error("not installed (only the plain-tfjs alias that danfojs-node uses)");
 }
 
-async function tryBackend(choice: BackendChoice): Promise<{ ok: true; gpu: boolean } | { ok: false; reason: string }> {
+type TryResult = { ok: true; gpu: boolean; adapter?: GpuAdapterSummary } | { ok: false; reason: string };
+
+async function tryBackend(choice: BackendChoice, forced: boolean): Promise<TryResult> {
   try {
     switch (choice) {
       case "tensorflow-gpu": {
@@ -78,6 +95,22 @@ async function tryBackend(choice: BackendChoice): Promise<{ ok: true; gpu: boole
         const gpu = Boolean((tf.backend() as unknown as { isUsingGpuDevice?: boolean }).isUsingGpuDevice);
         if (!gpu) return { ok: false, reason: "no visible CUDA GPU" };
         return { ok: true, gpu };
+      }
+      case "webgpu": {
+        if (!forced) {
+          // Probe in a child process: a machine that will not use Dawn never loads it.
+          const probe = await probeWebGpuAdapter();
+          if ("reason" in probe) return { ok: false, reason: probe.reason };
+          if (probe.adapter.software)
+            return {
+              ok: false,
+              reason: `${describeAdapter(probe.adapter)} is not chosen automatically (TFJS_BACKEND=webgpu uses it)`,
+            };
+        }
+        const adapter = await startWebGpu();
+        if (!(await tf.setBackend("webgpu"))) return { ok: false, reason: "setBackend failed" };
+        guardSyncReads(tf.backend());
+        return { ok: true, gpu: !adapter.software, adapter };
       }
       case "tensorflow":
         await loadNative("@tensorflow/tfjs-node");
@@ -118,10 +151,18 @@ export function initBackend(requested?: string): Promise<BackendInfo> {
     const order: BackendChoice[] = forced ? [parseBackendChoice(name)] : [...BACKEND_ORDER];
     const skipped: Array<{ choice: BackendChoice; reason: string }> = [];
     for (const choice of order) {
-      const r = await tryBackend(choice);
+      const r = await tryBackend(choice, forced);
       if (r.ok) {
         registerFastMatMulGradient();
-        current = { choice, tfBackend: tf.getBackend(), gpu: r.gpu, forced, skipped, tfjsVersion: tf.version.tfjs };
+        current = {
+          choice,
+          tfBackend: tf.getBackend(),
+          gpu: r.gpu,
+          ...(r.adapter && { adapter: r.adapter }),
+          forced,
+          skipped,
+          tfjsVersion: tf.version.tfjs,
+        };
         return current;
       }
       if (forced) {
@@ -144,11 +185,15 @@ export function backendInfo(): BackendInfo | undefined {
   return current;
 }
 
-/** One line for logs and notebooks, e.g. `tfjs 4.22.0 on wasm (automatic; skipped tensorflow-gpu: not installed, ...)`. */
+/**
+ * One line for logs and notebooks, e.g. `tfjs 4.22.0 backend: wasm (automatic; skipped tensorflow-gpu: not installed, ...)`
+ * or `tfjs 4.22.0 backend: webgpu on mesa software "llvmpipe: Mesa 25.0.7" (software adapter) (forced by TFJS_BACKEND)`.
+ */
 export function describeBackend(info: BackendInfo): string {
   const how = info.forced ? "forced by TFJS_BACKEND" : "automatic";
   const skipped = info.skipped.length
     ? `; skipped ${info.skipped.map((s) => `${s.choice}: ${s.reason}`).join(", ")}`
     : "";
-  return `tfjs ${info.tfjsVersion} backend: ${info.choice}${info.gpu ? " (GPU)" : ""} (${how}${skipped})`;
+  const adapter = info.adapter ? ` on ${describeAdapter(info.adapter)}` : "";
+  return `tfjs ${info.tfjsVersion} backend: ${info.choice}${adapter}${info.gpu ? " (GPU)" : ""} (${how}${skipped})`;
 }

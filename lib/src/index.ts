@@ -15,6 +15,7 @@
  *   llm-spam-classifier/plot     Plotly figures and their HTML/PNG rendering (6.7)
  *   llm-spam-classifier/engine   ONNX export, ONNX Runtime sessions, the cached fast path, native kernels
  *   llm-spam-classifier/util     atomic writes, downloads, progress bars, a local file server
+ *   llm-spam-classifier/serve    the web app (`npm run ui`): Fastify server, model queue, model cards
  */
 
 // 6.2 The dataset: download, balance, split
@@ -101,6 +102,9 @@ export { PlainRunner } from "./train/runner";
 export type { ClassifierRunner } from "./engine/trainers/runnerTypes";
 export {
   trainingSchedule,
+  imdbTrainingSchedule,
+  IMDB_CONTEXT_LENGTH,
+  type FinetuneDataset,
   createSpamLoaders,
   finetuneClassifier,
   loadOrTrainClassifier,
@@ -108,6 +112,54 @@ export {
   type FinetuneResult,
   type SpamLoaderOptions,
 } from "./train/finetune";
+
+// The IMDb bonus (ch06/03_bonus_imdb-classification): the movie reviews in the bonus's and Hugging Face's layouts
+export {
+  prepareImdbData,
+  downloadAndExtractImdb,
+  loadImdbFolder,
+  partitionImdb,
+  readImdbArchive,
+  imdbHfSubsets,
+  readImdbCsv,
+  loadImdbSplits,
+  loadImdbHf,
+  imdbDataPaths,
+  IMDB_LABELS,
+  IMDB_CLASS_NAMES,
+  IMDB_HF_FILES,
+  type PreparedImdbData,
+  type PrepareImdbOptions,
+  type ImdbHfSplits,
+  type ImdbCsvFile,
+} from "./data/imdb";
+export { parseTextLabelCsv, formatTextLabelCsv, type TextLabel } from "./data/csv";
+
+// A Trainer like Hugging Face's (TrainingArguments in camelCase), for GPT-2 and any TrainerModel
+export {
+  Trainer,
+  computeAccuracy,
+  listCheckpoints,
+  type TrainerOptions,
+  type TrainOutput,
+  type PredictionOutput,
+  type EvalPrediction,
+  type ComputeMetrics,
+  type Metrics,
+  type TrainerState,
+} from "./train/trainer";
+export {
+  resolveTrainingArguments,
+  trainingPlan,
+  type TrainingArguments,
+  type ResolvedTrainingArguments,
+  type TrainingPlan,
+} from "./train/trainingArguments";
+export {
+  GPT2ForSequenceClassification,
+  type TrainerModel,
+  type GPT2ForSequenceClassificationOptions,
+} from "./train/trainerModel";
 
 // The bonus experiments' variants (ch06/02_bonus_additional-experiments): readouts, layers, padding, accumulation, …
 export {
@@ -125,7 +177,13 @@ export { plotValues, trainingFigures, type PlotlyFigure, type TrainingCurves } f
 export { showPlot, writePlotHtml, writePlotPng } from "./plot/render";
 
 // 6.8 Using the classifier: classifying texts (tfjs, or ONNX Runtime for many), saving and loading it
-export { classifyReview, classifyWithProbability } from "./train/classify";
+export {
+  classifyReview,
+  classifyWithProbability,
+  classifyEncoded,
+  classifyWithProbabilityAsync,
+} from "./train/classify";
+export { explainByOcclusion, type Explanation, type TokenInfluence, type ScoredText } from "./train/explain";
 export type { ClassifyOptions, ClassifierModel } from "./model/classifierInput";
 export { OnnxClassifier, type Classification } from "./engine/inference";
 export { saveClassifier, loadClassifier, type ClassifierConfig, type SaveClassifierOptions } from "./train/checkpoint";
@@ -134,6 +192,9 @@ export { saveClassifier, loadClassifier, type ClassifierConfig, type SaveClassif
 export {
   EXPERIMENTS,
   SMOKE_ROWS,
+  IMDB_EXPERIMENTS,
+  IMDB_SMOKE_ROWS,
+  experimentTable,
   runExperiments,
   experimentBlocker,
   experimentsMarkdown,
@@ -176,7 +237,7 @@ export {
   type Settings,
   type SettingsOverrides,
 } from "./config";
-export { SMS_SPAM_ZIP, TINY_GPT2_DIR } from "./assets";
+export { SMS_SPAM_ZIP, TINY_GPT2_DIR, IMDB_SYNTHETIC_TAR } from "./assets";
 export { startSmokeServer, type SmokeServer } from "./smoke";
 
 // The tfjs backend (and whether ONNX Runtime is there for the native paths)
@@ -189,6 +250,7 @@ export {
   type BackendChoice,
   type BackendInfo,
 } from "./backend";
+export type { GpuAdapterSummary } from "./webgpuAdapter";
 export { loadOnnxRuntime } from "./engine/runtime/onnxRuntime";
 
 // Errors: every UserError is one clear message about the input, never a stack trace

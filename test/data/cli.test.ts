@@ -67,3 +67,21 @@ test("bad input: one clear error line, no stack trace", async () => {
     assert.doesNotMatch(r.stderr, /\n\s+at /);
   }
 });
+
+test("data --dataset imdb --smoke writes the bonus's and Hugging Face's CSVs from the synthetic archive", () => {
+  const dir = path.join(tmp.dir, "imdb");
+  const ref = JSON.parse(fs.readFileSync(path.join(root, "test", "fixtures", "imdb", "reference.json"), "utf8")) as {
+    csv_sha256: Record<string, string>;
+  };
+  const r = run(["--dataset", "imdb", "--smoke", "--data-dir", dir, "--json"], { IMDB_URL: "" });
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as { files: Array<{ name: string; rows: number; sha256: string; path: string }> };
+  assert.deepEqual(report.files.map((f) => f.name), ["train", "validation", "test", "hf/train", "hf/test", "hf/train-subset", "hf/test-subset"]);
+  for (const f of report.files) assert.equal(f.sha256, ref.csv_sha256[f.name.startsWith("hf/") ? `${f.name}.csv` : `bonus/${f.name}.csv`], f.name);
+  assert.equal(report.files[0].path, path.join(dir, "smoke", "imdb", "train.csv"));
+  const bad = run(["--dataset", "imdb", "--split", "bonus"]);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--split is for the SMS data/);
+  const unknown = run(["--dataset", "yelp"]);
+  assert.match(unknown.stderr, /--dataset must be sms or imdb, got "yelp"/);
+});

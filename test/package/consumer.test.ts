@@ -187,6 +187,7 @@ const SUBPATH_NAMES: Record<string, string> = {
   plot: "linspace",
   engine: "OnnxGptEngine",
   util: "writeFileAtomic",
+  serve: "startUiServer",
 };
 
 test("in a user's project: subpath exports and plain Node ESM find the package's names and types", () => {

@@ -15,6 +15,7 @@ import {
   DataFormatError,
   classifyReview,
   classifyWithProbability,
+  classifyWithProbabilityAsync,
   loadClassifier,
   saveClassifier,
   getTokenizer,
@@ -67,7 +68,7 @@ test("6.5 head swap: Linear(E → 2) with bias, seeded; only the last block, fin
   b.dispose();
 });
 
-test("6.8 classifyReview: right-pads with 50256 to the trained length (capped at pos_emb rows), last-token argmax", () => {
+test("6.8 classifyReview: right-pads with 50256 to the trained length (capped at pos_emb rows), last-token argmax", async () => {
   const model = new GPTModel(CFG) as GPTModel & { trainedMaxLength?: number };
   prepareClassifier(model);
   const tok = getTokenizer(),
@@ -91,6 +92,10 @@ test("6.8 classifyReview: right-pads with 50256 to the trained length (capped at
   assert.equal(label, logits[1] > logits[0] ? "spam" : "not spam");
   assert.equal(classifyReview(SPAM, model), label);
   assert.ok(Math.abs(spamProbability - 1 / (1 + Math.exp(logits[0] - logits[1]))) < 1e-5);
+  // the asynchronous read (every backend, WebGPU included) gives the same answer and leaves no tensor behind
+  const before = tf.memory().numTensors;
+  assert.deepEqual(await classifyWithProbabilityAsync(SPAM, model), { label, spamProbability });
+  assert.equal(tf.memory().numTensors, before);
   tf.dispose(x);
   for (const bad of ["", "   "])
     assert.throws(

@@ -22,10 +22,11 @@ ${FINETUNE_HELP}`,
   async run(values, _positionals, ctx) {
     const r = await finetuneFromOptions(values, ctx);
     const { loadClassifier } = await import("../train/checkpoint");
-    const { classifyReview } = await import("../train/classify");
+    const { classifyWithProbabilityAsync } = await import("../train/classify");
     const { model } = loadClassifier(r.outDir);
     try {
-      for (const text of BOOK_EXAMPLES) ctx.log(`${JSON.stringify(text)} → ${classifyReview(text, model)}`);
+      for (const text of BOOK_EXAMPLES)
+        ctx.log(`${JSON.stringify(text)} → ${(await classifyWithProbabilityAsync(text, model)).label}`);
     } finally {
       model.dispose();
     }

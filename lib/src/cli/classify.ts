@@ -95,7 +95,7 @@ ${engineHelp(21, `${ONNX_FROM_TEXTS} texts or more`)}
     if (!results) {
       await ctx.backend();
       const { loadClassifier } = await import("../train/checkpoint");
-      const { classifyWithProbability } = await import("../train/classify");
+      const { classifyWithProbabilityAsync } = await import("../train/classify");
       const model =
         typeof values.adapter === "string"
           ? await (
@@ -116,7 +116,10 @@ ${engineHelp(21, `${ONNX_FROM_TEXTS} texts or more`)}
           } finally {
             await onnx.release();
           }
-        } else results = texts.map((t) => classifyWithProbability(t, model, undefined, { maxLength }));
+        } else {
+          results = [];
+          for (const t of texts) results.push(await classifyWithProbabilityAsync(t, model, undefined, { maxLength }));
+        }
       } finally {
         model.dispose();
       }

@@ -41,15 +41,17 @@ export const COMMON_OPTIONS: OptionSpec = {
   backend: { type: "string" },
   smoke: { type: "boolean" },
   "sms-spam-url": { type: "string" },
+  "imdb-url": { type: "string" },
   "gpt2-base-url": { type: "string" },
   json: { type: "boolean" },
 };
 
 export const COMMON_HELP = `Common options:
   --data-dir DIR        where downloads and runs land (env LLM_DATA_DIR, default data/)
-  --backend NAME        tfjs backend: tensorflow-gpu, tensorflow, wasm, cpu (env TFJS_BACKEND)
+  --backend NAME        tfjs backend: tensorflow-gpu, webgpu, tensorflow, wasm, cpu (env TFJS_BACKEND)
   --smoke               tiny model and a few steps, for a quick check (env LLM_SMOKE=1)
   --sms-spam-url URL    dataset zip URL or local file (env SMS_SPAM_URL)
+  --imdb-url URL        IMDb archive (aclImdb_v1.tar.gz) URL or local file (env IMDB_URL)
   --gpt2-base-url URL   base URL of the GPT-2 files (env GPT2_BASE_URL)
   --json                machine-readable output on stdout
   -h, --help            this help`;
@@ -104,6 +106,7 @@ export function makeContext(values: ParsedValues): CliContext {
     dataDir: str("data-dir"),
     backend: str("backend"),
     smsSpamUrl: str("sms-spam-url"),
+    imdbUrl: str("imdb-url"),
     gpt2BaseUrl: str("gpt2-base-url"),
     smoke: values.smoke === true ? true : undefined,
   });

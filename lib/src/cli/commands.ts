@@ -7,6 +7,7 @@ import { generateCommand } from "./generate";
 import { finetuneCommand } from "./finetune";
 import { experimentsCommand } from "./experiments";
 import { classifyCommand } from "./classify";
+import { serveCommand } from "./serve";
 import { infoCommand } from "./info";
 
 export const COMMANDS: readonly CliCommand[] = [
@@ -17,5 +18,6 @@ export const COMMANDS: readonly CliCommand[] = [
   finetuneCommand,
   experimentsCommand,
   classifyCommand,
+  serveCommand,
   infoCommand,
 ];

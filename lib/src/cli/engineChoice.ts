@@ -10,6 +10,7 @@
 import { ConfigError } from "../errors";
 import type { ParsedValues } from "./command";
 import { loadOnnxRuntime, onnxRuntimeUnavailableReason } from "../engine/runtime/onnxRuntime";
+import { syncReadsAvailable } from "../webgpuAdapter";
 
 /** The --engine lines of a command's help, the descriptions starting at column `column`. */
 export function engineHelp(column: number, autoWhen: string): string {
@@ -30,6 +31,12 @@ export function chooseEngine(value: ParsedValues[string], work: number, threshol
   if (!["auto", "onnx", "tfjs"].includes(want))
     throw new ConfigError(`--engine must be auto, onnx or tfjs, got "${want}"`);
   if (want === "tfjs") return "tfjs";
+  // On WebGPU the weights stay on the GPU: ONNX Runtime (CPU) would have to read them back synchronously.
+  if (!syncReadsAvailable()) {
+    if (want === "onnx")
+      throw new ConfigError("--engine onnx cannot read the weights from the WebGPU backend; use --engine tfjs");
+    return "tfjs";
+  }
   const available = loadOnnxRuntime() !== undefined;
   if (want === "onnx") {
     if (!available)

@@ -8,6 +8,7 @@ import type { ReadoutKind } from "../model/gpt";
 import { isModelSize } from "../weights/gpt2Files";
 import { LORA_HELP, LORA_OPTIONS, loraFromOptions, promptTuningFromOptions, resolvePeftAliases } from "./peftOptions";
 import { checkDataSplit } from "../data/balance";
+import { checkDataset } from "./data";
 
 export const FINETUNE_OPTIONS = {
   epochs: { type: "string" },
@@ -29,15 +30,19 @@ export const FINETUNE_OPTIONS = {
   out: { type: "string" },
   path: { type: "string" },
   split: { type: "string" },
+  dataset: { type: "string" },
   ...LORA_OPTIONS,
 } as const;
 
 export const FINETUNE_HELP = `Options:
-  --epochs N                 training epochs (default 5, the book's; 2 short ones with --smoke)
+  --epochs N                 training epochs (default 5, the book's, or 1 for imdb; short ones with --smoke)
   --max-steps N              stop after N optimizer steps, then evaluate and save as usual (a quick check
                              of a configuration on the real model sizes; default: the whole schedule)
   --out DIR                  where the classifier, metrics.json, log.txt and the plots go
                              (default <data>/review-classifier)
+  --dataset sms|imdb         sms (default): the chapter's SMS messages; imdb: the IMDb bonus's movie reviews
+                             (ch06/03 train_gpt.py: 35,000 / 5,000 / 10,000 reviews, --context-length 256
+                             unless given, 1 epoch, evaluations over 20 batches; output <data>/imdb-classifier)
   --split chapter|bonus      the data split: the chapter's (default) or the bonus experiments script's
                              (one more shuffle before the same 70/10/20 split; CSVs in <data>/bonus-split)
   --path auto|plain|fast|native
@@ -164,7 +169,8 @@ export async function finetuneFromOptions(given: ParsedValues, ctx: CliContext):
   const p = typeof values.path === "string" ? values.path : "auto";
   if (!["auto", "plain", "fast", "native"].includes(p))
     throw new ConfigError(`--path must be auto, plain, fast or native, got "${p}"`);
-  const split = checkDataSplit(typeof values.split === "string" ? values.split : "chapter");
+  const dataset = checkDataset(typeof values.dataset === "string" ? values.dataset : undefined);
+  const split = typeof values.split === "string" ? checkDataSplit(values.split) : undefined;
   await ctx.backend();
   return finetuneClassifier(ctx.settings, {
     ...variant,
@@ -174,6 +180,7 @@ export async function finetuneFromOptions(given: ParsedValues, ctx: CliContext):
     lora,
     promptTuning,
     split,
+    dataset,
     smoke,
     outDir: typeof values.out === "string" ? values.out : undefined,
     path: p as "auto" | "plain" | "fast" | "native",
@@ -199,7 +206,7 @@ export const finetuneCommand: CliCommand = {
   name: "finetune",
   summary: "Fine-tune GPT-2 into a spam classifier and save it with metrics and plots",
   usage:
-    "[--epochs N] [--max-steps N] [--trainable-layers last-block|last-two-blocks|all|last-layer|lora|prompt-tuning] [--token-position last|first|flexible] [--average-embeddings] [--context-length longest|model|N] [--no-padding] [--batch-size N] [--accumulation-steps N] [--disable-causal-mask] [--ignore-index N] [--weights pretrained|random|PATH_OR_SIZE] [--model-size SIZE] [--lr X] [--weight-decay X] [--lora-rank R --lora-alpha A --lora-scaling alpha-over-rank|alpha] [--split chapter|bonus] [--out DIR] [--path auto|plain|fast|native] [--smoke]",
+    "[--epochs N] [--max-steps N] [--trainable-layers last-block|last-two-blocks|all|last-layer|lora|prompt-tuning] [--token-position last|first|flexible] [--average-embeddings] [--context-length longest|model|N] [--no-padding] [--batch-size N] [--accumulation-steps N] [--disable-causal-mask] [--ignore-index N] [--weights pretrained|random|PATH_OR_SIZE] [--model-size SIZE] [--lr X] [--weight-decay X] [--lora-rank R --lora-alpha A --lora-scaling alpha-over-rank|alpha] [--split chapter|bonus] [--dataset sms|imdb] [--out DIR] [--path auto|plain|fast|native] [--smoke]",
   help: `Prepares the data (if needed), loads GPT-2, swaps in a 2-class head, trains with AdamW (lr 5e-5,
 weight decay 0.1, batch 8) printing the book's log lines, reports full-set accuracies and saves the
 classifier (model.safetensors + config.json), metrics.json, log.txt and the loss/accuracy plots

@@ -64,6 +64,7 @@ if (require.main === module) {
     throw err;
   });
   process.on("SIGINT", () => {
+    if (process.listenerCount("SIGINT") > 1) return; // a command that stops on its own (serve) handles it
     // Every file we write is written atomically, so stopping here leaves no half-written file.
     process.stderr.write("\nInterrupted; nothing half-written was kept.\n");
     process.exit(130);

@@ -26,7 +26,7 @@ export function parseDelimited(text: string, delimiter: string): string[][] {
 
   for (let i = 0; i < text.length; i++) {
     let c = text[i];
-    if (c === "\r") { // \r\n and lone \r end a line, as in pandas
+    if (c === "\r" && state !== State.InQuoted) { // \r\n and lone \r end a line, as in pandas (inside quotes they are text)
       if (text[i + 1] === "\n") i++;
       c = "\n";
     }

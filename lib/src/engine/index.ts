@@ -78,6 +78,16 @@ export type { FastPathModel, FastPathOptions, PrefixStats } from "./cached/fastP
 export type { PrefixPoolModel } from "./cached/tfjsPrefixPool";
 export { enableOrtMatMul, disableOrtMatMul, acquireOrtMatMul, ortMatMulStats } from "./runtime/ortMatMul";
 export { registerWasmKernels, registerFastMatMulGradient, unsortedSegmentSumValues } from "../wasmKernels";
+export {
+  probeWebGpuAdapter,
+  describeAdapter,
+  isSoftwareAdapter,
+  webgpuAdapter,
+  assertFitsDevice,
+  syncReadsAvailable,
+  readableOnHost,
+} from "../webgpuAdapter";
+export type { GpuAdapterSummary } from "../webgpuAdapter";
 export type { ClassifierRunner, TrunkEngine, PlainRunnerOptions } from "./trainers/runnerTypes";
 export { createPlainAcceleration } from "./trainers/plainAcceleration";
 export type { PlainAcceleration } from "./trainers/plainAcceleration";

@@ -75,10 +75,19 @@ export class OnnxClassifier {
     tokenizer: Tokenizer = getTokenizer(),
     opts: ClassifyOptions = {},
   ): Promise<Classification[]> {
-    const rows = texts.map((t) => encodeForClassification(t, this.model, tokenizer, opts));
+    return this.classifyEncoded(texts.map((t) => encodeForClassification(t, this.model, tokenizer, opts)));
+  }
+
+  /**
+   * Classifies rows of token ids as `encodeForClassification` makes them (all of one length), 8 per forward pass.
+   * @throws ConfigError when the rows differ in length
+   */
+  async classifyEncoded(rows: ReadonlyArray<readonly number[]>): Promise<Classification[]> {
+    if (rows.some((r) => r.length !== rows[0].length))
+      throw new ConfigError("classifyEncoded needs rows of one length (padded as encodeForClassification does)");
     const out: Classification[] = [];
     for (let i = 0; i < rows.length; i += 8) {
-      const batch = rows.slice(i, i + 8); // all padded to one length by encodeForClassification
+      const batch = rows.slice(i, i + 8);
       const logits = await this.engine.run(Int32Array.from(batch.flat()), batch.length);
       for (let r = 0; r < batch.length; r++) {
         const p = spamProbability(logits[2 * r], logits[2 * r + 1]);

@@ -14,6 +14,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { ShapeMismatchError, ConfigError } from "../errors";
+import { assertFitsDevice } from "../webgpuAdapter";
 import { validateConfig, type GPTConfig } from "./config";
 import { filledTensor, type GPTModelOptions } from "./modelInit";
 import { isLinearWeight, parameterShapes } from "./parameters";
@@ -73,6 +74,8 @@ export class GPTModel {
     this.frozenOutsideTfjs = opts.frozen ?? false;
     const shapes = parameterShapes(this.cfg, opts.outDim, opts.headBias);
     const fanIn = new Map(shapes.map(([n, s]) => [n, s[0]])); // Linear weights are [in, out]
+    // Before any buffer exists: on WebGPU a parameter past the adapter's buffer limits would lose the device.
+    for (const [name, shape] of shapes) assertFitsDevice(`GPT parameter ${name}`, shape);
     for (const [name, shape] of shapes) {
       const given = opts.weights?.get(name);
       if (given) {
@@ -161,6 +164,13 @@ export class GPTModel {
    */
   tensor(name: string): tf.Tensor {
     return tensorOf(this.param(name));
+  }
+
+  /** The tensors tfjs holds for the parameters: the variables, and frozen ones whose tensor tfjs code made. */
+  *tfjsTensors(): IterableIterator<tf.Tensor> {
+    for (const p of this.params.values())
+      if (!(p instanceof FrozenParam)) yield p;
+      else if (p.storage === "tfjs") yield p.tensor();
   }
 
   /** Output size of the head (vocabulary for language modelling, 2 for the classifier). */

@@ -3,21 +3,33 @@
  * eps 1e-8): decoupled decay `p ← p·(1 − lr·wd)` first, then the Adam step with bias corrections.
  * tfjs has no AdamW (and its Adam uses eps 1e-7), so this one keys its moments by parameter name and runs
  * the library's one AdamW update (engine/trainers/adamw.ts) on them: the moments live in Float32Arrays, outside
- * the tfjs (WASM) heap, and only the updated parameters go back into it.
+ * the tfjs (WASM) heap, and only the updated parameters go back into it. On WebGPU the same update runs as
+ * tensor ops on the device (moments in GPU memory): no round trip per step, and Node's WebGPU has no
+ * synchronous read.
  */
 import * as tf from "@tensorflow/tfjs";
 import { adamwUpdateInPlace, resolveAdamW, type AdamWSettings, type ResolvedAdamW } from "../engine/trainers/adamw";
+import { syncReadsAvailable } from "../webgpuAdapter";
 
 export type { AdamWSettings } from "../engine/trainers/adamw";
 
+/** AdamW's state between steps (for checkpoints): the step count and each parameter's moments. */
+export interface AdamWState {
+  t: number;
+  moments: Map<string, { m: Float32Array; v: Float32Array }>;
+}
+
 export class AdamW {
-  readonly lr: number;
+  /** The learning rate of the next step (a schedule may change it between steps, as PyTorch's LR schedulers do). */
+  lr: number;
   readonly weightDecay: number;
   readonly betas: readonly [number, number];
   readonly eps: number;
   /** Number of steps taken. */
   t = 0;
   private readonly moments = new Map<string, { m: Float32Array; v: Float32Array }>();
+  /** The moments as tensors, for the on-device update (WebGPU). */
+  private readonly deviceMoments = new Map<string, { m: tf.Tensor; v: tf.Tensor }>();
 
   /** @param params the trainable parameters, by name (e.g. `model.trainableParams()`). */
   constructor(
@@ -36,6 +48,7 @@ export class AdamW {
   step(grads: Readonly<Record<string, tf.Tensor>>): void {
     this.t++;
     const s = this.settings;
+    if (!syncReadsAvailable()) return this.stepOnDevice(grads, s);
     for (const [name, p] of this.params) {
       const g = grads[name];
       if (!g) continue;
@@ -50,8 +63,62 @@ export class AdamW {
     }
   }
 
+  /** adamwUpdateInPlace's update as tensor ops (float32 throughout, as there). */
+  private stepOnDevice(grads: Readonly<Record<string, tf.Tensor>>, s: ResolvedAdamW): void {
+    const [beta1, beta2] = s.betas;
+    const decay = 1 - s.lr * s.weightDecay;
+    const stepSize = s.lr / (1 - beta1 ** this.t);
+    const bc2Sqrt = Math.sqrt(1 - beta2 ** this.t);
+    for (const [name, p] of this.params) {
+      const g = grads[name];
+      if (!g) continue;
+      const old = this.deviceMoments.get(name);
+      const next = tf.tidy(() => {
+        const m = tf.add(tf.mul(old?.m ?? tf.zerosLike(p), beta1), tf.mul(g, 1 - beta1));
+        const v = tf.add(tf.mul(old?.v ?? tf.zerosLike(p), beta2), tf.mul(tf.square(g), 1 - beta2));
+        const denom = tf.add(tf.div(tf.sqrt(v), bc2Sqrt), s.eps);
+        p.assign(tf.sub(tf.mul(p, decay), tf.mul(tf.div(m, denom), stepSize)));
+        return { m, v };
+      });
+      if (old) tf.dispose([old.m, old.v]);
+      this.deviceMoments.set(name, next);
+    }
+  }
+
+  /**
+   * A copy of the state (step count and moments), for a checkpoint. On WebGPU the moments live on the device:
+   * read them to the host first (`await readableOnHost(optimizer.deviceTensors())`).
+   */
+  stateDict(): AdamWState {
+    const moments = new Map([...this.moments].map(([n, s]) => [n, { m: s.m.slice(), v: s.v.slice() }]));
+    for (const [n, s] of this.deviceMoments)
+      moments.set(n, { m: Float32Array.from(s.m.dataSync()), v: Float32Array.from(s.v.dataSync()) });
+    return { t: this.t, moments };
+  }
+
+  /** The moments held as tensors (WebGPU), e.g. to read them to the host before stateDict. */
+  deviceTensors(): tf.Tensor[] {
+    return [...this.deviceMoments.values()].flatMap((s) => [s.m, s.v]);
+  }
+
+  /** Restores a state from stateDict (a resumed run continues as if never stopped). */
+  loadStateDict(state: AdamWState): void {
+    this.t = state.t;
+    this.moments.clear();
+    for (const { m, v } of this.deviceMoments.values()) tf.dispose([m, v]);
+    this.deviceMoments.clear();
+    const onDevice = !syncReadsAvailable();
+    for (const [n, s] of state.moments) {
+      const shape = this.params.get(n)?.shape;
+      if (onDevice && shape) this.deviceMoments.set(n, { m: tf.tensor(s.m, shape), v: tf.tensor(s.v, shape) });
+      else this.moments.set(n, { m: s.m.slice(), v: s.v.slice() });
+    }
+  }
+
   /** Frees the moment buffers. */
   dispose(): void {
     this.moments.clear();
+    for (const { m, v } of this.deviceMoments.values()) tf.dispose([m, v]);
+    this.deviceMoments.clear();
   }
 }

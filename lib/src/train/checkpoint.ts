@@ -8,13 +8,12 @@ causal-mask buffers are not stored) plus a small `config.json`.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import * as tf from "@tensorflow/tfjs";
-import { FrozenParam } from "../model/frozenParam";
 import { ConfigError } from "../errors";
 import { writeFileAtomic } from "../util/atomic";
 import { GPTModel, isLinearWeight } from "../model/gptModel";
 import { PAD_TOKEN_ID } from "../tokenizer";
 import { writeSafetensors } from "../weights/safetensors";
+import { transpose2d } from "../weights/loadWeights";
 import type { ClassifierModel } from "../model/classifierInput";
 import { isLoraParam, replaceLinearWithLora } from "../model/lora";
 import { addSoftPrompt, PROMPT_PARAM } from "../model/promptTuning";
@@ -28,6 +27,8 @@ export interface SaveClassifierOptions {
   /** Default: the model's `padTokenId`, else 50256. */
   padTokenId?: number;
   info?: Record<string, unknown>;
+  /** Names of the classes by label (default the chapter's: "not spam", "spam"). */
+  classNames?: readonly string[];
 }
 
 /**
@@ -49,17 +50,18 @@ export function saveClassifier(
     numClasses: model.outDim,
     maxLength,
     padTokenId: opts.padTokenId ?? model.padTokenId ?? PAD_TOKEN_ID,
-    classNames: ["not spam", "spam"],
+    classNames: [...(opts.classNames ?? ["not spam", "spam"])],
     ...(opts.info ? { info: opts.info } : {}),
   };
   const tensors = new Map<string, { data: Float32Array; shape: number[] }>();
   for (const [name, v] of model.params) {
-    // ours [in, out] → PyTorch [out, in] (a frozen parameter outside tfjs through a temporary tensor)
-    const t = isLinearWeight(name)
-      ? tf.tidy(() => tf.transpose(v instanceof FrozenParam ? tf.tensor(v.dataSync(), v.shape) : v))
-      : v;
-    tensors.set(name, { data: t.dataSync() as Float32Array, shape: [...t.shape] });
-    if (t !== v) t.dispose();
+    // ours [in, out] → PyTorch [out, in], on the host (on WebGPU only values already read are readable: readableOnHost)
+    const data = v.dataSync() as Float32Array;
+    const [rows, cols] = v.shape;
+    tensors.set(
+      name,
+      isLinearWeight(name) ? { data: transpose2d(data, rows, cols), shape: [cols, rows] } : { data, shape: v.shape },
+    );
   }
   fs.mkdirSync(dir, { recursive: true });
   writeSafetensors(path.join(dir, "model.safetensors"), tensors, {

@@ -34,21 +34,55 @@ export function classifyWithProbability(
   tokenizer: Tokenizer = getTokenizer(),
   opts: ClassifyOptions = {},
 ): { label: "spam" | "not spam"; spamProbability: number } {
-  const ids = encodeForClassification(text, model, tokenizer, opts);
+  return classifyEncoded(encodeForClassification(text, model, tokenizer, opts), model, opts);
+}
+
+/**
+ * classifyWithProbability with an asynchronous read: the same answer, on every backend (WebGPU in Node has no
+ * synchronous read).
+ */
+export async function classifyWithProbabilityAsync(
+  text: string,
+  model: ClassifierModel,
+  tokenizer: Tokenizer = getTokenizer(),
+  opts: ClassifyOptions = {},
+): Promise<{ label: "spam" | "not spam"; spamProbability: number }> {
+  const t = probabilities(encodeForClassification(text, model, tokenizer, opts), model, opts);
+  const probs = await t.data();
+  t.dispose();
+  return { label: probs[1] > probs[0] ? "spam" : "not spam", spamProbability: probs[1] };
+}
+
+/**
+ * Classifies token ids as `encodeForClassification` makes them (truncated, padded): what classifyWithProbability
+ * runs after encoding. The occlusion explanation (explain.ts) feeds it texts with one token taken out.
+ */
+export function classifyEncoded(
+  ids: readonly number[],
+  model: ClassifierModel,
+  opts: ClassifyOptions = {},
+): { label: "spam" | "not spam"; spamProbability: number } {
+  const t = probabilities(ids, model, opts);
+  const probs = t.dataSync();
+  t.dispose();
+  return { label: probs[1] > probs[0] ? "spam" : "not spam", spamProbability: probs[1] };
+}
+
+/** The softmax of the encoded text's logits [1, 2] (the caller disposes it). */
+function probabilities(ids: readonly number[], model: ClassifierModel, opts: ClassifyOptions): tf.Tensor {
   const kind = opts.readout ?? model.readout ?? "last";
-  const probs = tf.tidy(() => {
-    const x = tf.tensor2d([ids], [1, ids.length], "int32");
+  return tf.tidy(() => {
+    const x = tf.tensor2d([[...ids]], [1, ids.length], "int32");
     // A bonus-experiment variant reads as it was trained: its readout and causal mask (model.readout/causal).
     const logits = readsLastToken(model, { ...opts, padding: true })
       ? lastTokenLogitsOf(model, x)
       : model.classifierLogits(x, {
           readout: readoutOf(kind, () => {
             const pad = opts.padTokenId ?? model.padTokenId ?? PAD_TOKEN_ID;
-            return tf.tensor2d(readoutWeights(kind, ids, 1, { padTokenId: pad })!, [1, ids.length]);
+            return tf.tensor2d(readoutWeights(kind, [...ids], 1, { padTokenId: pad })!, [1, ids.length]);
           }),
           causal: opts.causal ?? model.causal ?? true,
         });
-    return tf.softmax(logits).dataSync();
+    return tf.softmax(logits);
   });
-  return { label: probs[1] > probs[0] ? "spam" : "not spam", spamProbability: probs[1] };
 }

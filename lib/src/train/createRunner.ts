@@ -3,8 +3,10 @@
  * mask, ignore_index, padding): the fast path (frozen prefix computed once per text, last block trained at
  * the readout) when the model's frozen layers allow it, else the native one (every layer on ONNX Runtime),
  * else the plain path (lib/src/train/runner.ts). All give the same numbers; the training loop sees only the
- * ClassifierRunner interface.
+ * ClassifierRunner interface. On WebGPU the plain path trains every layer with tfjs on the device: the fast
+ * and native paths run on ONNX Runtime's CPU and read the weights synchronously, which WebGPU in Node cannot.
  */
+import * as os from "node:os";
 import type { Batch } from "../data/dataLoader";
 import type { AdamWSettings } from "../engine/trainers/adamw";
 import { createFastClassifierPath } from "../engine/cached/fastPath";
@@ -15,6 +17,7 @@ import { ConfigError } from "../errors";
 import type { GPTModel } from "../model/gptModel";
 import type { AdamW } from "./adamw";
 import { PlainRunner } from "./runner";
+import { syncReadsAvailable } from "../webgpuAdapter";
 
 /** What the training loop needs from a fast classifier path (lib/src/engine's FastClassifierPath). */
 export interface FastPathLike {
@@ -80,6 +83,11 @@ export async function createPlainRunner(
   return new PlainRunner(model, optimizer, { ...opts.head, ...native });
 }
 
+/** The most bytes the fast path's prefix cache takes when the path is chosen automatically: half the machine's memory. */
+export function fastCacheLimitBytes(): number {
+  return os.totalmem() / 2;
+}
+
 /** What a training run needs of its path beyond the model's trainable layers (createRunner chooses by it). */
 export interface RunnerNeeds {
   /** Readout, causal mask and ignore_index (default: the chapter's). */
@@ -114,6 +122,8 @@ export interface RunnerOptions {
   sequences?: readonly Int32Array[];
   /** The configuration's readout, mask, loss and batches (the bonus experiments' options); see pathLimits. */
   needs?: RunnerNeeds;
+  /** The most bytes the fast path's prefix cache may take with path "auto" (default: half the machine's memory). */
+  maxCacheBytes?: number;
   /** On-disk prefix cache folder. */
   cacheDir?: string;
   log?: (line: string) => void;
@@ -131,9 +141,23 @@ export async function createRunner(
 ): Promise<ClassifierRunner> {
   const want = opts.path ?? "auto";
   const head = opts.needs?.head ?? {};
+  if (!syncReadsAvailable()) {
+    // WebGPU: autodiff on the GPU; ONNX Runtime's CPU paths would copy every weight off it (synchronously).
+    if (want === "fast" || want === "native")
+      throw new ConfigError(
+        `The ${want} path runs on ONNX Runtime's CPU and cannot read the weights from WebGPU: use the plain path (or another backend)`,
+      );
+    opts.log?.("Plain training path on WebGPU: every layer in tfjs, forward and backward on the device");
+    return createPlainRunner(model, optimizer, { native: false, head });
+  }
   const plain = () => createPlainRunner(model, optimizer, { native: opts.native, head, log: opts.log });
   if (want === "plain") return plain();
   const limits = pathLimits(opts.needs);
+  // The fast path holds every text's frozen prefix (E floats a token): too much for IMDb's 50,000 reviews × 256
+  // tokens (39 GB at 124M), so "auto" computes every batch anew there instead.
+  const cacheBytes = (opts.sequences ?? []).reduce((a, s) => a + s.length, 0) * model.cfg.embDim * 4;
+  if (want === "auto" && !limits.fast && cacheBytes > (opts.maxCacheBytes ?? fastCacheLimitBytes()))
+    limits.fast = `its cache of every text's frozen prefix would take ${(cacheBytes / 1e9).toFixed(1)} GB`;
   let why = "";
   if (want !== "native" && limits.fast) {
     if (want === "fast") throw new ConfigError(`The fast path cannot be used: ${limits.fast}`);

@@ -23,14 +23,16 @@ import {
   type MemoryLimits,
   type TrainingPathMemory,
 } from "./memory";
-import { finetuneClassifier } from "./finetune";
+import { fastCacheLimitBytes } from "./createRunner";
+import { finetuneClassifier, IMDB_CONTEXT_LENGTH, type FinetuneDataset } from "./finetune";
 import { loraParamCount } from "../model/lora";
 import { resolveLoraOptions } from "./lora";
 import { TrainingInterruptedError } from "./trainClassifier";
 import {
-  EXPERIMENTS,
+  IMDB_SMOKE_ROWS,
   SMOKE_ROWS,
   experimentRow,
+  experimentTable,
   type BookResult,
   type ExperimentOptions,
   type ExperimentRow,
@@ -38,8 +40,11 @@ import {
 
 export {
   EXPERIMENTS,
+  IMDB_EXPERIMENTS,
   SMOKE_ROWS,
+  IMDB_SMOKE_ROWS,
   experimentRow,
+  experimentTable,
   parseRows,
   type BookResult,
   type ExperimentOptions,
@@ -65,6 +70,8 @@ export interface ExperimentOutcome {
 /** The settings a finished row was run with; a row is skipped on the next run only when they match. */
 export interface ExperimentRun {
   split: DataSplit;
+  /** The data set (absent: the SMS messages). */
+  dataset?: FinetuneDataset;
   /** The weights given for the 124M rows (RunExperimentsOptions.weights), when not the downloaded 124M. */
   weights?: string;
   smoke: boolean;
@@ -114,6 +121,11 @@ export interface RunExperimentsOptions {
   weights?: string;
   /** Default: the bonus script's split, on which the book measured the table. */
   split?: DataSplit;
+  /**
+   * "sms" (default): the book's 19-row table (ch06/02); "imdb": the IMDb bonus's table (ch06/03), whose GPT-2 rows
+   * run (default folder <dataDir>/experiments-imdb).
+   */
+  dataset?: FinetuneDataset;
   /** Keep each row's model.safetensors (default false: a 124M row's is 0.5 GB; its metrics, log and plots stay). */
   keepModels?: boolean;
   log?: (line: string) => void;
@@ -139,10 +151,10 @@ function rowConfig(row: ExperimentRow, smoke: boolean): GPTConfig {
   return modelConfig(row.options.weights ?? "124M");
 }
 
-/** Tokens of the longest training text (the book's 120), used when a row does not set a context length. */
-const LONGEST_TRAINING_TEXT = 120;
-/** Texts in the three splits of the balanced data (1,494), each cached once by the fast path. */
-const BALANCED_TEXTS = 1494;
+/** Tokens of the longest training text (the book's 120; IMDb's 256 by default), when a row does not set a context length. */
+const LONGEST_TRAINING_TEXT = { sms: 120, imdb: IMDB_CONTEXT_LENGTH } as const;
+/** Texts in the three splits (1,494 balanced messages; 50,000 reviews), each cached once by the fast path. */
+const DATASET_TEXTS = { sms: 1494, imdb: 50_000 } as const;
 
 /** The row's trainable parameter count, or why this build cannot train its layers. */
 function trainableCount(row: ExperimentRow, cfg: GPTConfig): number | string {
@@ -166,9 +178,10 @@ function trainableCount(row: ExperimentRow, cfg: GPTConfig): number | string {
 export function experimentBlocker(
   row: ExperimentRow,
   settings: Settings,
-  o: { smoke?: boolean; limits?: MemoryLimits } = {},
+  o: { smoke?: boolean; limits?: MemoryLimits; dataset?: FinetuneDataset } = {},
 ): string | undefined {
   if (row.needs) return row.needs;
+  const dataset = o.dataset ?? "sms";
   const smoke = o.smoke ?? settings.smoke;
   const weights = row.options.weights ?? "124M";
   if (smoke && weights !== "124M") return `smoke mode has only the tiny model (in place of 124M), not ${weights}`;
@@ -186,14 +199,17 @@ export function experimentBlocker(
       ? cfg.contextLength
       : typeof row.options.contextLength === "number"
         ? row.options.contextLength
-        : LONGEST_TRAINING_TEXT;
+        : LONGEST_TRAINING_TEXT[dataset];
   const frozenPrefix =
     (row.options.trainable ?? "last-block") !== "all" &&
     (row.options.initWeights ?? "pretrained") === "pretrained" &&
     !row.options.lora; // LoRA trains adapters in every block: the native path
-  const memoryPath: TrainingPathMemory = frozenPrefix
-    ? { kind: "fast", cachedTokens: BALANCED_TEXTS * seqLen }
-    : { kind: "native" };
+  const cachedTokens = DATASET_TEXTS[dataset] * seqLen;
+  // createRunner leaves the fast path when its cache would take over half the memory (IMDb at 124M: 39 GB).
+  const memoryPath: TrainingPathMemory =
+    frozenPrefix && cachedTokens * cfg.embDim * 4 <= fastCacheLimitBytes()
+      ? { kind: "fast", cachedTokens }
+      : { kind: "native" };
   const totalParams = classifierParamCount(cfg, 2).total;
   const estimate = estimateTrainingMemory({
     cfg,
@@ -217,6 +233,7 @@ function sameRun(a: ExperimentRun | undefined, b: ExperimentRun): boolean {
   return (
     a !== undefined &&
     a.split === b.split &&
+    (a.dataset ?? "sms") === (b.dataset ?? "sms") &&
     a.smoke === b.smoke &&
     a.epochs === b.epochs &&
     a.maxSteps === b.maxSteps &&
@@ -237,12 +254,14 @@ function readRecords(file: string): Map<number, ExperimentRecord> {
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}`;
-const bookPct = (x: number) => x.toFixed(2);
+const bookPct = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : "–");
 
 /** experiments.md: the book's columns and ours, one line per row, with the reason for rows that did not run. */
-export function experimentsMarkdown(records: readonly ExperimentRecord[]): string {
+export function experimentsMarkdown(records: readonly ExperimentRecord[], dataset: FinetuneDataset = "sms"): string {
   const lines = [
-    "# The book's additional experiments (ch06/02), ours beside the book's",
+    dataset === "imdb"
+      ? "# The IMDb bonus's models (ch06/03), ours beside the book's"
+      : "# The book's additional experiments (ch06/02), ours beside the book's",
     "",
     "Accuracies in percent (train / validation / test). Book: the README's table (A100). Ours: this machine; minutes of",
     'the training loop (the book\'s "Training completed in"), in brackets the whole row with data, model and evaluations.',
@@ -259,16 +278,20 @@ export function experimentsMarkdown(records: readonly ExperimentRecord[]): strin
         ? `done${r.run?.smoke ? " (smoke)" : ""}${r.run?.maxSteps !== undefined ? ` (${o?.steps} steps)` : ""}`
         : `${r.status}${r.reason ? `: ${r.reason.replace(/\|/g, "\\|").replace(/\n/g, " ")}` : ""}`;
     lines.push(
-      `| ${r.row} | ${r.name} | ${r.bookFlags ? `\`${r.bookFlags}\`` : "–"} | ${b} | ${r.book.minutes.toFixed(2)} | ${ours} | ${o ? `${o.minutes.toFixed(2)} (row ${o.seconds.toFixed(0)} s)` : "–"} | ${o?.path ?? "–"} | ${o ? o.trainableParams.toLocaleString("en-US") : "–"} | ${status} |`,
+      `| ${r.row} | ${r.name} | ${r.bookFlags ? `\`${r.bookFlags}\`` : "–"} | ${b} | ${bookPct(r.book.minutes)} | ${ours} | ${o ? `${o.minutes.toFixed(2)} (row ${o.seconds.toFixed(0)} s)` : "–"} | ${o?.path ?? "–"} | ${o ? o.trainableParams.toLocaleString("en-US") : "–"} | ${status} |`,
     );
   }
   return lines.join("\n") + "\n";
 }
 
-function writeReport(outDir: string, records: Map<number, ExperimentRecord>): ExperimentRecord[] {
+function writeReport(
+  outDir: string,
+  records: Map<number, ExperimentRecord>,
+  dataset: FinetuneDataset = "sms",
+): ExperimentRecord[] {
   const sorted = [...records.values()].sort((a, b) => a.row - b.row);
   writeFileAtomic(path.join(outDir, "experiments.json"), JSON.stringify({ rows: sorted }, null, 2) + "\n");
-  writeFileAtomic(path.join(outDir, "experiments.md"), experimentsMarkdown(sorted));
+  writeFileAtomic(path.join(outDir, "experiments.md"), experimentsMarkdown(sorted, dataset));
   return sorted;
 }
 
@@ -291,38 +314,42 @@ const base = (row: ExperimentRow) => ({
 export async function runExperiments(settings: Settings, o: RunExperimentsOptions = {}): Promise<ExperimentsReport> {
   const log = o.log ?? (() => {});
   const smoke = o.smoke ?? settings.smoke;
+  const dataset = o.dataset ?? "sms";
+  const imdb = dataset === "imdb";
+  const table = experimentTable(dataset);
   const split = o.split ?? "bonus";
   const run: ExperimentRun = {
     split,
+    ...(imdb ? { dataset } : {}),
     smoke,
     ...(o.weights !== undefined ? { weights: path.resolve(o.weights) } : {}),
     ...(o.epochs !== undefined ? { epochs: o.epochs } : {}),
     ...(o.maxSteps !== undefined ? { maxSteps: o.maxSteps } : {}),
   };
-  const outDir = path.resolve(o.outDir ?? path.join(settings.dataDir, "experiments"));
+  const outDir = path.resolve(o.outDir ?? path.join(settings.dataDir, imdb ? "experiments-imdb" : "experiments"));
   const jsonPath = path.join(outDir, "experiments.json");
   const records = readRecords(jsonPath);
   const blockers = new Map(
-    EXPERIMENTS.map((r) => [r.row, experimentBlocker(r, settings, { smoke, limits: o.limits })]),
+    table.map((r) => [r.row, experimentBlocker(r, settings, { smoke, limits: o.limits, dataset })]),
   );
   const chosen = o.rows
-    ? o.rows.map((n) => experimentRow(n).row)
+    ? o.rows.map((n) => experimentRow(n, dataset).row)
     : smoke
-      ? [...SMOKE_ROWS]
-      : EXPERIMENTS.filter((r) => blockers.get(r.row) === undefined).map((r) => r.row);
+      ? [...(imdb ? IMDB_SMOKE_ROWS : SMOKE_ROWS)]
+      : table.filter((r) => blockers.get(r.row) === undefined).map((r) => r.row);
 
   // Every row is listed: the ones that cannot run with their reason, the others as they were or "not-run".
-  for (const row of EXPERIMENTS) {
+  for (const row of table) {
     const prev = records.get(row.row);
     const reason = blockers.get(row.row);
     if (reason !== undefined) records.set(row.row, { ...base(row), status: "cannot-run", reason });
     else if (!prev || prev.status === "cannot-run") records.set(row.row, { ...base(row), status: "not-run" });
   }
-  writeReport(outDir, records);
+  writeReport(outDir, records, dataset);
 
   const ran: number[] = [];
   for (const n of chosen) {
-    const row = experimentRow(n);
+    const row = experimentRow(n, dataset);
     const prev = records.get(n);
     if (blockers.get(n) !== undefined) {
       log(`Row ${n} (${row.name}) cannot run here: ${blockers.get(n)}`);
@@ -341,7 +368,7 @@ export async function runExperiments(settings: Settings, o: RunExperimentsOption
         ...row.options,
         ...(run.weights !== undefined && (row.options.weights ?? "124M") === "124M" ? { weights: run.weights } : {}),
         trainable: checkTrainable(row.options.trainable ?? "last-block"),
-        split,
+        ...(imdb ? { dataset } : { split }),
         smoke,
         epochs: o.epochs,
         maxSteps: o.maxSteps,
@@ -382,9 +409,9 @@ export async function runExperiments(settings: Settings, o: RunExperimentsOption
         finishedAt: new Date().toISOString(),
       });
     }
-    writeReport(outDir, records);
+    writeReport(outDir, records, dataset);
   }
-  const sorted = writeReport(outDir, records);
+  const sorted = writeReport(outDir, records, dataset);
   log(`Wrote ${jsonPath} and ${path.join(outDir, "experiments.md")}`);
   return { outDir, json: jsonPath, markdown: path.join(outDir, "experiments.md"), records: sorted, ran };
 }

@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Settings } from "../config";
 import { prepareSpamData } from "../data/prepare";
+import { IMDB_CLASS_NAMES, prepareImdbData } from "../data/imdb";
 import type { DataSplit } from "../data/balance";
 import { SpamDataset } from "../data/spamDataset";
 import { DataLoader } from "../data/dataLoader";
@@ -34,6 +35,7 @@ import { trainingProgress } from "./progress";
 import { loadClassifier, saveClassifier } from "./checkpoint";
 import { saveTrainingReport, type Evaluation } from "./report";
 import { mergeLora } from "../model/lora";
+import { readableOnHost } from "../webgpuAdapter";
 import { prepareLoraClassifier, resolveLoraOptions, saveLoraAdapter, type LoraOptions } from "./lora";
 import {
   preparePromptTuningClassifier,
@@ -50,6 +52,24 @@ export function trainingSchedule(
     ? { numEpochs: 2, evalFreq: 3, evalIter: 2, maxStepsPerEpoch: 6 }
     : { numEpochs: 5, evalFreq: 50, evalIter: 5 };
 }
+
+/**
+ * The IMDb bonus's schedule (train_gpt.py: 1 epoch, eval every 50 steps over 20 batches, and the epoch's
+ * accuracy over 20 batches), or a few steps in smoke mode.
+ */
+export function imdbTrainingSchedule(
+  smoke: boolean,
+): Required<Pick<TrainOptions, "numEpochs" | "evalFreq" | "evalIter">> & Pick<TrainOptions, "maxStepsPerEpoch"> {
+  return smoke
+    ? { numEpochs: 1, evalFreq: 2, evalIter: 2, maxStepsPerEpoch: 3 }
+    : { numEpochs: 1, evalFreq: 50, evalIter: 20 };
+}
+
+/** The data sets fine-tuning reads: the chapter's SMS messages, or the IMDb bonus's movie reviews. */
+export type FinetuneDataset = "sms" | "imdb";
+
+/** The IMDb bonus's default context length (train_gpt.py's `--context_length 256`). */
+export const IMDB_CONTEXT_LENGTH = 256;
 
 /** How the loaders batch and pad (the bonus experiments' `--batch_size`, `--no_padding`, `--context_length`). */
 export interface SpamLoaderOptions {
@@ -192,7 +212,13 @@ export interface FinetuneOptions extends FinetuneVariant {
   maxSteps?: number;
   /** The data split: the chapter's (default) or the bonus experiments script's (book: create_dataset_csvs in ch06/02). */
   split?: DataSplit;
-  /** Output folder (default <dataDir>/review-classifier). */
+  /**
+   * "sms" (default): the chapter's SMS Spam Collection; "imdb": the IMDb bonus's movie reviews (ch06/03,
+   * train_gpt.py: the 35,000 / 5,000 / 10,000 split, context length 256 unless given, 1 epoch, evaluations
+   * over 20 batches; default output folder <dataDir>/imdb-classifier).
+   */
+  dataset?: FinetuneDataset;
+  /** Output folder (default <dataDir>/review-classifier, or <dataDir>/imdb-classifier for IMDb). */
   outDir?: string;
   /** "auto" uses the fastest exact path for the configuration: fast, else native (ONNX Runtime), else plain. */
   path?: "auto" | "plain" | "fast" | "native";
@@ -252,8 +278,17 @@ export function randomGpt2(
 export async function finetuneClassifier(settings: Settings, o: FinetuneOptions = {}): Promise<FinetuneResult> {
   const log = o.log ?? (() => {});
   const smoke = o.smoke ?? settings.smoke;
+  const imdb = (o.dataset ?? "sms") === "imdb";
+  if (o.dataset !== undefined && o.dataset !== "sms" && o.dataset !== "imdb")
+    throw new ConfigError(`dataset must be "sms" or "imdb", got "${String(o.dataset)}"`);
+  if (imdb && o.split !== undefined && o.split !== "chapter")
+    throw new ConfigError(
+      "The IMDb data has one split (the bonus's 35,000 / 5,000 / 10,000); --split is for the SMS data",
+    );
+  // train_gpt.py pads and truncates to 256 tokens unless told otherwise (not without padding: each text keeps its length).
+  if (imdb && o.contextLength === undefined && o.padding !== false) o = { ...o, contextLength: IMDB_CONTEXT_LENGTH };
   const schedule = {
-    ...trainingSchedule(smoke),
+    ...(imdb ? imdbTrainingSchedule(smoke) : trainingSchedule(smoke)),
     ...(o.epochs !== undefined ? { numEpochs: o.epochs } : {}),
     ...(o.maxSteps !== undefined ? { maxSteps: checkMaxSteps(o.maxSteps) } : {}), // checked before any work
   };
@@ -265,11 +300,13 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
   const method = lora ? "lora" : prompt ? "prompt-tuning" : trainable;
   // An explicit lr wins; else LoRA's and prompt tuning's own defaults (appendix E: 8e-4), else the book's 5e-5.
   const lr = o.lr !== undefined ? v.lr : (lora?.lr ?? prompt?.lr ?? v.lr);
-  const outDir = path.resolve(o.outDir ?? path.join(settings.dataDir, "review-classifier"));
+  const outDir = path.resolve(o.outDir ?? path.join(settings.dataDir, imdb ? "imdb-classifier" : "review-classifier"));
   const showProgress = o.progress ?? true;
 
-  // 6.2: the data
-  const prepared = await prepareSpamData(settings.dataDir, { urls: settings.smsSpamUrls, log, split: o.split });
+  // 6.2: the data (or the IMDb bonus's download_prepare_dataset.py)
+  const files = imdb
+    ? (await prepareImdbData(settings.dataDir, { urls: settings.imdbUrls, log, layouts: ["bonus"] })).bonus
+    : (await prepareSpamData(settings.dataDir, { urls: settings.smsSpamUrls, log, split: o.split })).files;
 
   // 6.4–6.5: pretrained GPT-2 (or PyTorch-style random weights of its shape) with a new 2-class head, built
   // frozen: the weights that do not train stay outside tfjs unless a tfjs computation asks for them
@@ -294,7 +331,7 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
       );
     // 6.3: datasets and loaders, padded to the longest training text (or the variant's length, or not at all)
     const d = createSpamLoaders(
-      { train: prepared.files.train.path, validation: prepared.files.validation.path, test: prepared.files.test.path },
+      { train: files.train.path, validation: files.validation.path, test: files.test.path },
       {
         batchSize: v.batchSize,
         padding: v.padding,
@@ -396,12 +433,14 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
       await runner.finish(); // the fast path writes its trained values back into the model here
 
       // 6.8: save the model, metrics, log and plots (with LoRA: the adapter on its own, then the merged classifier)
+      await readableOnHost(model.tfjsTensors()); // WebGPU: the writers below read synchronously
       if (lora) {
         saveLoraAdapter(path.join(outDir, "lora-adapter"), model, {
           head: lora.head,
           maxLength: d.trainDataset.maxLength,
         });
         mergeLora(model);
+        await readableOnHost(model.tfjsTensors());
       }
       if (prompt)
         saveSoftPrompt(path.join(outDir, "soft-prompt"), model, {
@@ -411,8 +450,10 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
         });
       saveClassifier(outDir, model, {
         maxLength: d.trainDataset.maxLength,
+        ...(imdb ? { classNames: IMDB_CLASS_NAMES } : {}),
         info: {
           baseWeights: source,
+          dataset: imdb ? "imdb" : "sms",
           trainable: method,
           ...(lora ? { lora } : {}),
           ...(prompt ? { promptTuning: prompt } : {}),

@@ -30,6 +30,7 @@ import type { ForwardOptions, GPTModel } from "../model/gptModel";
 import { crossEntropy as crossEntropyOf } from "../model/layers";
 import { TfjsOps } from "../model/tfjsOps";
 import { PAD_TOKEN_ID } from "../tokenizer";
+import { syncReadsAvailable } from "../webgpuAdapter";
 import type { AdamW } from "./adamw";
 
 const tfjsOps = new TfjsOps();
@@ -43,7 +44,9 @@ export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, ignoreIn
   return tf.tidy(() => {
     const onehot = tf.oneHot(targets, logits.shape[1]);
     const ignored = targets.equal(ignoreIndex);
-    if (!ignored.any().dataSync()[0]) return crossEntropyOf(tfjsOps, logits, onehot) as tf.Scalar;
+    // Without synchronous reads (WebGPU in Node) the masked mean serves every batch: the same value when none is ignored.
+    if (syncReadsAvailable() && !ignored.any().dataSync()[0])
+      return crossEntropyOf(tfjsOps, logits, onehot) as tf.Scalar;
     const keep = tf.logicalNot(ignored).toFloat();
     return crossEntropyOf(tfjsOps, logits, onehot, keep.div(keep.sum())) as tf.Scalar;
   });
