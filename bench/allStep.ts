@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     model = new GPTModel(modelConfig("124M"), { seed: spec.seed });
     model.replaceOutHead(2, { bias: true });
   }
-  for (const v of model.params.values()) v.trainable = true;
+  model.setTrainable([...model.params.keys()]);
   let batch: Batch;
   if (spec.dataDir) {
     const splits = loadSplits(spec.dataDir, spec.plan as ChapterPlan);

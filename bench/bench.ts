@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --quick] [-- --data-dir DIR] [-- --keep] [-- --skip-plain] [-- --allow-slow-torch]`
- *   [-- --skip-peft | --only-peft] [-- --backend webgpu [--model SIZE]]:
+ *   [-- --skip-peft | --only-peft] [-- --backend webgpu [--model SIZE]] [-- --large]:
  * chapter 6 on this machine, ours vs PyTorch. A PyTorch on a reference BLAS (matmul under a quarter of
  * ONNX Runtime's) is refused unless --allow-slow-torch: install libopenblas0-pthread.
  *
@@ -24,6 +24,9 @@
  *  7. `--ui` instead: the web app's API against classifyReview in a loop, texts per second (bench/uiBench.ts).
  *  8. `--bert` (alone: the other rows are not run): bert-base-uncased, batch 8 × 256, the training step with every
  *     parameter and the evaluation forward beside PyTorch's (bench/bertBench.ts): `ratio bert_step`, `ratio bert_forward`.
+ *  9. `--large` (alone, not in the chapter's run): GPT-2 1558M with random weights of the real shapes, `last_block` on
+ *     the fast path (bench/largeRun.ts, own process): one epoch's prefix pass and 20 steps, with the peak RSS
+ *     (target ≤ 14 GB): the frozen weights stay outside tfjs's 4 GB WASM heap.
  * Prints per-phase times, GFLOP/s, peak RSS and `ratio` lines; writes bench/results/bench-<plan>-<time>.json.
  * Quick mode (--quick) runs 10 train batches, 2 val, 2 test, 1 epoch through the same code (< 10 min).
  */
@@ -50,6 +53,7 @@ import {
 import type { AllStepResult, AllStepSpec } from "./allStep";
 import type { PeftMethod, PeftStepResult, PeftStepSpec } from "./peftStep";
 import type { PlainResult } from "./plainStep";
+import type { LargeResult, LargeSpec } from "./largeRun";
 import { loadSplits } from "./splits";
 import { loadRowLine, runLoadRow } from "./loadRow";
 import { runTorchPeft, runTorchReference, SplitRows, TorchSpec, type TorchPeftResult } from "./torchRef";
@@ -153,6 +157,11 @@ async function main(): Promise<void> {
       console.log("");
       for (const line of peft.lines) console.log(line);
       writeReport(`bench-peft-${plan.name}`, { plan, machine, peft, loadStart, tAll });
+      return;
+    }
+    if (process.argv.includes("--large")) {
+      const large = benchLarge(plan, dataDir, work);
+      writeReport(`bench-large-${plan.name}`, { plan, machine, large, loadStart, tAll });
       return;
     }
     const splits = loadSplits(dataDir, plan);
@@ -459,16 +468,36 @@ function benchPeft(plan: ChapterPlan, work: string, sizes: { train: number; vali
 }
 
 /** Writes a report to bench/results/<name>-<time>.json and says where. */
+/** Peak RSS target of the 1558M row (issue 12). */
+const LARGE_RSS_TARGET_BYTES = 14e9;
+
+/** `--large`: GPT-2 1558M, `last_block` on the fast path: one epoch's prefix pass and 20 steps (bench/largeRun.ts). */
+function benchLarge(plan: ChapterPlan, dataDir: string, work: string): LargeResult {
+  console.log("GPT-2 1558M, last_block (fast path), random weights of the real shapes ...");
+  const r = child<LargeResult>(
+    "largeRun.ts",
+    { dataDir, plan, seed: SEED, size: "1558M", steps: 20 } satisfies LargeSpec,
+    work,
+    "large",
+  );
+  const median = [...r.stepMs].sort((a, b) => a - b)[Math.floor(r.stepMs.length / 2)];
+  console.log(
+    `\nlarge_1558m: built in ${r.seconds.build.toFixed(1)} s (tfjs ${(r.tfjsBytesAfterBuild / 1e9).toFixed(2)} GB); prefix pass ${r.prefix.sequences} sequences (${r.prefix.tokens} tokens) ${r.seconds.prefix.toFixed(0)} s; ${r.stepMs.length} steps ${r.seconds.steps.toFixed(1)} s (median ${median.toFixed(0)} ms, losses ${r.losses[0].toFixed(3)} → ${r.losses[r.losses.length - 1].toFixed(3)}); peak RSS ${(r.peakRssBytes / 1e9).toFixed(2)} GB (target ≤ ${LARGE_RSS_TARGET_BYTES / 1e9} GB: ${r.peakRssBytes <= LARGE_RSS_TARGET_BYTES ? "OK" : "OVER"})`,
+  );
+  return r;
+}
+
 function writeReport(
   name: string,
-  a: { plan: ChapterPlan; machine: object; peft: PeftRows; loadStart: number[]; tAll: number },
+  a: { plan: ChapterPlan; machine: object; peft?: PeftRows; large?: LargeResult; loadStart: number[]; tAll: number },
 ) {
   const report = {
     date: new Date().toISOString(),
     plan: a.plan,
     machine: a.machine,
     onnxruntime: onnxRuntimeVersion(),
-    peft: a.peft,
+    ...(a.peft ? { peft: a.peft } : {}),
+    ...(a.large ? { large: a.large } : {}),
     benchWallSeconds: (performance.now() - a.tAll) / 1000,
     loadAverage: { start: a.loadStart, end: os.loadavg() },
   };
@@ -633,6 +662,9 @@ Options:
                       it and the chapter's estimate (bench/webgpuStep.ts; no PyTorch: it has no WebGPU)
   --model SIZE        with --backend webgpu: a GPT-2 size (default 124M) or LxE (L blocks of width E, GPT-2's
                       vocabulary) for adapters whose buffers cannot hold 124M's token embedding
+  --large             only GPT-2 1558M (random weights of the real shapes), last_block on the fast path: one
+                      epoch's prefix pass and 20 steps, peak RSS (target ≤ 14 GB); long (about an hour on
+                      2 cores); with --quick the prefix pass covers the quick plan's 80 texts
   --allow-slow-torch  compare against a PyTorch on a reference BLAS anyway (the ratio then flatters ours)
   --keep              keep the work folder (PyTorch's weights and JSON files)
   --help              this text

@@ -275,9 +275,15 @@ export function syncReadsAvailable(): boolean {
 
 /**
  * Reads tensors' values to the host so that `dataSync()` works on them afterwards (tfjs-webgpu keeps what it
- * read until the tensor changes): for synchronous writers such as saveClassifier. No-op where sync reads work.
+ * read until the tensor changes): for synchronous writers such as saveClassifier. Values that are not tfjs tensors
+ * are skipped. No-op where sync reads work.
  */
-export async function readableOnHost(tensors: Iterable<TF.Tensor>): Promise<void> {
+export async function readableOnHost(values: Iterable<unknown>): Promise<void> {
   if (syncReadsAvailable()) return;
-  for (const t of tensors) await t.data();
+  // Only tfjs tensors (a model's parameters may also be plain arrays outside tfjs: FrozenParam, ArrayParam).
+  for (const t of values) if (isTfjsTensor(t)) await t.data();
+}
+
+function isTfjsTensor(v: unknown): v is TF.Tensor {
+  return typeof v === "object" && v !== null && "dataId" in v && typeof (v as TF.Tensor).data === "function";
 }

@@ -80,7 +80,7 @@ test("100 native steps leak no tensor, keep gradients and optimizer state off th
     { seed: 2 },
   );
   model.replaceOutHead(2);
-  for (const v of model.params.values()) v.trainable = true;
+  model.setTrainable([...model.params.keys()]);
   const optimizer = new AdamW(model.trainableParams(), { lr: 1e-3 });
   const logs: string[] = [];
   const runner = await createRunner(model, optimizer, { log: (l) => logs.push(l) });

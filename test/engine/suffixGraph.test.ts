@@ -29,7 +29,7 @@ function tfjsReference(model: GPTModel, hidden: tf.Tensor3D, names: string[]) {
   const logits = logitsOf();
   const { value, grads } = tf.variableGrads(
     () => tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(y, logitsOf()),
-    names.map((n) => model.param(n)),
+    names.map((n) => model.variable(n)),
   );
   const result = {
     loss: value.dataSync()[0],
@@ -37,7 +37,10 @@ function tfjsReference(model: GPTModel, hidden: tf.Tensor3D, names: string[]) {
     grads: new Map(
       names.map((n) => [
         n,
-        { data: Float32Array.from(grads[model.param(n).name].dataSync()), shape: grads[model.param(n).name].shape },
+        {
+          data: Float32Array.from(grads[model.variable(n).name].dataSync()),
+          shape: grads[model.variable(n).name].shape,
+        },
       ]),
     ),
   };

@@ -39,7 +39,10 @@ function reference(kind: ReadoutKind, causal: boolean) {
       // causal: GPTModel.forward (the book's model(x)); without the mask: the definition with causal off
       const all = causal
         ? model.forward(idx)
-        : gptForward(tfo, (n) => model.params.get(n), model.cfg, idx, { head: true, causal: false });
+        : gptForward(tfo, (n) => (model.params.has(n) ? model.tensor(n) : undefined), model.cfg, idx, {
+            head: true,
+            causal: false,
+          });
       if (kind === "last") return all.slice([0, T - 1, 0], [B, 1, 2]).reshape([B, 2]);
       if (kind === "first") return all.slice([0, 0, 0], [B, 1, 2]).reshape([B, 2]);
       if (kind === "mean") return all.mean(1);
@@ -48,11 +51,11 @@ function reference(kind: ReadoutKind, causal: boolean) {
     });
   const { value, grads } = tf.variableGrads(
     () => layers.crossEntropy(tfo, readLogits(), y) as tf.Scalar,
-    names.map((n) => model.params.get(n)!),
+    names.map((n) => model.variable(n)),
   );
   const out = {
     loss: value.dataSync()[0],
-    grads: new Map(names.map((n) => [n, Float32Array.from(grads[model.params.get(n)!.name].dataSync())])),
+    grads: new Map(names.map((n) => [n, Float32Array.from(grads[model.variable(n).name].dataSync())])),
   };
   tf.dispose([idx, y, value, grads]);
   tfo.dispose();

@@ -202,7 +202,7 @@ function tinyModel(): GPTModel {
   for (const [name, v] of model.params)
     if (name.endsWith(".scale") || name.endsWith(".shift") || name.endsWith(".bias")) {
       const r = rand(v.shape, 0.5, 1.5);
-      v.assign(r);
+      model.setParam(name, r);
       r.dispose();
     }
   return model;
@@ -231,7 +231,7 @@ test("the whole GPT under the tape: every parameter's gradient equals tfjs autod
         const lossTf = () =>
           layers.crossEntropy(
             tfo,
-            gptForward(tfo, (n) => model.params.get(n), model.cfg, idsT, {
+            gptForward(tfo, (n) => (model.params.has(n) ? model.tensor(n) : undefined), model.cfg, idsT, {
               head: true,
               causal,
               readout: readoutOf(w && tf.tensor2d(w, [B, T])),
@@ -240,10 +240,10 @@ test("the whole GPT under the tape: every parameter's gradient equals tfjs autod
           ) as tf.Scalar;
         const { value, grads } = tf.variableGrads(
           lossTf,
-          names.map((n) => model.params.get(n)!),
+          names.map((n) => model.variable(n)),
         );
         const d = new DiffOps(tfo);
-        const vars = new Map(names.map((n) => [n, d.variable(model.params.get(n)!)]));
+        const vars = new Map(names.map((n) => [n, d.variable(model.variable(n))]));
         const loss = layers.crossEntropy(
           d,
           gptForward(d, (n) => vars.get(n), model.cfg, d.lift(idsT), {
@@ -256,7 +256,7 @@ test("the whole GPT under the tape: every parameter's gradient equals tfjs autod
         assert.ok(Math.abs(loss.value.dataSync()[0] - value.dataSync()[0]) < 1e-6, `${kind}: loss`);
         const got = d.grad(loss, [...vars.values()]);
         names.forEach((n, i) => {
-          const e = relErr(got[i], grads[model.params.get(n)!.name]);
+          const e = relErr(got[i], grads[model.variable(n).name]);
           assert.ok(e < 1e-5, `${kind} causal=${causal}: gradient of ${n} off by ${e}`);
         });
       });
@@ -274,7 +274,7 @@ test("readouts read what the bonus experiments read: last, first, last real toke
   tf.tidy(() => {
     const idsT = tf.tensor2d(ids, [B, T], "int32");
     const full = model.forward(idsT); // [B, T, C], the book's model(x)
-    const lookup = (n: string) => model.params.get(n);
+    const lookup = (n: string) => (model.params.has(n) ? model.tensor(n) : undefined);
     const read = (readout: Readout<tf.Tensor>) =>
       gptForward(tfo, lookup, model.cfg, idsT, { head: true, readout }).arraySync() as number[][];
     const fullA = full.arraySync();

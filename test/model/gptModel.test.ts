@@ -121,7 +121,7 @@ test("the book's own state_dict layout (PyTorch [out, in] Linear weights, head t
   const { model: m } = await loadPretrainedGpt2({ path: path.join(FIX, "hf") });
   const tensors = new Map<string, { data: Float32Array; shape: number[] }>();
   for (const [name, v] of m.params) {
-    const t = isLinearWeight(name) ? tf.tidy(() => v.transpose()) : v; // ours [in, out] → PyTorch [out, in]
+    const t = isLinearWeight(name) ? tf.tidy(() => m.tensor(name).transpose()) : m.tensor(name); // ours [in, out] → PyTorch [out, in]
     tensors.set(name, { data: t.dataSync() as Float32Array, shape: [...t.shape] });
     if (t !== v) t.dispose();
   }
@@ -221,10 +221,10 @@ test("gradients reach only the trainable parameters; freezing and head swap coun
   // All parameters passed: frozen ones come back null, every trainable one gets a non-zero gradient of its own shape.
   const { value, grads } = tf.variableGrads(
     () => model.forward(idx).slice([0, 2, 0], [1, 1, 2]).square().sum<tf.Scalar>(),
-    [...model.params.values()],
+    [...model.params.keys()].map((n) => model.variable(n)),
   );
   for (const [name, v] of model.params) {
-    const g = grads[v.name];
+    const g = grads[model.variable(name).name];
     if (!trainable.has(name)) {
       assert.equal(g, null, `${name} is frozen`);
       continue;
@@ -250,10 +250,10 @@ test("gradients reach only the trainable parameters; freezing and head swap coun
 test("the whole model trains on this backend (embedding gradients included): rows of unused tokens get zero", () => {
   const model = new GPTModel(small, { seed: 4 });
   const idx = tf.tensor2d([[3, 4, 3]], undefined, "int32");
-  const vars = [...model.params.values()];
+  const vars = [...model.params.keys()].map((n) => model.variable(n));
   const { value, grads } = tf.variableGrads(() => model.forward(idx).square().mean<tf.Scalar>(), vars);
   assert.equal(Object.values(grads).filter((g) => g !== null).length, model.params.size);
-  const tok = grads[model.param("tok_emb.weight").name];
+  const tok = grads[model.variable("tok_emb.weight").name];
   const rowSums = tf.tidy(() => Array.from(tok.abs().sum(1).dataSync()));
   assert.ok(rowSums[3] > 0 && rowSums[4] > 0);
   assert.equal(rowSums.filter((v, i) => i !== 3 && i !== 4 && v !== 0).length, 0);

@@ -35,8 +35,11 @@ export function loraModel(): GPTModel {
   );
   prepareLoraClassifier(model, { rank: 4, alpha: 4, seed: 5 });
   let seed = 7;
-  for (const [n, v] of model.params)
-    if (n.endsWith(".lora.B")) tf.tidy(() => v.assign(tf.randomNormal(v.shape, 0, 0.1, "float32", seed++)));
+  for (const n of model.params.keys())
+    if (n.endsWith(".lora.B")) {
+      const v = model.variable(n);
+      tf.tidy(() => v.assign(tf.randomNormal(v.shape, 0, 0.1, "float32", seed++)));
+    }
   return model;
 }
 

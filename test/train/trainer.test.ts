@@ -53,7 +53,7 @@ async function tinyClassifier() {
   return model;
 }
 
-const values = (m: { params: Map<string, tf.Variable> }) =>
+const values = (m: { params: ReadonlyMap<string, { dataSync(): ArrayLike<number> }> }) =>
   [...m.params].map(([n, v]) => [n, Array.from(v.dataSync())] as const);
 const args = (dir: string, extra: Partial<TrainingArguments> = {}): TrainingArguments => ({
   outputDir: path.join(tmp.dir, dir),

@@ -141,7 +141,7 @@ test("the chapter's training takes the plain tfjs path on WebGPU: three AdamW st
   // The trained classifier saves (its values read to the host first) and classifies as it computes.
   const want = await runner.logits(batches[0]);
   await runner.finish();
-  await readableOnHost(model.params.values());
+  await readableOnHost(model.tfjsTensors());
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "webgpu-clf-"));
   try {
     saveClassifier(dir, model, { maxLength: 10, padTokenId: 511 }); // the fixture's 512-token vocabulary

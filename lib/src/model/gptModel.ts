@@ -6,6 +6,11 @@
  * (`trf_blocks.0.att.W_query.weight`, …). One deliberate difference: every Linear weight is stored
  * `[in, out]` (GPT-2's Conv1D layout, `x @ W`), the transpose of PyTorch's `[out, in]`, so the
  * forward pass needs no transposes; `isLinearWeight(name)` tells which tensors that concerns.
+ *
+ * A parameter is a tf.Variable, or, on a model built `frozen` (for training only part of it), a FrozenParam:
+ * its values stay once in a Float32Array outside tfjs (what ONNX Runtime and the JS optimizers read) until a
+ * tfjs computation asks for it (`tensor(name)`); `setTrainable` makes the ones that train tf.Variables. So
+ * tfjs holds only what trains, and a model larger than the WASM heap can be built for the cached fast path.
  */
 import * as tf from "@tensorflow/tfjs";
 import { ShapeMismatchError, ConfigError } from "../errors";
@@ -16,9 +21,11 @@ import { isLinearWeight, parameterShapes } from "./parameters";
 import { gptBlockParams, gptEmbed, gptFinalNorm, gptForward, gptHead, type Readout } from "./gpt";
 import { feedForward, multiHeadAttention, transformerBlock } from "./layers";
 import { TfjsOps } from "./tfjsOps";
+import { FrozenParam, tensorOf, type ModelParam } from "./frozenParam";
 
 export { isLinearWeight, parameterShapes } from "./parameters";
 export type { GPTModelOptions, WeightFill } from "./modelInit";
+export { FrozenParam, type ModelParam } from "./frozenParam";
 
 export interface ForwardOptions {
   /** Training mode: dropout is applied when `dropRate > 0`. Default false (the book's `model.eval()`). */
@@ -40,8 +47,10 @@ export interface ClassifierForwardOptions extends ForwardOptions {
 /** GPT-2: embeddings → transformer blocks → final LayerNorm → output head. Book: GPTModel. */
 export class GPTModel {
   readonly cfg: GPTConfig;
-  /** Parameters by the book's state_dict names (Linear weights `[in, out]`). */
-  readonly params = new Map<string, tf.Variable>();
+  /** Parameters by the book's state_dict names (Linear weights `[in, out]`): tf.Variables or FrozenParams. */
+  readonly params = new Map<string, ModelParam>();
+  /** Built `frozen`: freezing moves a parameter out of tfjs into a FrozenParam (see the module comment). */
+  private readonly frozenOutsideTfjs: boolean;
   private seed: number;
   /** The primitives on tfjs (holds the cached causal masks). */
   private readonly ops = new TfjsOps();
@@ -54,12 +63,15 @@ export class GPTModel {
    *   `init: "pytorch"` draws like PyTorch's default initialisation (the bonus experiments' `--weights random`:
    *   embeddings N(0, 1), Linear weights and biases U(±1/√fan_in); same distributions, tfjs's own random numbers);
    *   `weights` parameter values in our layout by name; `outDim` and `headBias` for a classifier head
-   *   (default: the language-model head, `[embDim, vocabSize]` without bias).
+   *   (default: the language-model head, `[embDim, vocabSize]` without bias); `frozen` builds every parameter
+   *   frozen, held as a Float32Array outside tfjs (given `weights` are kept, not copied; the same values as
+   *   without it for a seed), for a model that trains only part of itself (see the module comment).
    * @throws ConfigError for an invalid config; ShapeMismatchError for a weight whose size does not fit its shape.
    */
   constructor(cfg: GPTConfig, opts: GPTModelOptions = {}) {
     this.cfg = validateConfig({ ...cfg });
     this.seed = opts.seed ?? 123;
+    this.frozenOutsideTfjs = opts.frozen ?? false;
     const shapes = parameterShapes(this.cfg, opts.outDim, opts.headBias);
     const fanIn = new Map(shapes.map(([n, s]) => [n, s[0]])); // Linear weights are [in, out]
     // Before any buffer exists: on WebGPU a parameter past the adapter's buffer limits would lose the device.
@@ -74,7 +86,7 @@ export class GPTModel {
           );
         this.params.set(
           name,
-          tf.tidy(() => tf.variable(tf.tensor(given, shape), true)),
+          opts.frozen ? new FrozenParam(given, shape) : tf.tidy(() => tf.variable(tf.tensor(given, shape), true)),
         );
         continue;
       }
@@ -85,6 +97,12 @@ export class GPTModel {
             `${name}: values of shape [${fillShape.join(",")}], expected [${shape.join(",")}]`,
           );
         const fill = opts.fill;
+        if (opts.frozen) {
+          const values = new Float32Array(shape.reduce((a, d) => a * d, 1));
+          fill.fill(name, values);
+          this.params.set(name, new FrozenParam(values, shape));
+          continue;
+        }
         this.params.set(
           name,
           tf.tidy(() =>
@@ -113,16 +131,46 @@ export class GPTModel {
           }
         } else if (name.endsWith(".bias")) init = tf.zeros(shape);
         else init = tf.randomNormal(shape, 0, 0.02, "float32", this.seed++);
-        this.params.set(name, tf.keep(tf.variable(init, true)));
+        // Frozen: the values leave tfjs at once (the heap holds one parameter at a time).
+        this.params.set(
+          name,
+          opts.frozen ? new FrozenParam(init.dataSync() as Float32Array, shape) : tf.keep(tf.variable(init, true)),
+        );
       });
     }
   }
 
-  /** The parameter `name`. @throws ConfigError when it does not exist. */
-  param(name: string): tf.Variable {
+  /** The parameter `name` (its `shape`, `size`, `trainable`, `dataSync()`). @throws ConfigError when it does not exist. */
+  param(name: string): ModelParam {
     const p = this.params.get(name);
     if (!p) throw new ConfigError(`GPTModel has no parameter "${name}"`);
     return p;
+  }
+
+  /**
+   * The tf.Variable of parameter `name` (for tfjs's gradients and assignments).
+   * @throws ConfigError when it does not exist or is frozen outside tfjs (a model built `frozen`).
+   */
+  variable(name: string): tf.Variable {
+    const p = this.param(name);
+    if (p instanceof FrozenParam)
+      throw new ConfigError(`"${name}" is frozen outside tfjs (setTrainable makes it a variable)`);
+    return p;
+  }
+
+  /**
+   * The parameter `name` as a tfjs tensor, for tfjs computations: the variable, or a frozen parameter's tensor
+   * (made once, on the first call). Not to be disposed by the caller. @throws ConfigError when it does not exist.
+   */
+  tensor(name: string): tf.Tensor {
+    return tensorOf(this.param(name));
+  }
+
+  /** The tensors tfjs holds for the parameters: the variables, and frozen ones whose tensor tfjs code made. */
+  *tfjsTensors(): IterableIterator<tf.Tensor> {
+    for (const p of this.params.values())
+      if (!(p instanceof FrozenParam)) yield p;
+      else if (p.storage === "tfjs") yield p.tensor();
   }
 
   /** Output size of the head (vocabulary for language modelling, 2 for the classifier). */
@@ -142,13 +190,14 @@ export class GPTModel {
         `Shape mismatch for ${name}: expected [${p.shape.join(",")}], got [${got.join(",")}]`,
       );
     }
-    tf.tidy(() => p.assign(values instanceof Float32Array ? tf.tensor(values, p.shape) : values));
+    if (p instanceof FrozenParam) p.set(values instanceof Float32Array ? values : (values.dataSync() as Float32Array));
+    else tf.tidy(() => p.assign(values instanceof Float32Array ? tf.tensor(values, p.shape) : values));
   }
 
   // ---- the forward pass: the definition of gpt.ts run with tfjs, in pieces the fast path and the runner reuse ----
 
   /** This model's parameters as the definition looks them up. */
-  private readonly lookup = (name: string): tf.Tensor | undefined => this.params.get(name);
+  private readonly lookup = (name: string): tf.Tensor | undefined => tensorOf(this.params.get(name));
 
   private dropRate(opts: ForwardOptions): number {
     return opts.training ? this.cfg.dropRate : 0;
@@ -226,22 +275,46 @@ export class GPTModel {
 
   // ---- trainability (book 6.5) ----
 
-  /** Sets `requires_grad = False` on every parameter. */
+  /** Sets `requires_grad = False` on every parameter (on a model built `frozen`, moving them out of tfjs). */
   freezeAll(): void {
-    for (const v of this.params.values()) v.trainable = false;
+    for (const name of this.params.keys()) this.setParamTrainable(name, false);
   }
 
   /** Makes the parameters whose name equals or starts with one of `namesOrPrefixes` trainable (or frozen). */
   setTrainable(namesOrPrefixes: readonly string[], trainable = true): void {
-    for (const [name, v] of this.params) {
+    for (const name of this.params.keys()) {
       if (namesOrPrefixes.some((p) => name === p || name.startsWith(p.endsWith(".") ? p : `${p}.`)))
-        v.trainable = trainable;
+        this.setParamTrainable(name, trainable);
+    }
+  }
+
+  /**
+   * One parameter's `requires_grad`. A trainable one is a tf.Variable (a FrozenParam becomes one); a frozen one
+   * on a model built `frozen` leaves tfjs for a FrozenParam, else stays a variable with `trainable = false`.
+   */
+  private setParamTrainable(name: string, trainable: boolean): void {
+    const p = this.params.get(name)!;
+    if (p instanceof FrozenParam) {
+      if (!trainable) return;
+      const values = p.dataSync(),
+        shape = p.shape;
+      this.params.set(
+        name,
+        tf.tidy(() => tf.variable(tf.tensor(values, shape), true)),
+      );
+      p.dispose();
+    } else if (trainable || !this.frozenOutsideTfjs) p.trainable = trainable;
+    else {
+      this.params.set(name, new FrozenParam(p.dataSync() as Float32Array, p.shape));
+      p.dispose();
     }
   }
 
   /** The trainable parameters, by name (in model order). */
   trainableParams(): Map<string, tf.Variable> {
-    return new Map([...this.params].filter(([, v]) => v.trainable));
+    const out = new Map<string, tf.Variable>();
+    for (const [name, v] of this.params) if (!(v instanceof FrozenParam) && v.trainable) out.set(name, v);
+    return out;
   }
 
   /** Number of parameter elements (all, or only the trainable ones). */

@@ -2,6 +2,7 @@
 export * from "./config";
 export * from "./gptModel";
 export * from "./arrayModel";
+export * from "./frozenParam";
 export * from "./generate";
 export * from "./summary";
 export * from "./frozenTrunk";

@@ -14,6 +14,7 @@ import * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "../errors";
 import type { GPTConfig } from "./config";
 import type { GPTModel } from "./gptModel";
+import { tensorOf } from "./frozenParam";
 import {
   loraParamShapes,
   loraScale,
@@ -113,8 +114,8 @@ export function mergeLora(model: GPTModel): void {
     const a = model.params.get(`${target}.lora.A`),
       b = model.params.get(`${target}.lora.B`);
     if (!a || !b) continue;
-    const w = model.param(`${target}.weight`);
-    tf.tidy(() => w.assign(tf.add(w, tf.mul(tf.matMul(a, b), scale))));
+    const name = `${target}.weight`;
+    tf.tidy(() => model.setParam(name, tf.add(model.tensor(name), tf.mul(tf.matMul(tensorOf(a), tensorOf(b)), scale))));
     for (const n of [`${target}.lora.A`, `${target}.lora.B`]) {
       model.params.get(n)!.dispose();
       model.params.delete(n);

@@ -42,6 +42,12 @@ export interface GPTModelOptions {
   fill?: WeightFill;
   /** Output size of the head (default `vocabSize`; 2 for the spam classifier). */
   outDim?: number;
+  /**
+   * Build every parameter frozen, its values kept once as a Float32Array outside tfjs (FrozenParam) until a
+   * tfjs computation asks for them; `setTrainable` makes the trainable ones tf.Variables. For training part of
+   * a model whose frozen weights ONNX Runtime runs (the cached fast path, the native trainer). Default false.
+   */
+  frozen?: boolean;
   /** Whether the head has a bias (default false, like GPT-2's tied head; the classifier's has one). */
   headBias?: boolean;
 }

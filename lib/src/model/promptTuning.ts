@@ -11,6 +11,7 @@ import { ConfigError } from "../errors";
 import type { GPTConfig } from "./config";
 import { PROMPT_PARAM } from "./gpt";
 import type { GPTModel } from "./gptModel";
+import { FrozenParam } from "./frozenParam";
 
 export { PROMPT_PARAM } from "./gpt";
 
@@ -53,8 +54,17 @@ export function addSoftPrompt(model: GPTModel, opts: SoftPromptOptions = {}): nu
     throw new ConfigError(`${n} virtual tokens leave no room in the context length ${model.cfg.contextLength}`);
   for (const id of ids)
     if (!(Number.isInteger(id) && id >= 0 && id < V)) throw new ConfigError(`Token id ${id} is outside [0, ${V})`);
+  const emb = model.param("tok_emb.weight");
   tf.tidy(() => {
-    const rows = tf.gather(model.param("tok_emb.weight"), tf.tensor1d(ids, "int32"));
+    let rows: tf.Tensor;
+    if (emb instanceof FrozenParam) {
+      // Frozen embeddings outside tfjs stay there: the rows are copied in JS.
+      const E = emb.shape[1],
+        values = emb.dataSync(),
+        out = new Float32Array(n * E);
+      ids.forEach((id, i) => out.set(values.subarray(id * E, (id + 1) * E), i * E));
+      rows = tf.tensor2d(out, [n, E]);
+    } else rows = tf.gather(emb, tf.tensor1d(ids, "int32"));
     model.params.set(PROMPT_PARAM, tf.keep(tf.variable(rows, true)));
   });
   return ids;

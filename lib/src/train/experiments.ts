@@ -210,10 +210,12 @@ export function experimentBlocker(
     frozenPrefix && cachedTokens * cfg.embDim * 4 <= fastCacheLimitBytes()
       ? { kind: "fast", cachedTokens }
       : { kind: "native" };
+  const totalParams = classifierParamCount(cfg, 2).total;
   const estimate = estimateTrainingMemory({
     cfg,
     trainableParams: trainable,
-    totalParams: classifierParamCount(cfg, 2).total,
+    totalParams,
+    frozenOutsideTfjs: totalParams - trainable, // finetune builds the model frozen: GPTModelOptions.frozen
     batchSize: row.options.batchSize ?? 8,
     seqLen,
     path: memoryPath,

@@ -255,12 +255,17 @@ const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 /**
  * A GPT-2 of a size (or of the config in a weights folder) with PyTorch's default initialisation under seed 123
  * (the bonus experiments' `--weights random`: `torch.manual_seed(123)` before `GPTModel(BASE_CONFIG)`).
+ * `frozen` builds it for training part of it (frozen weights as arrays outside tfjs: GPTModelOptions).
  */
-export function randomGpt2(weights: string, log?: (line: string) => void): { model: GPTModel; source: string } {
+export function randomGpt2(
+  weights: string,
+  log?: (line: string) => void,
+  opts: { frozen?: boolean } = {},
+): { model: GPTModel; source: string } {
   const cfg = isModelSize(weights) ? modelConfig(weights) : openWeights(weights).config;
   log?.(`Random weights (PyTorch's default initialisation, seed 123) of shape ${cfg.nLayers} × ${cfg.embDim}`);
   return {
-    model: new GPTModel(cfg, { init: "pytorch", seed: 123 }),
+    model: new GPTModel(cfg, { init: "pytorch", seed: 123, frozen: opts.frozen }),
     source: `random (${isModelSize(weights) ? weights : `shape of ${weights}`})`,
   };
 }
@@ -303,18 +308,21 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
     ? (await prepareImdbData(settings.dataDir, { urls: settings.imdbUrls, log, layouts: ["bonus"] })).bonus
     : (await prepareSpamData(settings.dataDir, { urls: settings.smsSpamUrls, log, split: o.split })).files;
 
-  // 6.4–6.5: pretrained GPT-2 (or PyTorch-style random weights of its shape) with a new 2-class head
+  // 6.4–6.5: pretrained GPT-2 (or PyTorch-style random weights of its shape) with a new 2-class head, built
+  // frozen: the weights that do not train stay outside tfjs unless a tfjs computation asks for them
   const { model, source } =
     v.initWeights === "random"
       ? randomGpt2(
           smoke && isModelSize(o.weights ?? "124M") ? path.join(TINY_GPT2_DIR, "124M") : (o.weights ?? "124M"),
           log,
+          { frozen: true },
         ) // smoke: the tiny model's shape
       : await loadPretrainedGpt2({
           weights: o.weights ?? "124M",
           dataDir: settings.dataDir,
           baseUrls: settings.gpt2BaseUrls,
           log,
+          frozen: true,
         });
   try {
     if (typeof v.contextLength === "number" && v.contextLength > model.cfg.contextLength)
@@ -425,14 +433,14 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
       await runner.finish(); // the fast path writes its trained values back into the model here
 
       // 6.8: save the model, metrics, log and plots (with LoRA: the adapter on its own, then the merged classifier)
-      await readableOnHost(model.params.values()); // WebGPU: the writers below read synchronously
+      await readableOnHost(model.tfjsTensors()); // WebGPU: the writers below read synchronously
       if (lora) {
         saveLoraAdapter(path.join(outDir, "lora-adapter"), model, {
           head: lora.head,
           maxLength: d.trainDataset.maxLength,
         });
         mergeLora(model);
-        await readableOnHost(model.params.values());
+        await readableOnHost(model.tfjsTensors());
       }
       if (prompt)
         saveSoftPrompt(path.join(outDir, "soft-prompt"), model, {

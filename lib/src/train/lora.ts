@@ -79,8 +79,7 @@ export function prepareLoraClassifier(
   const s = resolveLoraOptions(o);
   const fmt = (n: number) => n.toLocaleString("en-US");
   model.replaceOutHead(o.numClasses ?? 2, { bias: true, seed: o.seed ?? 123 });
-  for (const v of model.params.values()) v.trainable = true; // the book's model before the freeze
-  const before = model.numParams({ trainableOnly: true });
+  const before = model.numParams(); // the book's model before the freeze: every parameter trains
   o.log?.(`Total trainable parameters before: ${fmt(before)}`);
   model.freezeAll();
   if (s.head === "trainable") model.setTrainable(["out_head"]);

@@ -60,6 +60,11 @@ export interface TrainingMemoryInput {
   /** Parameter counts of the model as it trains (head included). */
   readonly trainableParams: number;
   readonly totalParams: number;
+  /**
+   * Elements of frozen parameters held as arrays outside tfjs (a model built `frozen`: FrozenParam), counted as
+   * native memory on the paths that run them on ONNX Runtime; default 0 (every parameter a tf.Variable).
+   */
+  readonly frozenOutsideTfjs?: number;
   readonly batchSize: number;
   /** Tokens per sequence (the padded length of a batch). */
   readonly seqLen: number;
@@ -136,6 +141,26 @@ const ADAMW_STEP_TEMPORARIES = 14;
  */
 const ORT_WEIGHT_COPIES = 1.5;
 
+/**
+ * Weights a session runs beyond a protobuf's 2 GB are fed as inputs from the arrays the model holds (onnxEngine.ts,
+ * ortTrainer.ts: MAX_INITIALIZER_BYTES), with no copy in ONNX Runtime; below that, ORT_WEIGHT_COPIES of them.
+ */
+const SESSION_INITIALIZER_BYTES = 1.5 * 2 ** 30;
+const sessionWeightBytes = (bytes: number) => (bytes > SESSION_INITIALIZER_BYTES ? 0 : bytes * ORT_WEIGHT_COPIES);
+
+/**
+ * The model's weights by where they live on a path that runs the frozen ones on ONNX Runtime: tf.Variables in
+ * tfjs, and a model built `frozen` keeps its frozen ones as arrays outside tfjs.
+ */
+function weightItems(totalParams: number, frozenOutsideTfjs = 0): MemoryItem[] {
+  const items: MemoryItem[] = [
+    { what: "weights (tf.Variables)", where: "tfjs", bytes: (totalParams - frozenOutsideTfjs) * F32 },
+  ];
+  if (frozenOutsideTfjs > 0)
+    items.push({ what: "frozen weights (arrays outside tfjs)", where: "native", bytes: frozenOutsideTfjs * F32 });
+  return items;
+}
+
 /** Parameter elements of one transformer block and of the embeddings, from the model's parameter table. */
 function parameterGroups(cfg: GPTConfig): { block: number; embeddings: number } {
   let block = 0,
@@ -205,7 +230,15 @@ const estimatePlain: Estimator<PlainPathMemory> = ({ cfg, trainableParams, total
  * copies); natively the prefix cache, ONNX Runtime's prefix session while the cache fills, and the suffix's
  * parameters (fed to its sessions as inputs) with the trainable ones' gradient, m and v in JS memory.
  */
-const estimateFast: Estimator<FastPathMemory> = ({ cfg, trainableParams, totalParams, batchSize, seqLen, path }) => {
+const estimateFast: Estimator<FastPathMemory> = ({
+  cfg,
+  trainableParams,
+  totalParams,
+  frozenOutsideTfjs,
+  batchSize,
+  seqLen,
+  path,
+}) => {
   const E = cfg.embDim;
   const groups = parameterGroups(cfg);
   const activations = blockActivationFloats(cfg, batchSize, seqLen);
@@ -213,13 +246,13 @@ const estimateFast: Estimator<FastPathMemory> = ({ cfg, trainableParams, totalPa
   const suffixBlocks = cfg.nLayers - prefixBlocks;
   const prefixWeights = groups.embeddings + prefixBlocks * groups.block;
   return summarize("fast", [
-    { what: "weights (tf.Variables)", where: "tfjs", bytes: totalParams * F32 },
+    ...weightItems(totalParams, frozenOutsideTfjs),
     { what: "Node.js, tfjs and ONNX Runtime", where: "native", bytes: RUNTIME_BYTES },
     { what: "the cached frozen prefix", where: "native", bytes: path.cachedTokens * E * F32 },
     {
       what: "ONNX Runtime's prefix session while the cache fills",
       where: "native",
-      bytes: (prefixWeights * ORT_WEIGHT_COPIES + FORWARD_FACTOR * activations) * F32,
+      bytes: sessionWeightBytes(prefixWeights * F32) + FORWARD_FACTOR * activations * F32,
     },
     {
       what: "the suffix's parameters and AdamW state",
@@ -240,12 +273,25 @@ const estimateFast: Estimator<FastPathMemory> = ({ cfg, trainableParams, totalPa
  * initializers, trainable ones as inputs), keeps the forward pass's activations of every block for the
  * backward pass, and the gradients and AdamW's m and v live in Float32Arrays.
  */
-const estimateNative: Estimator<NativePathMemory> = ({ cfg, trainableParams, totalParams, batchSize, seqLen }) => {
+const estimateNative: Estimator<NativePathMemory> = ({
+  cfg,
+  trainableParams,
+  totalParams,
+  frozenOutsideTfjs,
+  batchSize,
+  seqLen,
+}) => {
   const activations = blockActivationFloats(cfg, batchSize, seqLen);
+  const frozen = totalParams - trainableParams;
   return summarize("native", [
-    { what: "weights (tf.Variables)", where: "tfjs", bytes: totalParams * F32 },
+    ...weightItems(totalParams, frozenOutsideTfjs),
     { what: "Node.js, tfjs and ONNX Runtime", where: "native", bytes: RUNTIME_BYTES },
-    { what: "weights fed to ONNX Runtime", where: "native", bytes: totalParams * ORT_WEIGHT_COPIES * F32 },
+    // The trainable ones are copied into the optimizer's arrays; the frozen ones are initializers (or fed as they are).
+    {
+      what: "weights fed to ONNX Runtime",
+      where: "native",
+      bytes: trainableParams * F32 + sessionWeightBytes(frozen * F32),
+    },
     { what: "gradients and AdamW's m and v", where: "native", bytes: 3 * trainableParams * F32 },
     {
       what: "the activations kept for the backward pass",
@@ -398,7 +444,10 @@ export function plainPathOf(cfg: GPTConfig, trainable: Iterable<string>, trunkOn
 /** A model as the estimate needs it (GPTModel). */
 interface ModelLike {
   readonly cfg: GPTConfig;
-  readonly params: ReadonlyMap<string, { readonly trainable: boolean; readonly size: number }>;
+  readonly params: ReadonlyMap<
+    string,
+    { readonly trainable: boolean; readonly size: number; readonly storage?: "array" | "tfjs" }
+  >;
 }
 
 /** The input of estimateTrainingMemory for a model as it is set up to train (counts and trainable names from it). */
@@ -412,10 +461,12 @@ export function trainingMemoryInput(
 ): TrainingMemoryInput {
   const trainable = [...model.params].filter(([, v]) => v.trainable).map(([n]) => n);
   let totalParams = 0,
-    trainableParams = 0;
+    trainableParams = 0,
+    frozenOutsideTfjs = 0;
   for (const v of model.params.values()) {
     totalParams += v.size;
     if (v.trainable) trainableParams += v.size;
+    else if (v.storage === "array") frozenOutsideTfjs += v.size;
   }
   const path: TrainingPathMemory =
     o.path === "fast"
@@ -423,7 +474,16 @@ export function trainingMemoryInput(
       : o.path === "native"
         ? { kind: "native" }
         : plainPathOf(model.cfg, trainable, o.trunkOnOnnx);
-  return { cfg: model.cfg, trainableParams, totalParams, batchSize: o.batchSize, seqLen: o.seqLen, path };
+  // The plain path runs every layer on tfjs: frozen arrays move into tfjs at their first use there.
+  return {
+    cfg: model.cfg,
+    trainableParams,
+    totalParams,
+    frozenOutsideTfjs: path.kind === "plain" ? 0 : frozenOutsideTfjs,
+    batchSize: o.batchSize,
+    seqLen: o.seqLen,
+    path,
+  };
 }
 
 /**

@@ -27,7 +27,7 @@ type Tensors = Map<string, { data: Float32Array; shape: number[] }>;
 /** The head's weight and bias in PyTorch's layout (weight [out, in]), for adapters saved with a trained head. */
 export function headTensors(model: GPTModel): Tensors {
   const out: Tensors = new Map();
-  const w = tf.tidy(() => model.param("out_head.weight").transpose()); // ours [in, out] → PyTorch [out, in]
+  const w = tf.tidy(() => model.tensor("out_head.weight").transpose()); // ours [in, out] → PyTorch [out, in]
   out.set("out_head.weight", { data: w.dataSync() as Float32Array, shape: w.shape });
   w.dispose();
   const b = model.params.get("out_head.bias");

@@ -20,6 +20,7 @@ import { suffixParamNames } from "../onnx/suffixGraph";
 import { SuffixTrainer } from "./suffixTrainer";
 import type { StepOptions } from "../trainers/runnerTypes";
 import { TfjsPrefixPool, type PrefixPoolModel } from "./tfjsPrefixPool";
+import type { FrozenParam } from "../../model/frozenParam";
 
 /** A GPTModel as the fast path sees it: `GptLike` plus the dropout rate and tfjs forward pieces (embed, block). */
 export interface FastPathModel extends PrefixPoolModel {
@@ -27,7 +28,7 @@ export interface FastPathModel extends PrefixPoolModel {
   block?(i: number, x: tf.Tensor3D, opts?: { causal?: boolean }): tf.Tensor3D;
 }
 
-const isTrainable = (t: tf.Tensor) => (t as tf.Variable).trainable === true;
+const isTrainable = (t: tf.Tensor | FrozenParam) => (t as { trainable?: boolean }).trainable === true;
 
 /**
  * How many leading blocks are frozen (0..nLayers): the prefix the fast path caches. The suffix starts there.

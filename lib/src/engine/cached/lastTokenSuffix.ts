@@ -9,6 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "../../errors";
 import { gptForward, readoutOf } from "../../model/gpt";
 import { normalize } from "../../model/layers";
+import { tensorOf } from "../../model/frozenParam";
 import { TfjsOps } from "../../model/tfjsOps";
 import type { GptLike } from "../onnx/onnxGpt";
 import { resolveSuffixSpec, type SuffixSpec } from "../onnx/suffixGraph";
@@ -48,7 +49,7 @@ export function suffixLogits(
   const { fromBlock, readout, causal } = resolveSuffixSpec(model, spec);
   return tf.tidy(
     () =>
-      gptForward(ops, (n) => model.params.get(n), model.cfg, hidden, {
+      gptForward(ops, (n) => tensorOf(model.params.get(n)), model.cfg, hidden, {
         fromBlock,
         embed: false,
         head: true,

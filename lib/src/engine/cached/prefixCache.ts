@@ -212,7 +212,10 @@ export class PrefixCache {
 }
 
 /** sha256 (hex) over the named parameters' shapes and float32 bytes, in the given order. */
-export function hashParams(params: ReadonlyMap<string, tf.Tensor>, names: readonly string[]): string {
+export function hashParams(
+  params: ReadonlyMap<string, { readonly shape: readonly number[]; dataSync(): ArrayLike<number> }>,
+  names: readonly string[],
+): string {
   const h = crypto.createHash("sha256");
   for (const n of names) {
     const t = params.get(n);

@@ -147,9 +147,9 @@ export class SuffixTrainer {
     );
   }
 
-  /** Writes the current parameter values into the model's variables (tfjs path: before computing). */
+  /** Writes the trained parameters' values into the model's variables (the frozen ones never change). */
   private pushToModel(): void {
-    for (const n of this.names) {
+    for (const n of this.trainable) {
       const variable = this.model.params.get(n) as tf.Variable;
       tf.tidy(() => variable.assign(tf.tensor(this.param(n), variable.shape)));
     }

@@ -10,6 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Worker } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
+import type { FrozenParam } from "../../model/frozenParam";
 import type { GptLike } from "../onnx/onnxGpt";
 
 /** The model as the pool sees it: config and weights for the workers, the embeddings for the main thread. */
@@ -158,7 +159,8 @@ export class TfjsPrefixPool {
  * A tensor's values without a copy where the backend allows it (tfjs-wasm: a view of its heap, valid until the
  * next tfjs call), else `dataSync()`. Copying 312 MB of weights through dataSync's copies doubled the peak memory.
  */
-function valuesView(t: tf.Tensor): Float32Array {
+function valuesView(t: tf.Tensor | FrozenParam): Float32Array {
+  if (!(t instanceof tf.Tensor)) return t.dataSync(); // frozen values outside tfjs
   const backend = tf.backend() as unknown as {
     typedArrayFromHeap?: (t: { dataId: object; shape: number[]; dtype: string }) => Float32Array;
   };

@@ -5,6 +5,7 @@
  * for LayerNorm, GELU and the Q/K/V projections (each tested equal to the composite).
  */
 import type * as tf from "@tensorflow/tfjs";
+import type { FrozenParam } from "../../model/frozenParam";
 import { ConfigError } from "../../errors";
 import { gptForward, readoutOf, type ParamLookup, type Readout, type ReadoutKind } from "../../model/gpt";
 import { OnnxGraphBuilder, ONNX_OPSET } from "./onnxGraph";
@@ -21,7 +22,8 @@ export interface GptLike {
     readonly nLayers: number;
     readonly qkvBias: boolean;
   };
-  readonly params: ReadonlyMap<string, tf.Tensor>;
+  /** tfjs tensors (variables), or frozen values outside tfjs (FrozenParam; `tensorOf` gives their tensor). */
+  readonly params: ReadonlyMap<string, tf.Tensor | FrozenParam>;
 }
 
 /**
@@ -82,6 +84,11 @@ export interface BuildGptOnnxOptions extends OnnxGptPart {
   gelu?: "op" | "tanh";
   /** Attention as ONNX Runtime's fused `com.microsoft.Attention` (default false: standard ONNX ops only). */
   fusedAttention?: boolean;
+  /**
+   * One MatMul for the Q, K and V projections, their weights concatenated (default true). With the weights as
+   * inputs the concatenation runs in the session (a copy of them); false keeps three MatMuls.
+   */
+  fuseLinear?: boolean;
   /** Parameters fed as graph inputs (by their names) at every run instead of initializers, e.g. those being trained. */
   paramInputs?: Iterable<string>;
   /**
@@ -134,7 +141,7 @@ export function buildGptOnnx(model: GptWeights, opts: BuildGptOnnxOptions = {}):
   const ops = new OnnxOps(g, {
     layerNorm: true,
     gelu: opts.gelu !== "tanh",
-    linear: true,
+    linear: opts.fuseLinear ?? true,
     attention: opts.fusedAttention ?? false,
   });
   const input = part.embed

@@ -15,6 +15,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "../../errors";
 import { readoutWeights, type ReadoutKind } from "../../model/gpt";
+import { FrozenParam } from "../../model/frozenParam";
 import type { AdamWSettings } from "./adamw";
 import { buildGptOnnx, type GptLike } from "../onnx/onnxGpt";
 import {
@@ -192,7 +193,12 @@ export class OrtTrainer {
     const opt = new ParallelAdamW(new Map([...trainable].map((n) => [n, copy(n)])), { noDecay: opts.noDecay });
     const frozen = [...params.keys()].filter((n) => !trainable.has(n));
     const frozenBytes = frozen.reduce((a, n) => a + params.get(n)!.size * 4, 0);
-    const frozenInputs = new Map(frozenBytes > MAX_INITIALIZER_BYTES ? frozen.map((n) => [n, copy(n)]) : []);
+    // Frozen values outside tfjs (FrozenParam) are fed as they are: they live once.
+    const frozenValues = (n: string) => {
+      const p = params.get(n)!;
+      return p instanceof FrozenParam ? p.dataSync() : copy(n);
+    };
+    const frozenInputs = new Map(frozenBytes > MAX_INITIALIZER_BYTES ? frozen.map((n) => [n, frozenValues(n)]) : []);
     const forward = await createOrtSession(spec.forwardGraph([...trainable, ...frozenInputs.keys()]), {
       threads: opts.threads,
     });
