@@ -162,7 +162,7 @@ export function bertOptionsFromValues(values: ParsedValues) {
   if (typeof model !== "string" || model.trim() === "")
     throw new ConfigError("--model needs a Hugging Face model id (bert-base-uncased) or a BERT folder");
   const trainable = values["trainable-layers"] ?? values.trainable;
-  const method = trainable === undefined ? "full" : trainable;
+  const method: unknown = trainable === undefined ? "full" : trainable;
   if (method !== "full" && method !== "prompt-tuning")
     throw new ConfigError(
       `BERT trains every parameter (the chapter's fine-tuning) or a soft prompt (--method prompt-tuning), not "${String(method)}"`,
@@ -200,7 +200,7 @@ export function bertOptionsFromValues(values: ParsedValues) {
   }
   return {
     model,
-    method: method,
+    method: prompt ? ("prompt-tuning" as const) : ("full" as const),
     trainingArgs: args,
     numVirtualTokens: optionalIntOption(values, "virtual-tokens", 1, 1000),
     maxLength: optionalIntOption(values, "max-length", 3, 1_000_000),
