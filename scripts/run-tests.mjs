@@ -4,7 +4,8 @@
  * notebook in smoke mode, both as a converted script and through the real tslab kernel (scripts/run-notebooks.mjs),
  * then the WebGPU suite when Dawn finds an adapter (skipped, and said so, when not).
  * `--unit` runs only the unit tests; `--webgpu` only the WebGPU suite: test/webgpu with TFJS_BACKEND=webgpu and
- * notebook 00 through the kernel on it (a software adapter such as llvmpipe is fine: correct, slow).
+ * the notebooks that are cheap there (WEBGPU_NOTEBOOKS) through the kernel on it (a software adapter such as
+ * llvmpipe is fine: correct, slow).
  * Ends with one line: `all: N passed, N failed[, N skipped]`.
  */
 import { spawnSync } from "node:child_process";
@@ -72,8 +73,15 @@ function runNotebooks(nbArgs, env = process.env) {
 }
 
 /**
- * The WebGPU suite on Dawn's adapter (TFJS_BACKEND=webgpu): test/webgpu and notebook 00 through the tslab kernel.
- * Without an adapter it is skipped with the reason.
+ * Notebooks the WebGPU suite runs through the kernel: the setup, text generation (03), the classification head's
+ * outputs (04) and classifying, saving and reloading (06, which fine-tunes its smoke classifier first). Every
+ * notebook runs on WebGPU; the training-heavy ones (05, 07-10) take minutes each on llvmpipe, so CI leaves them out.
+ */
+const WEBGPU_NOTEBOOKS = ["00-setup", "03-load-pretrained-gpt2", "04-classification-head", "06-inference"];
+
+/**
+ * The WebGPU suite on Dawn's adapter (TFJS_BACKEND=webgpu): test/webgpu and WEBGPU_NOTEBOOKS through the tslab
+ * kernel. Without an adapter it is skipped with the reason.
  */
 async function runWebGpuSuite() {
   const { probeWebGpuAdapter, describeAdapter } = await import("llm-spam-classifier/engine");
@@ -93,7 +101,7 @@ async function runWebGpuSuite() {
       "kernel",
       "--out",
       path.join(root, "build", "notebooks-webgpu"),
-      path.join(root, "notebooks", "00-setup.ipynb"),
+      ...WEBGPU_NOTEBOOKS.map((n) => path.join(root, "notebooks", `${n}.ipynb`)),
     ],
     env,
   );
@@ -109,8 +117,9 @@ function collectWebGpu() {
     .map((f) => path.join(dir, f));
 }
 
-// The unit tests and notebooks read tensors synchronously, which tfjs-webgpu in Node cannot: on a machine where
-// WebGPU would be the automatic choice (a hardware GPU), they run on wasm unless TFJS_BACKEND says otherwise.
+// Many unit tests read tensors synchronously, which tfjs-webgpu in Node cannot: on a machine where WebGPU would be
+// the automatic choice (a hardware GPU), they and the notebooks (which run on either) run on wasm unless
+// TFJS_BACKEND says otherwise; the WebGPU suite below covers that backend.
 // The backend test still checks the automatic choice, in a child without TFJS_BACKEND.
 const cpuEnv = { ...process.env, TFJS_BACKEND: process.env.TFJS_BACKEND || "wasm" };
 

@@ -184,11 +184,18 @@ export {
   classifyWithProbability,
   classifyEncoded,
   classifyWithProbabilityAsync,
+  classifyReviewAsync,
 } from "./train/classify";
 export { explainByOcclusion, type Explanation, type TokenInfluence, type ScoredText } from "./train/explain";
 export type { ClassifyOptions, ClassifierModel } from "./model/classifierInput";
 export { OnnxClassifier, type Classification } from "./engine/inference";
-export { saveClassifier, loadClassifier, type ClassifierConfig, type SaveClassifierOptions } from "./train/checkpoint";
+export {
+  saveClassifier,
+  saveClassifierAsync,
+  loadClassifier,
+  type ClassifierConfig,
+  type SaveClassifierOptions,
+} from "./train/checkpoint";
 
 // The bonus material's additional experiments (ch06/02): the 19-row table as options, and its runner
 export {
@@ -214,6 +221,7 @@ export { replaceLinearWithLora, mergeLora, loraParamCount, type LoraSettings, ty
 export {
   prepareLoraClassifier,
   saveLoraAdapter,
+  saveLoraAdapterAsync,
   loadLoraAdapter,
   type LoraOptions,
   type LoraCounts,
@@ -223,6 +231,7 @@ export { addSoftPrompt, promptParamCount } from "./model/promptTuning";
 export {
   preparePromptTuningClassifier,
   saveSoftPrompt,
+  saveSoftPromptAsync,
   loadSoftPrompt,
   type PromptTuningOptions,
   type SoftPromptConfig,

@@ -11,8 +11,17 @@
  * "software") is correct but slow: backend.ts never picks it automatically.
  */
 import { execFile } from "node:child_process";
-import * as tf from "@tensorflow/tfjs";
+import type * as TF from "@tensorflow/tfjs";
 import { BackendError } from "./errors";
+
+/**
+ * tfjs, loaded on first use: the lazy CLI imports this module (through engineChoice) for commands that may never
+ * load tfjs (`serve`, `classify` on ONNX Runtime, every `--help`).
+ */
+function tfjs(): typeof TF {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- deferred on purpose (see above)
+  return require("@tensorflow/tfjs") as typeof TF;
+}
 
 /** What the backend report shows of an adapter. */
 export interface GpuAdapterSummary {
@@ -167,7 +176,7 @@ export async function startWebGpu(): Promise<GpuAdapterSummary> {
   // The backend package registers its own factory at import when navigator.gpu exists: import it first,
   // then register ours (the same device request, on the adapter we describe).
   const { WebGPUBackend } = (await import("@tensorflow/tfjs-backend-webgpu")) as unknown as {
-    WebGPUBackend: new (device: GpuDevice, info?: unknown) => tf.KernelBackend;
+    WebGPUBackend: new (device: GpuDevice, info?: unknown) => TF.KernelBackend;
   };
   Object.assign(globalThis, globals); // GPUBufferUsage, GPUMapMode, ... that tfjs reads as globals
   const gpu = create([]);
@@ -175,6 +184,7 @@ export async function startWebGpu(): Promise<GpuAdapterSummary> {
   const adapter = await gpu.requestAdapter(ADAPTER_OPTIONS);
   if (!adapter) throw new Error("no WebGPU adapter (on Linux: a Vulkan driver, e.g. mesa-vulkan-drivers)");
   const summary = summarize(adapter);
+  const tf = tfjs();
   if (tf.findBackendFactory("webgpu")) tf.removeBackend("webgpu");
   tf.registerBackend(
     "webgpu",
@@ -208,7 +218,7 @@ export async function startWebGpu(): Promise<GpuAdapterSummary> {
  * Turns tfjs-webgpu's synchronous reads into one clear error: in Node they need a browser's OffscreenCanvas.
  * Values still on the CPU (never uploaded) read as before.
  */
-export function guardSyncReads(backend: tf.KernelBackend): void {
+export function guardSyncReads(backend: TF.KernelBackend): void {
   const b = backend as unknown as {
     readSync(dataId: object): unknown;
     syncReadsGuarded?: boolean;
@@ -237,7 +247,7 @@ export function guardSyncReads(backend: tf.KernelBackend): void {
  * @throws BackendError naming the tensor, its size and the limit
  */
 export function assertFitsDevice(name: string, shape: readonly number[], bytesPerElement = 4): void {
-  if (!started || tf.getBackend() !== "webgpu") return;
+  if (!started || tfjs().getBackend() !== "webgpu") return;
   const bytes = shape.reduce((a, d) => a * d, 1) * bytesPerElement;
   const { maxBufferSize, maxStorageBufferBindingSize } = started.limits;
   const limit = Math.min(maxBufferSize, maxStorageBufferBindingSize);
@@ -255,8 +265,11 @@ export function assertFitsDevice(name: string, shape: readonly number[], bytesPe
  * has an asynchronous or on-device way round checks this. True on every other backend.
  */
 export function syncReadsAvailable(): boolean {
+  // Not started: no WebGPU backend exists, and tfjs need not be loaded to say so.
+  if (!started) return true;
   return (
-    tf.getBackend() !== "webgpu" || typeof (globalThis as { OffscreenCanvas?: unknown }).OffscreenCanvas !== "undefined"
+    tfjs().getBackend() !== "webgpu" ||
+    typeof (globalThis as { OffscreenCanvas?: unknown }).OffscreenCanvas !== "undefined"
   );
 }
 
@@ -264,7 +277,7 @@ export function syncReadsAvailable(): boolean {
  * Reads tensors' values to the host so that `dataSync()` works on them afterwards (tfjs-webgpu keeps what it
  * read until the tensor changes): for synchronous writers such as saveClassifier. No-op where sync reads work.
  */
-export async function readableOnHost(tensors: Iterable<tf.Tensor>): Promise<void> {
+export async function readableOnHost(tensors: Iterable<TF.Tensor>): Promise<void> {
   if (syncReadsAvailable()) return;
   for (const t of tensors) await t.data();
 }

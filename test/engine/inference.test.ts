@@ -62,7 +62,7 @@ test("generateTextOnnx: the tokens of generateText (greedy), also past the conte
   const model = new GPTModel(CFG, { seed: 21 });
   for (const maxNewTokens of [0, 5, 30]) {
     // 30: the context (24 tokens) is cropped, as in generate_text_simple
-    const want = generateText(model, "Every effort moves you", { maxNewTokens });
+    const want = await generateText(model, "Every effort moves you", { maxNewTokens });
     const got = await generateTextOnnx(model, "Every effort moves you", { maxNewTokens });
     assert.equal(got.text, want, `maxNewTokens ${maxNewTokens}`);
     assert.equal(got.tokenIds.length, 4 + maxNewTokens);

@@ -108,17 +108,17 @@ const prepared = await prepareSpamData(settings.dataDir, { urls: settings.smsSpa
 const rows = Object.fromEntries(Object.entries(prepared.files).map(([k, f]) => [k, f.rows]));
 
 const { model: gpt2 } = await loadPretrainedGpt2({ weights: "124M", dataDir: settings.dataDir, baseUrls: settings.gpt2BaseUrls, log: console.log });
-const generated = generateText(gpt2, "Every effort moves you", { maxNewTokens: 5 });
+const generated = await generateText(gpt2, "Every effort moves you", { maxNewTokens: 5 });
 gpt2.dispose();
 
 const { model } = loadClassifier(path.join(settings.dataDir, "review-classifier"));
 const text1 = "You are a winner you have been specially selected to receive $1000 cash or a $2000 award.";
-const label = classifyReview(text1, model, getTokenizer(), { maxLength: 120 });
+const label = await classifyReviewAsync(text1, model, getTokenizer(), { maxLength: 120 });
 model.dispose();
 console.log("RESULT " + JSON.stringify({ rows, tokens: getTokenizer().encode("Do you have time"), generated, label, ort: loadOnnxRuntime() !== undefined }));
 `;
 const NAMES =
-  "getSettings, prepareSpamData, loadPretrainedGpt2, generateText, loadClassifier, classifyReview, getTokenizer, loadOnnxRuntime";
+  "getSettings, prepareSpamData, loadPretrainedGpt2, generateText, loadClassifier, classifyReviewAsync, getTokenizer, loadOnnxRuntime";
 
 function resultOf(r: SpawnSyncReturns<string>): Record<string, unknown> {
   const line = r.stdout.split("\n").find((l) => l.startsWith("RESULT "));

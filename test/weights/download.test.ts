@@ -42,7 +42,7 @@ test("downloads the seven files from 127.0.0.1, loads them and generates; a seco
   );
   assert.equal(config.embDim, 8); // the tiny smoke checkpoint
   assert.match(source, /gpt2\/124M\/model\.ckpt$/);
-  const text = generateText(model, "Every effort moves you", { maxNewTokens: 5 });
+  const text = await generateText(model, "Every effort moves you", { maxNewTokens: 5 });
   assert.ok(text.startsWith("Every effort moves you") && text.length > "Every effort moves you".length);
   model.dispose();
   lines.length = 0;

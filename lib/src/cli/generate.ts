@@ -69,18 +69,15 @@ ${engineHelp(27, `${ONNX_FROM_TOKENS} new tokens or more`)}
     try {
       checkTokenIds(model, ids);
       const idx = tf.tensor2d([ids], [1, ids.length], "int32");
-      const lastLogits = values.json
-        ? tf.tidy((): number[] =>
-            Array.from(
-              model
-                .forward(idx)
-                .slice([0, ids.length - 1, 0], [1, 1, -1])
-                .dataSync(),
-            ),
-          )
-        : [];
+      // Asynchronous reads: WebGPU in Node has no synchronous one
+      let lastLogits: number[] = [];
+      if (values.json) {
+        const last = tf.tidy(() => model.forward(idx).slice([0, ids.length - 1, 0], [1, 1, -1]));
+        lastLogits = Array.from(await last.data());
+        last.dispose();
+      }
       const out = generateTextSimple(model, idx, maxNew, model.cfg.contextLength);
-      const tokenIds = Array.from(out.dataSync());
+      const tokenIds = Array.from(await out.data());
       const text = tokenIdsToText(tokenIds);
       tf.dispose([idx, out]);
       if (values.json) ctx.out(JSON.stringify({ text, promptTokenIds: ids, tokenIds, lastLogits }));

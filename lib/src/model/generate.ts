@@ -36,22 +36,25 @@ export function generateTextSimple(
 }
 
 /**
- * Text in, text out: encodes `prompt`, generates greedily, decodes prompt and continuation.
+ * Text in, text out: encodes `prompt`, generates greedily, decodes prompt and continuation. Asynchronous, so
+ * that it runs on every backend (tfjs-webgpu in Node has no synchronous read): `await generateText(...)`.
  * Book: text_to_token_ids + generate_text_simple + token_ids_to_text, 4.7/5.1.
  * @param opts `maxNewTokens` (default 15), `contextSize` (default the model's context length), `tokenizer`.
  * @throws ConfigError for an empty prompt or token ids outside the model's vocabulary.
  */
-export function generateText(
+export async function generateText(
   model: GPTModel,
   prompt: string,
   opts: { maxNewTokens?: number; contextSize?: number; tokenizer?: Tokenizer } = {},
-): string {
+): Promise<string> {
   const tokenizer = opts.tokenizer ?? getTokenizer();
   const ids = textToTokenIds(prompt, tokenizer);
   checkTokenIds(model, ids);
   const idx = tf.tensor2d([ids], [1, ids.length], "int32");
   const out = generateTextSimple(model, idx, opts.maxNewTokens ?? 15, opts.contextSize ?? model.cfg.contextLength);
-  const text = tokenIdsToText(out.dataSync(), tokenizer);
-  tf.dispose([idx, out]);
-  return text;
+  try {
+    return tokenIdsToText(await out.data(), tokenizer);
+  } finally {
+    tf.dispose([idx, out]);
+  }
 }

@@ -13,6 +13,7 @@ import { writeFileAtomic } from "../util/atomic";
 import { GPTModel, isLinearWeight } from "../model/gptModel";
 import { PAD_TOKEN_ID } from "../tokenizer";
 import { writeSafetensors } from "../weights/safetensors";
+import { readableOnHost } from "../webgpuAdapter";
 import { transpose2d } from "../weights/loadWeights";
 import type { ClassifierModel } from "../model/classifierInput";
 import { isLoraParam, replaceLinearWithLora } from "../model/lora";
@@ -71,6 +72,19 @@ export function saveClassifier(
   });
   writeFileAtomic(path.join(dir, "config.json"), JSON.stringify(config, null, 2) + "\n");
   return config;
+}
+
+/**
+ * saveClassifier on every backend: reads the parameters to the host first (tfjs-webgpu in Node has no
+ * synchronous read, and forgets the host copy of a value it uploaded). What notebooks and scripts call.
+ */
+export async function saveClassifierAsync(
+  dir: string,
+  model: ClassifierModel,
+  opts: SaveClassifierOptions = {},
+): Promise<ClassifierConfig> {
+  await readableOnHost(model.params.values());
+  return saveClassifier(dir, model, opts);
 }
 
 /**

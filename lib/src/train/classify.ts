@@ -27,6 +27,16 @@ export function classifyReview(
   return classifyWithProbability(text, model, tokenizer, opts).label;
 }
 
+/** classifyReview with an asynchronous read: the same label, on every backend (WebGPU in Node included). */
+export async function classifyReviewAsync(
+  text: string,
+  model: ClassifierModel,
+  tokenizer: Tokenizer = getTokenizer(),
+  opts: ClassifyOptions = {},
+): Promise<"spam" | "not spam"> {
+  return (await classifyWithProbabilityAsync(text, model, tokenizer, opts)).label;
+}
+
 /** Like classifyReview, also returning the spam probability (softmax of the two logits). */
 export function classifyWithProbability(
   text: string,

@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { ConfigError } from "../errors";
 import { hashParams } from "../engine/cached/prefixCache";
+import { readableOnHost } from "../webgpuAdapter";
 import type { GPTModel } from "../model/gptModel";
 import {
   isLoraParam,
@@ -160,6 +161,16 @@ export function saveLoraAdapter(
   };
   writeAdapter(dir, ADAPTER, tensors, config);
   return config;
+}
+
+/** saveLoraAdapter on every backend: reads the parameters to the host first (WebGPU in Node has no synchronous read). */
+export async function saveLoraAdapterAsync(
+  dir: string,
+  model: GPTModel,
+  opts: Parameters<typeof saveLoraAdapter>[2] = {},
+): Promise<LoraAdapterConfig> {
+  await readableOnHost(model.params.values()); // the base weights too: their hash goes into adapter.json
+  return saveLoraAdapter(dir, model, opts);
 }
 
 /** True when `dir` holds a saved LoRA adapter. */

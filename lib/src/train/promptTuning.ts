@@ -6,6 +6,7 @@
  */
 import { ConfigError } from "../errors";
 import { hashParams } from "../engine/cached/prefixCache";
+import { readableOnHost } from "../webgpuAdapter";
 import type { GPTModel } from "../model/gptModel";
 import { addSoftPrompt, PROMPT_PARAM, softPromptLength } from "../model/promptTuning";
 import { getTokenizer, textToTokenIds, type Tokenizer } from "../tokenizer";
@@ -143,6 +144,16 @@ export function saveSoftPrompt(
   };
   writeAdapter(dir, PROMPT, tensors, config);
   return config;
+}
+
+/** saveSoftPrompt on every backend: reads the parameters to the host first (WebGPU in Node has no synchronous read). */
+export async function saveSoftPromptAsync(
+  dir: string,
+  model: GPTModel,
+  opts: Parameters<typeof saveSoftPrompt>[2] = {},
+): Promise<SoftPromptConfig> {
+  await readableOnHost(model.params.values()); // the base weights too: their hash goes into soft-prompt.json
+  return saveSoftPrompt(dir, model, opts);
 }
 
 /**

@@ -4,7 +4,9 @@
  */
 import { buildGptOnnx, BuildGptOnnxOptions, GptWeights, resolvePart, ResolvedPart } from "../onnx/onnxGpt";
 import { createOrtSession, loadOnnxRuntime, OrtSession, OrtSessionOptions } from "./onnxRuntime";
+import * as tf from "@tensorflow/tfjs";
 import { BackendError, ShapeMismatchError } from "../../errors";
+import { readableOnHost } from "../../webgpuAdapter";
 
 /** Options for `OnnxGptEngine.create`. */
 export interface OnnxGptEngineOptions extends BuildGptOnnxOptions, OrtSessionOptions {}
@@ -31,6 +33,8 @@ export class OnnxGptEngine {
   static async create(model: GptWeights, opts: OnnxGptEngineOptions = {}): Promise<OnnxGptEngine> {
     if (!loadOnnxRuntime()) throw new BackendError("onnxruntime-node is unavailable; use the tfjs path");
     const part = resolvePart(model.cfg, opts);
+    // The graph's initializers read the weights synchronously: on WebGPU, read them to the host first.
+    await readableOnHost([...model.params.values()].filter((v): v is tf.Tensor => v instanceof tf.Tensor));
     const bytes = buildGptOnnx(model, opts);
     const size = bytes.byteLength;
     const session = await createOrtSession(bytes, opts);
