@@ -194,6 +194,9 @@ test("finetune --model: one clear error for each bad combination, before any wor
     ],
     [["--model", "bert-base-uncased", "--lr", "1e-3", "--trainer-args", "learning_rate=2e-5"], /disagree/],
     [["--trainer-args", "num_train_epochs=1"], /--trainer-args goes with --model \(BERT\)/],
+    [["--model", "bert-base-uncased", "--trainer-args", "loadBestModelAtEnd=maybe"], /must be true or false/],
+    [["--model", "bert-base-uncased", "--trainer-args", "seed=1,seed=2"], /gives seed twice/],
+    [["--model", "bert-base-uncased", "--method", "prompt-tuning", "--resume"], /prompt tuning has none/],
   ];
   for (const [args, message] of cases) {
     const r = await run(["finetune", "--smoke", ...args]);
