@@ -18,3 +18,10 @@ export const SMS_SPAM_ZIP = path.join(ASSETS_DIR, "sms-spam-collection", "sms_sp
  * scripts/fixtures/imdb_reference.py): smoke mode's and the tests' stand-in for the 80 MB IMDb archive.
  */
 export const IMDB_SYNTHETIC_TAR = path.join(ASSETS_DIR, "imdb-synthetic", "aclImdb_v1.tar.gz");
+
+/**
+ * A tiny BERT in bert-base-uncased's layout (config.json, model.safetensors without a classifier head, vocab.txt
+ * covering the synthetic IMDb reviews; 2 layers of width 32, random weights; written by
+ * scripts/fixtures/tiny_bert_asset.py): smoke mode's and the notebooks' stand-in for bert-base-uncased.
+ */
+export const TINY_BERT_DIR = path.join(ASSETS_DIR, "bert-tiny");

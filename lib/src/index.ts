@@ -248,7 +248,7 @@ export {
   type Settings,
   type SettingsOverrides,
 } from "./config";
-export { SMS_SPAM_ZIP, TINY_GPT2_DIR, IMDB_SYNTHETIC_TAR } from "./assets";
+export { SMS_SPAM_ZIP, TINY_GPT2_DIR, IMDB_SYNTHETIC_TAR, TINY_BERT_DIR } from "./assets";
 export { startSmokeServer, type SmokeServer } from "./smoke";
 
 // The tfjs backend (and whether ONNX Runtime is there for the native paths)

@@ -5,7 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { initBackend, loadOnnxRuntime, BertTokenizer } from "llm-spam-classifier";
 import { BertForSequenceClassification, Trainer, listCheckpoints } from "llm-spam-classifier/train";
-import { bertWeightArrays, loadBertModel } from "llm-spam-classifier/weights";
+import { bertWeightArrays, loadBertModel, SafetensorsFile } from "llm-spam-classifier/weights";
 import { BERT_FIXTURES } from "./fixture";
 
 // The Trainer (Hugging Face's, train/trainer.ts) on the tiny BERT through its TrainerModel seam: native training
@@ -76,4 +76,49 @@ test("the Trainer fine-tunes BERT: loss falls, accuracy per epoch, HF checkpoint
   assert.ok(after.evalAccuracy >= before.evalAccuracy, `${before.evalAccuracy} → ${after.evalAccuracy}`);
   assert.ok(after.evalLoss < before.evalLoss, `${before.evalLoss} → ${after.evalLoss}`);
   model.dispose();
+});
+
+test("a resumed BERT run continues exactly: checkpoints hold the native runner's AdamW moments and step count", async (t) => {
+  if (!loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");
+  const args = (outputDir: string) => ({
+    outputDir,
+    learningRate: 2e-3,
+    weightDecay: 0.01,
+    perDeviceTrainBatchSize: 4,
+    numTrainEpochs: 3,
+    saveStrategy: "epoch" as const,
+    loggingSteps: 1,
+    seed: 42,
+    disableTqdm: true,
+  });
+  const trainOnce = async (outputDir: string, resume?: string) => {
+    const { model } = loadBertModel(BERT_FIXTURES);
+    const bert = new BertForSequenceClassification(model, BertTokenizer.fromDir(BERT_FIXTURES), { maxLength: 16 });
+    const trainer = new Trainer({ model: bert, args: args(outputDir), trainDataset: rows });
+    await trainer.train({ resumeFromCheckpoint: resume });
+    const values = new Map([...model.params].map(([n, v]) => [n, v.dataSync().slice() as Float32Array]));
+    model.dispose();
+    return values;
+  };
+  const straightDir = path.join(tmp, "straight");
+  const straight = await trainOnce(straightDir);
+  const [first] = listCheckpoints(straightDir);
+  assert.equal(path.basename(first), "checkpoint-2");
+  // The checkpoint holds AdamW's state of every trained parameter after 2 steps: non-zero moments.
+  const st = new SafetensorsFile(path.join(first, "optimizer.safetensors"));
+  assert.equal(st.metadata.step, "2");
+  const m = st.readTensor("m.bert.encoder.layer.0.attention.self.query.weight").data;
+  const v = st.readTensor("v.classifier.weight").data;
+  assert.ok(m.some((x) => x !== 0) && v.some((x) => x > 0));
+  assert.equal(st.listVariables("m.").length, straight.size);
+  // Resumed from the first epoch's checkpoint (in another folder), the run ends where the straight one did.
+  const resumedDir = path.join(tmp, "resumed");
+  fs.cpSync(first, path.join(resumedDir, "checkpoint-2"), { recursive: true });
+  const resumed = await trainOnce(resumedDir, path.join(resumedDir, "checkpoint-2"));
+  let worst = 0;
+  for (const [n, want] of straight) {
+    const got = resumed.get(n)!;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+  }
+  assert.ok(worst < 1e-6, `largest difference ${worst}`);
 });

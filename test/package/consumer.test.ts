@@ -79,6 +79,8 @@ test("the tarball holds what runs: dist, the assets and the licence, no sources,
     "package/README.md",
     "package/assets/sms-spam-collection/sms_spam_collection.zip",
     "package/assets/gpt2-tiny/124M/model.ckpt.index",
+    "package/assets/bert-tiny/model.safetensors",
+    "package/assets/bert-tiny/vocab.txt",
   ]) {
     assert.ok(list.includes(f), f);
   }

@@ -9,6 +9,7 @@ import { isModelSize } from "../weights/gpt2Files";
 import { LORA_HELP, LORA_OPTIONS, loraFromOptions, promptTuningFromOptions, resolvePeftAliases } from "./peftOptions";
 import { checkDataSplit } from "../data/balance";
 import { checkDataset } from "./data";
+import { BERT_FINETUNE_HELP, BERT_FINETUNE_OPTIONS, finetuneBertFromOptions, wantsBert } from "./finetuneBert";
 
 export const FINETUNE_OPTIONS = {
   epochs: { type: "string" },
@@ -32,6 +33,7 @@ export const FINETUNE_OPTIONS = {
   split: { type: "string" },
   dataset: { type: "string" },
   ...LORA_OPTIONS,
+  ...BERT_FINETUNE_OPTIONS,
 } as const;
 
 export const FINETUNE_HELP = `Options:
@@ -154,6 +156,13 @@ export function variantFromOptions(
  */
 export async function finetuneFromOptions(given: ParsedValues, ctx: CliContext): Promise<FinetuneResult> {
   const values = resolvePeftAliases(given);
+  for (const k of Object.keys(BERT_FINETUNE_OPTIONS))
+    if (values[k] !== undefined)
+      throw new ConfigError(
+        k === "model"
+          ? "--model (BERT) is for `npm start -- finetune`; GPT-2 is chosen with --weights"
+          : `--${k} goes with --model (BERT); see npm start -- finetune --help`,
+      );
   // Loaded here, not at CLI start: `--help` and the other commands need no tfjs.
   const { finetuneClassifier, resolveFinetuneVariant } = await import("../train/finetune");
   const smoke = ctx.settings.smoke;
@@ -206,7 +215,7 @@ export const finetuneCommand: CliCommand = {
   name: "finetune",
   summary: "Fine-tune GPT-2 into a spam classifier and save it with metrics and plots",
   usage:
-    "[--epochs N] [--max-steps N] [--trainable-layers last-block|last-two-blocks|all|last-layer|lora|prompt-tuning] [--token-position last|first|flexible] [--average-embeddings] [--context-length longest|model|N] [--no-padding] [--batch-size N] [--accumulation-steps N] [--disable-causal-mask] [--ignore-index N] [--weights pretrained|random|PATH_OR_SIZE] [--model-size SIZE] [--lr X] [--weight-decay X] [--lora-rank R --lora-alpha A --lora-scaling alpha-over-rank|alpha] [--split chapter|bonus] [--dataset sms|imdb] [--out DIR] [--path auto|plain|fast|native] [--smoke]",
+    "[--model bert-base-uncased|DIR --dataset imdb [--trainer-args K=V,…] [--method prompt-tuning] [--max-length N] [--resume]] [--epochs N] [--max-steps N] [--trainable-layers last-block|last-two-blocks|all|last-layer|lora|prompt-tuning] [--token-position last|first|flexible] [--average-embeddings] [--context-length longest|model|N] [--no-padding] [--batch-size N] [--accumulation-steps N] [--disable-causal-mask] [--ignore-index N] [--weights pretrained|random|PATH_OR_SIZE] [--model-size SIZE] [--lr X] [--weight-decay X] [--lora-rank R --lora-alpha A --lora-scaling alpha-over-rank|alpha] [--split chapter|bonus] [--dataset sms|imdb] [--out DIR] [--path auto|plain|fast|native] [--smoke]",
   help: `Prepares the data (if needed), loads GPT-2, swaps in a 2-class head, trains with AdamW (lr 5e-5,
 weight decay 0.1, batch 8) printing the book's log lines, reports full-set accuracies and saves the
 classifier (model.safetensors + config.json), metrics.json, log.txt and the loss/accuracy plots
@@ -214,9 +223,19 @@ classifier (model.safetensors + config.json), metrics.json, log.txt and the loss
 variant (e.g. row 4: --trainable-layers last-two-blocks; row 15: --no-padding --batch-size 1
 --accumulation-steps 8); config.json's info and metrics.json record it.
 
-${FINETUNE_HELP}`,
+With --model it fine-tunes BERT on the IMDb reviews as the fine-tuning chapter does (below).
+
+${FINETUNE_HELP}
+
+${BERT_FINETUNE_HELP}`,
   options: FINETUNE_OPTIONS,
-  async run(values, _positionals, ctx) {
+  async run(given, _positionals, ctx) {
+    const values = resolvePeftAliases(given);
+    if (wantsBert(values)) {
+      const r = await finetuneBertFromOptions(values, ctx);
+      if (values.json) ctx.out(JSON.stringify(r));
+      return;
+    }
     const r = await finetuneFromOptions(values, ctx);
     if (values.json) ctx.out(finetuneSummary(r));
   },

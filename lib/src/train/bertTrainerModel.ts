@@ -4,8 +4,8 @@
  * compiled graph per batch size); training runs natively (createBertRunner: every layer on ONNX Runtime, AdamW
  * outside the WASM heap, reading the Trainer's learning rate at each step); checkpoints are Hugging Face's
  * `model.safetensors` (names and `[out, in]` Linear weights) with config.json.
- * One difference from the Trainer's GPT-2: AdamW's moments live in the native runner, so a checkpoint's
- * optimizer state does not hold them and a resumed run starts them at zero (the weights resume exactly).
+ * AdamW's moments live in the native runner: `optimizerState` reads them (and its step count) for the Trainer's
+ * checkpoints and `loadOptimizerState` puts a checkpoint's back, so a resumed run continues exactly.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -15,12 +15,13 @@ import type { TextLabel } from "../data/csv";
 import type { Batch } from "../data/dataLoader";
 import { createBertEvalRunner, createBertRunner, hfNoDecay, type BertRunner } from "../engine/trainers/bertRunner";
 import type { ClassifierRunner } from "../engine/trainers/runnerTypes";
+import { ConfigError } from "../errors";
 import { isBertLinearWeight } from "../model/bert";
 import type { BertModel } from "../model/bertModel";
 import { writeFileAtomic } from "../util/atomic";
 import { bertWeightArrays } from "../weights/bertWeights";
 import { writeSafetensors } from "../weights/safetensors";
-import type { AdamW } from "./adamw";
+import type { AdamW, AdamWState } from "./adamw";
 import type { TrainerModel } from "./trainerModel";
 
 /** Options of `BertForSequenceClassification`. */
@@ -104,6 +105,17 @@ export class BertForSequenceClassification implements TrainerModel<TextLabel> {
         await runner.finish();
       },
     };
+  }
+
+  /** The training runner's AdamW state (step count and moments), for a checkpoint; undefined when no run is on. */
+  async optimizerState(): Promise<AdamWState | undefined> {
+    return this.active?.trainer.optimizerState();
+  }
+
+  /** Puts a checkpoint's AdamW state into the training runner (the Trainer calls it after createRunner). */
+  loadOptimizerState(state: AdamWState): void {
+    if (!this.active) throw new ConfigError("No training run to resume: loadOptimizerState comes after createRunner");
+    this.active.trainer.loadOptimizerState(state);
   }
 
   /** Writes model.safetensors (Hugging Face's names and layout) and config.json into `dir`. */

@@ -23,3 +23,5 @@ export * from "./trainer";
 // BERT: prompt tuning as the IMDb fine-tuning chapter does it (the runner itself: llm-spam-classifier/engine).
 export * from "./bertPromptTuning";
 export * from "./bertTrainerModel";
+export * from "./bertFinetune";
+export * from "./bertClassifier";

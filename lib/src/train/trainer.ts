@@ -175,12 +175,24 @@ export class Trainer<E extends { label: number } = TextLabel> {
     };
     const resume =
       opts.resumeFromCheckpoint === true ? listCheckpoints(a.outputDir).at(-1) : opts.resumeFromCheckpoint || undefined;
+    let resumedOptimizer: AdamWState | undefined;
     if (resume) {
-      Object.assign(state, this.loadCheckpoint(resume, optimizer));
+      const loaded = this.loadCheckpoint(resume, optimizer);
+      Object.assign(state, loaded.state);
+      resumedOptimizer = loaded.optimizer;
       this.log(`Resuming from ${resume} (step ${state.globalStep}, epoch ${state.epoch.toFixed(2)})`);
     }
     this.state = state;
     const runner = await this.model.createRunner(optimizer);
+    if (resumedOptimizer) {
+      try {
+        this.model.loadOptimizerState!(resumedOptimizer); // a native runner's own AdamW
+      } catch (err) {
+        await runner.finish();
+        optimizer.dispose();
+        throw err;
+      }
+    }
     const start = Date.now();
     const startStep = state.globalStep;
     let samples = 0;
@@ -280,7 +292,9 @@ export class Trainer<E extends { label: number } = TextLabel> {
         if (saveNow) {
           // WebGPU: the trained values and the moments to the host, for the synchronous writers
           await readableOnHost([...optimizer.params.values(), ...optimizer.deviceTensors()]);
-          this.saveCheckpoint(state, optimizer, metrics);
+          // A runner with its own AdamW (BERT's native one) hands over its moments; else the Trainer's AdamW's.
+          const own = await this.model.optimizerState?.();
+          this.saveCheckpoint(state, own ?? optimizer.stateDict(), metrics);
         }
       }
       bar?.finish();
@@ -372,7 +386,7 @@ export class Trainer<E extends { label: number } = TextLabel> {
   }
 
   /** Writes checkpoint-<step>/ (model, optimizer, trainer_state.json) atomically: a staging folder renamed into place. */
-  private saveCheckpoint(state: TrainerState, optimizer: AdamW, metrics: Metrics | undefined): void {
+  private saveCheckpoint(state: TrainerState, optimizerState: AdamWState, metrics: Metrics | undefined): void {
     const a = this.args;
     const dir = path.join(a.outputDir, `checkpoint-${state.globalStep}`);
     const value = metrics?.[a.metricForBestModel];
@@ -391,7 +405,7 @@ export class Trainer<E extends { label: number } = TextLabel> {
     const staging = fs.mkdtempSync(path.join(a.outputDir, `.checkpoint-${state.globalStep}-`));
     try {
       this.model.save(staging);
-      saveOptimizer(path.join(staging, "optimizer.safetensors"), optimizer.stateDict());
+      saveOptimizer(path.join(staging, "optimizer.safetensors"), optimizerState);
       writeFileAtomic(path.join(staging, "trainer_state.json"), JSON.stringify(state, null, 1) + "\n");
       fs.rmSync(dir, { recursive: true, force: true });
       fs.renameSync(staging, dir);
@@ -411,7 +425,11 @@ export class Trainer<E extends { label: number } = TextLabel> {
       fs.rmSync(d, { recursive: true, force: true });
   }
 
-  private loadCheckpoint(dir: string, optimizer: AdamW): TrainerState {
+  /**
+   * Reads a checkpoint: the model's weights, the trainer state, and AdamW's state (into the Trainer's AdamW, or
+   * returned for a model whose runner keeps its own, to give it once the runner exists).
+   */
+  private loadCheckpoint(dir: string, optimizer: AdamW): { state: TrainerState; optimizer?: AdamWState } {
     const file = path.join(dir, "trainer_state.json");
     if (!fs.existsSync(file)) throw new DataFormatError(`${dir} is not a checkpoint (no trainer_state.json)`);
     let state: TrainerState;
@@ -421,8 +439,10 @@ export class Trainer<E extends { label: number } = TextLabel> {
       throw new DataFormatError(`${file} is not valid JSON`, { cause: err });
     }
     this.model.load(dir);
-    optimizer.loadStateDict(loadOptimizer(path.join(dir, "optimizer.safetensors")));
-    return state;
+    const saved = loadOptimizer(path.join(dir, "optimizer.safetensors"));
+    if (this.model.loadOptimizerState) return { state, optimizer: saved };
+    optimizer.loadStateDict(saved);
+    return { state };
   }
 }
 

@@ -14,7 +14,7 @@ import type { GPTModel } from "../model/gptModel";
 import { isLinearWeight } from "../model/parameters";
 import { getTokenizer, PAD_TOKEN_ID, type Tokenizer } from "../tokenizer";
 import { SafetensorsFile } from "../weights/safetensors";
-import type { AdamW } from "./adamw";
+import type { AdamW, AdamWState } from "./adamw";
 import { saveClassifier } from "./checkpoint";
 import { createPlainRunner } from "./createRunner";
 
@@ -25,7 +25,10 @@ import { createPlainRunner } from "./createRunner";
  * - `trainableParams` are the parameters the optimizer updates (`requires_grad`);
  * - `createRunner` gives the ClassifierRunner that computes logits and training steps (with gradient accumulation:
  *   `trainStep(batch, { lossScale, update })`); without an optimizer it only evaluates;
- * - `save` / `load` write and read the weights of a checkpoint folder (load: into this same model).
+ * - `save` / `load` write and read the weights of a checkpoint folder (load: into this same model);
+ * - `optimizerState` / `loadOptimizerState` (optional): a runner that keeps its own AdamW (a native one) hands the
+ *   Trainer its moments for a checkpoint and takes a checkpoint's back when a run resumes (after createRunner), so
+ *   that a resumed run continues exactly; without them the Trainer's own AdamW state is checkpointed.
  */
 export interface TrainerModel<E = TextLabel> {
   collate(examples: readonly E[], indices: readonly number[]): Batch;
@@ -33,6 +36,8 @@ export interface TrainerModel<E = TextLabel> {
   createRunner(optimizer?: AdamW): Promise<ClassifierRunner>;
   save(dir: string): void;
   load(dir: string): void;
+  optimizerState?(): Promise<AdamWState | undefined>;
+  loadOptimizerState?(state: AdamWState): void;
 }
 
 export interface GPT2ForSequenceClassificationOptions {

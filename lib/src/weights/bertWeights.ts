@@ -7,6 +7,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { TINY_BERT_DIR } from "../assets";
 import { getSettings } from "../config";
 import { ConfigError, DataFormatError, ShapeMismatchError } from "../errors";
 import { bertConfigFromHf, bertParameterShapes, isBertLinearWeight, type BertConfig } from "../model/bert";
@@ -238,4 +239,15 @@ export async function loadPretrainedBert(
   if (tokenizer.vocabSize !== config.vocabSize)
     opts.log?.(`The tokenizer has ${tokenizer.vocabSize} tokens, the model's vocabulary ${config.vocabSize}`);
   return { model, tokenizer, config, dir };
+}
+
+/**
+ * The tiny BERT that ships with the package (lib/assets/bert-tiny/) as `loadPretrainedBert` loads
+ * bert-base-uncased: a new, seeded classifier head on the pretrained-style checkpoint. Smoke mode and the notebooks'
+ * smoke runs use it; nothing is downloaded.
+ */
+export function smokeBert(
+  opts: Omit<PretrainedBertOptions, "model" | "modelsDir" | "endpoint" | "files"> = {},
+): Promise<{ model: BertModel; tokenizer: BertTokenizer; config: BertConfig; dir: string }> {
+  return loadPretrainedBert({ ...opts, model: TINY_BERT_DIR });
 }

@@ -335,6 +335,21 @@ export class OrtTrainer {
     this.dirty = true;
   }
 
+  /** AdamW's state, to checkpoint a run: the step count (its bias correction) and each trained parameter's moments. */
+  async optimizerState(): Promise<{ t: number; moments: Map<string, { m: Float32Array; v: Float32Array }> }> {
+    return { t: this.stepCount, moments: await this.opt.moments() };
+  }
+
+  /** Resumes AdamW from a checkpoint's state (`optimizerState`'s): the step count and the moments. */
+  loadOptimizerState(s: {
+    t: number;
+    moments: ReadonlyMap<string, { m: ArrayLike<number>; v: ArrayLike<number> }>;
+  }): void {
+    if (!(Number.isSafeInteger(s.t) && s.t >= 0)) throw new ConfigError(`AdamW's step count must be ≥ 0, got ${s.t}`);
+    this.stepCount = s.t;
+    this.opt.setMoments(s.moments);
+  }
+
   /** Writes the trained values into the model's parameters (tfjs variables, or arrays) before saving or using it. */
   syncToModel(): void {
     if (!this.dirty) return;

@@ -27,6 +27,8 @@ const adamwUpdateInPlace = ${updateSource};
 const state = new Map();
 parentPort.on("message", (msg) => {
   if (msg.reset) { state.clear(); return; }
+  if (msg.getState) { parentPort.postMessage({ state: [...state].map(([name, st]) => ({ name, m: st.m, v: st.v })) }); return; }
+  if (msg.setState) { for (const it of msg.setState) state.set(it.name, { m: it.m, v: it.v }); return; }
   for (const it of msg.items) {
     const p = new Float32Array(it.p), g = new Float32Array(it.g);
     let st = state.get(it.name);
@@ -170,6 +172,50 @@ export class ParallelAdamW {
         slot.p = new Float32Array(it.p);
         slot.g = new Float32Array(it.g);
       }
+  }
+
+  /** AdamW's moments of every parameter (copies; the worker's included; zeros before a parameter's first step). */
+  async moments(): Promise<Map<string, { m: Float32Array; v: Float32Array }>> {
+    const out = new Map<string, { m: Float32Array; v: Float32Array }>();
+    for (const [n, s] of this.slots)
+      if (!this.remote.has(n)) out.set(n, { m: Float32Array.from(s.m!), v: Float32Array.from(s.v!) });
+    if (this.worker && this.remote.size) {
+      const w = this.worker;
+      const reply = new Promise<Array<{ name: string; m: Float32Array; v: Float32Array }>>((resolve, reject) => {
+        w.once("message", (msg: { state: Array<{ name: string; m: Float32Array; v: Float32Array }> }) => {
+          w.off("error", reject);
+          w.unref();
+          resolve(msg.state);
+        });
+        w.once("error", reject);
+      });
+      w.ref();
+      w.postMessage({ getState: true });
+      for (const it of await reply) out.set(it.name, { m: it.m, v: it.v });
+    }
+    for (const [n, s] of this.slots)
+      if (!out.has(n)) out.set(n, { m: new Float32Array(s.p.length), v: new Float32Array(s.p.length) });
+    return out;
+  }
+
+  /**
+   * Sets the moments (a checkpoint's, to resume a run); parameters left out keep theirs.
+   * @throws Error for moments of another length
+   */
+  setMoments(moments: ReadonlyMap<string, { m: ArrayLike<number>; v: ArrayLike<number> }>): void {
+    const remote: Array<{ name: string; m: Float32Array; v: Float32Array }> = [];
+    for (const [n, slot] of this.slots) {
+      const st = moments.get(n);
+      if (!st) continue;
+      if (st.m.length !== slot.p.length || st.v.length !== slot.p.length)
+        throw new Error(`${n}: moments of ${st.m.length} values for a parameter of ${slot.p.length}`);
+      if (this.remote.has(n)) remote.push({ name: n, m: Float32Array.from(st.m), v: Float32Array.from(st.v) });
+      else {
+        slot.m!.set(st.m);
+        slot.v!.set(st.v);
+      }
+    }
+    if (remote.length) this.worker!.postMessage({ setState: remote });
   }
 
   /** Sets every parameter from `values` and zeroes the moments. */
