@@ -22,7 +22,7 @@ import { writeFileAtomic } from "../util/atomic";
 import { bertWeightArrays } from "../weights/bertWeights";
 import { writeSafetensors } from "../weights/safetensors";
 import type { AdamW, AdamWState } from "./adamw";
-import type { TrainerModel } from "./trainerModel";
+import { collateFixedLength, type TrainerModel } from "./trainerModel";
 
 /** Options of `BertForSequenceClassification`. */
 export interface BertForSequenceClassificationOptions {
@@ -70,16 +70,7 @@ export class BertForSequenceClassification implements TrainerModel<TextLabel> {
   }
 
   collate(examples: readonly TextLabel[], indices: readonly number[]): Batch {
-    const T = this.maxLength;
-    const inputIds = new Int32Array(examples.length * T);
-    examples.forEach((e, i) => inputIds.set(this.encode(e), i * T));
-    return {
-      inputIds,
-      labels: Int32Array.from(examples, (e) => e.label),
-      indices,
-      batchSize: examples.length,
-      seqLen: T,
-    };
+    return collateFixedLength(examples, indices, this.maxLength, (e) => this.encode(e));
   }
 
   trainableParams(): ReadonlyMap<string, tf.Variable> {

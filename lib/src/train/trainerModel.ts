@@ -40,6 +40,27 @@ export interface TrainerModel<E = TextLabel> {
   loadOptimizerState?(state: AdamWState): void;
 }
 
+/**
+ * One batch of examples encoded to the same length (`encode` pads and truncates to `maxLength`): the collate
+ * function of the Trainer's models (GPT-2 here, BERT in bertTrainerModel.ts).
+ */
+export function collateFixedLength(
+  examples: readonly TextLabel[],
+  indices: readonly number[],
+  maxLength: number,
+  encode: (example: TextLabel) => Int32Array,
+): Batch {
+  const inputIds = new Int32Array(examples.length * maxLength);
+  examples.forEach((e, i) => inputIds.set(encode(e), i * maxLength));
+  return {
+    inputIds,
+    labels: Int32Array.from(examples, (e) => e.label),
+    indices,
+    batchSize: examples.length,
+    seqLen: maxLength,
+  };
+}
+
 export interface GPT2ForSequenceClassificationOptions {
   /** Pad and truncate every text to this many tokens (default 256, the IMDb bonus's; the chapter's SMS run: 120). */
   maxLength?: number;
@@ -85,16 +106,7 @@ export class GPT2ForSequenceClassification implements TrainerModel<TextLabel> {
   }
 
   collate(examples: readonly TextLabel[], indices: readonly number[]): Batch {
-    const T = this.maxLength;
-    const inputIds = new Int32Array(examples.length * T);
-    examples.forEach((e, i) => inputIds.set(this.encode(e), i * T));
-    return {
-      inputIds,
-      labels: Int32Array.from(examples, (e) => e.label),
-      indices,
-      batchSize: examples.length,
-      seqLen: T,
-    };
+    return collateFixedLength(examples, indices, this.maxLength, (e) => this.encode(e));
   }
 
   trainableParams(): ReadonlyMap<string, tf.Variable> {
