@@ -6,9 +6,9 @@
  */
 import { ConfigError } from "../../errors";
 import { bertForward, type BertConfig } from "../../model/bert";
-import type { ParamLookup } from "../../model/gpt";
 import { OnnxGraphBuilder, ONNX_OPSET } from "./onnxGraph";
-import { OnnxOps, type OnnxValue } from "./onnxOps";
+import { initializerLookup } from "./onnxGpt";
+import { OnnxOps } from "./onnxOps";
 import { OnnxDataType } from "./onnxProto";
 import { buildClassifierTrainingGraph, type ParamLike, type TrainingGraph } from "./trainingGraph";
 
@@ -23,22 +23,6 @@ export function bertClasses(model: BertWeights): number {
   const head = model.params.get("classifier.weight");
   if (!head) throw new ConfigError('Model has no parameter "classifier.weight"');
   return head.shape[1];
-}
-
-/** Parameters as initializers, or as graph inputs for the names in `inputs` (those that change between runs). */
-function paramLookup(ops: OnnxOps, model: BertWeights, inputs: ReadonlySet<string>): ParamLookup<OnnxValue> {
-  const made = new Map<string, OnnxValue>();
-  return (name) => {
-    let v = made.get(name);
-    const t = model.params.get(name);
-    if (!v && t) {
-      v = inputs.has(name)
-        ? ops.input(name, OnnxDataType.FLOAT, t.shape)
-        : ops.initializer(name, t.shape, () => t.dataSync() as Float32Array);
-      made.set(name, v);
-    }
-    return v;
-  };
 }
 
 /**
@@ -56,7 +40,7 @@ export function buildBertOnnx(
   const ops = new OnnxOps(g, { layerNorm: true, gelu: true, linear: true, attention: opts.fusedAttention ?? true });
   const ids = ops.input("input_ids", OnnxDataType.INT32, ["batch", "seq"]);
   const attentionMask = ops.input("attention_mask", OnnxDataType.FLOAT, ["batch", "seq"]);
-  const logits = bertForward(ops, paramLookup(ops, model, new Set(opts.paramInputs)), model.cfg, ids, {
+  const logits = bertForward(ops, initializerLookup(ops, model, new Set(opts.paramInputs)), model.cfg, ids, {
     attentionMask,
   });
   ops.output(logits, "logits");

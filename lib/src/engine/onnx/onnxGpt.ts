@@ -101,12 +101,12 @@ export interface BuildGptOnnxOptions extends OnnxGptPart {
 }
 
 /**
- * The model's parameters as ONNX initializers (created on first use; each one's values are copied from
- * the tfjs tensor when the graph is serialised, one at a time).
+ * The model's parameters (GPT-2's or BERT's) as ONNX initializers, or as graph inputs for the names in `inputs`
+ * (created on first use; each initializer's values are copied when the graph is serialised, one at a time).
  */
 export function initializerLookup(
   ops: OnnxOps,
-  model: GptWeights,
+  model: Pick<GptWeights, "params">,
   inputs: ReadonlySet<string> = new Set(),
 ): ParamLookup<OnnxValue> {
   const made = new Map<string, OnnxValue>();
