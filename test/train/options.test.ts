@@ -44,7 +44,11 @@ interface Variant {
   ignore_index: number;
   epochs: number;
   max_length: number;
+  /** Hugging Face's max_grad_norm (clip_grad_norm_ before each step), or null: no clipping (the book). */
+  max_grad_norm: number | null;
   losses: number[];
+  /** The norms clip_grad_norm_ returned at each step (before clipping). */
+  grad_norms: number[];
   optimizer_steps: number;
   val_logits: number[][];
   head: { weight: number[][]; bias: number[] };
@@ -155,11 +159,17 @@ async function runnerFor(p: PathName, model: GPTModel, opt: AdamW, v: Variant): 
   return createRunner(model, opt, { path: p, needs: needsOf(v) });
 }
 
+const adamwOf = (v: Variant) => ({
+  lr: fx.lr,
+  weightDecay: fx.weight_decay,
+  ...(v.max_grad_norm === null ? {} : { maxGradNorm: v.max_grad_norm }),
+});
+
 /** Trains the variant on a path with the book's loop and compares with PyTorch. */
 async function checkVariant(name: string, p: PathName): Promise<string> {
   const v = fx.variants[name];
   const model = fixtureModel(v);
-  const opt = new AdamW(model.trainableParams(), { lr: fx.lr, weightDecay: fx.weight_decay });
+  const opt = new AdamW(model.trainableParams(), adamwOf(v));
   const { trainLoader, valLoader } = loaders(v);
   const runner = await runnerFor(p, model, opt, v);
   try {
@@ -172,6 +182,13 @@ async function checkVariant(name: string, p: PathName): Promise<string> {
       onProgress: (s) => losses.push(s.loss),
     });
     assert.equal(r.steps, v.optimizer_steps, `${name} on ${p}: optimizer steps`);
+    if (p === "plain" && v.grad_norms.length) {
+      const last = v.grad_norms[v.grad_norms.length - 1];
+      assert.ok(
+        Math.abs(opt.lastGradNorm! - last) <= TOL * last,
+        `${name}: norm ${opt.lastGradNorm} vs PyTorch ${last}`,
+      );
+    }
     assert.equal(losses.length, v.losses.length);
     losses.forEach((l, i) =>
       assert.ok(Math.abs(l - v.losses[i]) <= TOL, `${name} on ${p}: loss ${i} ${l} vs PyTorch ${v.losses[i]}`),
@@ -212,10 +229,26 @@ const AUTO: Record<string, "fast" | "native" | "plain"> = {
   flexible_all_no_causal_mask: "native",
   mean_last_two_blocks: "fast",
   all_accumulation_2_ignore_index_1: "native",
+  all_max_grad_norm: "native",
+  accumulation_2_max_grad_norm: "fast",
 };
 
 test("the fixture covers every variant the test expects", () => {
   assert.deepEqual(Object.keys(fx.variants).sort(), Object.keys(AUTO).sort());
+});
+
+test("the clipped variants clip: every step's norm is above max_grad_norm, and the losses part from the unclipped run", () => {
+  for (const name of ["all_max_grad_norm", "accumulation_2_max_grad_norm"]) {
+    const v = fx.variants[name];
+    assert.equal(v.grad_norms.length, v.optimizer_steps);
+    for (const n of v.grad_norms) assert.ok(n > v.max_grad_norm!, `${name}: norm ${n}`);
+  }
+  // The same model and data but for the clipping. Adam's first update does not depend on the gradient's scale, so
+  // the losses part from the third batch on (after a second step from differently scaled gradients).
+  const clipped = fx.variants.all_max_grad_norm.losses,
+    plain = fx.variants.all.losses;
+  assert.ok(Math.abs(clipped[1] - plain[1]) <= 1e-5);
+  assert.ok(Math.abs(clipped[2] - plain[2]) > 1e-2);
 });
 
 for (const name of Object.keys(AUTO)) {
@@ -234,7 +267,7 @@ for (const [name, kind] of Object.entries(AUTO)) {
     async () => {
       const v = fx.variants[name];
       const model = fixtureModel(v);
-      const opt = new AdamW(model.trainableParams(), { lr: fx.lr, weightDecay: fx.weight_decay });
+      const opt = new AdamW(model.trainableParams(), adamwOf(v));
       const runner = await createRunner(model, opt, { needs: needsOf(v) });
       const got = runner.kind;
       await runner.finish();

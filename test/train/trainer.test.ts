@@ -69,7 +69,8 @@ const args = (dir: string, extra: Partial<TrainingArguments> = {}): TrainingArgu
   ...extra,
 });
 
-test("equals the existing training loop (train_classifier_simple) step for step, gradient accumulation included", async () => {
+/** The Trainer against the existing loop with the same AdamW (clipping at maxGradNorm, 0: none); the trained values. */
+async function trainerAgainstLoop(maxGradNorm: number): Promise<number[]> {
   // The existing loop: SpamDataset + DataLoader(batch 4, shuffle seed 123, drop_last) + trainClassifierSimple, plain runner.
   const a = await tinyClassifier();
   const ds = new SpamDataset(
@@ -77,7 +78,11 @@ test("equals the existing training loop (train_classifier_simple) step for step,
     undefined,
     { maxLength: 16 },
   );
-  const optimizer = new AdamW(a.trainableParams(), { lr: 1e-2, weightDecay: 0.1 });
+  const optimizer = new AdamW(a.trainableParams(), {
+    lr: 1e-2,
+    weightDecay: 0.1,
+    ...(maxGradNorm > 0 ? { maxGradNorm } : {}),
+  });
   const runner = await createPlainRunner(a, optimizer, { native: false });
   const losses: number[] = [];
   await trainClassifierSimple(
@@ -97,7 +102,12 @@ test("equals the existing training loop (train_classifier_simple) step for step,
   const b = await tinyClassifier();
   const trainer = new Trainer({
     model: new GPT2ForSequenceClassification(b, { maxLength: 16, native: false }),
-    args: args("parity", { gradientAccumulationSteps: 2, numTrainEpochs: 1, dataloaderDropLast: true }),
+    args: args(`parity-${maxGradNorm}`, {
+      gradientAccumulationSteps: 2,
+      numTrainEpochs: 1,
+      dataloaderDropLast: true,
+      maxGradNorm,
+    }),
     trainDataset: rows,
   });
   await trainer.evaluate(rows); // the model caches its causal mask once (freed by dispose)
@@ -117,6 +127,16 @@ test("equals the existing training loop (train_classifier_simple) step for step,
   assert.ok(out.metrics.trainRuntime > 0 && out.metrics.trainSamplesPerSecond > 0);
   a.dispose();
   b.dispose();
+  if (maxGradNorm > 0) assert.ok(optimizer.lastGradNorm! > maxGradNorm, `the loop's norm ${optimizer.lastGradNorm}`);
+  return vb.flatMap(([, x]) => x);
+}
+
+test("equals the existing training loop (train_classifier_simple) step for step, gradient accumulation included", async () => {
+  const unclipped = await trainerAgainstLoop(0);
+  // Hugging Face's max_grad_norm: the same clip_grad_norm_ as the loop's AdamW, and it changes the second step
+  const clipped = await trainerAgainstLoop(0.05);
+  // Adam's first update ignores the gradient's scale; the second (clipped by other factors) does not
+  assert.ok(unclipped.some((x, i) => Math.abs(x - clipped[i]) > 1e-4));
 });
 
 test("a run interrupted after its first epoch and resumed from the checkpoint ends as an uninterrupted one", async () => {
@@ -245,8 +265,9 @@ test("TrainingArguments: Hugging Face's defaults, the chapter's step count, clea
       r.loggingSteps,
       r.seed,
       r.metricForBestModel,
+      r.maxGradNorm,
     ],
-    [5e-5, 8, 3, 0, "no", "steps", 500, 42, "evalLoss"],
+    [5e-5, 8, 3, 0, "no", "steps", 500, 42, "evalLoss", 1],
   );
   // The chapter: 25,000 reviews, batch 32 × accumulation 4, 3 epochs.
   const plan = trainingPlan(
@@ -265,4 +286,8 @@ test("TrainingArguments: Hugging Face's defaults, the chapter's step count, clea
   );
   assert.throws(() => resolveTrainingArguments({ outputDir: "x", gradientAccumulationSteps: 0 }), ConfigError);
   assert.throws(() => resolveTrainingArguments({ outputDir: "" }), ConfigError);
+  assert.throws(
+    () => resolveTrainingArguments({ outputDir: "x", maxGradNorm: -1 }),
+    (e: unknown) => e instanceof ConfigError && /maxGradNorm must be a number ≥ 0/.test(e.message),
+  );
 });

@@ -26,7 +26,7 @@ import {
   classifyWithProbabilityAsync,
   type BackendInfo,
 } from "llm-spam-classifier";
-import { readableOnHost } from "llm-spam-classifier/engine";
+import { adamwUpdateInPlace, clipGradNorm, readableOnHost, resolveAdamW } from "llm-spam-classifier/engine";
 import { adamRef, batches, close, fixtureModel, ref } from "../train/fixture";
 
 const MODEL_FIX = path.join(__dirname, "..", "fixtures", "model");
@@ -121,6 +121,33 @@ test("AdamW's on-device update equals torch.optim.AdamW on fixed tensors (5 step
   opt.dispose();
   assert.equal(tf.memory().numTensors, before);
   tf.dispose([p1, p2]);
+});
+
+test("clip_grad_norm_ on the device (maxGradNorm) equals the host's clipped update, proven against PyTorch, for 5 steps", async () => {
+  const norm0 = Math.hypot(...adamRef.grads[0].flat());
+  const settings = resolveAdamW({ lr: adamRef.lr, weightDecay: adamRef.weight_decay, maxGradNorm: norm0 / 3 });
+  const ps = adamRef.init.map((x, i) => tf.variable(tf.tensor(x, adamRef.shapes[i])));
+  const opt = new AdamW(new Map(ps.map((p, i) => [`p${i}`, p])), settings);
+  // The host's update (clipGradNorm + adamwUpdateInPlace, as the plain, fast and native paths run it)
+  const host = adamRef.init.map((x) => ({
+    p: Float32Array.from(x),
+    m: new Float32Array(x.length),
+    v: new Float32Array(x.length),
+  }));
+  for (const [step, gs] of adamRef.grads.entries()) {
+    const grads = Object.fromEntries(gs.map((g, i) => [`p${i}`, tf.tensor(g, adamRef.shapes[i])]));
+    opt.step(grads);
+    tf.dispose(Object.values(grads));
+    const hostGrads = gs.map((g) => Float32Array.from(g));
+    clipGradNorm(hostGrads, settings.maxGradNorm!);
+    host.forEach((h, i) => adamwUpdateInPlace(h.p, hostGrads[i], h.m, h.v, step + 1, settings));
+  }
+  for (const [i, p] of ps.entries()) {
+    const got = await p.data();
+    host[i].p.forEach((want, j) => assert.ok(close(got[j], want, 1e-6), `p${i}[${j}]: ${got[j]} vs ${want}`));
+  }
+  opt.dispose();
+  tf.dispose(ps);
 });
 
 test("the chapter's training takes the plain tfjs path on WebGPU: three AdamW steps give PyTorch's losses (≤ 1e-4)", async () => {

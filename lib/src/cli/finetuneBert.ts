@@ -57,6 +57,7 @@ const TRAINER_ARG_KINDS: Record<keyof TrainingArguments, Kind> = {
   adamBeta1: "number",
   adamBeta2: "number",
   adamEpsilon: "number",
+  maxGradNorm: "number",
   lrSchedulerType: "string",
   gradientAccumulationSteps: "int",
   evalStrategy: "string",

@@ -76,16 +76,10 @@ export { OnnxGptEngine } from "./runtime/onnxEngine";
 export type { OnnxGptEngineOptions } from "./runtime/onnxEngine";
 export { lastTokenLogits, normalizeLastAxis } from "./cached/lastTokenSuffix";
 export { buildSuffixOnnx, suffixParamNames } from "./onnx/suffixGraph";
-export { adamwUpdateInPlace, resolveAdamW, resolveFastAdamW } from "./trainers/adamw";
+export { adamwUpdateInPlace, clipGradNorm, resolveAdamW, resolveFastAdamW } from "./trainers/adamw";
 export type { FastAdamWSettings, ResolvedAdamW } from "./trainers/adamw";
 export { SuffixTrainer } from "./cached/suffixTrainer";
-export {
-  OrtTrainer,
-  createOrtTrainerPath,
-  ortTrainerIneligibility,
-  gptNativeSpec,
-  clipGradNorm,
-} from "./trainers/ortTrainer";
+export { OrtTrainer, createOrtTrainerPath, ortTrainerIneligibility, gptNativeSpec } from "./trainers/ortTrainer";
 export type {
   OrtTrainerOptions,
   OrtTrainerModel,

@@ -8,7 +8,13 @@
  * synchronous read.
  */
 import * as tf from "@tensorflow/tfjs";
-import { adamwUpdateInPlace, resolveAdamW, type AdamWSettings, type ResolvedAdamW } from "../engine/trainers/adamw";
+import {
+  adamwUpdateInPlace,
+  clipGradNorm,
+  resolveAdamW,
+  type AdamWSettings,
+  type ResolvedAdamW,
+} from "../engine/trainers/adamw";
 import { syncReadsAvailable } from "../webgpuAdapter";
 
 export type { AdamWSettings } from "../engine/trainers/adamw";
@@ -25,6 +31,10 @@ export class AdamW {
   readonly weightDecay: number;
   readonly betas: readonly [number, number];
   readonly eps: number;
+  /** Clip the gradients' global norm to this before each step (PyTorch's clip_grad_norm_); undefined: no clipping. */
+  readonly maxGradNorm: number | undefined;
+  /** The gradients' global norm at the last step, before clipping (when maxGradNorm is set). */
+  lastGradNorm: number | undefined;
   /** Number of steps taken. */
   t = 0;
   private readonly moments = new Map<string, { m: Float32Array; v: Float32Array }>();
@@ -36,12 +46,19 @@ export class AdamW {
     readonly params: ReadonlyMap<string, tf.Variable>,
     s: AdamWSettings = {},
   ) {
-    ({ lr: this.lr, weightDecay: this.weightDecay, betas: this.betas, eps: this.eps } = resolveAdamW(s));
+    ({
+      lr: this.lr,
+      weightDecay: this.weightDecay,
+      betas: this.betas,
+      eps: this.eps,
+      maxGradNorm: this.maxGradNorm,
+    } = resolveAdamW(s));
   }
 
   /** The settings (for optimizers of other engines that take over, e.g. the fast path). */
   get settings(): ResolvedAdamW {
-    return { lr: this.lr, weightDecay: this.weightDecay, betas: this.betas, eps: this.eps };
+    const s = { lr: this.lr, weightDecay: this.weightDecay, betas: this.betas, eps: this.eps };
+    return this.maxGradNorm === undefined ? s : { ...s, maxGradNorm: this.maxGradNorm };
   }
 
   /** One update from gradients by parameter name (missing names are skipped, like params without grad). */
@@ -49,16 +66,22 @@ export class AdamW {
     this.t++;
     const s = this.settings;
     if (!syncReadsAvailable()) return this.stepOnDevice(grads, s);
-    for (const [name, p] of this.params) {
-      const g = grads[name];
-      if (!g) continue;
+    const present = [...this.params.keys()].filter((n) => grads[n]);
+    const host = new Map(present.map((n) => [n, grads[n].dataSync() as Float32Array]));
+    if (s.maxGradNorm !== undefined) {
+      const copies = new Map([...host].map(([n, g]) => [n, Float32Array.from(g)])); // dataSync's arrays are tfjs's
+      this.lastGradNorm = clipGradNorm([...copies.values()], s.maxGradNorm);
+      for (const [n, g] of copies) host.set(n, g);
+    }
+    for (const name of present) {
+      const p = this.params.get(name)!;
       let st = this.moments.get(name);
       if (!st) {
         st = { m: new Float32Array(p.size), v: new Float32Array(p.size) };
         this.moments.set(name, st);
       }
       const values = Float32Array.from(p.dataSync());
-      adamwUpdateInPlace(values, g.dataSync() as Float32Array, st.m, st.v, this.t, s);
+      adamwUpdateInPlace(values, host.get(name)!, st.m, st.v, this.t, s);
       tf.tidy(() => p.assign(tf.tensor(values, p.shape)));
     }
   }
@@ -69,11 +92,21 @@ export class AdamW {
     const decay = 1 - s.lr * s.weightDecay;
     const stepSize = s.lr / (1 - beta1 ** this.t);
     const bc2Sqrt = Math.sqrt(1 - beta2 ** this.t);
-    for (const [name, p] of this.params) {
-      const g = grads[name];
-      if (!g) continue;
+    const present = [...this.params.keys()].filter((n) => grads[n]);
+    // clip_grad_norm_ on the device: one scalar coefficient for every gradient
+    const coef =
+      s.maxGradNorm === undefined || present.length === 0
+        ? undefined
+        : tf.tidy(() => {
+            const norm = tf.sqrt(tf.addN(present.map((n) => tf.sum(tf.square(grads[n])))));
+            return tf.minimum(1, tf.div(s.maxGradNorm!, tf.add(norm, 1e-6)));
+          });
+    for (const name of present) {
+      const p = this.params.get(name)!;
+      const g0 = grads[name];
       const old = this.deviceMoments.get(name);
       const next = tf.tidy(() => {
+        const g = coef ? tf.mul(g0, coef) : g0;
         const m = tf.add(tf.mul(old?.m ?? tf.zerosLike(p), beta1), tf.mul(g, 1 - beta1));
         const v = tf.add(tf.mul(old?.v ?? tf.zerosLike(p), beta2), tf.mul(tf.square(g), 1 - beta2));
         const denom = tf.add(tf.div(tf.sqrt(v), bc2Sqrt), s.eps);
@@ -83,6 +116,7 @@ export class AdamW {
       if (old) tf.dispose([old.m, old.v]);
       this.deviceMoments.set(name, next);
     }
+    coef?.dispose();
   }
 
   /**

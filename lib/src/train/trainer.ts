@@ -6,8 +6,8 @@
  * checkpoints atomically (`<outputDir>/checkpoint-<step>/`) from which `train({ resumeFromCheckpoint: true })`
  * continues exactly where the run stopped.
  *
- * Differences from Hugging Face's, on purpose: no gradient clipping (`max_grad_norm`), no mixed precision or
- * gradient checkpointing, one device; the training order comes from NumPy's generator seeded with `seed` (one
+ * Gradients are clipped to `maxGradNorm` (default 1.0) before each step, as Hugging Face's. Differences from
+ * Hugging Face's, on purpose: no mixed precision or gradient checkpointing, one device; the training order comes from NumPy's generator seeded with `seed` (one
  * permutation per epoch), so a run is reproducible here but not example-for-example PyTorch's.
  */
 import * as fs from "node:fs";
@@ -163,6 +163,7 @@ export class Trainer<E extends { label: number } = TextLabel> {
       weightDecay: a.weightDecay,
       betas: [a.adamBeta1, a.adamBeta2],
       eps: a.adamEpsilon,
+      ...(a.maxGradNorm > 0 ? { maxGradNorm: a.maxGradNorm } : {}),
     });
     const state: TrainerState = {
       globalStep: 0,

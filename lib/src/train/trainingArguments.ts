@@ -29,6 +29,11 @@ export interface TrainingArguments {
   adamBeta1?: number;
   adamBeta2?: number;
   adamEpsilon?: number;
+  /**
+   * `max_grad_norm` (default 1.0): the gradients' global norm is clipped to this before each optimizer step
+   * (`clip_grad_norm_`, after accumulation); 0 turns clipping off.
+   */
+  maxGradNorm?: number;
   /** `lr_scheduler_type` (default "linear": lr · (1 − step / maxSteps)). */
   lrSchedulerType?: LrSchedulerType;
   /**
@@ -97,6 +102,7 @@ export function resolveTrainingArguments(a: TrainingArguments): ResolvedTraining
     adamBeta1: a.adamBeta1 ?? 0.9,
     adamBeta2: a.adamBeta2 ?? 0.999,
     adamEpsilon: a.adamEpsilon ?? 1e-8,
+    maxGradNorm: a.maxGradNorm ?? 1.0,
     lrSchedulerType: a.lrSchedulerType ?? "linear",
     gradientAccumulationSteps: positiveInt("gradientAccumulationSteps", a.gradientAccumulationSteps ?? 1),
     evalStrategy: a.evalStrategy ?? "no",
@@ -116,6 +122,8 @@ export function resolveTrainingArguments(a: TrainingArguments): ResolvedTraining
     throw new ConfigError(`learningRate must be a positive number, got ${r.learningRate}`);
   if (!(Number.isFinite(r.weightDecay) && r.weightDecay >= 0))
     throw new ConfigError(`weightDecay must be a number ≥ 0, got ${r.weightDecay}`);
+  if (!(Number.isFinite(r.maxGradNorm) && r.maxGradNorm >= 0))
+    throw new ConfigError(`maxGradNorm must be a number ≥ 0 (0: no clipping), got ${r.maxGradNorm}`);
   for (const [k, v] of [
     ["evalStrategy", r.evalStrategy],
     ["saveStrategy", r.saveStrategy],

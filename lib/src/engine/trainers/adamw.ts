@@ -15,14 +15,37 @@ export interface AdamWSettings {
   readonly weightDecay?: number;
   readonly betas?: readonly [number, number];
   readonly eps?: number;
+  /**
+   * Clip the gradients' global 2-norm to this before each step, as `torch.nn.utils.clip_grad_norm_(params,
+   * max_norm)` before `optimizer.step()` (Hugging Face's Trainer: `max_grad_norm`, default 1.0). Default: none,
+   * as in the book.
+   */
+  readonly maxGradNorm?: number;
 }
 
-/** Settings with every default filled in. */
-export type ResolvedAdamW = Required<AdamWSettings>;
+/** Settings with every default filled in (`maxGradNorm` stays optional: no clipping). */
+export type ResolvedAdamW = Required<Omit<AdamWSettings, "maxGradNorm">> & { readonly maxGradNorm?: number };
 
-/** Fills in the defaults. */
+/** Fills in the defaults. @throws RangeError for a maxGradNorm that is not a positive number */
 export function resolveAdamW(s: AdamWSettings = {}): ResolvedAdamW {
-  return { lr: s.lr ?? 5e-5, weightDecay: s.weightDecay ?? 0.1, betas: s.betas ?? [0.9, 0.999], eps: s.eps ?? 1e-8 };
+  const r = { lr: s.lr ?? 5e-5, weightDecay: s.weightDecay ?? 0.1, betas: s.betas ?? [0.9, 0.999], eps: s.eps ?? 1e-8 };
+  if (s.maxGradNorm === undefined) return r;
+  if (!(s.maxGradNorm > 0 && Number.isFinite(s.maxGradNorm)))
+    throw new RangeError(`maxGradNorm must be a positive number, got ${s.maxGradNorm}`);
+  return { ...r, maxGradNorm: s.maxGradNorm };
+}
+
+/**
+ * Scales gradients in place to a global 2-norm of at most `max` (PyTorch's clip_grad_norm_: every gradient times
+ * min(1, max / (norm + 1e-6)), the norm summed in double precision here). @returns the norm before clipping
+ */
+export function clipGradNorm(grads: readonly Float32Array[], max: number): number {
+  let sq = 0;
+  for (const g of grads) for (let i = 0; i < g.length; i++) sq += g[i] * g[i];
+  const norm = Math.sqrt(sq);
+  const coef = Math.min(1, max / (norm + 1e-6));
+  if (coef < 1) for (const g of grads) for (let i = 0; i < g.length; i++) g[i] *= coef;
+  return norm;
 }
 
 /** @deprecated the same as `AdamWSettings` (one settings type for every AdamW). */

@@ -64,8 +64,8 @@ export interface OrtTrainerOptions {
   /** ONNX Runtime intra-op threads (default: one per core). */
   threads?: number;
   /**
-   * Clip the gradients' global 2-norm to this before each step (PyTorch's `clip_grad_norm_`: every gradient
-   * times min(1, max / (norm + 1e-6))); default: no clipping.
+   * Clip the gradients' global 2-norm to this before each step (PyTorch's `clip_grad_norm_`) when the step's
+   * AdamW settings have no `maxGradNorm` of their own; default: no clipping.
    */
   maxGradNorm?: number;
   /** Parameters updated without weight decay (Hugging Face's Trainer: biases and LayerNorm weights; default none). */
@@ -116,16 +116,6 @@ export function gptNativeSpec(model: OrtTrainerModel, opts: OrtTrainerOptions = 
       return feeds;
     },
   };
-}
-
-/** Scales gradients in place to a global 2-norm of at most `max` (PyTorch's clip_grad_norm_). @returns the norm before */
-export function clipGradNorm(grads: readonly Float32Array[], max: number): number {
-  let sq = 0;
-  for (const g of grads) for (let i = 0; i < g.length; i++) sq += g[i] * g[i];
-  const norm = Math.sqrt(sq);
-  const coef = Math.min(1, max / (norm + 1e-6));
-  if (coef < 1) for (const g of grads) for (let i = 0; i < g.length; i++) g[i] *= coef;
-  return norm;
 }
 
 /** A GPTModel as the trainer sees it: parameters by name, dropout rate. */
@@ -306,13 +296,11 @@ export class OrtTrainer {
       addRowGradient(dense, rows.rows, rows.ids, this.spec.params.get(n)!.shape[1]);
     }
     if (opts.update ?? true) {
-      if (this.opts.maxGradNorm !== undefined)
-        this.lastGradNorm = clipGradNorm(
-          this.opt.names().map((n) => this.opt.grad(n)),
-          this.opts.maxGradNorm,
-        );
       this.stepCount++;
-      await this.opt.step(this.stepCount, optim);
+      this.lastGradNorm = await this.opt.step(this.stepCount, {
+        ...optim,
+        maxGradNorm: optim.maxGradNorm ?? this.opts.maxGradNorm,
+      });
       this.dirty = true;
     } else this.opt.holdStep();
     this.lastStepSeconds = { graph: (t1 - t0) / 1000, optimizer: (performance.now() - t1) / 1000 };

@@ -5,7 +5,7 @@
  * the worker). Falls back to the main thread alone when a worker cannot start.
  */
 import { Worker } from "node:worker_threads";
-import { adamwUpdateInPlace, resolveAdamW, type AdamWSettings } from "./adamw";
+import { adamwUpdateInPlace, clipGradNorm, resolveAdamW, type AdamWSettings } from "./adamw";
 
 interface Slot {
   p: Float32Array;
@@ -135,10 +135,22 @@ export class ParallelAdamW {
     return [...this.slots.keys()];
   }
 
-  /** One AdamW update of every parameter from its gradient buffer. @param step 1-based step number */
-  async step(step: number, settings: AdamWSettings): Promise<void> {
+  /**
+   * One AdamW update of every parameter from its gradient buffer, the gradients first clipped to
+   * `settings.maxGradNorm` when it is set.
+   * @param step 1-based step number
+   * @returns the gradients' global norm before clipping (undefined without maxGradNorm)
+   */
+  async step(step: number, settings: AdamWSettings): Promise<number | undefined> {
     this.holding = false;
     const s = resolveAdamW(settings);
+    const norm =
+      s.maxGradNorm === undefined
+        ? undefined
+        : clipGradNorm(
+            [...this.slots.values()].map((x) => x.g),
+            s.maxGradNorm,
+          );
     let reply: Promise<WireItem[]> | undefined;
     if (this.worker && this.remote.size) {
       const w = this.worker;
@@ -172,6 +184,7 @@ export class ParallelAdamW {
         slot.p = new Float32Array(it.p);
         slot.g = new Float32Array(it.g);
       }
+    return norm;
   }
 
   /** AdamW's moments of every parameter (copies; the worker's included; zeros before a parameter's first step). */
