@@ -93,6 +93,12 @@ export interface ExperimentBenchRow {
 }
 
 /** The rows of the bench as ExperimentRow values. */
-export function benchExperimentRows(): ExperimentRow[] {
-  return BENCH_EXPERIMENT_ROWS.map((n) => EXPERIMENTS.find((r) => r.row === n)!);
+export function benchExperimentRows(only?: string): ExperimentRow[] {
+  const all: readonly number[] = BENCH_EXPERIMENT_ROWS;
+  if (only === undefined) return all.map((n) => EXPERIMENTS.find((r) => r.row === n)!);
+  const chosen = only.split(",").map((x) => Number(x.trim()));
+  const bad = chosen.filter((n) => !all.includes(n));
+  if (!chosen.length || bad.length)
+    throw new Error(`--rows: choose among the bench's rows ${all.join(", ")} (got "${only}")`);
+  return all.filter((n) => chosen.includes(n)).map((n) => EXPERIMENTS.find((r) => r.row === n)!);
 }
