@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { configFromHparams, TINY_GPT2_DIR } from "llm-spam-classifier";
-import { estimateClassifierTraining } from "llm-spam-classifier/train";
+import { classifierParamCount, estimateClassifierTraining } from "llm-spam-classifier/train";
 import { ROOT, tempDir } from "../helpers";
 
 // The CLI of 6.5–6.8 in smoke mode: the real data (served from a local file), the tiny GPT-2 that ships
@@ -342,6 +342,23 @@ test("a configuration the WASM heap cannot hold is one `error:` line (need, limi
     assert.match(r.stdout, /^Memory estimate \(plain path\): /m);
     assert.doesNotMatch(r.stdout + r.stderr, /Aborted|RuntimeError|Training accuracy|Ep 1/); // stopped before evaluating
     assert.ok(!fs.existsSync(path.join(dir, "smoke", "review-classifier")));
+
+    // A heap smaller than the trainable weights themselves: refused before they become tf.Variables (which would
+    // abort the heap), so before any training path is chosen.
+    const trainableBytes = classifierParamCount(cfg, 2, "all").trainable * 4;
+    const floor = await run(["finetune", "--smoke", "--trainable", "all", "--data-dir", dir], {
+      SMS_SPAM_URL: "",
+      TFJS_BACKEND: "wasm",
+      LLM_WASM_HEAP_LIMIT_MB: String(trainableBytes / 2 / 1e6),
+    });
+    assert.equal(floor.status, 2, floor.stderr);
+    oneCleanLine(floor.stderr);
+    assert.match(
+      floor.stderr,
+      /^error: This training configuration needs about \d+\.\d MB in tfjs's WASM heap \(trainable weights \(tf\.Variables\) \d+\.\d MB\), more than its \d+\.\d MB limit/m,
+    );
+    assert.doesNotMatch(floor.stdout, /Training path:|Memory estimate/);
+    assert.doesNotMatch(floor.stdout + floor.stderr, /Aborted|RuntimeError|Training accuracy/);
   } finally {
     cleanup();
   }

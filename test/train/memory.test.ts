@@ -20,6 +20,7 @@ import {
   estimateTrainingMemory,
   estimateClassifierTraining,
   checkTrainingFits,
+  checkTrainableSetFits,
   checkTrainingMemory,
   fewerLayersAlternative,
   plainPathOf,
@@ -227,6 +228,35 @@ test("GPT-2 124M with every parameter trainable cannot fit tfjs's 4 GB WASM heap
   assert.throws(() =>
     checkTrainingFits(estimateClassifierTraining(cfg, "all", { batchSize: 1, seqLen: 32 }), wasmLimits()),
   );
+});
+
+test("GPT-2 1558M with every layer trained needs more than this machine on any path: refused for the machine's memory, before any variable exists", () => {
+  const cfg = modelConfig("1558M");
+  const shape = { batchSize: 8, seqLen: 120 };
+  assert.throws(
+    () => checkTrainableSetFits(cfg, "all", { ...shape, limits: wasmLimits(22e9) }),
+    (err: unknown) => {
+      assert.ok(err instanceof InsufficientMemoryError);
+      // 1,557,614,402 parameters: the weights, their gradients and AdamW's m and v alone are 24.9 GB
+      assert.match(
+        err.message,
+        /needs about 25\.\d\d GB of memory \(tfjs tensors: trainable weights \(tf\.Variables\) 6\.23 GB; outside tfjs: .*gradients and AdamW's m and v 18\.69 GB\), more than the 22\.00 GB/,
+      );
+      assert.doesNotMatch(err.message, /--backend tensorflow/); // no backend would help
+      return true;
+    },
+  );
+  // The book's last block of the same model: its floor fits (the frozen 6.1 GB stay outside tfjs)
+  const lastBlock = checkTrainableSetFits(cfg, "last-block", { ...shape, limits: wasmLimits(22e9) });
+  assert.ok(lastBlock.tfjs < 0.2e9 && lastBlock.native > 6e9, JSON.stringify(lastBlock));
+});
+
+test("the native path's estimate of GPT-2 124M with every layer trained lies between its measured peak RSS and 1.5× it", () => {
+  // bench: all_step at 8 × 120 peaked at 4.35 GB RSS (BENCHMARKS.md, cold start)
+  const cfg = modelConfig("124M");
+  const counts = { trainableParams: 124_441_346, totalParams: 124_441_346 };
+  const e = estimateTrainingMemory({ cfg, ...counts, batchSize: 8, seqLen: 120, path: { kind: "native" } });
+  assert.ok(e.tfjs + e.native >= 4.35e9 && e.tfjs + e.native <= 1.5 * 4.35e9, `${e.tfjs + e.native}`);
 });
 
 test("on a native tfjs backend there is no heap limit: only the machine's memory counts", () => {

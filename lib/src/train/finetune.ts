@@ -22,7 +22,7 @@ import { createProgress, type Progress } from "../util/progress";
 import { checkTrainable, prepareClassifier, type TrainableLayers } from "./classifier";
 import { AdamW } from "./adamw";
 import { createRunner } from "./createRunner";
-import { checkTrainingMemory } from "./memory";
+import { checkTrainableSetFits, checkTrainingMemory } from "./memory";
 import { calcAccuracyLoader, calcLossLoader } from "./evaluate";
 import {
   checkAccumulationSteps,
@@ -359,6 +359,8 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
     } else if (prompt) {
       preparePromptTuningClassifier(model, { ...prompt, numClasses: 2, seed: 123, log });
     } else {
+      // Before the trainable parameters become tf.Variables: a set no path can hold is one clear error, not an abort
+      checkTrainableSetFits(model.cfg, trainable, { batchSize: v.batchSize, seqLen: d.trainDataset.maxLength });
       const counts = prepareClassifier(model, { numClasses: 2, trainable, seed: 123 });
       log(
         `Total parameters: ${counts.total.toLocaleString("en-US")}; trainable (${trainable}): ${counts.trainable.toLocaleString("en-US")}`,

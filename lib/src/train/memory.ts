@@ -269,6 +269,14 @@ const estimateFast: Estimator<FastPathMemory> = ({
 };
 
 /**
+ * What ONNX Runtime's training graph keeps per block for its backward pass and uses while running it, as a share of
+ * blockActivationFloats (which counts every tfjs operation's output; ONNX Runtime's fused kernels and its memory
+ * planner keep far fewer): about 0.5, from peak RSS less the counted weights, gradients and moments of GPT-2 124M
+ * with every parameter trained at 8 × 120 (4.35 GB) and of bert-base at 8 × 256 (5.63 GB); 0.6 leaves a margin.
+ */
+const NATIVE_TAPE_FACTOR = 0.6;
+
+/**
  * The native path: tfjs keeps the model's weights only; ONNX Runtime gets the weights (frozen ones as
  * initializers, trainable ones as inputs), keeps the forward pass's activations of every block for the
  * backward pass, and the gradients and AdamW's m and v live in Float32Arrays.
@@ -296,7 +304,7 @@ const estimateNative: Estimator<NativePathMemory> = ({
     {
       what: "the activations kept for the backward pass",
       where: "native",
-      bytes: cfg.nLayers * TAPE_FACTOR * activations * F32,
+      bytes: cfg.nLayers * NATIVE_TAPE_FACTOR * activations * F32,
     },
   ]);
 };
@@ -374,10 +382,13 @@ export function describeTrainingMemory(e: TrainingMemoryEstimate, limits: Memory
   return `Memory estimate (${e.path} path): ${formatGB(e.tfjs)} of tfjs tensors${heap} + ${formatGB(e.native)} outside tfjs; ${formatGB(limits.available)} available`;
 }
 
-/** The limit an estimate exceeds: the WASM heap, this machine's available memory, or none (undefined). */
+/**
+ * The limit an estimate exceeds: this machine's available memory, the WASM heap, or none (undefined). The machine
+ * comes first: past it, no other backend would help.
+ */
 export function exceededLimit(e: TrainingMemoryEstimate, limits: MemoryLimits): "wasmHeap" | "memory" | undefined {
-  if (limits.wasmHeap !== undefined && e.tfjs > limits.wasmHeap) return "wasmHeap";
-  return e.tfjs + e.native > limits.available ? "memory" : undefined;
+  if (e.tfjs + e.native > limits.available) return "memory";
+  return limits.wasmHeap !== undefined && e.tfjs > limits.wasmHeap ? "wasmHeap" : undefined;
 }
 
 const itemList = (e: TrainingMemoryEstimate, where: MemoryItem["where"]) =>
@@ -397,7 +408,9 @@ export function checkTrainingFits(
   limits: MemoryLimits = machineMemoryLimits(),
   opts: { alternatives?: readonly string[] } = {},
 ): void {
-  const onWasm = limits.wasmHeap !== undefined;
+  const exceeded = exceededLimit(e, limits);
+  // Past the machine's memory, a backend without the WASM heap would not help.
+  const onWasm = limits.wasmHeap !== undefined && exceeded === "wasmHeap";
   const alternatives = [
     ...(opts.alternatives ?? ["train fewer layers"]),
     "a smaller batch or shorter texts",
@@ -409,7 +422,6 @@ export function checkTrainingFits(
         ]
       : []),
   ].join("; ");
-  const exceeded = exceededLimit(e, limits);
   if (exceeded === "wasmHeap") {
     throw new InsufficientMemoryError(
       `This training configuration needs about ${formatGB(e.tfjs)} in tfjs's WASM heap (${itemList(e, "tfjs")}), more than its ${formatGB(limits.wasmHeap!)} limit on the wasm backend. Alternatives: ${alternatives}`,
@@ -420,6 +432,36 @@ export function checkTrainingFits(
       `This training configuration needs about ${formatGB(e.tfjs + e.native)} of memory (tfjs tensors: ${itemList(e, "tfjs")}; outside tfjs: ${itemList(e, "native")}), more than the ${formatGB(limits.available)} this machine has available (${formatGB(limits.total)} in all). Alternatives: ${alternatives}`,
     );
   }
+}
+
+/**
+ * The least any path needs to train the `trainable` layers of a classifier built `frozen` (finetune's build): the
+ * trainable parameters as tf.Variables, the frozen ones as arrays outside tfjs, the gradients and AdamW's m and v,
+ * and the runtime; no activation is counted. finetune checks it before it makes the variables: a set that fails
+ * here would abort the WASM heap (or exhaust the machine) while they are made, before the path's own estimate
+ * (checkTrainingMemory) could be taken.
+ * @throws InsufficientMemoryError with the need, the limit and the alternatives
+ */
+export function checkTrainableSetFits(
+  cfg: GPTConfig,
+  trainable: TrainableLayers,
+  o: { batchSize: number; seqLen: number; limits?: MemoryLimits; numClasses?: number },
+): TrainingMemoryEstimate {
+  const limits = o.limits ?? machineMemoryLimits();
+  const counts = classifierParamCount(cfg, o.numClasses ?? 2, trainable);
+  const items: MemoryItem[] = [
+    { what: "trainable weights (tf.Variables)", where: "tfjs", bytes: counts.trainable * F32 },
+    { what: "frozen weights (arrays outside tfjs)", where: "native", bytes: (counts.total - counts.trainable) * F32 },
+    { what: "Node.js, tfjs and ONNX Runtime", where: "native", bytes: RUNTIME_BYTES },
+    { what: "gradients and AdamW's m and v", where: "native", bytes: 3 * counts.trainable * F32 },
+  ];
+  const e = summarize(
+    "native",
+    items.filter((i) => i.bytes > 0),
+  );
+  const fewer = fewerLayersAlternative(cfg, trainable, o, limits);
+  checkTrainingFits(e, limits, fewer ? { alternatives: [fewer] } : {});
+  return e;
 }
 
 /**
