@@ -147,6 +147,48 @@ test("with cacheDir the prefix is saved once and loaded (not recomputed) by the 
   }
 });
 
+test("a deeper prefix starts from a shallower one in cacheDir: one block computed on top, the same hidden states", async (t) => {
+  if (!loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");
+  await initBackend();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "prefix-extend-"));
+  try {
+    const model = fixtureParamsModel(ref);
+    const rows = [...ref.batches[0].ids, ...ref.batches[1].ids];
+    const shallow = (await createFastClassifierPath(model, { cacheDir: dir })) as FastClassifierPath;
+    await shallow.precompute(rows);
+    const k = shallow.depth;
+    await shallow.dispose();
+    // Head only (the bonus table's last_layer): the last block freezes, the prefix gets one block deeper.
+    const L = model.cfg.nLayers;
+    for (const [n, v] of model.params) if (n.startsWith(`trf_blocks.${L - 1}.`)) v.trainable = false;
+    const logs: string[] = [];
+    const deep = (await createFastClassifierPath(model, {
+      cacheDir: dir,
+      log: (l) => logs.push(l),
+    })) as FastClassifierPath;
+    assert.equal(deep.depth, k + 1);
+    const stats = await deep.precompute(rows);
+    assert.equal(stats.computed, 7);
+    assert.ok(
+      logs.some((l) => new RegExp(`7 sequences from the ${k}-block prefix .*, 1 block\\(s\\) computed on top`).test(l)),
+      logs.join("\n"),
+    );
+    // The same values as the whole prefix computed from the token ids (no cache)
+    const fresh = (await createFastClassifierPath(model)) as FastClassifierPath;
+    await fresh.precompute(rows);
+    const distinct = [...new Map(rows.map((r) => [r.join(","), Int32Array.from(r)])).values()];
+    for (const r of distinct) assert.ok(maxAbsDiff(deep.cache.gather([r])!, fresh.cache.gather([r])!) < 1e-5);
+    // And its own file is saved: the next run loads it
+    await deep.dispose();
+    const again = (await createFastClassifierPath(model, { cacheDir: dir })) as FastClassifierPath;
+    assert.equal((await again.precompute(rows)).loadedFromDisk, 7);
+    await Promise.all([fresh.dispose(), again.dispose()]);
+    model.dispose();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("ONNX_DISABLE=1 (or no onnxruntime-node) falls back to the tfjs fast path", () => {
   const code = `
     const lib = require("llm-spam-classifier"), engine = require("llm-spam-classifier/engine");

@@ -7,6 +7,7 @@
  * `createFastClassifierPath` checks the conditions (embeddings and at least one leading block frozen,
  * dropout 0) and returns `{ reason }` instead of a path when they do not hold, so callers fall back.
  */
+import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { ConfigError } from "../../errors";
@@ -192,18 +193,20 @@ export class FastClassifierPath {
     let loaded = 0,
       file: string | undefined,
       tag = "";
+    let extended = 0,
+      extendedFlops = 0;
     if (this.opts.cacheDir) {
-      const suffix = new Set(suffixParamNames(this.model, this.depth));
-      const prefixNames = [...this.model.params.keys()].filter((n) => !suffix.has(n)).sort();
-      tag = hashParams(this.model.params, prefixNames);
       const mask = (this.opts.causal ?? true) ? "" : "-noncausal"; // another prefix, another file
-      tag += mask;
-      file = path.join(this.opts.cacheDir, `prefix-${hashSequences(rows).slice(0, 16)}-${tag.slice(0, 16)}${mask}.bin`);
+      tag = this.prefixTag(this.depth) + mask;
+      const seqHash = hashSequences(rows).slice(0, 16);
+      file = path.join(this.opts.cacheDir, `prefix-${seqHash}-${tag.slice(0, 16)}${mask}.bin`);
       loaded = this.cache.load(file, tag);
       if (loaded) this.opts.log?.(`prefix cache: loaded ${loaded} sequences from ${file}`);
+      if (this.kind === "onnx")
+        ({ extended, flops: extendedFlops } = await this.extendFromShallower(seqHash, mask, rows));
     }
     const todo = this.cache.missing(rows);
-    const flops = todo.reduce((a, r) => a + this.prefixFlopsPerSequence(r.length), 0);
+    const flops = extendedFlops + todo.reduce((a, r) => a + this.prefixFlopsPerSequence(r.length), 0);
     // The worker pool computes the chapter's (causal) prefix; without the mask the main thread does.
     const pool =
       this.kind === "tfjs" && todo.length && (this.opts.causal ?? true) ? await this.startTfjsPool() : undefined;
@@ -219,6 +222,7 @@ export class FastClassifierPath {
     }
     await this.prefixEngine?.release();
     this.prefixEngine = undefined;
+    computed += extended;
     if (file && computed > 0) {
       this.cache.save(file, tag);
       this.opts.log?.(`prefix cache: saved ${this.cache.size} sequences to ${file}`);
@@ -232,6 +236,69 @@ export class FastClassifierPath {
       flops,
     };
     return this.prefixStats;
+  }
+
+  /** The prefix cache's tag for a depth: sha256 of the weights before block `depth` (embeddings, blocks 0..depth-1). */
+  private prefixTag(depth: number): string {
+    const suffix = new Set(suffixParamNames(this.model, depth));
+    const prefixNames = [...this.model.params.keys()].filter((n) => !suffix.has(n)).sort();
+    return hashParams(this.model.params, prefixNames);
+  }
+
+  /**
+   * A shallower prefix of the same sequences and weights in cacheDir (e.g. the bonus table's last_block row, run
+   * before its head-only row): the missing sequences start from it, and only the blocks between its depth and this
+   * one are computed (ONNX Runtime, from hidden states). The deepest such file wins.
+   * @returns how many sequences were filled so, and the FLOPs of the blocks computed for them
+   */
+  private async extendFromShallower(
+    seqHash: string,
+    mask: string,
+    rows: readonly ArrayLike<number>[],
+  ): Promise<{ extended: number; flops: number }> {
+    const dir = this.opts.cacheDir!,
+      start = `prefix-${seqHash}-`;
+    const todo = this.cache.missing(rows);
+    const candidates = new Set(
+      (todo.length && fs.existsSync(dir) ? fs.readdirSync(dir) : [])
+        .filter(
+          (f) => f.startsWith(start) && f.endsWith(`${mask}.bin`) && f.length === start.length + 16 + mask.length + 4,
+        )
+        .map((f) => f.slice(start.length, start.length + 16)),
+    );
+    for (let k = this.depth - 1; k >= 1 && candidates.size; k--) {
+      const tagK = this.prefixTag(k) + mask;
+      if (!candidates.has(tagK.slice(0, 16))) continue;
+      const shallow = new PrefixCache(this.model.cfg.embDim);
+      const fileK = path.join(dir, `${start}${tagK.slice(0, 16)}${mask}.bin`);
+      if (!shallow.load(fileK, tagK) || shallow.missing(todo).length) continue;
+      const t0 = performance.now();
+      const engine = await OnnxGptEngine.create(this.model, {
+        fromBlock: k,
+        toBlock: this.depth,
+        causal: this.opts.causal,
+      });
+      this.buildSeconds += (performance.now() - t0) / 1000;
+      try {
+        const extended = await this.cache.fill(
+          todo,
+          (ids, b) => {
+            const T = ids.length / b;
+            const chunk = Array.from({ length: b }, (_, j) => ids.subarray(j * T, (j + 1) * T));
+            return engine.run(shallow.gather(chunk)!, b);
+          },
+          { batchSize: this.opts.prefixBatchSize ?? 8, onProgress: this.opts.onPrefixProgress },
+        );
+        this.opts.log?.(
+          `prefix cache: ${extended} sequences from the ${k}-block prefix in ${fileK}, ${this.depth - k} block(s) computed on top`,
+        );
+        const perBlock = (r: ArrayLike<number>) => this.prefixFlopsPerSequence(r.length) / this.depth;
+        return { extended, flops: todo.reduce((a, r) => a + (this.depth - k) * perBlock(r), 0) };
+      } finally {
+        await engine.release();
+      }
+    }
+    return { extended: 0, flops: 0 };
   }
 
   /** Hidden states of a batch from the cache, computing missing rows. Row-major [B, T, E]. */
