@@ -39,6 +39,15 @@ async function main(): Promise<void> {
   writeSafetensors(gpt2, tensors, { source: "PyTorch's random weights (bench), without the classifier head" });
   tensors.clear();
 
+  // Every run starts cold: prefix caches that earlier runs left in <dataDir>/cache are moved aside while the rows
+  // run (and back after), so each row pays for the prefixes computed in this run; rows still share them in it.
+  const cacheDir = path.join(spec.dataDir, "cache"),
+    aside = path.join(cacheDir, `aside-${process.pid}`); // in the same folder: a rename, never a copy
+  const earlier = fs.existsSync(cacheDir) ? fs.readdirSync(cacheDir).filter((f) => /^prefix-.*\.bin$/.test(f)) : [];
+  fs.mkdirSync(aside, { recursive: true });
+  for (const f of earlier) fs.renameSync(path.join(cacheDir, f), path.join(aside, f));
+  if (earlier.length) console.log(`  (${earlier.length} prefix cache files of earlier runs set aside until the end)`);
+
   const settings = getSettings({ dataDir: spec.dataDir, smoke: false });
   const outDir = path.join(spec.work, "experiments");
   const report = await runExperiments(settings, {
@@ -49,9 +58,14 @@ async function main(): Promise<void> {
     outDir,
     progress: false,
     log: (line) => {
-      if (/^(Row |Training path|Training completed|Test accuracy|Stopped after)/.test(line.trim()))
+      if (/^(Row |Training path|Training completed|Test accuracy|Stopped after|prefix cache)/.test(line.trim()))
         console.log(`  ${line.trim()}`);
     },
+  }).finally(() => {
+    // This run's files stay; the earlier ones come back (an earlier file of the same name is this run's twin)
+    for (const f of earlier)
+      if (!fs.existsSync(path.join(cacheDir, f))) fs.renameSync(path.join(aside, f), path.join(cacheDir, f));
+    fs.rmSync(aside, { recursive: true, force: true });
   });
   const out: ExperimentsResult = {
     records: report.records,
