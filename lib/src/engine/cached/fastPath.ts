@@ -100,6 +100,11 @@ export interface PrefixStats {
   flops: number;
 }
 
+/** A prefix cache file's name: the sequences' hash, the weights' tag (16 hex digits each) and the mask's suffix. */
+function prefixFileName(seqHash: string, tag: string, mask: string): string {
+  return `prefix-${seqHash.slice(0, 16)}-${tag.slice(0, 16)}${mask}.bin`;
+}
+
 /** The fast classifier path of one model. Create with `createFastClassifierPath`. */
 export class FastClassifierPath {
   /** Cached prefix outputs. */
@@ -199,7 +204,7 @@ export class FastClassifierPath {
       const mask = (this.opts.causal ?? true) ? "" : "-noncausal"; // another prefix, another file
       tag = this.prefixTag(this.depth) + mask;
       const seqHash = hashSequences(rows).slice(0, 16);
-      file = path.join(this.opts.cacheDir, `prefix-${seqHash}-${tag.slice(0, 16)}${mask}.bin`);
+      file = path.join(this.opts.cacheDir, prefixFileName(seqHash, tag, mask));
       loaded = this.cache.load(file, tag);
       if (loaded) this.opts.log?.(`prefix cache: loaded ${loaded} sequences from ${file}`);
       if (this.kind === "onnx")
@@ -270,7 +275,7 @@ export class FastClassifierPath {
       const tagK = this.prefixTag(k) + mask;
       if (!candidates.has(tagK.slice(0, 16))) continue;
       const shallow = new PrefixCache(this.model.cfg.embDim);
-      const fileK = path.join(dir, `${start}${tagK.slice(0, 16)}${mask}.bin`);
+      const fileK = path.join(dir, prefixFileName(seqHash, tagK, mask));
       if (!shallow.load(fileK, tagK) || shallow.missing(todo).length) continue;
       const t0 = performance.now();
       const engine = await OnnxGptEngine.create(this.model, {
