@@ -3,8 +3,9 @@
  *   block   one transformer block's forward in tfjs (the WASM backend unless TFJS_BACKEND says otherwise);
  *   prefix  ONNX Runtime's forward of the embeddings + 11 blocks (the cached prefix's pass): build and run;
  *   suffix  the fast path's training step from cached hidden states (last block at the last position, final
- *           norm, head; loss, gradients and AdamW over its 7.09 M parameters), on ONNX Runtime and on tfjs.
- * Usage: [ENGINE_LIB=DIR] node --import tsx bench/engineMicro.ts [block|prefix|suffix|suffix-tfjs ...] [--reps N]
+ *           norm, head; loss, gradients and AdamW over its 7.09 M parameters), on ONNX Runtime and on tfjs;
+ *   suffix2 the same with two trainable blocks (the last_two_blocks configuration), and the evaluation forward.
+ * Usage: [ENGINE_LIB=DIR] node --import tsx bench/engineMicro.ts [block|prefix|suffix|suffix-tfjs|suffix2 ...] [--reps N]
  * Prints one line per measurement: wall-clock and CPU-time medians and minima. On a shared machine compare
  * the CPU times of single-threaded runs (ORT_THREADS=1): they depend little on what else runs.
  */
@@ -77,16 +78,20 @@ async function prefixForward(reps: number): Promise<void> {
   await engine.release();
 }
 
-async function suffixStep(reps: number, useOnnx: boolean): Promise<void> {
-  const model = new GPTModel({ ...cfg, nLayers: 1 }, { seed: 1 });
+async function suffixStep(reps: number, useOnnx: boolean, blocks = 1): Promise<void> {
+  const model = new GPTModel({ ...cfg, nLayers: blocks }, { seed: 1 });
   model.replaceOutHead(2, { bias: true });
-  const trainer = await SuffixTrainer.create(model, { useOnnx });
+  const trainer = await SuffixTrainer.create(model, { useOnnx, suffix: { fromBlock: 0 } });
   const hidden = tf.tidy(() => tf.randomNormal([B, T, cfg.embDim], 0, 1, "float32", 3).dataSync() as Float32Array);
   const labels = [0, 1, 0, 1, 1, 0, 1, 0];
   const line = await timed(reps, 2, async () => {
     await trainer.trainStep(hidden, B, labels, { lr: 5e-5 });
   });
-  console.log(`fast-path suffix training step 8x120 (${trainer.kind}): ${line}`);
+  console.log(`fast-path suffix training step 8x120, ${blocks} block(s) (${trainer.kind}): ${line}`);
+  const fwd = await timed(reps, 1, async () => {
+    await trainer.logits(hidden, B);
+  });
+  console.log(`fast-path suffix forward 8x120, ${blocks} block(s) (${trainer.kind}): ${fwd}`);
   await trainer.dispose();
   model.dispose();
 }
@@ -101,6 +106,7 @@ async function main(): Promise<void> {
   if (!which.length || which.includes("prefix")) await prefixForward(reps);
   if (!which.length || which.includes("suffix")) await suffixStep(reps, true);
   if (which.includes("suffix-tfjs")) await suffixStep(reps, false);
+  if (which.includes("suffix2")) await suffixStep(reps, true, 2);
 }
 
 main().catch((err) => {

@@ -189,6 +189,52 @@ test("a deeper prefix starts from a shallower one in cacheDir: one block compute
   }
 });
 
+test("keepDepths: a deeper prefix pass saves a shallower depth too, which a later configuration loads as computed", async (t) => {
+  if (!loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");
+  await initBackend();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "prefix-keep-"));
+  try {
+    const model = fixtureParamsModel(ref);
+    const rows = [...ref.batches[0].ids, ...ref.batches[1].ids];
+    const L = model.cfg.nLayers;
+    const lastBlock = [...model.params].filter(([n]) => n.startsWith(`trf_blocks.${L - 1}.`)).map(([, v]) => v);
+    // Head only first (depth L), keeping depth L - 1 (the book's last_block) from the same pass
+    for (const v of lastBlock) v.trainable = false;
+    const logs: string[] = [];
+    const deep = (await createFastClassifierPath(model, {
+      cacheDir: dir,
+      keepDepths: [L - 1, L, 0],
+      log: (l) => logs.push(l),
+    })) as FastClassifierPath;
+    assert.equal(deep.depth, L);
+    assert.equal((await deep.precompute(rows)).computed, 7);
+    assert.ok(
+      logs.some((l) => new RegExp(`kept the ${L - 1}-block prefix of 7 sequences`).test(l)),
+      logs.join("\n"),
+    );
+    assert.equal(fs.readdirSync(dir).filter((f) => f.endsWith(".bin")).length, 2);
+    // Its own hidden states are those of a pass without keeping
+    const freshDeep = (await createFastClassifierPath(model)) as FastClassifierPath;
+    await freshDeep.precompute(rows);
+    const distinct = [...new Map(rows.map((r) => [r.join(","), Int32Array.from(r)])).values()];
+    for (const r of distinct) assert.ok(maxAbsDiff(deep.cache.gather([r])!, freshDeep.cache.gather([r])!) < 1e-5);
+    await Promise.all([deep.dispose(), freshDeep.dispose()]);
+    // The last block trains again: its prefix (depth L - 1) comes from the kept file, equal to one computed anew
+    for (const v of lastBlock) v.trainable = true;
+    const shallow = (await createFastClassifierPath(model, { cacheDir: dir })) as FastClassifierPath;
+    assert.equal(shallow.depth, L - 1);
+    const stats = await shallow.precompute(rows);
+    assert.deepEqual([stats.loadedFromDisk, stats.computed], [7, 0]);
+    const fresh = (await createFastClassifierPath(model)) as FastClassifierPath;
+    await fresh.precompute(rows);
+    for (const r of distinct) assert.ok(maxAbsDiff(shallow.cache.gather([r])!, fresh.cache.gather([r])!) < 1e-5);
+    await Promise.all([shallow.dispose(), fresh.dispose()]);
+    model.dispose();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("ONNX_DISABLE=1 (or no onnxruntime-node) falls back to the tfjs fast path", () => {
   const code = `
     const lib = require("llm-spam-classifier"), engine = require("llm-spam-classifier/engine");

@@ -47,6 +47,34 @@ test("ONNX engine equals the tfjs GPTModel: full logits, prefix hidden states, l
   tf.dispose([idx, want, hidden, last]);
 });
 
+test("keepBefore: one pass also outputs the hidden states entering the kept blocks, as shallower engines compute them", async (t) => {
+  if (!loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");
+  await initBackend();
+  const model = randomClassifier(CFG);
+  models.push(model);
+  const L = CFG.nLayers;
+  const keeping = await OnnxGptEngine.create(model, { toBlock: L, keepBefore: [2, 1, 2] });
+  assert.deepEqual(keeping.keepBefore, [1, 2]);
+  const { out, kept } = await keeping.runKeeping(ids, B);
+  const whole = await OnnxGptEngine.create(model, { toBlock: L });
+  assert.ok(maxAbsDiff(out, await whole.run(ids, B)) <= 1e-5);
+  for (const k of [1, 2]) {
+    const shallow = await OnnxGptEngine.create(model, { toBlock: k });
+    assert.ok(maxAbsDiff(kept.get(k)!, await shallow.run(ids, B)) <= 1e-5, `depth ${k}`);
+    await shallow.release();
+  }
+  // From hidden states (a deeper prefix on top of a shallower one): depths inside its range only
+  const onTop = await OnnxGptEngine.create(model, { fromBlock: 1, toBlock: L, keepBefore: [2] });
+  const first = await OnnxGptEngine.create(model, { toBlock: 1 });
+  const fromOne = await onTop.runKeeping(await first.run(ids, B), B);
+  assert.ok(maxAbsDiff(fromOne.kept.get(2)!, kept.get(2)!) <= 1e-5);
+  await assert.rejects(
+    OnnxGptEngine.create(model, { fromBlock: 1, toBlock: L, keepBefore: [1] }),
+    /keep the hidden states before block 1 of blocks \[1, 3\)/,
+  );
+  await Promise.all([keeping.release(), whole.release(), onTop.release(), first.release()]);
+});
+
 for (const useOnnx of [true, false]) {
   test(`fast path (${useOnnx ? "ONNX Runtime" : "tfjs fallback"}) equals the uncached model: last-token logits and 3 AdamW steps`, async (t) => {
     if (useOnnx && !loadOnnxRuntime()) return t.skip("onnxruntime-node unavailable");

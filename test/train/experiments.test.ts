@@ -14,7 +14,7 @@ import {
   TrainingInterruptedError,
   type ExperimentRecord,
 } from "llm-spam-classifier";
-import { classifierParamCount, parseRows } from "llm-spam-classifier/train";
+import { classifierParamCount, parseRows, prefixDepthsToKeep } from "llm-spam-classifier/train";
 import { ROOT, tempDir } from "../helpers";
 
 // The book's additional experiments (ch06/02) in smoke mode: the package's tiny GPT-2 and dataset copy, a few steps per row.
@@ -55,6 +55,17 @@ test("the table: 19 rows in the book's order with its accuracies; --rows parsing
   assert.deepEqual(parseRows("4,1-2, 19"), [1, 2, 4, 19]);
   assert.throws(() => parseRows("0"), /no experiment row 0; the book's table has rows 1–19/);
   assert.throws(() => parseRows("1;2"), /--rows takes row numbers like 1,2,4/);
+});
+
+test("the rows' prefix reuse: a row keeps the shallower frozen prefixes that later rows on the same texts need", () => {
+  const rows = (...ns: number[]) => ns.map((n) => EXPERIMENTS[n - 1]);
+  // The table's order: row 1 (last block, depth 11) keeps depth 10 for row 4 (last two blocks); row 3 (head only,
+  // 12) would keep 10 and 11, which rows 1 and 2 wrote already; row 17 (no causal mask) and rows 13, 14 (other
+  // texts) share nothing; rows that train every block have no prefix.
+  const keep = prefixDepthsToKeep(rows(1, 2, 3, 4, 5, 13, 14, 16, 17, 18, 19), false);
+  assert.deepEqual(Object.fromEntries(keep), { 1: [10], 2: [10], 3: [10, 11] });
+  // Row 4 first: no later row trains more blocks, so nothing is kept
+  assert.equal(prefixDepthsToKeep(rows(4, 1, 3), false).size, 0);
 });
 
 test("rows that cannot run say why: missing weights of bigger models, memory above the limits", () => {

@@ -126,6 +126,8 @@ export interface RunnerOptions {
   maxCacheBytes?: number;
   /** On-disk prefix cache folder. */
   cacheDir?: string;
+  /** Shallower prefix depths the fast path saves to cacheDir as well, for later runs (FastPathOptions.keepDepths). */
+  keepPrefixDepths?: readonly number[];
   log?: (line: string) => void;
   onPrefixProgress?: (done: number, total: number) => void;
 }
@@ -165,6 +167,7 @@ export async function createRunner(
   } else if (want !== "native") {
     const fast = await createFastClassifierPath(model, {
       cacheDir: opts.cacheDir,
+      keepDepths: opts.keepPrefixDepths,
       log: opts.log,
       onPrefixProgress: opts.onPrefixProgress,
       readout: head.readout,

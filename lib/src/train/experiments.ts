@@ -229,6 +229,40 @@ export function experimentBlocker(
   return undefined;
 }
 
+/**
+ * The depth of a row's frozen prefix on the fast path (last_layer: every block; last_block: all but one;
+ * last_two_blocks: all but two), with what the prefix depends on besides the weights' depth (the texts, their
+ * padding, the mask, the weights); undefined for rows that train every block.
+ */
+function frozenPrefixOf(row: ExperimentRow, cfg: GPTConfig): { depth: number; key: string } | undefined {
+  const o = row.options;
+  if (o.lora) return undefined;
+  const L = cfg.nLayers;
+  const depths: Partial<Record<string, number>> = { "last-layer": L, "last-block": L - 1, "last-two-blocks": L - 2 };
+  const depth = depths[o.trainable ?? "last-block"];
+  if (depth === undefined) return undefined;
+  const key = JSON.stringify([o.weights ?? "124M", o.initWeights, o.contextLength, o.padding, o.causalMask]);
+  return { depth, key };
+}
+
+/**
+ * For each row to run: the shallower frozen-prefix depths that rows after it need on the same texts and weights.
+ * The row computing a deeper prefix saves those too (one pass, an extra output): the table's last_two_blocks row
+ * then starts from what its last_block rows computed.
+ */
+export function prefixDepthsToKeep(rows: readonly ExperimentRow[], smoke: boolean): Map<number, number[]> {
+  const prefixes = rows.map((r) => frozenPrefixOf(r, rowConfig(r, smoke)));
+  const out = new Map<number, number[]>();
+  rows.forEach((r, i) => {
+    const p = prefixes[i];
+    if (!p) return;
+    const later = prefixes.slice(i + 1).filter((q) => q && q.key === p.key && q.depth < p.depth);
+    // Rows of the same depth find the file the first one wrote (the fast path skips depths already on disk).
+    if (later.length) out.set(r.row, [...new Set(later.map((q) => q!.depth))]);
+  });
+  return out;
+}
+
 function sameRun(a: ExperimentRun | undefined, b: ExperimentRun): boolean {
   return (
     a !== undefined &&
@@ -347,6 +381,13 @@ export async function runExperiments(settings: Settings, o: RunExperimentsOption
   }
   writeReport(outDir, records, dataset);
 
+  const pending = chosen.filter(
+    (n) => blockers.get(n) === undefined && !(records.get(n)?.status === "done" && sameRun(records.get(n)!.run, run)),
+  );
+  const keepDepths = prefixDepthsToKeep(
+    pending.map((n) => experimentRow(n, dataset)),
+    smoke,
+  );
   const ran: number[] = [];
   for (const n of chosen) {
     const row = experimentRow(n, dataset);
@@ -373,6 +414,7 @@ export async function runExperiments(settings: Settings, o: RunExperimentsOption
         epochs: o.epochs,
         maxSteps: o.maxSteps,
         outDir: rowDir,
+        keepPrefixDepths: keepDepths.get(n),
         log,
         progress: o.progress,
         signal: o.signal,

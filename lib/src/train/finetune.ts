@@ -222,6 +222,11 @@ export interface FinetuneOptions extends FinetuneVariant {
   outDir?: string;
   /** "auto" uses the fastest exact path for the configuration: fast, else native (ONNX Runtime), else plain. */
   path?: "auto" | "plain" | "fast" | "native";
+  /**
+   * Fast path: shallower frozen-prefix depths to save in <dataDir>/cache as well, from the same pass, for a later
+   * run that trains more blocks on the same texts (runExperiments passes what its later rows need).
+   */
+  keepPrefixDepths?: readonly number[];
   /** Default: settings.smoke. */
   smoke?: boolean;
   log?: (line: string) => void;
@@ -377,6 +382,7 @@ export async function finetuneClassifier(settings: Settings, o: FinetuneOptions 
         variableLength: !v.padding,
       },
       cacheDir: path.join(settings.dataDir, "cache"),
+      keepPrefixDepths: o.keepPrefixDepths,
       log,
       onPrefixProgress: (done, total) => {
         if (!showProgress) return;

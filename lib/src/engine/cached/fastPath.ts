@@ -86,6 +86,12 @@ export interface FastPathOptions {
   causal?: boolean;
   /** Padding token, for the flexible and mean readouts (default 50256). */
   padTokenId?: number;
+  /**
+   * Shallower prefix depths to save to cacheDir as well while this one is computed on ONNX Runtime (the same
+   * pass, an extra output): for a later configuration that trains more blocks, e.g. the bonus table's
+   * last_two_blocks row (depth 10) after its last_block rows (11). Depths already on disk are skipped.
+   */
+  keepDepths?: readonly number[];
 }
 
 /** Statistics of the prefix pass. */
@@ -111,6 +117,8 @@ export class FastClassifierPath {
   readonly cache: PrefixCache;
   private prefixEngine: OnnxGptEngine | undefined;
   private buildSeconds = 0;
+  /** While `precompute` runs: the shallower prefixes it keeps (keepDepths), by depth. */
+  private keeping = new Map<number, PrefixCache>();
   /** Statistics of the last `precompute` call. */
   prefixStats: PrefixStats | undefined;
 
@@ -163,12 +171,35 @@ export class FastClassifierPath {
         this.prefixEngine = await OnnxGptEngine.create(this.model, {
           toBlock: this.depth,
           causal: this.opts.causal,
+          keepBefore: [...this.keeping.keys()],
         });
         this.buildSeconds += (performance.now() - t0) / 1000;
       }
-      return this.prefixEngine.run(ids, batch);
+      return this.runKeeping(this.prefixEngine, ids, batch, ids);
     }
     return pool ? pool.run(ids, batch) : this.computePrefixHere(ids, batch);
+  }
+
+  /**
+   * One batch through an ONNX prefix engine; the hidden states it keeps go to their caches (`keeping`).
+   * @param ids the batch's token ids [batch, T]; @param input what the engine takes: the ids, or hidden states when
+   *   it starts from a shallower prefix
+   */
+  private async runKeeping(
+    engine: OnnxGptEngine,
+    ids: Int32Array,
+    batch: number,
+    input: Int32Array | Float32Array,
+  ): Promise<Float32Array> {
+    const { out, kept } = await engine.runKeeping(input, batch);
+    const T = ids.length / batch;
+    for (const [k, hidden] of kept) {
+      const cache = this.keeping.get(k)!,
+        perRow = hidden.length / batch;
+      for (let j = 0; j < batch; j++)
+        cache.set(ids.subarray(j * T, (j + 1) * T), hidden.slice(j * perRow, (j + 1) * perRow));
+    }
+    return out;
   }
 
   /** The prefix of one batch on this thread's tfjs backend. */
@@ -195,22 +226,24 @@ export class FastClassifierPath {
   async precompute(rows: readonly ArrayLike<number>[]): Promise<PrefixStats> {
     const t0 = performance.now();
     this.buildSeconds = 0;
+    this.keeping.clear();
     let loaded = 0,
       file: string | undefined,
       tag = "";
     let extended = 0,
       extendedFlops = 0;
+    const mask = (this.opts.causal ?? true) ? "" : "-noncausal"; // another prefix, another file
+    const seqHash = hashSequences(rows).slice(0, 16);
     if (this.opts.cacheDir) {
-      const mask = (this.opts.causal ?? true) ? "" : "-noncausal"; // another prefix, another file
       tag = this.prefixTag(this.depth) + mask;
-      const seqHash = hashSequences(rows).slice(0, 16);
       file = path.join(this.opts.cacheDir, prefixFileName(seqHash, tag, mask));
       loaded = this.cache.load(file, tag);
       if (loaded) this.opts.log?.(`prefix cache: loaded ${loaded} sequences from ${file}`);
       if (this.kind === "onnx")
-        ({ extended, flops: extendedFlops } = await this.extendFromShallower(seqHash, mask, rows));
+        ({ extended, flops: extendedFlops } = await this.extendFromShallower(seqHash, mask, rows, loaded === 0));
     }
     const todo = this.cache.missing(rows);
+    if (todo.length && !extended && loaded === 0) this.startKeeping(0, seqHash, mask);
     const flops = extendedFlops + todo.reduce((a, r) => a + this.prefixFlopsPerSequence(r.length), 0);
     // The worker pool computes the chapter's (causal) prefix; without the mask the main thread does.
     const pool =
@@ -227,6 +260,7 @@ export class FastClassifierPath {
     }
     await this.prefixEngine?.release();
     this.prefixEngine = undefined;
+    this.saveKept(rows, seqHash, mask);
     computed += extended;
     if (file && computed > 0) {
       this.cache.save(file, tag);
@@ -241,6 +275,33 @@ export class FastClassifierPath {
       flops,
     };
     return this.prefixStats;
+  }
+
+  /**
+   * Starts keeping the shallower prefixes of `keepDepths` between `from` and this depth that cacheDir lacks
+   * (ONNX Runtime only: they are extra outputs of the same pass). @returns the depths kept
+   */
+  private startKeeping(from: number, seqHash: string, mask: string): number[] {
+    this.keeping.clear();
+    if (this.kind !== "onnx" || !this.opts.cacheDir) return [];
+    for (const k of new Set(this.opts.keepDepths ?? [])) {
+      if (!(Number.isInteger(k) && from < k && k < this.depth)) continue;
+      const file = path.join(this.opts.cacheDir, prefixFileName(seqHash, this.prefixTag(k) + mask, mask));
+      if (!fs.existsSync(file)) this.keeping.set(k, new PrefixCache(this.model.cfg.embDim));
+    }
+    return [...this.keeping.keys()];
+  }
+
+  /** Saves the shallower prefixes kept while `rows` were computed, when they hold every row; stops keeping. */
+  private saveKept(rows: readonly ArrayLike<number>[], seqHash: string, mask: string): void {
+    for (const [k, cache] of this.keeping) {
+      if (cache.missing(rows).length) continue;
+      const tagK = this.prefixTag(k) + mask,
+        fileK = path.join(this.opts.cacheDir!, prefixFileName(seqHash, tagK, mask));
+      cache.save(fileK, tagK);
+      this.opts.log?.(`prefix cache: kept the ${k}-block prefix of ${cache.size} sequences in ${fileK}`);
+    }
+    this.keeping.clear();
   }
 
   /** The prefix cache's tag for a depth: sha256 of the weights before block `depth` (embeddings, blocks 0..depth-1). */
@@ -260,6 +321,7 @@ export class FastClassifierPath {
     seqHash: string,
     mask: string,
     rows: readonly ArrayLike<number>[],
+    keep: boolean,
   ): Promise<{ extended: number; flops: number }> {
     const dir = this.opts.cacheDir!,
       start = `prefix-${seqHash}-`;
@@ -282,6 +344,7 @@ export class FastClassifierPath {
         fromBlock: k,
         toBlock: this.depth,
         causal: this.opts.causal,
+        keepBefore: keep ? this.startKeeping(k, seqHash, mask) : [],
       });
       this.buildSeconds += (performance.now() - t0) / 1000;
       try {
@@ -290,7 +353,7 @@ export class FastClassifierPath {
           (ids, b) => {
             const T = ids.length / b;
             const chunk = Array.from({ length: b }, (_, j) => ids.subarray(j * T, (j + 1) * T));
-            return engine.run(shallow.gather(chunk)!, b);
+            return this.runKeeping(engine, ids, b, shallow.gather(chunk)!);
           },
           { batchSize: this.opts.prefixBatchSize ?? 8, onProgress: this.opts.onPrefixProgress },
         );

@@ -98,6 +98,11 @@ export interface BuildGptOnnxOptions extends OnnxGptPart {
   readout?: ReadoutKind;
   /** Causal attention mask (default true). */
   causal?: boolean;
+  /**
+   * Also output the hidden states entering these blocks (fromBlock < k < toBlock), as "hidden_<k>" [batch, seq, E]:
+   * a shallower prefix of the same pass, for a later configuration that trains more blocks.
+   */
+  keepBefore?: readonly number[];
 }
 
 /**
@@ -128,7 +133,7 @@ export function initializerLookup(
  * definition of lib/src/model/gpt.ts run with `OnnxOps` (fused LayerNormalization, Gelu and Q/K/V MatMul).
  * Inputs: "input_ids" int32 [batch, seq] when the part starts with the embeddings, else "hidden_in" float [batch, seq, E].
  * Output: "hidden" [batch, seq, E]; or with `head` "logits" [batch, seq, outDim] ([batch, outDim] with lastTokenOnly
- * or a readout).
+ * or a readout); "hidden_<k>" for each depth in `keepBefore`.
  * @param model a GPTModel (or anything with its `cfg` and `params`)
  * @throws ConfigError for an invalid part or missing parameters
  */
@@ -151,10 +156,26 @@ export function buildGptOnnx(model: GptWeights, opts: BuildGptOnnxOptions = {}):
   const readout: Readout<OnnxValue> = kind
     ? readoutOf(kind, () => ops.input("readout", OnnxDataType.FLOAT, ["batch", "seq"]))
     : { kind: "all" };
-  const y = gptForward(ops, initializerLookup(ops, model, new Set(opts.paramInputs)), cfg, input, {
-    fromBlock: part.fromBlock,
+  const param = initializerLookup(ops, model, new Set(opts.paramInputs));
+  // The blocks run in stretches between the kept depths: the same forward, with outputs in between.
+  const kept = [...new Set(opts.keepBefore ?? [])].sort((a, b) => a - b);
+  for (const k of kept)
+    if (!(Number.isInteger(k) && part.fromBlock < k && k < part.toBlock))
+      throw new ConfigError(
+        `Cannot keep the hidden states before block ${k} of blocks [${part.fromBlock}, ${part.toBlock})`,
+      );
+  let x = input,
+    from = part.fromBlock,
+    embed = part.embed;
+  for (const k of kept) {
+    x = gptForward(ops, param, cfg, x, { fromBlock: from, toBlock: k, embed, causal: opts.causal });
+    ops.output(x, `hidden_${k}`);
+    [from, embed] = [k, false];
+  }
+  const y = gptForward(ops, param, cfg, x, {
+    fromBlock: from,
     toBlock: part.toBlock,
-    embed: part.embed,
+    embed,
     head: part.head,
     readout,
     causal: opts.causal,

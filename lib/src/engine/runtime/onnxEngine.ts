@@ -35,6 +35,8 @@ export class OnnxGptEngine {
     readonly modelBytes: number,
     /** Weights fed at every run (those beyond a protobuf's 2 GB), by name. */
     private readonly weightFeeds: Record<string, OrtTensor> = {},
+    /** Depths whose hidden states `runKeeping` also returns (BuildGptOnnxOptions.keepBefore). */
+    readonly keepBefore: readonly number[] = [],
   ) {}
 
   /**
@@ -66,7 +68,8 @@ export class OnnxGptEngine {
       feeds[n] = new ort.Tensor("float32", p.dataSync() as Float32Array, [...p.shape]);
     }
     const outDim = part.head ? model.params.get("out_head.weight")!.shape[1] : model.cfg.embDim;
-    return new OnnxGptEngine(session, part, model.cfg.embDim, outDim, size, feeds);
+    const keep = [...new Set(opts.keepBefore ?? [])].sort((a, b) => a - b);
+    return new OnnxGptEngine(session, part, model.cfg.embDim, outDim, size, feeds, keep);
   }
 
   /** True when the input is token ids (the part starts with the embeddings). */
@@ -82,6 +85,17 @@ export class OnnxGptEngine {
    * @throws ShapeMismatchError for a wrong input kind or length
    */
   async run(input: Int32Array | Float32Array, batch: number): Promise<Float32Array> {
+    return (await this.runKeeping(input, batch)).out;
+  }
+
+  /**
+   * Runs one batch like `run`, and also returns the hidden states the engine keeps (its `keepBefore` depths).
+   * @returns `out` as `run` returns it, and `kept`: depth → hidden states [batch, seq, E] entering that block
+   */
+  async runKeeping(
+    input: Int32Array | Float32Array,
+    batch: number,
+  ): Promise<{ out: Float32Array; kept: Map<number, Float32Array> }> {
     const ort = loadOnnxRuntime()!;
     if (!this.session) throw new BackendError("OnnxGptEngine was released");
     const perSeq = this.takesTokenIds ? 1 : this.embDim;
@@ -98,8 +112,11 @@ export class OnnxGptEngine {
       feeds = { ...this.weightFeeds, hidden_in: new ort.Tensor("float32", input, [batch, seq, this.embDim]) };
     }
     const name = this.part.head ? "logits" : "hidden";
-    const out = await this.session.run(feeds, [name]);
-    return out[name].data as Float32Array;
+    const out = await this.session.run(feeds, [name, ...this.keepBefore.map((k) => `hidden_${k}`)]);
+    return {
+      out: out[name].data as Float32Array,
+      kept: new Map(this.keepBefore.map((k) => [k, out[`hidden_${k}`].data as Float32Array])),
+    };
   }
 
   /** Frees the session (idempotent). */
