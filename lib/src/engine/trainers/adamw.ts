@@ -1,9 +1,9 @@
 /**
  * AdamW on plain Float32Arrays, the same update as `torch.optim.AdamW` (decoupled weight decay applied
  * first; bias corrections; eps added after dividing sqrt(v) by sqrt(1 - beta2^t)). One fused pass per
- * parameter (reads p, g, m, v once), ~34 ms for the chapter's 7.09 M trainable parameters on one thread (AMD EPYC). This is the one
- * AdamW of the library: the tfjs `AdamW` (train/adamw.ts), `ParallelAdamW` (two threads) and the fast
- * paths all run it, with one settings type.
+ * parameter (reads p, g, m, v once), ~34 ms for the chapter's 7.09 M trainable parameters on one thread
+ * (AMD EPYC). This is the one AdamW of the library: the tfjs `AdamW` (train/adamw.ts), `ParallelAdamW` (two
+ * threads) and the fast paths all run it, with one settings type.
  */
 
 /**
