@@ -9,8 +9,8 @@
  *   matmuls routed to ONNX Runtime (`enableOrtMatMul`);
  * - `cached/`: the fast path: the frozen prefix computed once per text and cached (`PrefixCache`, tfjs worker
  *   threads without ONNX Runtime), the trainable suffix trained from it (`SuffixTrainer`, `FastClassifierPath`);
- * - `trainers/`: what trains: the native trainer of any configuration (`OrtTrainer`), AdamW on Float32Arrays
- *   (`ParallelAdamW`), the plain path's native help and the runner interface the training loop sees;
+ * - `trainers/`: what trains: the native trainer of any configuration (`OrtTrainer`), AdamW on Float32Arrays in
+ *   WebAssembly memory (`WasmAdamW`), the plain path's native help and the runner interface the training loop sees;
  * - and `inference.ts` beside them: classification and generation without gradients (`OnnxClassifier`).
  *
  * - ONNX export + ONNX Runtime inference of (part of) a GPTModel from its own weights:
@@ -87,7 +87,9 @@ export type {
   NativeClassifierSpec,
   DataFeed,
 } from "./trainers/ortTrainer";
-export { ParallelAdamW } from "./trainers/parallelAdamW";
+export { WasmAdamW } from "./trainers/wasmAdamW";
+export { AdamWArena } from "./trainers/adamwKernel";
+export type { AdamWStepSettings } from "./trainers/adamwKernel";
 export { PrefixCache, sequenceKey, rowsOf, hashParams, hashSequences } from "./cached/prefixCache";
 export type { TokenBatch, PrefixBatchFn, PrefixFillOptions } from "./cached/prefixCache";
 export { FastClassifierPath, createFastClassifierPath, fastPathIneligibility } from "./cached/fastPath";

@@ -99,8 +99,8 @@ export class BertForSequenceClassification implements TrainerModel<TextLabel> {
   }
 
   /** The training runner's AdamW state (step count and moments), for a checkpoint; undefined when no run is on. */
-  async optimizerState(): Promise<AdamWState | undefined> {
-    return this.active?.trainer.optimizerState();
+  optimizerState(): Promise<AdamWState | undefined> {
+    return Promise.resolve(this.active?.trainer.optimizerState());
   }
 
   /** Puts a checkpoint's AdamW state into the training runner (the Trainer calls it after createRunner). */

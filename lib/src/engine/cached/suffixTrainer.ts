@@ -2,8 +2,8 @@
  * Trains and evaluates the classifier's suffix from cached prefix hidden states: by default the last block +
  * final norm + head at the last position; any start block, readout and mask with `SuffixSpec` (the bonus
  * experiments' configurations). Gradient accumulation and ignore_index go through the loss's row weights.
- * The parameters live here as Float32Arrays while training (the model's tf.Variables are updated by
- * `syncToModel()`); AdamW runs on them in place (adamw.ts).
+ * The parameters live here as Float32Arrays in WebAssembly memory while training (the model's tf.Variables are
+ * updated by `syncToModel()`); AdamW runs on them in place (wasmAdamW.ts).
  * Gradients: ONNX Runtime with the suffix graph's backward pass (suffixGraph.ts, the gradient tape over the
  * model definition), or tfjs autodiff of `suffixLogits` when ONNX Runtime is unavailable.
  */
@@ -14,7 +14,7 @@ import { ConfigError } from "../../errors";
 import { type ReadoutKind } from "../../model/gpt";
 import type { GptLike } from "../onnx/onnxGpt";
 import { createOrtSession, loadOnnxRuntime, OrtModule, OrtSession } from "../runtime/onnxRuntime";
-import { ParallelAdamW } from "../trainers/parallelAdamW";
+import { WasmAdamW } from "../trainers/wasmAdamW";
 import {
   buildSuffixOnnx,
   resolveSuffixSpec,
@@ -41,8 +41,8 @@ export interface SuffixStepResult {
 export class SuffixTrainer {
   /** Frozen suffix parameters (constant values). */
   private readonly frozen = new Map<string, Float32Array>();
-  /** Trainable parameters, their gradient buffers and AdamW state (two threads). */
-  private readonly opt: ParallelAdamW;
+  /** Trainable parameters, their gradient buffers and AdamW state. */
+  private readonly opt: WasmAdamW;
   private stepCount = 0;
   private dirty = false;
 
@@ -58,20 +58,18 @@ export class SuffixTrainer {
     /** Where the suffix starts, what the classifier reads and whether attention masks (SuffixSpec). */
     readonly spec: Required<SuffixSpec>,
   ) {
-    const train = new Map<string, Float32Array>();
-    for (const n of names)
-      (trainable.has(n) ? train : this.frozen).set(n, Float32Array.from(model.params.get(n)!.dataSync()));
-    this.opt = new ParallelAdamW(train);
+    const train = new Map<string, ArrayLike<number>>();
+    for (const n of names) {
+      const values = model.params.get(n)!.dataSync() as Float32Array;
+      if (trainable.has(n)) train.set(n, values);
+      else this.frozen.set(n, Float32Array.from(values));
+    }
+    this.opt = new WasmAdamW(train);
   }
 
   /** Current value of a suffix parameter (a view; valid until the next step). */
   param(name: string): Float32Array {
     return this.trainable.has(name) ? this.opt.param(name) : this.frozen.get(name)!;
-  }
-
-  /** Threads used by AdamW (1 or 2). */
-  get optimizerThreads(): number {
-    return this.opt.threads;
   }
 
   /** What the classifier reads. */
@@ -96,7 +94,7 @@ export class SuffixTrainer {
     const mod = opts.useOnnx === false ? undefined : loadOnnxRuntime();
     let ort: { mod: OrtModule; forward: OrtSession; train: Map<string, OrtSession> } | undefined;
     if (mod) {
-      // No spinning: AdamW (two threads) runs between these sessions' runs. Training sessions open per batch shape.
+      // No spinning: AdamW runs between these sessions' runs. Training sessions open per batch shape.
       const forward = await createOrtSession(buildSuffixOnnx(model, spec), { spinning: false });
       ort = { mod, forward, train: new Map() };
     }
@@ -226,7 +224,7 @@ export class SuffixTrainer {
     this.opt.addBatchGradients();
     if (opts.update ?? true) {
       this.stepCount++;
-      await this.opt.step(this.stepCount, optim);
+      this.opt.step(this.stepCount, optim);
       this.dirty = true;
     } else this.opt.holdStep();
     return { loss };
@@ -267,6 +265,6 @@ export class SuffixTrainer {
   /** Frees the ONNX sessions. */
   async dispose(): Promise<void> {
     if (this.ort) await Promise.all([this.ort.forward, ...this.ort.train.values()].map((s) => s.release()));
-    await this.opt.dispose();
+    this.opt.dispose();
   }
 }

@@ -1,10 +1,11 @@
 /**
- * AdamW on plain Float32Arrays, the same update as `torch.optim.AdamW` (decoupled weight decay applied
- * first; bias corrections; eps added after dividing sqrt(v) by sqrt(1 - beta2^t)). One fused pass per
- * parameter (reads p, g, m, v once), ~34 ms for the chapter's 7.09 M trainable parameters on one thread
- * (AMD EPYC). This is the one AdamW of the library: the tfjs `AdamW` (train/adamw.ts), `ParallelAdamW` (two
- * threads) and the fast paths all run it, with one settings type.
+ * AdamW's settings and the update on plain Float32Arrays, the same update as `torch.optim.AdamW` (decoupled weight
+ * decay applied first; bias corrections; eps added after dividing sqrt(v) by sqrt(1 - beta2^t)). The arithmetic is
+ * written once, in the WebAssembly kernel of adamwKernel.ts: `WasmAdamW` (the fast, native and BERT paths) keeps its
+ * parameters in the kernel's memory, and `adamwUpdateInPlace` (the tfjs `AdamW`, train/adamw.ts) copies any arrays
+ * through it. One settings type for all of them.
  */
+import { AdamWArena } from "./adamwKernel";
 
 /**
  * AdamW's settings, PyTorch's names in camelCase. Defaults: the book's lr 5e-5 and weight decay 0.1 (PyTorch's
@@ -53,8 +54,12 @@ export type FastAdamWSettings = AdamWSettings;
 /** @deprecated the same as `resolveAdamW`. */
 export const resolveFastAdamW = resolveAdamW;
 
+/** `adamwUpdateInPlace`'s scratch arena: four arrays as long as the longest parameter seen (kept between calls). */
+let scratch: { arena: AdamWArena; capacity: number; arrays: Float32Array[] } | undefined;
+
 /**
- * One AdamW update in place.
+ * One AdamW update in place, of arrays anywhere: they are copied into a scratch arena, updated by the kernel and
+ * copied back (for arrays already in an arena, see `AdamWArena.update`).
  * @param step 1-based step number (after incrementing), for the bias corrections
  */
 export function adamwUpdateInPlace(
@@ -65,22 +70,18 @@ export function adamwUpdateInPlace(
   step: number,
   s: ResolvedAdamW,
 ): void {
-  const { lr, weightDecay, betas, eps } = s;
-  const [beta1, beta2] = betas;
-  const decay = 1 - lr * weightDecay;
-  const stepSize = lr / (1 - beta1 ** step);
-  // sqrt(v) / sqrt(1 - beta2^t) as a product: one division an element instead of two (the loop's cost is its
-  // square root and divisions; the same value to ~1e-16 in double, before rounding to float32)
-  const invBc2Sqrt = 1 / Math.sqrt(1 - beta2 ** step);
-  const c1 = 1 - beta1,
-    c2 = 1 - beta2;
   const n = p.length;
-  for (let i = 0; i < n; i++) {
-    const gi = g[i];
-    const mi = beta1 * m[i] + c1 * gi;
-    const vi = beta2 * v[i] + c2 * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    p[i] = p[i] * decay - stepSize * (mi / (Math.sqrt(vi) * invBc2Sqrt + eps));
+  if (!scratch || scratch.capacity < n) {
+    const arena = new AdamWArena(AdamWArena.bytesFor([n, n, n, n]));
+    scratch = { arena, capacity: n, arrays: [0, 1, 2, 3].map(() => arena.alloc(n)) };
   }
+  const [sp, sg, sm, sv] = scratch.arrays.map((a) => a.subarray(0, n));
+  sp.set(p);
+  sg.set(g);
+  sm.set(m);
+  sv.set(v);
+  scratch.arena.update(sp, sg, sm, sv, step, s);
+  p.set(sp);
+  m.set(sm);
+  v.set(sv);
 }

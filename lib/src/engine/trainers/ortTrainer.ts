@@ -5,8 +5,8 @@
  *   - one training session per batch shape computes the loss and the gradient of every trainable
  *     parameter (trainingGraph.ts: the model definition under the gradient tape);
  *   - one forward session (symbolic batch and sequence) evaluates with the current weights;
- *   - the trainable parameters, their gradients and AdamW's moments are Float32Arrays (`ParallelAdamW`,
- *     PyTorch's AdamW on two threads), fed to both sessions at every run; frozen parameters are the
+ *   - the trainable parameters, their gradients and AdamW's moments are Float32Arrays in WebAssembly memory
+ *     (`WasmAdamW`, PyTorch's AdamW), fed to both sessions at every run; frozen parameters are the
  *     sessions' initializers (graph inputs from Float32Arrays when they would overflow a protobuf);
  *   - `syncToModel()` writes the trained values back into the GPTModel's variables.
  *
@@ -25,7 +25,7 @@ import {
   type OrtModule,
   type OrtSession,
 } from "../runtime/onnxRuntime";
-import { ParallelAdamW } from "./parallelAdamW";
+import { WasmAdamW } from "./wasmAdamW";
 import {
   addRowGradient,
   buildTrainingGraph,
@@ -145,7 +145,7 @@ export class OrtTrainer {
     private readonly ort: OrtModule,
     private readonly spec: NativeClassifierSpec,
     /** The trained parameters, their gradient buffers and AdamW state. */
-    private readonly opt: ParallelAdamW,
+    private readonly opt: WasmAdamW,
     /** Frozen parameters fed as inputs (large models only), as Float32Arrays. */
     private readonly frozenInputs: ReadonlyMap<string, Float32Array>,
     private readonly forward: OrtSession,
@@ -180,7 +180,9 @@ export class OrtTrainer {
     if (opts.maxGradNorm !== undefined && !(opts.maxGradNorm > 0))
       throw new ConfigError(`maxGradNorm must be a positive number, got ${opts.maxGradNorm}`);
     const copy = (n: string) => Float32Array.from(params.get(n)!.dataSync());
-    const opt = new ParallelAdamW(new Map([...trainable].map((n) => [n, copy(n)])), { noDecay: opts.noDecay });
+    const opt = new WasmAdamW(new Map([...trainable].map((n) => [n, params.get(n)!.dataSync()])), {
+      noDecay: opts.noDecay,
+    });
     const frozen = [...params.keys()].filter((n) => !trainable.has(n));
     const frozenBytes = frozen.reduce((a, n) => a + params.get(n)!.size * 4, 0);
     // Frozen values outside tfjs (FrozenParam) are fed as they are: they live once.
@@ -236,7 +238,7 @@ export class OrtTrainer {
         trainable: this.opt.names(),
         frozen: this.frozenInputs.size ? "inputs" : "initializers",
       });
-      // No spinning: AdamW (two threads) runs between this session's runs.
+      // No spinning: AdamW runs between this session's runs.
       session = {
         session: await createOrtSession(graph.bytes, { threads: this.opts.threads, spinning: false }),
         takesReadout: graph.takesReadout,
@@ -297,7 +299,7 @@ export class OrtTrainer {
     }
     if (opts.update ?? true) {
       this.stepCount++;
-      this.lastGradNorm = await this.opt.step(this.stepCount, {
+      this.lastGradNorm = this.opt.step(this.stepCount, {
         ...optim,
         maxGradNorm: optim.maxGradNorm ?? this.opts.maxGradNorm,
       });
@@ -324,8 +326,8 @@ export class OrtTrainer {
   }
 
   /** AdamW's state, to checkpoint a run: the step count (its bias correction) and each trained parameter's moments. */
-  async optimizerState(): Promise<{ t: number; moments: Map<string, { m: Float32Array; v: Float32Array }> }> {
-    return { t: this.stepCount, moments: await this.opt.moments() };
+  optimizerState(): { t: number; moments: Map<string, { m: Float32Array; v: Float32Array }> } {
+    return { t: this.stepCount, moments: this.opt.moments() };
   }
 
   /** Resumes AdamW from a checkpoint's state (`optimizerState`'s): the step count and the moments. */
@@ -351,13 +353,13 @@ export class OrtTrainer {
     this.dirty = false;
   }
 
-  /** Writes the weights back into the model and frees the sessions and the optimizer's worker. */
+  /** Writes the weights back into the model and frees the sessions and the optimizer's memory. */
   async dispose(): Promise<void> {
     this.syncToModel();
     const sessions = [this.forward, ...[...this.trainSessions.values()].map((s) => s.session)];
     this.trainSessions.clear();
     await Promise.all(sessions.map((s) => s.release()));
-    await this.opt.dispose();
+    this.opt.dispose();
   }
 }
 
