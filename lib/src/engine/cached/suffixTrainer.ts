@@ -67,7 +67,7 @@ export class SuffixTrainer {
     this.opt = new WasmAdamW(train);
   }
 
-  /** Current value of a suffix parameter (a view; valid until the next step). */
+  /** Current value of a suffix parameter (a view, updated in place by each step). */
   param(name: string): Float32Array {
     return this.trainable.has(name) ? this.opt.param(name) : this.frozen.get(name)!;
   }

@@ -207,7 +207,7 @@ export class OrtTrainer {
     return this.stepCount;
   }
 
-  /** Current value of a trained parameter (a view, valid until the next step). */
+  /** Current value of a trained parameter (a view into WebAssembly memory, updated in place by each step). */
   param(name: string): Float32Array {
     return this.opt.param(name);
   }
